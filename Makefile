@@ -1,0 +1,42 @@
+# loadtest: every target creates or refreshes the local .venv from the project's own files first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCENARIO ?= scenarios/smoke.yaml
+ARGS ?=
+
+.PHONY: venv test lint bench ui emulator perf check clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: venv
+	$(BIN)/loadtest run $(SCENARIO) $(ARGS)
+
+ui: venv
+	$(BIN)/loadtest ui $(SCENARIO) $(ARGS)
+
+emulator: venv
+	$(BIN)/loadtest emulate $(ARGS)
+
+check: venv
+	$(BIN)/loadtest run $(SCENARIO) --check $(if $(BASELINE),--baseline $(BASELINE)) $(ARGS)
+
+perf: venv
+	$(BIN)/python -m benchmarks $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
