@@ -1,0 +1,66 @@
+"""The ``loadtest`` command line: one subcommand per job, each implemented in its own package.
+
+Subcommand modules are imported lazily so that ``loadtest validate`` does not pay for Locust and gevent,
+and so that the emulator (asyncio) and the traffic side (gevent) never share a process by accident.
+Each module named in :data:`SUBCOMMANDS` provides ``add_arguments(parser)`` and ``main(args) -> int``;
+such a module imports only the standard library at its top and everything heavy inside ``main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from loadtest import __version__, exitcodes
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module, one-line help)
+    "run": ("loadtest.traffic.command_run", "run a scenario headless and write a report"),
+    "ui": ("loadtest.traffic.command_ui", "run a scenario in Locust's web UI"),
+    "validate": ("loadtest.scenario.command_validate", "check scenario files without running them"),
+    "schema": ("loadtest.scenario.command_schema", "write the scenario JSON Schema"),
+    "emulate": ("loadtest.emulator.command", "start the built-in RunPod serverless emulator"),
+    "report": ("loadtest.report.command_report", "rebuild the report of a run directory"),
+    "compare": ("loadtest.report.command_compare", "compare two run directories side by side"),
+    "check": ("loadtest.check.command_check", "judge a run against thresholds and a baseline"),
+    "baseline": ("loadtest.check.command_baseline", "save or list baselines"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadtest",
+        description="Load tests for RunPod-style serverless queue endpoints, from YAML scenarios.",
+    )
+    parser.add_argument("--version", action="version", version=f"loadtest {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that part of the tool is not built yet
+            raise
+        sub_parser = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(sub_parser)
+        sub_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = getattr(args, "_module", None)
+    if module is None:
+        parser.print_help()
+        return exitcodes.INVALID_INPUT
+    try:
+        return int(module.main(args) or exitcodes.OK)
+    except KeyboardInterrupt:
+        return exitcodes.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Configuration of emulated endpoints: the shape shared by emulator YAML files and scenarios.
+
+A scenario's ``target.emulator`` section *is* an :class:`EndpointConfig`, so the same keys mean the same
+thing whether the emulator is started by ``loadtest emulate --config FILE`` or embedded in a run.
+Pure pydantic, no server imports (see the package docstring). Defaults follow the documented platform
+behaviour (``loadtest.contract``); every duration is configurable so tests can run fast.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from loadtest import contract
+from loadtest.contract import Op
+from loadtest.fields import Duration, Probability
+
+DistributionKind = Literal["constant", "uniform", "normal", "lognormal", "exponential"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Distribution(_Strict):
+    """A random duration. A bare duration (``"2s"``) is shorthand for a constant.
+
+    - ``constant``: ``value``
+    - ``uniform``: ``min``, ``max``
+    - ``normal``: ``mean``, ``stddev`` (truncated at zero)
+    - ``lognormal``: ``median``, ``sigma`` (the shape, a plain number)
+    - ``exponential``: ``mean``
+    """
+
+    kind: DistributionKind = "constant"
+    value: Duration | None = None
+    min: Duration | None = None
+    max: Duration | None = None
+    mean: Duration | None = None
+    stddev: Duration | None = None
+    median: Duration | None = None
+    sigma: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: object) -> object:
+        if isinstance(data, str | int | float) and not isinstance(data, bool):
+            return {"kind": "constant", "value": data}
+        return data
+
+    @model_validator(mode="after")
+    def _needs_parameters(self) -> Distribution:
+        needed = {
+            "constant": ("value",),
+            "uniform": ("min", "max"),
+            "normal": ("mean", "stddev"),
+            "lognormal": ("median", "sigma"),
+            "exponential": ("mean",),
+        }[self.kind]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} distribution needs {', '.join(needed)}; missing {', '.join(missing)}")
+        if self.kind == "uniform" and self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"uniform distribution has min ({self.min}s) greater than max ({self.max}s)")
+        return self
+
+    @property
+    def expected(self) -> float:
+        """The mean in seconds (used by validators that check whether a scenario can fit its limits)."""
+        import math
+
+        match self.kind:
+            case "constant":
+                return float(self.value or 0.0)
+            case "uniform":
+                return (float(self.min or 0.0) + float(self.max or 0.0)) / 2
+            case "normal" | "exponential":
+                return float(self.mean or 0.0)
+            case "lognormal":
+                return float(self.median or 0.0) * math.exp(float(self.sigma or 0.0) ** 2 / 2)
+        raise AssertionError(self.kind)
+
+
+class ScalerConfig(_Strict):
+    """How the emulated platform adds workers, as RunPod offers.
+
+    ``queue_delay``: add a worker when a job has waited longer than ``value`` seconds.
+    ``request_count``: keep ``ceil((queued + running) / value)`` workers.
+    """
+
+    type: Literal["queue_delay", "request_count"] = "queue_delay"
+    value: float = Field(default=4.0, gt=0)
+
+
+class LimitsConfig(_Strict):
+    """Which documented limits the emulator enforces; each can be switched off or overridden."""
+
+    rate: bool = True
+    concurrency: bool = True
+    queue_size: bool = True
+    payload: bool = True
+    window: Duration = contract.RATE_WINDOW_S
+    """Length of the rate-limit window; shorten it in tests (the per-window counts stay as documented
+    unless overridden)."""
+    rate_overrides: dict[Op, int] = Field(default_factory=dict)
+    """Requests per window, by operation name, replacing the documented figure."""
+    concurrency_overrides: dict[Op, int] = Field(default_factory=dict)
+    """Requests in flight, by operation name, replacing the documented figure."""
+
+
+class RetentionConfig(_Strict):
+    """How long finished jobs stay readable (the documented 30 min / 60 s by default)."""
+
+    run: Duration = contract.RESULT_RETENTION_S[Op.RUN]
+    runsync: Duration = contract.RESULT_RETENTION_S[Op.RUNSYNC]
+
+
+class WebhookConfig(_Strict):
+    """Webhook delivery: one attempt plus ``retries`` more, ``retry_delay`` apart, on a non-2xx answer."""
+
+    retries: int = Field(default=contract.WEBHOOK_RETRIES, ge=0)
+    retry_delay: Duration = contract.WEBHOOK_RETRY_DELAY_S
+    timeout: Duration = 10.0
+
+
+class EndpointConfig(_Strict):
+    """One emulated endpoint: its workers, job behaviour and limits."""
+
+    id: str = Field(default="emulated", pattern=r"^[A-Za-z0-9_.-]+$")
+    """Endpoint id in ``/v2/{id}/...``."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the key this endpoint demands; unset: any key is
+    accepted, but one must be sent (as on the platform)."""
+    workers_min: int = Field(default=0, ge=0)
+    workers_max: int = Field(default=3, ge=1)
+    concurrency: int = Field(default=1, ge=1)
+    """Jobs one worker runs at once."""
+    idle_timeout: Duration = 5.0
+    """An idle worker above ``workers_min`` is stopped after this long."""
+    cold_start: Distribution = Field(default_factory=lambda: Distribution(kind="constant", value=1.0))
+    """Time from a worker being started to its first job."""
+    scaler: ScalerConfig = Field(default_factory=ScalerConfig)
+    execution_time: Distribution = Field(default_factory=lambda: Distribution(kind="constant", value=0.1))
+    """Handler time of a job whose input sets no ``mock_delay``."""
+    failure_rate: Probability = 0.0
+    """Probability that a job fails (FAILED with an error string)."""
+    execution_timeout: Duration = contract.EXECUTION_TIMEOUT_DEFAULT_MS / 1000
+    """Endpoint-level execution timeout; a job's ``policy.executionTimeout`` overrides it."""
+    stream_interval: Duration | None = None
+    """Time between streamed chunks of a generator job; unset: its execution time spread evenly."""
+    seed: int | None = None
+    """Seed for every random draw of this endpoint (execution times, failures, cold starts)."""
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+
+    @model_validator(mode="after")
+    def _workers_consistent(self) -> EndpointConfig:
+        if self.workers_min > self.workers_max:
+            raise ValueError(f"workers_min ({self.workers_min}) is greater than workers_max ({self.workers_max})")
+        return self
+
+
+class EmulatorConfig(_Strict):
+    """A whole emulator: where it listens and the endpoints it serves (``loadtest emulate --config``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    """0 picks a free port; the chosen base URL is printed at start."""
+    endpoints: list[EndpointConfig] = Field(default_factory=lambda: [EndpointConfig()])
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> EmulatorConfig:
+        ids = [endpoint.id for endpoint in self.endpoints]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"endpoint ids must be unique; repeated: {', '.join(duplicates)}")
+        return self

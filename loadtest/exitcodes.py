@@ -1,0 +1,19 @@
+"""Process exit codes, one meaning each, shared by every subcommand (documented in the README)."""
+
+OK = 0
+"""Success: the run finished, or the check passed."""
+
+CHECK_FAILED = 1
+"""A threshold was not met or a regression against the baseline was found."""
+
+INVALID_INPUT = 2
+"""Bad input: an invalid scenario, a bad flag, a missing file. Nothing was run."""
+
+NOT_JUDGEABLE = 3
+"""The run could not be judged: the run directory lacks data the check needs."""
+
+TARGET_ERROR = 4
+"""The target could not be reached or started (emulator failed to start, endpoint unreachable)."""
+
+INTERRUPTED = 130
+"""Stopped by Ctrl-C / SIGTERM; what was measured is kept and marked as interrupted."""
