@@ -1,0 +1,255 @@
+"""Client-side limiters for the ``respect`` policy: stay under the documented limits instead of meeting 429s.
+
+Two limits per operation, as the platform states them (``loadtest.contract.OPERATIONS``): requests per
+rate window and requests in flight. Both are enforced a little below the limit (``margin``) so that jitter
+between our send time and the server's arrival time cannot tip a window over.
+
+The budget is a *share*: with N Locust processes each gets ``limit / N``; :meth:`ClientLimiters.set_share`
+changes it at run time (a master can hand each worker its share). Everything here is cooperative
+(gevent greenlets, no OS threads), so plain attribute updates need no locks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import gevent
+from gevent.event import Event
+
+from loadtest import contract
+from loadtest.contract import Op
+
+DEFAULT_MARGIN = 0.05
+"""Fraction of each limit left unused by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperationLimits:
+    """The limits of one operation: requests per window and in flight (``None``: no documented limit)."""
+
+    rate: int | None
+    concurrency: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsTable:
+    """The limits a target enforces: the rate window and each operation's limits."""
+
+    window: float
+    operations: Mapping[Op, OperationLimits]
+
+    @classmethod
+    def documented(cls) -> LimitsTable:
+        """The documented table, straight from the contract."""
+        return cls.with_overrides()
+
+    @classmethod
+    def with_overrides(
+        cls,
+        window: float | None = None,
+        rate_overrides: Mapping[Op, int] | None = None,
+        concurrency_overrides: Mapping[Op, int] | None = None,
+        rate_enabled: bool = True,
+        concurrency_enabled: bool = True,
+    ) -> LimitsTable:
+        """The documented table with an emulator's overrides (``target.emulator.limits``) applied."""
+        rate_overrides = rate_overrides or {}
+        concurrency_overrides = concurrency_overrides or {}
+        operations = {}
+        for op, spec in contract.OPERATIONS.items():
+            rate = rate_overrides.get(op, spec.rate_limit) if rate_enabled else None
+            concurrency = concurrency_overrides.get(op, spec.concurrency_limit) if concurrency_enabled else None
+            operations[op] = OperationLimits(rate=rate, concurrency=concurrency)
+        return cls(window=contract.RATE_WINDOW_S if window is None else float(window), operations=operations)
+
+
+def usable(limit: float, margin: float) -> float:
+    """The part of ``limit`` we allow ourselves: ``limit * (1 - margin)``, and at least one below a limit
+    of two or more (a margin of 5% of 20 is one request; of 2 it would be nothing)."""
+    budget = limit * (1.0 - margin)
+    if limit >= 2:
+        budget = min(budget, limit - 1)
+    return max(budget, 0.0)
+
+
+class WindowLimiter:
+    """At most ``budget`` starts in any sliding interval of ``window`` seconds.
+
+    A sliding log is stricter than a server's fixed windows, so staying under it keeps every fixed window
+    under too. A fractional budget (a share of a small limit, e.g. 2 per 10 s split four ways) becomes one
+    start per stretched window, which keeps the same long-run rate without ever exceeding it.
+    """
+
+    def __init__(
+        self,
+        budget: float,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = gevent.sleep,
+    ) -> None:
+        if window <= 0:
+            raise ValueError(f"window must be positive, got {window}")
+        self._window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._starts: deque[float] = deque()
+        self.set_budget(budget)
+
+    @property
+    def budget(self) -> float:
+        return self._budget
+
+    def set_budget(self, budget: float) -> None:
+        """Change the budget at run time (e.g. a new share); waiters pick it up on their next check."""
+        if budget <= 0:
+            raise ValueError(f"a rate budget must be positive, got {budget}")
+        self._budget = budget
+        self._capacity = max(1, math.floor(budget))
+        self._span = self._window * self._capacity / budget
+
+    def acquire(self) -> float:
+        """Wait until a start is allowed, take it, and return the seconds waited."""
+        began = self._clock()
+        while True:
+            now = self._clock()
+            horizon = now - self._span
+            starts = self._starts
+            while starts and starts[0] <= horizon:
+                starts.popleft()
+            if len(starts) < self._capacity:
+                starts.append(now)
+                return now - began
+            self._sleep(max(starts[0] - horizon, 0.0005))
+
+
+class ConcurrencyLimiter:
+    """At most ``limit`` holders at once; the limit can change while greenlets wait."""
+
+    def __init__(self, limit: int) -> None:
+        self._in_use = 0
+        self._waiters: deque[Event] = deque()
+        self.set_limit(limit)
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    def set_limit(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"a concurrency limit must be at least 1, got {limit}")
+        self._limit = limit
+        self._wake()
+
+    def acquire(self) -> None:
+        if self._in_use < self._limit and not self._waiters:
+            self._in_use += 1
+            return
+        ready = Event()
+        self._waiters.append(ready)
+        try:
+            ready.wait()
+        except BaseException:
+            if ready in self._waiters:
+                self._waiters.remove(ready)
+            elif ready.is_set():  # the slot was handed to us just as we were killed: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        self._in_use -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._in_use < self._limit:
+            self._in_use += 1
+            self._waiters.popleft().set()
+
+
+class OperationLimiter:
+    """Both limits of one operation; ``slot()`` holds a concurrency place and takes a rate start."""
+
+    def __init__(self, limits: OperationLimits, window: float, margin: float, share: float) -> None:
+        self.limits = limits
+        self._window = window
+        self._margin = margin
+        self.rate: WindowLimiter | None = None
+        self.concurrency: ConcurrencyLimiter | None = None
+        self.set_share(share)
+
+    def set_share(self, share: float) -> None:
+        """Use ``share`` (0 < share <= 1) of this operation's limits."""
+        if self.limits.rate is not None:
+            budget = usable(self.limits.rate * share, self._margin)
+            if self.rate is None:
+                self.rate = WindowLimiter(budget, self._window)
+            else:
+                self.rate.set_budget(budget)
+        if self.limits.concurrency is not None:
+            limit = max(1, math.floor(usable(self.limits.concurrency * share, self._margin)))
+            if self.concurrency is None:
+                self.concurrency = ConcurrencyLimiter(limit)
+            else:
+                self.concurrency.set_limit(limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold a place for one request; yields the seconds spent waiting for it."""
+        began = time.monotonic()
+        if self.concurrency is not None:
+            self.concurrency.acquire()
+        try:
+            if self.rate is not None:
+                self.rate.acquire()
+            yield time.monotonic() - began
+        finally:
+            if self.concurrency is not None:
+                self.concurrency.release()
+
+
+class ClientLimiters:
+    """The ``respect`` policy's limiters, one per operation, sharing ``1 / processes`` of each limit."""
+
+    def __init__(self, table: LimitsTable, margin: float = DEFAULT_MARGIN, processes: int = 1) -> None:
+        if not 0 <= margin < 1:
+            raise ValueError(f"margin must be in [0, 1), got {margin}")
+        self.table = table
+        self.margin = margin
+        self._share = 1.0 / max(1, processes)
+        self._by_op = {
+            op: OperationLimiter(limits, table.window, margin, self._share)
+            for op, limits in table.operations.items()
+            if limits.rate is not None or limits.concurrency is not None
+        }
+
+    @property
+    def share(self) -> float:
+        return self._share
+
+    def set_share(self, share: float) -> None:
+        """Change this process's share of every limit at run time (``1 / N`` for N equal processes)."""
+        if not 0 < share <= 1:
+            raise ValueError(f"a share must be in (0, 1], got {share}")
+        self._share = share
+        for limiter in self._by_op.values():
+            limiter.set_share(share)
+
+    def for_op(self, op: Op) -> OperationLimiter | None:
+        return self._by_op.get(op)
+
+    @contextmanager
+    def slot(self, op: Op) -> Iterator[float]:
+        limiter = self._by_op.get(op)
+        if limiter is None:
+            yield 0.0
+            return
+        with limiter.slot() as waited:
+            yield waited

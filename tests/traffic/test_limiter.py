@@ -1,0 +1,99 @@
+"""Client-side limiters: no sliding window ever holds more than the budget; in-flight caps hold; shares."""
+
+import itertools
+import time
+
+import gevent
+import pytest
+
+from loadtest import contract
+from loadtest.contract import Op
+from loadtest.traffic.limiter import ClientLimiters, ConcurrencyLimiter, LimitsTable, WindowLimiter, usable
+
+
+def _max_in_any_window(starts: list[float], window: float) -> int:
+    return max(sum(1 for s in starts if t <= s < t + window) for t in starts)
+
+
+def test_window_limiter_never_exceeds_budget_in_any_window():
+    limiter = WindowLimiter(budget=5, window=0.2)
+    starts = []
+    began = time.monotonic()
+    for _ in range(15):
+        limiter.acquire()
+        starts.append(time.monotonic())
+    assert _max_in_any_window(starts, 0.2 - 1e-3) <= 5
+    assert time.monotonic() - began >= 0.39  # 15 starts at 5 per 0.2 s need two full windows of waiting
+
+
+def test_fractional_budget_stretches_the_window():
+    limiter = WindowLimiter(budget=0.5, window=0.1)
+    starts = []
+    for _ in range(3):
+        limiter.acquire()
+        starts.append(time.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 0.195 for gap in gaps)
+
+
+def test_concurrency_limiter_caps_holders_and_follows_a_new_limit():
+    limiter = ConcurrencyLimiter(3)
+    holding = []
+    peak = [0]
+
+    def hold():
+        limiter.acquire()
+        holding.append(1)
+        peak[0] = max(peak[0], len(holding))
+        gevent.sleep(0.02)
+        holding.pop()
+        limiter.release()
+
+    gevent.joinall([gevent.spawn(hold) for _ in range(12)], timeout=5)
+    assert peak[0] == 3
+    assert limiter.in_use == 0
+
+    limiter.set_limit(1)
+    peak[0] = 0
+    gevent.joinall([gevent.spawn(hold) for _ in range(4)], timeout=5)
+    assert peak[0] == 1
+
+
+def test_killed_waiter_gives_its_place_back():
+    limiter = ConcurrencyLimiter(1)
+    limiter.acquire()
+    waiter = gevent.spawn(limiter.acquire)
+    gevent.sleep(0.01)
+    waiter.kill()
+    limiter.release()
+    assert limiter.in_use == 0
+
+
+def test_usable_keeps_a_margin():
+    assert usable(1000, 0.05) == pytest.approx(950)
+    assert usable(20, 0.05) == 19
+    assert usable(2, 0.05) == 1
+    assert usable(1, 0.05) == pytest.approx(0.95)
+
+
+def test_documented_table_and_overrides_flow_from_the_contract():
+    table = LimitsTable.documented()
+    assert table.window == contract.RATE_WINDOW_S
+    assert table.operations[Op.RUN].rate == contract.OPERATIONS[Op.RUN].rate_limit
+    overridden = LimitsTable.with_overrides(window=1.0, rate_overrides={Op.RUN: 20})
+    assert overridden.window == 1.0
+    assert overridden.operations[Op.RUN].rate == 20
+    assert overridden.operations[Op.RUN].concurrency == contract.OPERATIONS[Op.RUN].concurrency_limit
+    assert overridden.operations[Op.CANCEL].rate == contract.OPERATIONS[Op.CANCEL].rate_limit
+
+
+def test_share_divides_the_budget_at_run_time():
+    limiters = ClientLimiters(LimitsTable.with_overrides(window=1.0, rate_overrides={Op.RUN: 20}), margin=0.05)
+    run = limiters.for_op(Op.RUN)
+    assert run.rate.budget == 19
+    limiters.set_share(0.5)
+    assert run.rate.budget == 9
+    assert run.concurrency.limit == 95  # 200 in flight / 2, less the 5% margin
+    assert limiters.for_op(Op.HEALTH) is None  # no documented limit: nothing to wait for
+    with limiters.slot(Op.HEALTH) as waited:
+        assert waited == 0.0
