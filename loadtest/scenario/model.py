@@ -1,0 +1,750 @@
+"""The scenario language as pydantic v2 models: what a scenario file may say, with defaults.
+
+Every model forbids unknown keys so a typo is an error, never silently ignored. Quantities use the
+shared unit types (``loadtest.fields``) and operation names come from ``loadtest.contract.Op``; limits
+are read from the contract, never restated. Cross-field checks that need the whole scenario (weights,
+stages against ``duration``, rates against documented limits, thresholds against what is measured) live
+in :mod:`loadtest.scenario.semantics`, so one file's mistakes are all reported together.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from typing_extensions import TypeAliasType
+
+from loadtest import contract
+from loadtest.contract import Op
+from loadtest.emulator.config import Distribution, EndpointConfig
+from loadtest.fields import Duration, Probability, Rate, Size
+
+__all__ = [
+    "FLOW_KINDS",
+    "FLOW_OPERATIONS",
+    "BackoffSettings",
+    "Baseline",
+    "BytesGen",
+    "ChoiceGen",
+    "ClosedLoad",
+    "ClosedStage",
+    "CounterGen",
+    "EmulatorTarget",
+    "EndpointTarget",
+    "FileGen",
+    "Flow",
+    "GeneratorNode",
+    "HealthFlow",
+    "JobPolicy",
+    "Load",
+    "NumberGen",
+    "On429",
+    "OpenLoad",
+    "OpenStage",
+    "OperationLimit",
+    "Payload",
+    "PollSettings",
+    "PurgeQueueFlow",
+    "RateLimits",
+    "RetryFailedFlow",
+    "RunCancelFlow",
+    "RunPollFlow",
+    "RunStreamFlow",
+    "RunsyncFlow",
+    "Scenario",
+    "StatusSyncFlow",
+    "Target",
+    "Template",
+    "TextGen",
+    "Threshold",
+]
+
+
+class _Strict(BaseModel):
+    """Base of every scenario model: unknown keys are errors, defaults are validated too."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+
+
+_WAIT_MIN_S = contract.WAIT_MIN_MS / 1000
+_WAIT_MAX_S = contract.WAIT_MAX_MS / 1000
+
+
+def _check_wait(value: float) -> float:
+    """Long-poll waits must lie in the documented range (the API refuses others)."""
+    if not _WAIT_MIN_S <= value <= _WAIT_MAX_S:
+        raise ValueError(f"a wait must be between {_WAIT_MIN_S:g}s and {_WAIT_MAX_S:g}s (documented), found {value:g}s")
+    return value
+
+
+# --------------------------------------------------------------------------------------------- target
+
+
+class EmulatorTarget(_Strict):
+    """Run against the built-in emulator, started for the run on a free loopback port."""
+
+    emulator: EndpointConfig = Field(default_factory=EndpointConfig)
+    """The emulated endpoint's configuration (same keys as ``loadtest emulate --config``)."""
+
+
+class EndpointTarget(_Strict):
+    """Run against a real endpoint. The API key is read from the environment, never from the file."""
+
+    endpoint_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The endpoint id (``https://api.runpod.ai/v2/{endpoint_id}/run``); ``${RUNPOD_ENDPOINT_ID}`` works."""
+    base_url: str = Field(default=contract.DEFAULT_BASE_URL, pattern=r"^https?://")
+    api_key_env: str = Field(default="RUNPOD_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Name of the environment variable that holds the API key."""
+    max_jobs: int = Field(default=1000, ge=1)
+    """Spending guard: the run submits at most this many jobs in total, then stops submitting."""
+    api_key: SkipJsonSchema[str | None] = Field(default=None, exclude=True, repr=False)
+
+    @field_validator("api_key")
+    @classmethod
+    def _refuse_literal_key(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(
+                "a literal API key does not belong in a scenario file (files get committed and copied); "
+                "put the key in an environment variable and name it with api_key_env (default RUNPOD_API_KEY)"
+            )
+        return None
+
+
+def _target_kind(data: Any) -> str:
+    if isinstance(data, BaseModel):
+        return "endpoint" if isinstance(data, EndpointTarget) else "emulator"
+    if isinstance(data, dict) and "emulator" not in data and (
+        {"endpoint_id", "base_url", "api_key_env", "api_key", "max_jobs"} & set(data)
+    ):
+        return "endpoint"
+    return "emulator"
+
+
+Target = Annotated[
+    Annotated[EmulatorTarget, Tag("emulator")] | Annotated[EndpointTarget, Tag("endpoint")],
+    Discriminator(_target_kind),
+]
+"""Either ``{emulator: {...}}`` or ``{endpoint_id, base_url, api_key_env, max_jobs}``."""
+
+
+# ----------------------------------------------------------------------------------------------- load
+
+
+class ClosedStage(_Strict):
+    """Hold (after ramping at ``spawn_rate``) ``users`` users for ``duration``."""
+
+    duration: Duration = Field(gt=0)
+    users: int = Field(ge=0)
+
+
+class ClosedLoad(_Strict):
+    """Closed model: a fixed population of users, each running one flow after another."""
+
+    model: Literal["closed"] = "closed"
+    users: int = Field(default=1, ge=1)
+    """Users when there are no ``stages``."""
+    spawn_rate: Rate | None = Field(default=None, gt=0)
+    """Users started (or stopped) per second; unset: all at once."""
+    stages: list[ClosedStage] = Field(default_factory=list)
+    """Successive user counts; when given they replace ``users``."""
+    think_time: Distribution = Field(default_factory=lambda: Distribution(kind="constant", value=0.0))
+    """Pause of a user between two flows."""
+
+    @property
+    def peak_users(self) -> int:
+        return max((stage.users for stage in self.stages), default=self.users)
+
+    def users_at(self, elapsed: float) -> int | None:
+        """Target user count ``elapsed`` seconds into the run; ``None`` after the last stage."""
+        if not self.stages:
+            return self.users
+        start = 0.0
+        for stage in self.stages:
+            if elapsed < start + stage.duration:
+                return stage.users
+            start += stage.duration
+        return None
+
+
+class OpenStage(_Strict):
+    """Arrivals for ``duration``: constant ``rate``, or with ``ramp`` a straight line from the rate the
+    previous stage ended at (0 for the first) to ``rate``."""
+
+    duration: Duration = Field(gt=0)
+    rate: Rate
+    ramp: bool = False
+
+
+class OpenLoad(_Strict):
+    """Open model: flows start at a given arrival rate whatever the target's answer time."""
+
+    model: Literal["open"] = "open"
+    arrival_rate: Rate | list[OpenStage]
+    """A single rate (``50/s``, ``600/m``) for the whole ``duration``, or a list of stages."""
+    arrivals: Literal["poisson", "constant"] = "poisson"
+    """Spacing of arrivals: exponential gaps (``poisson``) or evenly spaced (``constant``)."""
+    max_in_flight: int = Field(default=1000, ge=1)
+    """Flows running at once; an arrival beyond it is dropped and counted."""
+
+    @property
+    def stages(self) -> list[OpenStage]:
+        """The arrival rate as stages (a single rate becomes one open-ended stage)."""
+        if isinstance(self.arrival_rate, list):
+            return self.arrival_rate
+        return []
+
+    @property
+    def peak_rate(self) -> float:
+        """Highest arrival rate per second at any moment."""
+        if isinstance(self.arrival_rate, list):
+            return max((stage.rate for stage in self.arrival_rate), default=0.0)
+        return float(self.arrival_rate)
+
+    def rate_at(self, elapsed: float) -> float | None:
+        """Arrivals per second ``elapsed`` seconds into the run; ``None`` after the last stage."""
+        if not isinstance(self.arrival_rate, list):
+            return float(self.arrival_rate)
+        start, previous = 0.0, 0.0
+        for stage in self.arrival_rate:
+            if elapsed < start + stage.duration:
+                if stage.ramp:
+                    fraction = (elapsed - start) / stage.duration
+                    return previous + (stage.rate - previous) * fraction
+                return stage.rate
+            start += stage.duration
+            previous = stage.rate
+        return None
+
+
+def _load_kind(data: Any) -> str:
+    if isinstance(data, BaseModel):
+        return "open" if isinstance(data, OpenLoad) else "closed"
+    if isinstance(data, dict):
+        model = data.get("model")
+        if model in ("open", "closed"):
+            return model
+        if "arrival_rate" in data or "max_in_flight" in data or "arrivals" in data:
+            return "open"
+    return "closed"
+
+
+Load = Annotated[
+    Annotated[ClosedLoad, Tag("closed")] | Annotated[OpenLoad, Tag("open")],
+    Discriminator(_load_kind),
+]
+
+
+# -------------------------------------------------------------------------------------------- payload
+
+
+class TextGen(_Strict):
+    """Random text: words of lowercase letters separated by spaces, exactly ``length`` characters."""
+
+    length: int = Field(ge=0)
+
+
+class ChoiceGen(_Strict):
+    """One of ``values``, at random (with optional ``weights``) or in turn (``order: cycle``)."""
+
+    values: list[Any] = Field(min_length=1)
+    weights: list[float] | None = None
+    order: Literal["random", "cycle"] = "random"
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> ChoiceGen:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError(f"{len(self.weights)} weights for {len(self.values)} values; give one per value")
+            if any(weight < 0 for weight in self.weights) or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative and not all zero")
+        return self
+
+
+class CounterGen(_Strict):
+    """A number that grows by ``step`` per job; with ``format`` a string such as ``"job-{n}"``."""
+
+    start: int = 0
+    step: int = 1
+    format: str | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _has_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and "{n}" not in value:
+            raise ValueError(f"a counter format needs the placeholder {{n}}, found {value!r}")
+        return value
+
+
+class BytesGen(_Strict):
+    """A string of exactly ``size`` random base64-alphabet characters, to study payload size limits."""
+
+    size: Size
+
+
+class NumberGen(_Strict):
+    """A uniform random number between ``min`` and ``max`` (whole numbers with ``integer: true``)."""
+
+    min: float = 0.0
+    max: float = 1.0
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumberGen:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
+        return self
+
+
+class FileGen(_Strict):
+    """Values from a file (path relative to the scenario file): one per line of a ``.txt`` file, one
+    JSON value per line of a ``.jsonl`` file, or the items of a JSON list in a ``.json`` file."""
+
+    path: str = Field(min_length=1)
+    order: Literal["random", "cycle"] = "random"
+
+
+def _scalar_as(key: str):
+    """Accept ``$text: 200`` as ``$text: {length: 200}`` (the one obvious parameter)."""
+
+    def convert(data: Any) -> Any:
+        return data if isinstance(data, dict | BaseModel) else {key: data}
+
+    return BeforeValidator(convert)
+
+
+def _list_as_values(data: Any) -> Any:
+    return {"values": data} if isinstance(data, list) else data
+
+
+TextSpec = Annotated[TextGen, _scalar_as("length")]
+ChoiceSpec = Annotated[ChoiceGen, BeforeValidator(_list_as_values)]
+CounterSpec = Annotated[CounterGen, _scalar_as("start")]
+BytesSpec = Annotated[BytesGen, _scalar_as("size")]
+FileSpec = Annotated[FileGen, _scalar_as("path")]
+
+
+class GeneratorNode(_Strict):
+    """A value made fresh for every job. Written as a mapping with exactly one ``$`` key, e.g.
+    ``{$text: 200}``, ``{$choice: [a, b]}``, ``{$counter: {format: "job-{n}"}}``, ``{$bytes: 1MB}``,
+    ``{$number: {min: 1, max: 6, integer: true}}``, ``{$file: prompts.txt}``, ``{$uuid: true}``."""
+
+    text: TextSpec | None = Field(default=None, alias="$text")
+    choice: ChoiceSpec | None = Field(default=None, alias="$choice")
+    counter: CounterSpec | None = Field(default=None, alias="$counter")
+    bytes: BytesSpec | None = Field(default=None, alias="$bytes")
+    number: NumberGen | None = Field(default=None, alias="$number")
+    file: FileSpec | None = Field(default=None, alias="$file")
+    uuid: Literal[True] | None = Field(default=None, alias="$uuid")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> GeneratorNode:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            names = ", ".join("$" + name for name in type(self).model_fields)
+            raise ValueError(f"a generator has exactly one of {names}; found {len(given)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The generator's name without ``$`` (``text``, ``choice``, ...)."""
+        return next(name for name in type(self).model_fields if getattr(self, name) is not None)
+
+    @property
+    def spec(self) -> Any:
+        return getattr(self, self.kind)
+
+
+def _template_kind(data: Any) -> str:
+    if isinstance(data, GeneratorNode):
+        return "generator"
+    if isinstance(data, dict):
+        return "generator" if any(isinstance(key, str) and key.startswith("$") for key in data) else "mapping"
+    if isinstance(data, list):
+        return "list"
+    return "scalar"
+
+
+Template = TypeAliasType(
+    "Template",
+    Annotated[
+        Annotated[GeneratorNode, Tag("generator")]
+        | Annotated[dict[str, "Template"], Tag("mapping")]
+        | Annotated[list["Template"], Tag("list")]
+        | Annotated[str | int | float | bool | None, Tag("scalar")],
+        Discriminator(_template_kind),
+    ],
+)
+"""A JSON value in which any ``{$generator: ...}`` mapping is replaced by a fresh value per job."""
+
+
+class JobPolicy(_Strict):
+    """The per-job ``policy`` object the API accepts (sent only when set)."""
+
+    execution_timeout: Duration | None = Field(
+        default=None,
+        ge=contract.EXECUTION_TIMEOUT_MIN_MS / 1000,
+        le=contract.POLICY_MAX_MS / 1000,
+    )
+    """``policy.executionTimeout``: the longest a job may run."""
+    ttl: Duration | None = Field(default=None, ge=contract.TTL_MIN_MS / 1000, le=contract.POLICY_MAX_MS / 1000)
+    """``policy.ttl``: the longest a job may live, queued or running."""
+    low_priority: bool | None = None
+    """``policy.lowPriority``: the job does not trigger scale-up."""
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object as the API expects it (milliseconds, camelCase)."""
+        wire: dict[str, Any] = {}
+        if self.execution_timeout is not None:
+            wire["executionTimeout"] = round(self.execution_timeout * 1000)
+        if self.ttl is not None:
+            wire["ttl"] = round(self.ttl * 1000)
+        if self.low_priority is not None:
+            wire["lowPriority"] = self.low_priority
+        return wire
+
+
+class Payload(_Strict):
+    """What each submitted job carries: its ``input`` (with generators) and optional ``webhook``/``policy``.
+
+    Mock-worker keys (``mock_delay``, ``mock_return``, ``mock_error``, ``mock_crash``, ...) are ordinary
+    input keys: they pass through unchanged and tell the emulator (or RunPod's mock worker) what to do.
+    """
+
+    input: dict[str, Template] = Field(default_factory=dict)
+    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    policy: JobPolicy | None = None
+
+
+# ----------------------------------------------------------------------------------------------- mix
+
+
+class PollSettings(_Strict):
+    """How a flow polls ``/status`` until the job is terminal."""
+
+    interval: Duration = Field(default=1.0, gt=0)
+    """Pause before the first poll and between polls."""
+    backoff: float = Field(default=1.0, ge=1.0)
+    """Multiplier applied to the interval after each poll (1 = fixed interval)."""
+    max_interval: Duration | None = Field(default=None, gt=0)
+    """Ceiling for the growing interval."""
+    max_wait: Duration = Field(default=300.0, gt=0)
+    """Give up (and count a timeout) when the job is not terminal after this long."""
+
+    def intervals(self):
+        """The successive pauses (an endless generator; the caller stops at ``max_wait``)."""
+        interval = self.interval
+        while True:
+            yield interval
+            interval = interval * self.backoff
+            if self.max_interval is not None:
+                interval = min(interval, self.max_interval)
+
+
+class _FlowBase(_Strict):
+    name: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Label used in statistics and threshold scopes; defaults to the flow kind (``run_poll``, ...),
+    numbered when a kind appears more than once."""
+    weight: float = Field(default=1.0, ge=0)
+    """Relative share of the mix."""
+    payload: Payload | None = None
+    """Replaces the scenario's ``payload`` for this flow."""
+
+
+class RunPollFlow(_FlowBase):
+    """``/run`` then ``/status`` until terminal."""
+
+    flow: Literal["run_poll"]
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+
+class RunsyncFlow(_FlowBase):
+    """``/runsync`` (waiting up to ``wait``); a job still running afterwards is polled with ``poll``."""
+
+    flow: Literal["runsync"]
+    wait: Duration = contract.RUNSYNC_DEFAULT_WAIT_MS / 1000
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+    @field_validator("wait")
+    @classmethod
+    def _wait_range(cls, value: float) -> float:
+        return _check_wait(value)
+
+
+class RunStreamFlow(_FlowBase):
+    """``/run`` then ``/stream`` (each call waiting up to ``wait``) until the job is terminal."""
+
+    flow: Literal["run_stream"]
+    wait: Duration = contract.STREAM_DEFAULT_WAIT_MS / 1000
+    max_wait: Duration = Field(default=300.0, gt=0)
+
+    @field_validator("wait")
+    @classmethod
+    def _wait_range(cls, value: float) -> float:
+        return _check_wait(value)
+
+
+class RunCancelFlow(_FlowBase):
+    """``/run``, ``/cancel`` after ``cancel_after``, then ``/status`` to confirm the cancellation."""
+
+    flow: Literal["run_cancel"]
+    cancel_after: Distribution = Field(default_factory=lambda: Distribution(kind="constant", value=0.5))
+    confirm: bool = True
+    """Poll ``/status`` after cancelling until the job is terminal."""
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+
+class RetryFailedFlow(_FlowBase):
+    """``/run`` a job, poll it; when it ends FAILED or TIMED_OUT, ``/retry`` it (up to ``retries``
+    times) and poll again. Give the payload a ``mock_error`` (or the emulator a ``failure_rate``)."""
+
+    flow: Literal["retry_failed"]
+    retries: int = Field(default=1, ge=1)
+    retry_after: Duration = 0.0
+    """Pause between seeing the failure and calling ``/retry``."""
+    poll: PollSettings = Field(default_factory=PollSettings)
+
+
+class StatusSyncFlow(_FlowBase):
+    """``/run`` then ``/status-sync`` (long-poll, each call waiting up to ``wait``) until terminal."""
+
+    flow: Literal["status_sync"]
+    wait: Duration = contract.STATUS_SYNC_DEFAULT_WAIT_MS / 1000
+    max_wait: Duration = Field(default=300.0, gt=0)
+
+    @field_validator("wait")
+    @classmethod
+    def _wait_range(cls, value: float) -> float:
+        return _check_wait(value)
+
+
+class HealthFlow(_FlowBase):
+    """``/health`` sampled every ``every`` by one background sampler, outside the weighted mix.
+
+    ``weight`` defaults to 0; above 0, ``/health`` calls are also sent as weighted traffic."""
+
+    flow: Literal["health"]
+    weight: float = Field(default=0.0, ge=0)
+    every: Duration = Field(default=1.0, gt=0)
+
+
+class PurgeQueueFlow(_FlowBase):
+    """``/purge-queue``: drops queued jobs (mind its tiny documented rate limit)."""
+
+    flow: Literal["purge_queue"]
+
+
+Flow = Annotated[
+    RunPollFlow | RunsyncFlow | RunStreamFlow | RunCancelFlow | RetryFailedFlow | StatusSyncFlow | HealthFlow
+    | PurgeQueueFlow,
+    Field(discriminator="flow"),
+]
+
+FLOW_KINDS: tuple[str, ...] = (
+    "run_poll", "runsync", "run_stream", "run_cancel", "retry_failed", "status_sync", "health", "purge_queue",
+)
+
+FLOW_OPERATIONS: dict[str, tuple[Op, ...]] = {
+    "run_poll": (Op.RUN, Op.STATUS),
+    "runsync": (Op.RUNSYNC, Op.STATUS),
+    "run_stream": (Op.RUN, Op.STREAM),
+    "run_cancel": (Op.RUN, Op.CANCEL, Op.STATUS),
+    "retry_failed": (Op.RUN, Op.STATUS, Op.RETRY),
+    "status_sync": (Op.RUN, Op.STATUS_SYNC),
+    "health": (Op.HEALTH,),
+    "purge_queue": (Op.PURGE_QUEUE,),
+}
+"""Operations each flow kind calls (for scope checks, rate budgets and reports)."""
+
+SUBMITTING_OPS: dict[str, Op | None] = {
+    kind: next((op for op in ops if op in (Op.RUN, Op.RUNSYNC)), None) for kind, ops in FLOW_OPERATIONS.items()
+}
+"""The operation by which each flow kind submits its job (``None`` for health and purge-queue)."""
+
+
+# --------------------------------------------------------------------------------------- rate limits
+
+
+class OperationLimit(_Strict):
+    """Client-side limits for one operation, replacing the documented figures."""
+
+    rate: Rate | None = Field(default=None, gt=0)
+    """Requests per second."""
+    concurrency: int | None = Field(default=None, ge=1)
+    """Requests in flight."""
+
+
+class BackoffSettings(_Strict):
+    """Exponential backoff: ``initial``, times ``multiplier`` per retry, capped at ``max``, ± ``jitter``."""
+
+    initial: Duration = Field(default=0.5, gt=0)
+    max: Duration = Field(default=30.0, gt=0)
+    multiplier: float = Field(default=2.0, ge=1.0)
+    jitter: Probability = 0.2
+    """Random spread as a fraction of each delay (0.2 = ±20 %)."""
+
+    def delay(self, attempt: int, random_fraction: float = 0.5) -> float:
+        """Delay before retry number ``attempt`` (0-based); ``random_fraction`` in [0, 1) drives jitter."""
+        base = min(self.initial * self.multiplier**attempt, self.max)
+        return max(0.0, base * (1 + self.jitter * (2 * random_fraction - 1)))
+
+
+class On429(_Strict):
+    """What a flow does when answered 429 Too Many Requests."""
+
+    action: Literal["retry", "count"] = "retry"
+    """``retry``: wait and send again (up to ``max_retries``); ``count``: record it and move on."""
+    honour_retry_after: bool = True
+    """Wait as long as the ``Retry-After`` header says when it is present (instead of the backoff)."""
+    backoff: BackoffSettings = Field(default_factory=BackoffSettings)
+    max_retries: int = Field(default=5, ge=0)
+
+
+class RateLimits(_Strict):
+    """How the client treats the documented rate and concurrency limits."""
+
+    policy: Literal["respect", "probe", "ignore"] = "respect"
+    """``respect``: throttle to stay under the limits (times ``margin``); ``probe``: send past them on
+    purpose and measure the 429s; ``ignore``: no client-side throttling."""
+    margin: float = Field(default=0.9, gt=0, le=1.0)
+    """Fraction of each documented limit used under ``respect``."""
+    operations: dict[Op, OperationLimit] = Field(default_factory=dict)
+    """Per-operation overrides of the documented limits (``run: {rate: 50/s, concurrency: 100}``)."""
+    on_429: On429 = Field(default_factory=On429)
+
+    def documented_rate(self, op: Op) -> float | None:
+        """The documented limit of ``op`` in requests per second (``None``: no documented limit)."""
+        count = contract.OPERATIONS[op].rate_limit
+        return None if count is None else count / contract.RATE_WINDOW_S
+
+    def effective_rate(self, op: Op) -> float | None:
+        """Requests per second the client allows itself for ``op`` (``None``: unthrottled)."""
+        override = self.operations.get(op)
+        if override is not None and override.rate is not None:
+            return override.rate
+        if self.policy != "respect":
+            return None
+        documented = self.documented_rate(op)
+        return None if documented is None else documented * self.margin
+
+    def effective_concurrency(self, op: Op) -> int | None:
+        """Requests in flight the client allows itself for ``op`` (``None``: unlimited)."""
+        override = self.operations.get(op)
+        if override is not None and override.concurrency is not None:
+            return override.concurrency
+        if self.policy != "respect":
+            return None
+        documented = contract.OPERATIONS[op].concurrency_limit
+        return None if documented is None else max(1, int(documented * self.margin))
+
+
+# --------------------------------------------------------------------------------- thresholds, baseline
+
+
+class Threshold(_Strict):
+    """A pass/fail criterion on one measured figure, e.g. ``{metric: queue_delay.p95, max: 2s}``.
+
+    ``metric`` is a name from the metrics catalogue, optionally with a statistic (``.p95``, ``.mean``,
+    ...). ``max``/``min`` are written in the metric's unit (``2s``, ``5%``, ``10/s``, a count) and
+    stored in SI (seconds, ratio 0..1, per second). Scopes narrow the figure to one flow or operation.
+    """
+
+    metric: str = Field(min_length=1)
+    max: float | str | None = None
+    min: float | str | None = None
+    flow: str | None = None
+    """A flow ``name`` (or kind) from ``mix``."""
+    op: Op | None = None
+    window: Duration | None = Field(default=None, gt=0)
+    """Judge every window of this length (the worst one counts) instead of the whole run."""
+    abort: bool = False
+    """Stop the run early once this threshold is certainly broken."""
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> Threshold:
+        if self.max is None and self.min is None:
+            raise ValueError("a threshold needs max or min (or both)")
+        return self
+
+
+class Baseline(_Strict):
+    """Compare against a saved run: fail when a figure is worse than the baseline by more than its
+    tolerance (``"10%"`` relative, or an absolute amount in the metric's unit such as ``200ms``)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    tolerances: dict[str, float | str] = Field(default_factory=dict)
+    """By metric name (with statistic); metrics not listed use ``default_tolerance``."""
+    default_tolerance: float | str = "10%"
+
+
+# ------------------------------------------------------------------------------------------ scenario
+
+
+class Scenario(_Strict):
+    """A whole load test: what to hit, how hard, with which flows, and what counts as passing."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 1
+    """Seed of every random choice the client makes (payloads, mix, arrivals); same seed, same run."""
+    duration: Duration | None = Field(default=None, gt=0)
+    """Length of the run; may be left out when ``load.stages`` / ``arrival_rate`` stages give it."""
+    target: Target = Field(default_factory=EmulatorTarget)
+    load: Load = Field(default_factory=ClosedLoad)
+    mix: list[Flow] = Field(min_length=1)
+    payload: Payload = Field(default_factory=Payload)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    thresholds: list[Threshold] = Field(default_factory=list)
+    baseline: Baseline | None = None
+
+    @property
+    def stages_duration(self) -> float | None:
+        """Sum of the load stages' durations (``None`` when the load has no stages)."""
+        stages = self.load.stages
+        return sum(stage.duration for stage in stages) if stages else None
+
+    @property
+    def total_duration(self) -> float:
+        """How long the run lasts: ``duration`` or, when absent, the sum of the stages."""
+        if self.duration is not None:
+            return self.duration
+        return self.stages_duration or 0.0
+
+    @property
+    def is_emulated(self) -> bool:
+        return isinstance(self.target, EmulatorTarget)
+
+    def flow_names(self) -> list[str]:
+        """Each flow's label: its ``name``, or its kind, numbered (``run_poll.2``) when a kind repeats."""
+        seen: dict[str, int] = {}
+        counts = {kind: sum(1 for f in self.mix if f.flow == kind and f.name is None) for kind in FLOW_KINDS}
+        names = []
+        for flow in self.mix:
+            if flow.name is not None:
+                names.append(flow.name)
+                continue
+            seen[flow.flow] = seen.get(flow.flow, 0) + 1
+            names.append(flow.flow if counts[flow.flow] == 1 else f"{flow.flow}.{seen[flow.flow]}")
+        return names
+
+    def flows_by_name(self) -> dict[str, Flow]:
+        return dict(zip(self.flow_names(), self.mix, strict=True))
+
+    def payload_for(self, flow: Flow) -> Payload:
+        """The payload a flow sends: its own override, else the scenario's."""
+        return flow.payload if flow.payload is not None else self.payload
+
+    @model_validator(mode="after")
+    def _duration_known(self) -> Scenario:
+        if self.duration is None and self.stages_duration is None:
+            raise ValueError("the run has no length: set duration (e.g. '30s') or give load stages")
+        return self
