@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadtest import contract
 from loadtest.contract import Op
-from loadtest.fields import Duration, Probability
+from loadtest.fields import Duration, Probability, Size
 
 DistributionKind = Literal["constant", "uniform", "normal", "lognormal", "exponential"]
 
@@ -107,6 +107,12 @@ class LimitsConfig(_Strict):
     """Requests per window, by operation name, replacing the documented figure."""
     concurrency_overrides: dict[Op, int] = Field(default_factory=dict)
     """Requests in flight, by operation name, replacing the documented figure."""
+    queue_size_limit: int | None = Field(default=None, ge=0)
+    """Queue length above which ``/run`` and ``/runsync`` get 429; unset: the documented rule
+    (``max(50, workers_max * 500)``)."""
+    payload_overrides: dict[Op, Size] = Field(default_factory=dict)
+    """Largest accepted request body, by operation name (``run``, ``runsync``), replacing the documented
+    10 MB / 20 MB."""
 
 
 class RetentionConfig(_Strict):
@@ -114,6 +120,15 @@ class RetentionConfig(_Strict):
 
     run: Duration = contract.RESULT_RETENTION_S[Op.RUN]
     runsync: Duration = contract.RESULT_RETENTION_S[Op.RUNSYNC]
+
+
+class PolicyConfig(_Strict):
+    """Accepted bounds of a job's ``policy`` values (documented: ttl >= 10 s, executionTimeout >= 5 s,
+    both <= 7 days); lower the minimums in tests so TTL and timeouts can be exercised quickly."""
+
+    ttl_min: Duration = contract.TTL_MIN_MS / 1000
+    execution_timeout_min: Duration = contract.EXECUTION_TIMEOUT_MIN_MS / 1000
+    max: Duration = contract.POLICY_MAX_MS / 1000
 
 
 class WebhookConfig(_Strict):
@@ -151,6 +166,17 @@ class EndpointConfig(_Strict):
     """Time between streamed chunks of a generator job; unset: its execution time spread evenly."""
     seed: int | None = None
     """Seed for every random draw of this endpoint (execution times, failures, cold starts)."""
+    generator: bool = False
+    """Every job streams, like RunPod's mock worker started with ``--generator``: each element of a list
+    ``mock_return`` becomes one ``/stream`` chunk. A single job asks for this with ``"mock_stream": true``."""
+    return_aggregate_stream: bool = False
+    """A streaming job's final ``output`` is the list of its chunks (the worker SDK option of that name);
+    unset, a streaming job finishes with no ``output``, as on the platform."""
+    stream_default_wait: Duration = contract.STREAM_DEFAULT_WAIT_MS / 1000
+    """How long ``/stream`` holds an empty answer when the request sets no ``?wait=``."""
+    job_records_max: int = Field(default=1_000_000, ge=0)
+    """Per-job ground-truth records kept (oldest dropped first, counted as dropped)."""
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
