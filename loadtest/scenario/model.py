@@ -9,6 +9,7 @@ in :mod:`loadtest.scenario.semantics`, so one file's mistakes are all reported t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     field_validator,
     model_validator,
@@ -705,6 +707,19 @@ class Scenario(_Strict):
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     thresholds: list[Threshold] = Field(default_factory=list)
     baseline: Baseline | None = None
+
+    _source_path: Path | None = PrivateAttr(default=None)
+    _secret_values: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def source_path(self) -> Path | None:
+        """The file this scenario was loaded from (``None`` when built in code)."""
+        return self._source_path
+
+    @property
+    def base_dir(self) -> Path:
+        """Where relative paths in the scenario (``$file`` generators) are resolved."""
+        return self._source_path.parent if self._source_path is not None else Path.cwd()
 
     @property
     def stages_duration(self) -> float | None:

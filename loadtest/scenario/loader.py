@@ -1,0 +1,114 @@
+"""Read scenario files: YAML with ``${VAR}`` interpolation -> validated :class:`Scenario`, or every error.
+
+``load_scenario(path)`` returns the model or raises :class:`ScenarioError` whose ``errors`` lists every
+mistake as ``file:line:column: path: message``. ``validate_files(paths)`` returns those lists without
+raising. ``resolved_dict(scenario)`` is the scenario as plain JSON data with secrets removed, for the run
+directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from loadtest.scenario import semantics
+from loadtest.scenario.errors import ScenarioError, ScenarioIssue, format_path, translate
+from loadtest.scenario.model import Scenario
+from loadtest.scenario.source import Parsed, parse_yaml
+
+__all__ = [
+    "ScenarioError",
+    "ScenarioIssue",
+    "load_scenario",
+    "load_scenario_text",
+    "resolved_dict",
+    "validate_files",
+]
+
+
+def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Scenario:
+    """The validated scenario in ``path``; raises :class:`ScenarioError` listing every mistake."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([ScenarioIssue(str(path), 1, 1, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([ScenarioIssue(str(path), 1, 1, "", f"cannot read the file: {exc}")]) from None
+    return load_scenario_text(text, file=str(path), base_dir=file.resolve().parent, environ=environ)
+
+
+def load_scenario_text(
+    text: str,
+    *,
+    file: str = "<scenario>",
+    base_dir: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Scenario:
+    """Like :func:`load_scenario` for text already in memory (``base_dir`` resolves ``$file`` paths)."""
+    parsed = parse_yaml(text, environ)
+    issues = [_issue(file, parsed, problem.path, problem.position, problem.message) for problem in parsed.problems]
+    if parsed.data is None:
+        raise ScenarioError(issues)
+    if not isinstance(parsed.data, dict):
+        issues.append(ScenarioIssue(file, 1, 1, "", "a scenario is a mapping of keys (name, mix, load, ...)"))
+        raise ScenarioError(issues)
+    try:
+        scenario = Scenario.model_validate(parsed.data)
+    except ValidationError as exc:
+        # A value left empty by an unset variable was already reported; do not report it twice.
+        unset = {format_path(problem.path) for problem in parsed.problems}
+        issues.extend(issue for issue in translate(exc, parsed.source_map, file) if issue.path not in unset)
+        raise ScenarioError(issues) from None
+    if base_dir is not None:
+        scenario._source_path = Path(base_dir) / Path(file).name
+    scenario._secret_values = dict(parsed.secrets)
+    for finding in semantics.check(scenario, Path(base_dir) if base_dir is not None else None):
+        position, _ = parsed.source_map.locate(finding.path, key=finding.at_key)
+        issues.append(ScenarioIssue(file, position.line, position.column, format_path(finding.path), finding.message))
+    if issues:
+        raise ScenarioError(issues)
+    semantics.normalise(scenario)
+    return scenario
+
+
+def _issue(file: str, parsed: Parsed, path: tuple[str | int, ...], position: Any, message: str) -> ScenarioIssue:
+    return ScenarioIssue(file, position.line, position.column, format_path(path), message)
+
+
+def validate_files(paths: Iterable[str | Path], *, environ: Mapping[str, str] | None = None) -> list[ScenarioIssue]:
+    """Every mistake in every file (an empty list when all are valid)."""
+    issues: list[ScenarioIssue] = []
+    for path in paths:
+        try:
+            load_scenario(path, environ=environ)
+        except ScenarioError as exc:
+            issues.extend(exc.errors)
+    return issues
+
+
+REDACTED = "<redacted>"
+
+
+def resolved_dict(scenario: Scenario) -> dict[str, Any]:
+    """The scenario with every default filled in, as JSON-ready data (durations in seconds, rates per
+    second, sizes in bytes), with values that came from secret-looking environment variables replaced by
+    ``${NAME}``. The API key itself is never part of a scenario."""
+    data = scenario.model_dump(mode="json", by_alias=True)
+    secrets = {value: name for name, value in scenario._secret_values.items() if value}
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [scrub(item) for item in value]
+        if isinstance(value, str):
+            for secret, name in secrets.items():
+                if secret in value:
+                    value = value.replace(secret, f"${{{name}}}")
+        return value
+
+    return scrub(data)

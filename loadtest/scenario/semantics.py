@@ -1,0 +1,289 @@
+"""Checks that need the whole scenario: things each key can be right about on its own yet wrong together.
+
+Each check returns findings with the document path to point at; the loader turns them into
+``file:line:column`` errors. Limits come from ``loadtest.contract`` and metric names from
+``loadtest.metrics.catalog``, never restated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loadtest import contract
+from loadtest.contract import Op
+from loadtest.metrics import catalog
+from loadtest.scenario.errors import did_you_mean
+from loadtest.scenario.model import (
+    FLOW_OPERATIONS,
+    ClosedLoad,
+    FileGen,
+    GeneratorNode,
+    OpenLoad,
+    Payload,
+    Scenario,
+)
+from loadtest.scenario.payload import load_file_values
+from loadtest.scenario.quantities import parse_bound, parse_tolerance
+from loadtest.units import format_duration
+
+__all__ = ["Finding", "check", "normalise"]
+
+_EPSILON = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A whole-scenario mistake, at a document path (the key itself when ``at_key``)."""
+
+    path: tuple[str | int, ...]
+    message: str
+    at_key: bool = False
+
+
+def check(scenario: Scenario, base_dir: Path | None = None) -> list[Finding]:
+    """Every whole-scenario mistake in ``scenario``."""
+    base = base_dir if base_dir is not None else scenario.base_dir
+    findings: list[Finding] = []
+    for checker in (_weights, _flow_names, _stages, _respect_fits, _thresholds, _baseline):
+        findings.extend(checker(scenario))
+    findings.extend(_files(scenario, base))
+    return findings
+
+
+# ------------------------------------------------------------------------------------------- the mix
+
+
+def _weights(scenario: Scenario) -> Iterator[Finding]:
+    if sum(flow.weight for flow in scenario.mix) <= 0:
+        yield Finding(
+            ("mix",),
+            "the weights of the mix add up to 0, so no flow would ever run; give at least one flow a weight "
+            "above 0 (health flows weigh 0 unless told otherwise: they are sampled in the background)",
+        )
+
+
+def _flow_names(scenario: Scenario) -> Iterator[Finding]:
+    seen: dict[str, int] = {}
+    for index, name in enumerate(scenario.flow_names()):
+        if name in seen:
+            yield Finding(("mix", index, "name"), f"flow name {name!r} is already used by mix[{seen[name]}]")
+        else:
+            seen[name] = index
+
+
+# ------------------------------------------------------------------------------------------ the load
+
+
+def _stages(scenario: Scenario) -> Iterator[Finding]:
+    load = scenario.load
+    stages_total = scenario.stages_duration
+    if isinstance(load, ClosedLoad) and load.stages and "users" in load.model_fields_set:
+        yield Finding(("load", "users"), "give either users or stages, not both (stages set the user count)", True)
+    if scenario.duration is not None and stages_total is not None and abs(stages_total - scenario.duration) > _EPSILON:
+        where = "load.stages" if isinstance(load, ClosedLoad) else "load.arrival_rate"
+        yield Finding(
+            ("duration",),
+            f"duration is {format_duration(scenario.duration)} but {where} add up to "
+            f"{format_duration(stages_total)}; make them agree or leave duration out",
+        )
+    if isinstance(load, OpenLoad) and load.peak_rate <= 0:
+        yield Finding(("load", "arrival_rate"), "the arrival rate is 0 throughout, so no flow would ever start")
+    if isinstance(load, ClosedLoad) and load.stages and load.peak_users == 0:
+        yield Finding(("load", "stages"), "every stage has 0 users, so no flow would ever run")
+
+
+# ---------------------------------------------------------------------------------------- rate limits
+
+
+def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
+    """Under ``respect``, an override above the documented limit, or an open-model arrival rate that
+    needs more of an operation than the documented limit allows, can never fit."""
+    limits = scenario.rate_limits
+    if limits.policy != "respect":
+        return
+    for op, override in limits.operations.items():
+        documented = limits.documented_rate(op)
+        if override.rate is not None and documented is not None and override.rate > documented + _EPSILON:
+            yield Finding(
+                ("rate_limits", "operations", op.value, "rate"),
+                f"policy respect: {override.rate:g}/s is above the documented limit of /{op.value} "
+                f"({contract.OPERATIONS[op].rate_limit} per {contract.RATE_WINDOW_S:g}s = {documented:g}/s); "
+                "lower it, or use policy probe to exceed the limit on purpose",
+            )
+        documented_concurrency = contract.OPERATIONS[op].concurrency_limit
+        if (
+            override.concurrency is not None
+            and documented_concurrency is not None
+            and override.concurrency > documented_concurrency
+        ):
+            yield Finding(
+                ("rate_limits", "operations", op.value, "concurrency"),
+                f"policy respect: {override.concurrency} in flight is above the documented limit of /{op.value} "
+                f"({documented_concurrency}); lower it, or use policy probe",
+            )
+    load = scenario.load
+    if not isinstance(load, OpenLoad):
+        return
+    total_weight = sum(flow.weight for flow in scenario.mix)
+    if total_weight <= 0:
+        return
+    needed: dict[Op, float] = {}
+    for flow in scenario.mix:
+        share = flow.weight / total_weight
+        for op in FLOW_OPERATIONS[flow.flow]:
+            if op in (Op.RUN, Op.RUNSYNC, Op.CANCEL, Op.RETRY, Op.PURGE_QUEUE):  # one call per flow at most
+                needed[op] = needed.get(op, 0.0) + share * load.peak_rate
+    for op, rate in needed.items():
+        allowed = limits.effective_rate(op)
+        if allowed is not None and rate > allowed + _EPSILON:
+            yield Finding(
+                ("load", "arrival_rate"),
+                f"policy respect can never fit: at its peak the arrival rate needs {rate:g}/s of /{op.value}, "
+                f"but respect allows {allowed:g}/s (documented {contract.OPERATIONS[op].rate_limit} per "
+                f"{contract.RATE_WINDOW_S:g}s x margin {limits.margin:g}); lower the rate or the weight of "
+                "those flows, or use policy probe",
+            )
+
+
+# ----------------------------------------------------------------------------------- what is measured
+
+
+def _measured_kinds(scenario: Scenario) -> set[str]:
+    return {flow.flow for flow in scenario.mix}
+
+
+def _measured_ops(scenario: Scenario) -> set[str]:
+    return {op.value for flow in scenario.mix for op in FLOW_OPERATIONS[flow.flow]}
+
+
+def _reference_problem(scenario: Scenario, ref: catalog.MetricRef) -> str | None:
+    """Why ``ref`` can never be measured by this scenario, or ``None`` when it can."""
+    spec = ref.spec
+    kinds = _measured_kinds(scenario)
+    if ref.metric in ("queue_length", "in_progress", "workers_running") and "health" not in kinds:
+        return f"{ref.metric} comes from /health samples, and the mix has no health flow; add {{flow: health}}"
+    if ref.metric == "dropped" and not isinstance(scenario.load, OpenLoad):
+        return "dropped counts open-model arrivals that could not start; this scenario uses a closed model"
+    if spec.flow_kinds and not (spec.flow_kinds & kinds):
+        producers = ", ".join(sorted(spec.flow_kinds))
+        return f"no flow in the mix measures {ref.metric} (it comes from {producers} flows)"
+    if ref.flow is not None:
+        flows = scenario.flows_by_name()
+        if ref.flow not in flows:
+            return f"no flow named {ref.flow!r} in the mix{did_you_mean(ref.flow, flows)} (flows: {', '.join(flows)})"
+        kind = flows[ref.flow].flow
+        if spec.flow_kinds and kind not in spec.flow_kinds:
+            return f"flow {ref.flow!r} is a {kind} flow, which does not measure {ref.metric}"
+    if ref.op is not None and ref.op not in _measured_ops(scenario):
+        return f"no flow in the mix calls /{ref.op}, so {ref.metric} for it is never measured"
+    return None
+
+
+def _resolve(scenario: Scenario, text: str, *, flow: str | None = None, op: str | None = None) -> catalog.MetricRef:
+    """Parse a metric reference and make sure this scenario measures it; ``ValueError`` otherwise."""
+    try:
+        ref = catalog.parse_metric_ref(text, flow=flow, op=op)
+    except catalog.MetricRefError as exc:
+        raise ValueError(str(exc)) from None
+    problem = _reference_problem(scenario, ref)
+    if problem:
+        raise ValueError(problem)
+    return ref
+
+
+def _thresholds(scenario: Scenario) -> Iterator[Finding]:
+    for index, threshold in enumerate(scenario.thresholds):
+        path = ("thresholds", index)
+        try:
+            ref = _resolve(scenario, threshold.metric, flow=threshold.flow, op=threshold.op)
+        except ValueError as exc:
+            key = "flow" if threshold.flow is not None and "flow" in str(exc) else "metric"
+            yield Finding((*path, key), str(exc))
+            continue
+        for bound in ("max", "min"):
+            value = getattr(threshold, bound)
+            if value is None:
+                continue
+            try:
+                parse_bound(ref.unit, value)
+            except ValueError as exc:
+                yield Finding((*path, bound), f"{exc} ({ref} is in {ref.unit})")
+        if threshold.window is not None and threshold.window > scenario.total_duration + _EPSILON:
+            yield Finding(
+                (*path, "window"),
+                f"window {format_duration(threshold.window)} is longer than the run "
+                f"({format_duration(scenario.total_duration)})",
+            )
+
+
+def _baseline(scenario: Scenario) -> Iterator[Finding]:
+    baseline = scenario.baseline
+    if baseline is None:
+        return
+    try:
+        parse_tolerance(catalog.UNIT_MS, baseline.default_tolerance)
+    except ValueError as exc:
+        yield Finding(("baseline", "default_tolerance"), str(exc))
+    for text, value in baseline.tolerances.items():
+        path = ("baseline", "tolerances", text)
+        try:
+            ref = _resolve(scenario, text)
+        except ValueError as exc:
+            yield Finding(path, str(exc), at_key=True)
+            continue
+        try:
+            parse_tolerance(ref.unit, value)
+        except ValueError as exc:
+            yield Finding(path, f"{exc} ({ref} is in {ref.unit})")
+
+
+# ------------------------------------------------------------------------------------------- payload
+
+
+def _templates(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], GeneratorNode]]:
+    if isinstance(value, GeneratorNode):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _templates(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _templates(item, (*path, index))
+
+
+def _payloads(scenario: Scenario) -> Iterator[tuple[tuple[str | int, ...], Payload]]:
+    yield ("payload",), scenario.payload
+    for index, flow in enumerate(scenario.mix):
+        if flow.payload is not None:
+            yield ("mix", index, "payload"), flow.payload
+
+
+def _files(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
+    for payload_path, payload in _payloads(scenario):
+        for path, node in _templates(payload.input, (*payload_path, "input")):
+            if not isinstance(node.spec, FileGen):
+                continue
+            file_path = base_dir / node.spec.path
+            try:
+                load_file_values(file_path)
+            except FileNotFoundError:
+                yield Finding((*path, "$file"), f"values file {node.spec.path!r} not found (looked in {base_dir})")
+            except (OSError, ValueError) as exc:
+                yield Finding((*path, "$file"), f"cannot use values file {node.spec.path!r}: {exc}")
+
+
+# ------------------------------------------------------------------------------------------ normalise
+
+
+def normalise(scenario: Scenario) -> None:
+    """Convert threshold bounds to plain floats in the metric's catalogue unit (after :func:`check`
+    found no problem), so consumers never parse ``"2s"`` or ``"5%"`` again."""
+    for threshold in scenario.thresholds:
+        ref = catalog.parse_metric_ref(threshold.metric, flow=threshold.flow, op=threshold.op)
+        for bound in ("max", "min"):
+            value = getattr(threshold, bound)
+            if value is not None:
+                setattr(threshold, bound, parse_bound(ref.unit, value))
