@@ -182,6 +182,9 @@ METRICS: dict[str, MetricSpec] = {
               "time from submission to the first streamed chunk", flows=STREAM_FLOW_KINDS),
         _spec("chunk_gap", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
               "time between consecutive streamed chunks", flows=STREAM_FLOW_KINDS),
+        _spec("observe_interval", UNIT_MS, Kind.HISTOGRAM, _NEUTRAL,
+              "how often the client looked at a job (polling interval; 0 for runsync/stream): the bound on "
+              "end_to_end's error"),
         # Request level.
         _spec("latency", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
               "HTTP request latency (every response, 429s and errors included)",

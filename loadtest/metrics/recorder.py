@@ -1,0 +1,482 @@
+"""The recorder: every request, job, dropped arrival and /health sample of a run, in mergeable form.
+
+Locust calls it from every user greenlet, so recording is a few dictionary operations and HDR
+``record_value`` calls: no I/O, no locks (nothing here yields to gevent). Each Locust worker ``drain()``s
+its recorder every second or two and ships the JSON-serialisable snapshot to the master, which
+``merge()``s it; merging snapshots gives exactly the figures one recorder fed every sample would give,
+because histograms merge losslessly and counters add.
+
+What is kept, per time bucket (``bucket_s``, aligned to the Unix epoch so every process agrees):
+
+* HDR histograms (µs, 3 significant digits) per ``(metric, flow, op)``: request ``latency`` (flow, op)
+  and the job metrics (flow, op ``""``): queue_delay, execution_time, end_to_end, first_chunk,
+  chunk_gap, observe_interval. Job samples are bucketed by when the job was recorded (its outcome time).
+* counters: requests by (op, flow, status code), jobs by (flow, final status), dropped arrivals by flow.
+
+Besides: whole-run histograms per key (for exact run-wide percentiles), per-flow job totals (retried
+jobs, retries, 429s met, chunks), the first ``keep_jobs`` job rows (for ``jobs.csv``) and up to
+``keep_health`` /health samples (halved in density when full).
+
+Memory: independent of the request rate. Buckets older than ``grace_buckets`` behind the newest one are
+closed: their histograms are encoded (typically 0.2-2 KB each) and their per-second statistics cached.
+So memory grows with run length × active series (about 1 KB per series-second); pick a larger
+``bucket_s`` for multi-hour soak runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from loadtest.contract import TERMINAL_STATUSES, JobStatus
+from loadtest.metrics import hdr
+
+SNAPSHOT_FORMAT = 1
+DEFAULT_KEEP_JOBS = 100_000
+"""Job rows kept for jobs.csv (about 300 bytes each in memory); later jobs are counted but not listed."""
+DEFAULT_KEEP_HEALTH = 20_000
+"""/health samples kept; when full, every other sample is dropped (density halves, the span stays)."""
+DEFAULT_GRACE_BUCKETS = 10
+"""Buckets this far behind the newest stay open (cheap to merge into); drain workers more often."""
+IN_FLIGHT = "IN_FLIGHT"
+"""final_status of a job still unfinished when the run ended."""
+
+LATENCY = "latency"
+JOB_HISTOGRAMS: tuple[str, ...] = (
+    "queue_delay",
+    "execution_time",
+    "end_to_end",
+    "first_chunk",
+    "chunk_gap",
+    "observe_interval",
+)
+
+HistKey = tuple[str, str, str]
+"""(metric, flow, op); job metrics have op ``""``."""
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """What the traffic side learnt about one submitted job (times in ms, submitted_at in Unix seconds).
+
+    ``end_to_end_ms`` is client-observed, so it is late by up to ``observe_interval_ms`` (the polling
+    interval, or 0 for runsync/stream). ``final_status`` is a :class:`JobStatus` value or ``IN_FLIGHT``.
+    """
+
+    job_id: str
+    flow: str
+    submitted_at: float
+    final_status: str
+    delay_ms: float | None = None
+    execution_ms: float | None = None
+    end_to_end_ms: float | None = None
+    observe_interval_ms: float | None = None
+    first_chunk_ms: float | None = None
+    chunk_gaps_ms: list[float] = field(default_factory=list)
+    chunks: int = 0
+    retries: int = 0
+    throttled: int = 0
+
+    def row(self) -> list[Any]:
+        """The job as a flat list in :data:`JOB_ROW_FIELDS` order (chunk gaps summarised by count)."""
+        return [
+            self.job_id, self.flow, self.submitted_at, str(self.final_status), self.delay_ms, self.execution_ms,
+            self.end_to_end_ms, self.observe_interval_ms, self.first_chunk_ms, self.chunks, self.retries,
+            self.throttled,
+        ]
+
+
+JOB_ROW_FIELDS: tuple[str, ...] = (
+    "job_id", "flow", "submitted_at", "final_status", "delay_ms", "execution_ms", "end_to_end_ms",
+    "observe_interval_ms", "first_chunk_ms", "chunks", "retries", "throttled",
+)
+JOB_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
+
+
+def is_throttled(status_code: int) -> bool:
+    return status_code == 429
+
+
+def is_error(status_code: int) -> bool:
+    """Connection error/timeout (0) or an HTTP error other than 429 (which is counted as throttling)."""
+    return status_code == 0 or (status_code >= 400 and status_code != 429)
+
+
+def final_status_class(status: str) -> str:
+    """Map a job's final status to its ``jobs.*`` counter name suffix."""
+    if status in TERMINAL_STATUSES:
+        return JobStatus(status).value.lower()
+    return "in_flight"
+
+
+@dataclass(slots=True)
+class _ClosedBucket:
+    encoded: dict[HistKey, str]
+    series: dict[str, tuple[float, ...]] | None  # cached per-bucket statistics, None when stale
+
+
+@dataclass(slots=True)
+class JobTotals:
+    """Per-flow sums over jobs that have no time dimension worth keeping."""
+
+    retried_jobs: int = 0
+    retries: int = 0
+    throttled: int = 0
+    chunks: int = 0
+
+    def add(self, other: JobTotals) -> None:
+        self.retried_jobs += other.retried_jobs
+        self.retries += other.retries
+        self.throttled += other.throttled
+        self.chunks += other.chunks
+
+
+class Recorder:
+    """Collects one run's measurements; see the module docstring for what is kept and why."""
+
+    def __init__(
+        self,
+        bucket_s: float = 1.0,
+        start: float | None = None,
+        keep_jobs: int = DEFAULT_KEEP_JOBS,
+        *,
+        keep_health: int = DEFAULT_KEEP_HEALTH,
+        grace_buckets: int = DEFAULT_GRACE_BUCKETS,
+    ) -> None:
+        if not bucket_s > 0:
+            raise ValueError(f"bucket_s must be positive, got {bucket_s!r}")
+        self.bucket_s = float(bucket_s)
+        self.start: float = time.time() if start is None else float(start)
+        self.keep_jobs = int(keep_jobs)
+        self.keep_health = max(2, int(keep_health))
+        self.grace_buckets = int(grace_buckets)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self._newest_bucket: int | None = None
+        self._open: dict[int, dict[HistKey, HdrHistogram]] = {}
+        self._closed: dict[int, _ClosedBucket] = {}
+        self._totals: dict[HistKey, HdrHistogram] = {}
+        self.requests: defaultdict[tuple[int, str, str, int], int] = defaultdict(int)
+        self.jobs: defaultdict[tuple[int, str, str], int] = defaultdict(int)
+        self.dropped: defaultdict[tuple[int, str], int] = defaultdict(int)
+        self.job_totals: defaultdict[str, JobTotals] = defaultdict(JobTotals)
+        self.job_rows: list[list[Any]] = []
+        self.job_rows_omitted = 0
+        self.health: list[tuple[float, dict[str, float]]] = []
+        self.health_stride = 1
+        self.clamped = 0
+
+    # ----------------------------------------------------------------------------------------- recording
+
+    def _bucket(self, t: float | None) -> tuple[float, int]:
+        now = time.time() if t is None else t
+        if self.first_t is None or now < self.first_t:
+            self.first_t = now
+        if self.last_t is None or now > self.last_t:
+            self.last_t = now
+        bucket = int(now // self.bucket_s)
+        if self._newest_bucket is None or bucket > self._newest_bucket:
+            self._newest_bucket = bucket
+            self._close_old_buckets()
+        return now, bucket
+
+    def _record(self, bucket: int, key: HistKey, value_ms: float) -> None:
+        us, clamped = hdr.to_us(value_ms)
+        if clamped:
+            self.clamped += 1
+        hists = self._open.get(bucket)
+        if hists is None:
+            hists = self._open[bucket] = {}
+            if bucket in self._closed:
+                self._closed[bucket].series = None  # late sample: cached statistics are stale
+        h = hists.get(key)
+        if h is None:
+            h = hists[key] = hdr.new_histogram()
+        h.record_value(us)
+        total = self._totals.get(key)
+        if total is None:
+            total = self._totals[key] = hdr.new_histogram()
+        total.record_value(us)
+
+    def record_request(self, op: str, flow: str, status_code: int, latency_ms: float, t: float | None = None) -> None:
+        """One HTTP request: operation name, flow name, status (0 = connection error/timeout), latency.
+
+        ``t`` is when the response arrived (Unix seconds, default now).
+        """
+        _, bucket = self._bucket(t)
+        self.requests[(bucket, op, flow, int(status_code))] += 1
+        self._record(bucket, (LATENCY, flow, op), latency_ms)
+
+    def record_job(self, job: JobRecord, t: float | None = None) -> None:
+        """One job's outcome (call once per job, when it ends or when the run ends with it unfinished)."""
+        _, bucket = self._bucket(t)
+        flow = job.flow
+        self.jobs[(bucket, flow, str(job.final_status))] += 1
+        for metric, value in (
+            ("queue_delay", job.delay_ms),
+            ("execution_time", job.execution_ms),
+            ("end_to_end", job.end_to_end_ms),
+            ("first_chunk", job.first_chunk_ms),
+            ("observe_interval", job.observe_interval_ms),
+        ):
+            if value is not None:
+                self._record(bucket, (metric, flow, ""), value)
+        for gap in job.chunk_gaps_ms:
+            self._record(bucket, ("chunk_gap", flow, ""), gap)
+        totals = self.job_totals[flow]
+        totals.retried_jobs += 1 if job.retries > 0 else 0
+        totals.retries += job.retries
+        totals.throttled += job.throttled
+        totals.chunks += job.chunks
+        if len(self.job_rows) < self.keep_jobs:
+            self.job_rows.append(job.row())
+        else:
+            self.job_rows_omitted += 1
+
+    def record_dropped(self, flow: str, t: float | None = None) -> None:
+        """An open-model arrival that could not start (no free user to run it)."""
+        _, bucket = self._bucket(t)
+        self.dropped[(bucket, flow)] += 1
+
+    def record_health(self, sample: dict[str, Any], t: float | None = None) -> None:
+        """One raw ``/health`` answer (``{"jobs": {...}, "workers": {...}}``), flattened to numbers."""
+        now, _ = self._bucket(t)
+        flat = flatten_health(sample)
+        self._add_health(now, flat)
+
+    def _add_health(self, t: float, flat: dict[str, float]) -> None:
+        self.health.append((t, flat))
+        if len(self.health) >= self.keep_health:
+            self.health.sort(key=lambda item: item[0])
+            self.health = self.health[::2]
+            self.health_stride *= 2
+
+    # ---------------------------------------------------------------------------------------- buckets
+
+    def _close_old_buckets(self) -> None:
+        assert self._newest_bucket is not None
+        limit = self._newest_bucket - self.grace_buckets
+        for bucket in [b for b in self._open if b < limit]:
+            self._close(bucket)
+
+    def _close(self, bucket: int) -> None:
+        hists = self._open.pop(bucket)
+        closed = self._closed.get(bucket)
+        if closed is not None:  # late samples for an already closed bucket: fold them in
+            for key, encoded in closed.encoded.items():
+                if key in hists:
+                    hists[key].add(hdr.decode(encoded))
+                else:
+                    hists[key] = hdr.decode(encoded)
+        series = bucket_series(hists)
+        self._closed[bucket] = _ClosedBucket({k: hdr.encode(h) for k, h in hists.items()}, series)
+
+    def close_all(self) -> None:
+        """Close every open bucket (at the end of a run, before reading the time series)."""
+        for bucket in list(self._open):
+            self._close(bucket)
+
+    def buckets(self) -> list[int]:
+        """Indices of every bucket holding anything (index × bucket_s = its start, Unix seconds)."""
+        keys: set[int] = set(self._open) | set(self._closed)
+        keys.update(k[0] for k in self.requests)
+        keys.update(k[0] for k in self.jobs)
+        keys.update(k[0] for k in self.dropped)
+        return sorted(keys)
+
+    def series_of_bucket(self, bucket: int) -> dict[str, tuple[float, ...]]:
+        """Per-bucket histogram statistics (:data:`hdr.SERIES_STATS` order) keyed by series name."""
+        closed = self._closed.get(bucket)
+        open_hists = self._open.get(bucket, {})
+        if closed is not None and closed.series is not None and not open_hists:
+            return closed.series
+        hists: dict[HistKey, HdrHistogram] = {}
+        if closed is not None:
+            hists = {key: hdr.decode(encoded) for key, encoded in closed.encoded.items()}
+        for key, h in open_hists.items():
+            if key in hists:
+                hists[key].add(h)
+            else:
+                hists[key] = h  # only read below, never modified
+        series = bucket_series(hists)
+        if closed is not None and not open_hists:
+            closed.series = series
+        return series
+
+    def totals(self) -> dict[HistKey, HdrHistogram]:
+        """Whole-run histograms per (metric, flow, op); read-only use please."""
+        return self._totals
+
+    # ------------------------------------------------------------------------------ snapshot and merge
+
+    def _histogram_entries(self) -> Iterator[list[Any]]:
+        for bucket, closed in self._closed.items():
+            open_hists = self._open.get(bucket, {})
+            for key, encoded in closed.encoded.items():
+                if key in open_hists:
+                    merged = hdr.decode(encoded)
+                    merged.add(open_hists[key])
+                    encoded = hdr.encode(merged)
+                yield [bucket, *key, encoded]
+            for key, h in open_hists.items():
+                if key not in closed.encoded:
+                    yield [bucket, *key, hdr.encode(h)]
+        for bucket, hists in self._open.items():
+            if bucket in self._closed:
+                continue
+            for key, h in hists.items():
+                yield [bucket, *key, hdr.encode(h)]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything recorded, as plain JSON-serialisable data (histograms HDR-encoded, V2 base64)."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "bucket_s": self.bucket_s,
+            "start": self.start,
+            "first_t": self.first_t,
+            "last_t": self.last_t,
+            "histograms": list(self._histogram_entries()),
+            "requests": [[*k, n] for k, n in self.requests.items()],
+            "jobs": [[*k, n] for k, n in self.jobs.items()],
+            "dropped": [[*k, n] for k, n in self.dropped.items()],
+            "job_totals": {flow: asdict(t) for flow, t in self.job_totals.items()},
+            "job_rows": self.job_rows,
+            "job_rows_omitted": self.job_rows_omitted,
+            "health": [[t, s] for t, s in self.health],
+            "health_stride": self.health_stride,
+            "clamped": self.clamped,
+        }
+
+    def drain(self) -> dict[str, Any]:
+        """Snapshot and reset (the start time and settings stay), for shipping from a worker to the master."""
+        snap = self.snapshot()
+        self._reset()
+        return snap
+
+    def merge(self, snap: dict[str, Any]) -> None:
+        """Add another recorder's snapshot (or drain) into this one; the result is exact (see module doc)."""
+        if snap.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"cannot merge snapshot format {snap.get('format')!r} (expected {SNAPSHOT_FORMAT})")
+        ratio = float(snap["bucket_s"]) / self.bucket_s
+
+        def rebucket(bucket: int) -> int:
+            return bucket if ratio == 1.0 else int((bucket * ratio) // 1)
+
+        self.start = min(self.start, float(snap["start"]))
+        for name in ("first_t", "last_t"):
+            value = snap.get(name)
+            if value is not None:
+                self._bucket(float(value))
+        for bucket, metric, flow, op, encoded in snap["histograms"]:
+            b = rebucket(int(bucket))
+            key = (metric, flow, op)
+            decoded = hdr.decode(encoded)
+            total = self._totals.get(key)
+            if total is None:
+                self._totals[key] = hdr.decode(encoded)
+            else:
+                total.add(decoded)
+            hists = self._open.get(b)
+            if hists is None:
+                hists = self._open[b] = {}
+                if b in self._closed:
+                    self._closed[b].series = None
+            if key in hists:
+                hists[key].add(decoded)
+            else:
+                hists[key] = decoded
+        for bucket, op, flow, status, n in snap["requests"]:
+            self.requests[(rebucket(int(bucket)), op, flow, int(status))] += int(n)
+        for bucket, flow, status, n in snap["jobs"]:
+            self.jobs[(rebucket(int(bucket)), flow, status)] += int(n)
+        for bucket, flow, n in snap["dropped"]:
+            self.dropped[(rebucket(int(bucket)), flow)] += int(n)
+        for flow, values in snap["job_totals"].items():
+            self.job_totals[flow].add(JobTotals(**values))
+        room = max(0, self.keep_jobs - len(self.job_rows))
+        rows = snap["job_rows"]
+        self.job_rows.extend(rows[:room])
+        self.job_rows_omitted += int(snap["job_rows_omitted"]) + max(0, len(rows) - room)
+        for t, sample in snap["health"]:
+            self._add_health(float(t), sample)
+        self.health_stride = max(self.health_stride, int(snap.get("health_stride", 1)))
+        self.clamped += int(snap["clamped"])
+        self._close_old_buckets()
+
+    @classmethod
+    def from_snapshot(cls, snap: dict[str, Any], *, keep_jobs: int | None = None) -> Recorder:
+        """A recorder holding exactly what ``snap`` holds (e.g. the master's, read back from disk)."""
+        rows = len(snap.get("job_rows", []))
+        recorder = cls(
+            bucket_s=float(snap["bucket_s"]),
+            start=float(snap["start"]),
+            keep_jobs=max(rows, DEFAULT_KEEP_JOBS) if keep_jobs is None else keep_jobs,
+        )
+        recorder.merge(snap)
+        return recorder
+
+    # ---------------------------------------------------------------------------------------- reading
+
+    def span(self) -> tuple[float, float]:
+        """(start, end) of the measured period in Unix seconds: from ``start`` to the last sample."""
+        end = self.last_t if self.last_t is not None else self.start
+        return self.start, max(end, self.start)
+
+    def job_rows_as_records(self) -> Iterable[dict[str, Any]]:
+        for row in self.job_rows:
+            yield dict(zip(("job_id", *JOB_ROW_FIELDS[1:]), row, strict=True))
+
+
+def flatten_health(sample: dict[str, Any]) -> dict[str, float]:
+    """``{"jobs": {"inQueue": 3}, "workers": {"idle": 1}}`` → ``{"jobs.inQueue": 3, "workers.idle": 1}``."""
+    flat: dict[str, float] = {}
+    for section in ("jobs", "workers"):
+        values = sample.get(section)
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    flat[f"{section}.{key}"] = value
+    return flat
+
+
+def series_name(metric: str, flow: str | None = None, op: str | None = None) -> str:
+    """A time series' name, in metric-reference syntax: ``latency{op=run}``, ``queue_delay{flow=chat}``."""
+    if flow:
+        return f"{metric}{{flow={flow}}}"
+    if op:
+        return f"{metric}{{op={op}}}"
+    return metric
+
+
+def aggregate(hists: dict[HistKey, HdrHistogram]) -> dict[str, hdr.Sparse]:
+    """Fold (metric, flow, op) histograms into overall, per-flow and per-op ones, keyed by series name.
+
+    Request latency is broken down by op and by flow; job metrics by flow only. The values are sparse
+    counts (see :func:`hdr.statistics`), which add far faster than fresh HDR histograms allocate.
+    """
+    parts: dict[str, list[hdr.Sparse]] = defaultdict(list)
+    for (metric, flow, op), h in hists.items():
+        sparse = hdr.sparse_of(h)
+        parts[series_name(metric)].append(sparse)
+        parts[series_name(metric, flow=flow)].append(sparse)
+        if op:
+            parts[series_name(metric, op=op)].append(sparse)
+    return {name: hdr.sparse_sum(pieces) for name, pieces in parts.items()}
+
+
+def bucket_series(hists: dict[HistKey, HdrHistogram]) -> dict[str, tuple[float, ...]]:
+    """Per-bucket statistics (:data:`hdr.SERIES_STATS` order) for every aggregated series."""
+    result: dict[str, tuple[float, ...]] = {}
+    for name, sparse in aggregate(hists).items():
+        stats = hdr.statistics(sparse, hdr.SERIES_STATS)
+        if stats:
+            result[name] = tuple(stats[s] for s in hdr.SERIES_STATS)
+    return result
