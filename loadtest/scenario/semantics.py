@@ -19,6 +19,7 @@ from loadtest.scenario.errors import did_you_mean
 from loadtest.scenario.model import (
     FLOW_OPERATIONS,
     ClosedLoad,
+    EmulatorTarget,
     FileGen,
     GeneratorNode,
     OpenLoad,
@@ -29,7 +30,7 @@ from loadtest.scenario.payload import load_file_values
 from loadtest.scenario.quantities import parse_bound, parse_tolerance
 from loadtest.units import format_duration
 
-__all__ = ["Finding", "check", "normalise"]
+__all__ = ["Finding", "check", "normalise", "target_rate_limit"]
 
 _EPSILON = 1e-6
 
@@ -98,20 +99,40 @@ def _stages(scenario: Scenario) -> Iterator[Finding]:
 # ---------------------------------------------------------------------------------------- rate limits
 
 
+def target_rate_limit(scenario: Scenario, op: Op) -> tuple[float | None, str]:
+    """Requests per second the target allows for ``op`` and where that figure comes from.
+
+    For the emulator that is its configuration (overrides, window, limits switched off); for a real
+    endpoint the documented table. ``None``: no limit.
+    """
+    target = scenario.target
+    if isinstance(target, EmulatorTarget):
+        limits = target.emulator.limits
+        if not limits.rate:
+            return None, "the emulator's rate limits are off"
+        count = limits.rate_overrides.get(op, contract.OPERATIONS[op].rate_limit)
+        source = "emulator override" if op in limits.rate_overrides else "documented"
+        window = limits.window
+    else:
+        count, source, window = contract.OPERATIONS[op].rate_limit, "documented", contract.RATE_WINDOW_S
+    if count is None or window <= 0:
+        return None, "no documented limit"
+    return count / window, f"{source}: {count} per {window:g}s"
+
+
 def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
-    """Under ``respect``, an override above the documented limit, or an open-model arrival rate that
-    needs more of an operation than the documented limit allows, can never fit."""
+    """Under ``respect``, an override above the target's limit, or an open-model arrival rate that
+    needs more of an operation than the limit allows, can never fit."""
     limits = scenario.rate_limits
     if limits.policy != "respect":
         return
     for op, override in limits.operations.items():
-        documented = limits.documented_rate(op)
-        if override.rate is not None and documented is not None and override.rate > documented + _EPSILON:
+        allowed, source = target_rate_limit(scenario, op)
+        if override.rate is not None and allowed is not None and override.rate > allowed + _EPSILON:
             yield Finding(
                 ("rate_limits", "operations", op.value, "rate"),
-                f"policy respect: {override.rate:g}/s is above the documented limit of /{op.value} "
-                f"({contract.OPERATIONS[op].rate_limit} per {contract.RATE_WINDOW_S:g}s = {documented:g}/s); "
-                "lower it, or use policy probe to exceed the limit on purpose",
+                f"policy respect: {override.rate:g}/s is above the limit of /{op.value} ({allowed:g}/s, "
+                f"{source}); lower it, or use policy probe to exceed the limit on purpose",
             )
         documented_concurrency = contract.OPERATIONS[op].concurrency_limit
         if (
@@ -137,14 +158,20 @@ def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
             if op in (Op.RUN, Op.RUNSYNC, Op.CANCEL, Op.RETRY, Op.PURGE_QUEUE):  # one call per flow at most
                 needed[op] = needed.get(op, 0.0) + share * load.peak_rate
     for op, rate in needed.items():
-        allowed = limits.effective_rate(op)
-        if allowed is not None and rate > allowed + _EPSILON:
+        override = limits.operations.get(op)
+        if override is not None and override.rate is not None:
+            allowed, source = override.rate, "rate_limits.operations override"
+        else:
+            limit, source = target_rate_limit(scenario, op)
+            if limit is None:
+                continue
+            allowed, source = limit * limits.margin, f"{source} x margin {limits.margin:g}"
+        if rate > allowed + _EPSILON:
             yield Finding(
                 ("load", "arrival_rate"),
                 f"policy respect can never fit: at its peak the arrival rate needs {rate:g}/s of /{op.value}, "
-                f"but respect allows {allowed:g}/s (documented {contract.OPERATIONS[op].rate_limit} per "
-                f"{contract.RATE_WINDOW_S:g}s x margin {limits.margin:g}); lower the rate or the weight of "
-                "those flows, or use policy probe",
+                f"but respect allows {allowed:g}/s ({source}); lower the rate or the weight of those flows, "
+                "or use policy probe",
             )
 
 
