@@ -122,6 +122,7 @@ class ArrivalDispatcher:
         on_dropped: Callable[[], object] = lambda: None,
         *,
         keep_start_times: bool = False,
+        stop_event: Event | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
@@ -131,7 +132,7 @@ class ArrivalDispatcher:
         self._keep = keep_start_times
         self.pool = Pool(max_in_flight)
         self.stats = DispatchStats()
-        self._stop = Event()
+        self._stop = stop_event if stop_event is not None else Event()
 
     @property
     def in_flight(self) -> int:

@@ -32,8 +32,10 @@ DEFAULT_MARGIN = 0.05
 class OperationLimits:
     """The limits of one operation: requests per window and in flight (``None``: no documented limit)."""
 
-    rate: int | None
+    rate: float | None
     concurrency: int | None
+    exact: bool = False
+    """Use the figures as given, without the margin (limits the scenario set for the client itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,14 +189,16 @@ class OperationLimiter:
 
     def set_share(self, share: float) -> None:
         """Use ``share`` (0 < share <= 1) of this operation's limits."""
+        margin = 0.0 if self.limits.exact else self._margin
         if self.limits.rate is not None:
-            budget = usable(self.limits.rate * share, self._margin)
+            budget = usable(self.limits.rate * share, margin) if margin else self.limits.rate * share
             if self.rate is None:
                 self.rate = WindowLimiter(budget, self._window)
             else:
                 self.rate.set_budget(budget)
         if self.limits.concurrency is not None:
-            limit = max(1, math.floor(usable(self.limits.concurrency * share, self._margin)))
+            allowed = self.limits.concurrency * share
+            limit = max(1, math.floor(usable(allowed, margin) if margin else allowed))
             if self.concurrency is None:
                 self.concurrency = ConcurrencyLimiter(limit)
             else:
@@ -234,6 +238,11 @@ class ClientLimiters:
     def share(self) -> float:
         return self._share
 
+    @property
+    def active(self) -> bool:
+        """True when at least one operation is limited."""
+        return bool(self._by_op)
+
     def set_share(self, share: float) -> None:
         """Change this process's share of every limit at run time (``1 / N`` for N equal processes)."""
         if not 0 < share <= 1:
@@ -241,6 +250,15 @@ class ClientLimiters:
         self._share = share
         for limiter in self._by_op.values():
             limiter.set_share(share)
+
+    def with_client_limits(self, limits: Mapping[Op, OperationLimits]) -> None:
+        """Replace some operations' limits with ones the scenario sets for the client (used as given)."""
+        for op, op_limits in limits.items():
+            exact = OperationLimits(op_limits.rate, op_limits.concurrency, exact=True)
+            if exact.rate is None and exact.concurrency is None:
+                self._by_op.pop(op, None)
+            else:
+                self._by_op[op] = OperationLimiter(exact, self.table.window, self.margin, self._share)
 
     def for_op(self, op: Op) -> OperationLimiter | None:
         return self._by_op.get(op)

@@ -1,0 +1,218 @@
+"""Real Locust ``User`` classes built from a scenario (listed by ``--list``, chosen with ``--class-picker``).
+
+Closed model: one ``FastHttpUser`` class per flow of the mix (weight = the flow's weight), each user
+running its flow again and again with the scenario's think time between runs. Open model: a single
+dispatcher user that starts flows (picked by weight) on the arrival schedule, on a pool of
+``max_in_flight`` greenlets sharing the user's connection pool. The ``/health`` sampler is not a user: it
+is a background greenlet (:func:`start_health_sampler`), so it never takes a user slot.
+
+The method that runs a flow is called ``flow_iteration``: ``run`` is reserved by Locust.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import gevent
+from gevent import Greenlet
+from locust import FastHttpUser, task
+from locust.contrib.fasthttp import FastHttpSession
+
+from loadtest.scenario.model import (
+    ClosedLoad,
+    Flow,
+    HealthFlow,
+    OpenLoad,
+    RunStreamFlow,
+    RunsyncFlow,
+    StatusSyncFlow,
+)
+from loadtest.traffic.arrivals import ArrivalDispatcher, ArrivalPhase, arrival_offsets
+from loadtest.traffic.flows import FlowContext, run_flow, sample_health_forever
+from loadtest.traffic.runtime import TrafficRuntime
+from loadtest.traffic.sampling import sample_seconds
+
+IDLE_PAUSE_S = 0.1
+"""A user's pause when the run is stopping (so an ending run never spins)."""
+OPEN_POOL_HEADROOM = 8
+"""Connections beyond ``max_in_flight`` for the dispatcher's pool (a flow holds one at a time)."""
+DRAIN_GRACE_S = 30.0
+"""Longest the dispatcher waits, once the run stops, for started flows to record their jobs."""
+
+
+def class_name(flow_name: str, suffix: str = "User") -> str:
+    """``run_poll.2`` → ``RunPoll2User``: a valid, readable class name for Locust's lists."""
+    words = "".join(c if c.isalnum() else " " for c in flow_name.replace("_", " ")).split()
+    return "".join(w[:1].upper() + w[1:] for w in words) + suffix
+
+
+def network_timeout_for(flows: list[Flow]) -> float:
+    """Socket timeout: above the longest long-poll ``wait`` any flow asks the server to hold."""
+    waits = [flow.wait for flow in flows if isinstance(flow, RunsyncFlow | RunStreamFlow | StatusSyncFlow)]
+    return max([60.0, *(w + 30.0 for w in waits)])
+
+
+def weighted_flows(runtime: TrafficRuntime) -> list[tuple[str, Flow]]:
+    """Flows of the mix that carry traffic (weight > 0)."""
+    return [(name, flow) for name, flow in runtime.flows.items() if flow.weight > 0]
+
+
+def _open_phases(load: OpenLoad, total: float) -> list[ArrivalPhase]:
+    if not isinstance(load.arrival_rate, list):
+        return [ArrivalPhase(duration=total, rate=float(load.arrival_rate))]
+    phases, previous = [], 0.0
+    for stage in load.arrival_rate:
+        phases.append(
+            ArrivalPhase(stage.duration, previous, float(stage.rate)) if stage.ramp
+            else ArrivalPhase(stage.duration, float(stage.rate))
+        )
+        previous = float(stage.rate)
+    return phases
+
+
+def build_user_classes(
+    runtime: TrafficRuntime, host: str | None, *, duration: float | None = None, rate_scale: float = 1.0
+) -> list[type[FastHttpUser]]:
+    """The scenario's Locust user classes, bound to ``runtime``, sending to ``host`` (the API base URL)."""
+    scenario = runtime.scenario
+    mix = weighted_flows(runtime)
+    timeout = network_timeout_for([flow for _, flow in mix])
+    total = float(duration if duration is not None else scenario.total_duration)
+    load = scenario.load
+
+    if isinstance(load, ClosedLoad):
+        think = load.think_time
+        classes: list[type[FastHttpUser]] = []
+        for name, flow in mix:
+            classes.append(_closed_user_class(runtime, host, name, flow, think, timeout))
+        return classes
+    return [_open_user_class(runtime, host, load, mix, total, timeout, rate_scale)]
+
+
+def _closed_user_class(runtime, host, name, flow, think, timeout) -> type[FastHttpUser]:
+    class FlowUser(FastHttpUser):
+        """Runs one flow of the mix again and again (closed model)."""
+
+        abstract = False
+        weight = flow.weight
+        network_timeout = timeout
+        connection_timeout = min(timeout, 30.0)
+
+        def on_start(self) -> None:
+            self.ctx: FlowContext = runtime.context_for(self.client)
+
+        def wait_time(self) -> float:
+            if runtime.control.stopping:
+                return IDLE_PAUSE_S
+            return sample_seconds(think, self.ctx.rng)
+
+        @task
+        def flow_iteration(self) -> None:
+            if runtime.control.stopping:
+                return
+            run_flow(self.ctx, name, flow)
+
+    FlowUser.host = host
+    FlowUser.__name__ = FlowUser.__qualname__ = class_name(name)
+    FlowUser.__doc__ = f"Runs flow {name!r} ({flow.flow}) again and again (closed model)."
+    return FlowUser
+
+
+def _open_user_class(runtime, host, load: OpenLoad, mix, total, timeout, rate_scale) -> type[FastHttpUser]:
+    names = [name for name, _ in mix]
+    flows = dict(mix)
+    weights = [flows[name].weight for name in names]
+    phases = _open_phases(load, total)
+    poisson = load.arrivals == "poisson"
+
+    class OpenArrivalsUser(FastHttpUser):
+        """Starts flows at the scheduled arrival rate (open model); counts arrivals it cannot start."""
+
+        abstract = False
+        fixed_count = 1
+        network_timeout = timeout
+        connection_timeout = min(timeout, 30.0)
+        concurrency = load.max_in_flight + OPEN_POOL_HEADROOM
+
+        def on_start(self) -> None:
+            self.ctx: FlowContext = runtime.context_for(self.client)
+            self.picker = random.Random(f"{runtime.scenario.seed}:arrivals")
+
+        def wait_time(self) -> float:
+            return IDLE_PAUSE_S
+
+        def _pick(self) -> str:
+            return self.picker.choices(names, weights)[0]
+
+        def _arrive(self) -> None:
+            name = self._pick()
+            run_flow(self.ctx, name, flows[name])
+
+        def _dropped(self) -> None:
+            runtime.recorder.record_dropped(self._pick())
+
+        @task
+        def flow_iteration(self) -> None:
+            if runtime.control.stopping:
+                return
+            dispatcher = ArrivalDispatcher(
+                arrival_offsets(phases, poisson=poisson, seed=runtime.scenario.seed, scale=rate_scale),
+                self._arrive,
+                load.max_in_flight,
+                self._dropped,
+                stop_event=runtime.control.event,
+            )
+            runtime.dispatcher = dispatcher
+            try:
+                dispatcher.run()
+                runtime.control.event.wait()  # the schedule is done; flows run on until the run stops
+                dispatcher.join(timeout=DRAIN_GRACE_S)
+            finally:
+                dispatcher.kill()
+
+    OpenArrivalsUser.host = host
+    OpenArrivalsUser.__name__ = OpenArrivalsUser.__qualname__ = "OpenArrivalsUser"
+    return OpenArrivalsUser
+
+
+def health_flow(runtime: TrafficRuntime) -> tuple[str, HealthFlow] | None:
+    """The mix's health flow, if any (its ``every`` drives the background sampler)."""
+    for name, flow in runtime.flows.items():
+        if isinstance(flow, HealthFlow):
+            return name, flow
+    return None
+
+
+def start_health_sampler(runtime: TrafficRuntime, environment: Any, host: str) -> Greenlet | None:
+    """Sample ``/health`` every ``every`` seconds in the background, until the run stops."""
+    found = health_flow(runtime)
+    if found is None:
+        return None
+    name, flow = found
+    session = FastHttpSession(
+        base_url=host,
+        request_event=environment.events.request,
+        user=None,
+        network_timeout=30.0,
+        connection_timeout=30.0,
+        concurrency=2,
+    )
+    ctx = runtime.context_for(session)
+    return gevent.spawn(sample_health_forever, ctx, name, flow)
+
+
+def expected_users(runtime: TrafficRuntime) -> int:
+    """Peak number of users the load asks for (for progress lines and sanity checks)."""
+    load = runtime.scenario.load
+    return load.peak_users if isinstance(load, ClosedLoad) else 1
+
+
+__all__ = [
+    "build_user_classes",
+    "class_name",
+    "expected_users",
+    "health_flow",
+    "network_timeout_for",
+    "start_health_sampler",
+]
