@@ -91,6 +91,10 @@ def _check_wait(value: float) -> float:
 
 # --------------------------------------------------------------------------------------------- target
 
+# Editors see the file before interpolation, so the schema also accepts text holding ``${VAR}``.
+_INTERPOLATED_ID: dict[str, Any] = {"pattern": r"^([A-Za-z0-9_.-]+|.*\$\{.+\}.*)$"}
+_INTERPOLATED_URL: dict[str, Any] = {"pattern": r"^(https?://|.*\$\{.+\}).*$"}
+
 
 class EmulatorTarget(_Strict):
     """Run against the built-in emulator, started for the run on a free loopback port."""
@@ -102,9 +106,9 @@ class EmulatorTarget(_Strict):
 class EndpointTarget(_Strict):
     """Run against a real endpoint. The API key is read from the environment, never from the file."""
 
-    endpoint_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    endpoint_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", json_schema_extra=_INTERPOLATED_ID)
     """The endpoint id (``https://api.runpod.ai/v2/{endpoint_id}/run``); ``${RUNPOD_ENDPOINT_ID}`` works."""
-    base_url: str = Field(default=contract.DEFAULT_BASE_URL, pattern=r"^https?://")
+    base_url: str = Field(default=contract.DEFAULT_BASE_URL, pattern=r"^https?://", json_schema_extra=_INTERPOLATED_URL)
     api_key_env: str = Field(default="RUNPOD_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable that holds the API key."""
     max_jobs: int = Field(default=1000, ge=1)
@@ -423,7 +427,7 @@ class Payload(_Strict):
     """
 
     input: dict[str, Template] = Field(default_factory=dict)
-    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    webhook: str | None = Field(default=None, pattern=r"^https?://", json_schema_extra=_INTERPOLATED_URL)
     policy: JobPolicy | None = None
 
 
