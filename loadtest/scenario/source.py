@@ -128,11 +128,15 @@ class _Builder:
         return self._scalar(node, path)
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)  # resolves "<<: *anchor" merge keys
+        own = {id(key) for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge"}
+        own_names = {key.value for key, _ in node.value if id(key) in own and isinstance(key, yaml.ScalarNode)}
+        self.loader.flatten_mapping(node)  # resolves "<<: *anchor" merge keys (explicit keys win)
         result: dict[Any, Any] = {}
         first_seen: dict[Any, Position] = {}
         keys: list[str] = []
         for key_node, value_node in node.value:
+            if id(key_node) not in own and getattr(key_node, "value", None) in own_names:
+                continue  # a merged-in key that the mapping sets itself
             if not isinstance(key_node, yaml.ScalarNode):
                 problem = "a key must be a plain word, not a list or mapping"
                 self.problems.append(Located(path, _mark(key_node), problem))

@@ -1,0 +1,145 @@
+"""The payload factory: every generator, determinism by seed, worker streams, flow overrides."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from loadtest.scenario.loader import load_scenario_text
+from loadtest.scenario.model import Payload
+from loadtest.scenario.payload import PayloadFactory
+
+
+def _scenario(payload_yaml: str, tmp_path: Path, mix: str = "[{flow: run_poll}]"):
+    text = f"name: p\nduration: 10s\nmix: {mix}\npayload:\n" + textwrap.indent(textwrap.dedent(payload_yaml), "  ")
+    return load_scenario_text(text, file="p.yaml", base_dir=tmp_path)
+
+
+def test_same_seed_same_payloads_other_seed_other_payloads(tmp_path: Path) -> None:
+    payload = """
+    input:
+      prompt: {$text: 40}
+      size: {$choice: [s, m, l]}
+      n: {$number: {min: 1, max: 1000, integer: true}}
+      id: {$uuid: true}
+    """
+    scenario = _scenario(payload, tmp_path)
+    first = [PayloadFactory.for_scenario(scenario).make("run_poll") for _ in range(1)]
+    a = PayloadFactory.for_scenario(scenario)
+    b = PayloadFactory.for_scenario(scenario)
+    run_a = [a.make("run_poll") for _ in range(20)]
+    run_b = [b.make("run_poll") for _ in range(20)]
+    assert run_a == run_b
+    assert run_a[0] == first[0]
+    assert len({json.dumps(body) for body in run_a}) == 20  # fresh values per job
+    scenario.seed = 2
+    other = PayloadFactory.for_scenario(scenario)
+    assert [other.make("run_poll") for _ in range(20)] != run_a
+
+
+def test_generators_produce_what_they_promise(tmp_path: Path) -> None:
+    scenario = _scenario(
+        """
+        input:
+          text: {$text: 300}
+          blob: {$bytes: 2KiB}
+          n: {$number: {min: 2, max: 4, integer: true}}
+          x: {$number: {min: 0.5, max: 0.75}}
+          id: {$uuid: true}
+          nested: {list: [1, {$counter: 10}], keep: {mock_delay: 0.2, mock_return: [a, b]}}
+        """,
+        tmp_path,
+    )
+    factory = PayloadFactory.for_scenario(scenario)
+    bodies = [factory.make("run_poll")["input"] for _ in range(50)]
+    for index, body in enumerate(bodies):
+        assert len(body["text"]) == 300 and re.fullmatch(r"[a-z][a-z ]*[a-z]", body["text"])
+        assert len(body["blob"]) == 2048 and re.fullmatch(r"[A-Za-z0-9+/]+", body["blob"])
+        assert body["n"] in (2, 3, 4)
+        assert 0.5 <= body["x"] <= 0.75
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", body["id"])
+        assert body["nested"] == {"list": [1, 10 + index], "keep": {"mock_delay": 0.2, "mock_return": ["a", "b"]}}
+    assert {body["n"] for body in bodies} == {2, 3, 4}
+
+
+def test_choice_weights_and_cycle(tmp_path: Path) -> None:
+    scenario = _scenario(
+        """
+        input:
+          weighted: {$choice: {values: [rare, common], weights: [1, 9]}}
+          turn: {$choice: {values: [a, b, c], order: cycle}}
+        """,
+        tmp_path,
+    )
+    factory = PayloadFactory.for_scenario(scenario)
+    bodies = [factory.make("run_poll")["input"] for _ in range(1000)]
+    common = sum(body["weighted"] == "common" for body in bodies)
+    assert 820 <= common <= 970
+    assert [body["turn"] for body in bodies[:7]] == ["a", "b", "c", "a", "b", "c", "a"]
+
+
+def test_counters_interleave_across_worker_streams(tmp_path: Path) -> None:
+    scenario = _scenario('input: {id: {$counter: {start: 100, step: 1, format: "job-{n}"}}}\n', tmp_path)
+    seen = []
+    for stream in range(3):
+        factory = PayloadFactory.for_scenario(scenario, stream=stream, streams=3)
+        seen += [factory.make("run_poll")["input"]["id"] for _ in range(4)]
+    assert sorted(seen, key=lambda s: int(s[4:])) == [f"job-{n}" for n in range(100, 112)]
+    with pytest.raises(ValueError):
+        PayloadFactory(Payload(), 1, stream=3, streams=3)
+
+
+def test_file_values_txt_jsonl_json(tmp_path: Path) -> None:
+    (tmp_path / "lines.txt").write_text("first\n\nsecond\nthird\n")
+    (tmp_path / "items.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+    (tmp_path / "list.json").write_text("[10, 20]")
+    scenario = _scenario(
+        """
+        input:
+          line: {$file: {path: lines.txt, order: cycle}}
+          item: {$file: {path: items.jsonl, order: cycle}}
+          number: {$file: list.json}
+        """,
+        tmp_path,
+    )
+    factory = PayloadFactory.for_scenario(scenario, base_dir=tmp_path)
+    bodies = [factory.make("run_poll")["input"] for _ in range(6)]
+    assert [body["line"] for body in bodies] == ["first", "second", "third"] * 2
+    assert [body["item"] for body in bodies[:3]] == [{"a": 1}, {"a": 2}, {"a": 1}]
+    assert {body["number"] for body in bodies} <= {10, 20}
+
+
+def test_flow_override_webhook_and_policy(tmp_path: Path) -> None:
+    scenario = _scenario(
+        """
+        input: {who: default}
+        webhook: http://127.0.0.1:9/hook
+        policy: {execution_timeout: 30s, ttl: 1h, low_priority: true}
+        """,
+        tmp_path,
+        mix="[{flow: run_poll}, {flow: runsync, name: special, payload: {input: {who: special}}}]",
+    )
+    factory = PayloadFactory.for_scenario(scenario)
+    assert factory.make("run_poll") == {
+        "input": {"who": "default"},
+        "webhook": "http://127.0.0.1:9/hook",
+        "policy": {"executionTimeout": 30000, "ttl": 3600000, "lowPriority": True},
+    }
+    assert factory.make("special") == {"input": {"who": "special"}}
+    assert factory.make(None)["input"] == {"who": "default"}
+
+
+def test_flows_draw_from_independent_streams(tmp_path: Path) -> None:
+    scenario = _scenario("input: {t: {$text: 20}}\n", tmp_path, mix="[{flow: run_poll}, {flow: runsync}]")
+    alone = PayloadFactory.for_scenario(scenario)
+    expected = [alone.make("run_poll") for _ in range(5)]
+    mixed = PayloadFactory.for_scenario(scenario)
+    interleaved = []
+    for _ in range(5):
+        mixed.make("runsync")
+        interleaved.append(mixed.make("run_poll"))
+    assert interleaved == expected
