@@ -98,10 +98,11 @@ class _Interpolator:
                 problems.append(f"bad variable name {name!r} in {whole}; use letters, digits and _")
                 return whole
             value = self.environ.get(name)
-            if value is None or (value == "" and has_default):
+            if value is None or value == "":
                 if has_default:
                     return default
-                problems.append(f"environment variable {name} is not set (write ${{{name}:-default}} for a fallback)")
+                state = "is not set" if value is None else "is empty"
+                problems.append(f"environment variable {name} {state} (write ${{{name}:-default}} for a fallback)")
                 return ""
             if SECRET_NAME_RE.search(name):
                 self.secrets[name] = value
