@@ -1,0 +1,185 @@
+"""What a simulated worker does with a job: how long it takes and how it ends.
+
+Decided once, at submission (and again at each retry), from the endpoint's seeded random streams and the
+job's input, so a seeded run draws the same execution times in the same order however the timing of the
+run turns out. The input speaks the vocabulary of RunPod's mock worker (``runpod-workers/mock-worker``):
+
+- ``mock_delay``: seconds the handler takes (else a draw from ``execution_time``);
+- ``mock_return``: the output (default ``"Hello World!"``, as the mock worker);
+- ``mock_error``: the handler raises; the job FAILS (a string value becomes the error message);
+- ``mock_crash``: the worker process dies; the platform retries the job once on another worker;
+- ``mock_refresh``: the worker restarts (a cold start) after the job; the output is wrapped as the worker
+  SDK does, ``{"mock_return": ...}``;
+- streaming (endpoint ``generator: true`` or the job's ``"mock_stream": true``): each element of a list
+  ``mock_return`` is one chunk on ``/stream``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loadtest.contract import STREAM_CHUNK_MAX_BYTES
+from loadtest.emulator.config import Distribution, EndpointConfig
+
+DEFAULT_OUTPUT = "Hello World!"
+MOCK_ERROR_MESSAGE = "Mock error"
+RANDOM_FAILURE_MESSAGE = "Emulated failure (failure_rate)"
+
+COMPLETE = 0
+FAIL = 1
+CRASH = 2
+
+
+@dataclass(slots=True)
+class Plan:
+    """A job's behaviour beyond "succeed with the default output" (most jobs need no Plan at all)."""
+
+    outcome: int = COMPLETE
+    output: object = DEFAULT_OUTPUT
+    error: str | None = None
+    chunks: list[object] | None = None
+    """Stream chunks, in order, each already within the 1 MB chunk limit; None: not a streaming job."""
+    refresh: bool = False
+
+
+def sampler(distribution: Distribution, rng: random.Random) -> Callable[[], float]:
+    """A function drawing seconds (never negative) from ``distribution``."""
+    d = distribution
+    match d.kind:
+        case "constant":
+            value = float(d.value or 0.0)
+            return lambda: value
+        case "uniform":
+            low, high = float(d.min or 0.0), float(d.max or 0.0)
+            return lambda: rng.uniform(low, high)
+        case "normal":
+            mean, stddev = float(d.mean or 0.0), float(d.stddev or 0.0)
+            return lambda: max(0.0, rng.gauss(mean, stddev))
+        case "lognormal":
+            median, sigma = float(d.median or 0.0), float(d.sigma or 0.0)
+            if median <= 0:
+                return lambda: 0.0
+            mu = math.log(median)
+            return lambda: rng.lognormvariate(mu, sigma)
+        case "exponential":
+            mean = float(d.mean or 0.0)
+            if mean <= 0:
+                return lambda: 0.0
+            return lambda: rng.expovariate(1.0 / mean)
+    raise AssertionError(d.kind)
+
+
+def handler_error(message: str, error_type: str = "<class 'Exception'>", worker_id: str = "") -> str:
+    """The error string the worker SDK reports for a raising handler: JSON text, as on the platform."""
+    return json.dumps(
+        {
+            "error_type": error_type,
+            "error_message": message,
+            "error_traceback": f"Traceback (most recent call last):\n{error_type}: {message}\n",
+            "hostname": worker_id,
+            "worker_id": worker_id,
+            "runpod_version": "emulated",
+        }
+    )
+
+
+def split_chunk(value: object, limit: int = STREAM_CHUNK_MAX_BYTES) -> list[object]:
+    """One yielded value as one or more chunks of at most ``limit`` bytes of JSON.
+
+    chosen: a value whose JSON is larger is sent as consecutive string pieces (a string is cut into
+    pieces of itself; anything else into pieces of its JSON text), never splitting a UTF-8 character.
+    """
+    text = value if isinstance(value, str) else None
+    encoded = json.dumps(value).encode()
+    if len(encoded) <= limit:
+        return [value]
+    raw = (text if text is not None else encoded.decode()).encode()
+    budget = max(1, limit // 2 - 2)  # JSON escaping can double a character; keep each piece safely under
+    pieces: list[object] = []
+    start = 0
+    while start < len(raw):
+        end = min(len(raw), start + budget)
+        while end < len(raw) and (raw[end] & 0xC0) == 0x80:
+            end -= 1  # do not cut inside a multi-byte character
+        pieces.append(raw[start:end].decode())
+        start = end
+    return pieces
+
+
+class Behaviour:
+    """Draws plans for one endpoint's jobs from its configuration and seed."""
+
+    def __init__(self, config: EndpointConfig) -> None:
+        seed = config.seed
+        self._exec_rng = random.Random(seed)
+        self._failure_rng = random.Random(None if seed is None else seed + 1)
+        self._cold_rng = random.Random(None if seed is None else seed + 2)
+        self.id_rng = random.Random(None if seed is None else seed + 3)
+        self._execution_time = sampler(config.execution_time, self._exec_rng)
+        self._cold_start = sampler(config.cold_start, self._cold_rng)
+        self._failure_rate = float(config.failure_rate)
+        self._generator = config.generator
+        self._aggregate = config.return_aggregate_stream
+
+    def cold_start(self) -> float:
+        """Seconds a newly started worker takes before its first job."""
+        return self._cold_start()
+
+    def plan(self, job_input: object, mock_hint: bool = True) -> tuple[float, Plan | None]:
+        """Execution seconds and the plan for a job (None: completes with the default output).
+
+        ``mock_hint`` False lets the caller skip the input scan when the raw body holds no ``mock_``.
+        """
+        failed = self._failure_rate > 0 and self._failure_rng.random() < self._failure_rate
+        if not mock_hint or not isinstance(job_input, dict):
+            seconds = self._execution_time()
+            if self._generator:
+                return seconds, self._stream_plan(DEFAULT_OUTPUT, failed, mock_return_set=False)
+            return seconds, (Plan(FAIL, None, handler_error(RANDOM_FAILURE_MESSAGE)) if failed else None)
+        return self._mock_plan(job_input, failed)
+
+    def _mock_plan(self, job_input: dict, failed: bool) -> tuple[float, Plan | None]:
+        delay = job_input.get("mock_delay")
+        if delay is None:
+            seconds = self._execution_time()
+        elif isinstance(delay, int | float) and not isinstance(delay, bool) and 0 <= delay < math.inf:
+            seconds = float(delay)
+        else:
+            # The real mock worker's time.sleep() would raise: the job fails, as it would there.
+            message = f"mock_delay must be a non-negative number of seconds, found {delay!r}"
+            return 0.0, Plan(FAIL, None, handler_error(message, "<class 'TypeError'>"))
+        if job_input.get("mock_crash"):
+            return seconds, Plan(CRASH, None)
+        mock_error = job_input.get("mock_error")
+        if mock_error:
+            message = mock_error if isinstance(mock_error, str) else MOCK_ERROR_MESSAGE
+            return seconds, Plan(FAIL, None, handler_error(message))
+        has_return = "mock_return" in job_input
+        if self._generator or job_input.get("mock_stream") is True:
+            return seconds, self._stream_plan(job_input.get("mock_return"), failed, mock_return_set=has_return)
+        if failed:
+            return seconds, Plan(FAIL, None, handler_error(RANDOM_FAILURE_MESSAGE))
+        output = job_input["mock_return"] if has_return else DEFAULT_OUTPUT
+        if job_input.get("mock_refresh"):
+            return seconds, Plan(COMPLETE, {"mock_return": output}, refresh=True)
+        if not has_return:
+            return seconds, None
+        return seconds, Plan(COMPLETE, output)
+
+    def _stream_plan(self, mock_return: object, failed: bool, mock_return_set: bool) -> Plan:
+        if not mock_return_set:
+            items: list[object] = [DEFAULT_OUTPUT]
+        elif isinstance(mock_return, list):
+            items = list(mock_return)
+        else:
+            items = [mock_return]  # chosen: a single value is one chunk
+        chunks: list[object] = []
+        for item in items:
+            chunks.extend(split_chunk(item))
+        if failed:
+            return Plan(FAIL, None, handler_error(RANDOM_FAILURE_MESSAGE), chunks=chunks)
+        return Plan(COMPLETE, list(items) if self._aggregate else None, chunks=chunks)

@@ -1,0 +1,161 @@
+"""One emulated endpoint at run time: its store, workers, limits, behaviour and accounting, wired together.
+
+The HTTP layer (:mod:`loadtest.emulator.app`) validates requests and calls into this; this module owns
+job creation (ids, policy, plan), long-poll waiting and the periodic housekeeping tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import random
+from typing import Any
+
+from loadtest import contract
+from loadtest.contract import Op
+from loadtest.emulator.behaviour import Behaviour, Plan
+from loadtest.emulator.config import EndpointConfig
+from loadtest.emulator.groundtruth import Counters
+from loadtest.emulator.limits import Limits
+from loadtest.emulator.store import Job, JobStore
+from loadtest.emulator.webhooks import WebhookSender
+from loadtest.emulator.workers import SimulatedWorkers, WorkerPool
+
+TICK_S = 0.05
+"""Housekeeping period: expiry sweep and time-based scaling."""
+
+DEFAULT_TTL_S = contract.TTL_DEFAULT_MS / 1000
+
+
+class ConfigurationError(ValueError):
+    """The endpoint cannot start as configured (e.g. its API key variable is unset)."""
+
+
+class EndpointRuntime:
+    """Everything one endpoint id serves."""
+
+    def __init__(self, config: EndpointConfig, loop: asyncio.AbstractEventLoop, webhooks: WebhookSender) -> None:
+        self.config = config
+        self.loop = loop
+        self.webhooks = webhooks
+        self.api_key: str | None = None
+        if config.api_key_env:
+            key = os.environ.get(config.api_key_env)
+            if not key:
+                raise ConfigurationError(
+                    f"endpoint {config.id!r}: api_key_env names {config.api_key_env!r}, which is not set"
+                )
+            self.api_key = key
+        self.counters = Counters()
+        self.store = JobStore(self.counters, config.job_records_max)
+        self.behaviour = Behaviour(config)
+        self.limits = Limits(config)
+        self.pool: WorkerPool = SimulatedWorkers(config, self.store, self.behaviour, loop, self.counters, self.replan)
+        self.store.on_release = self.pool.release
+        self.store.on_terminal = self._on_terminal
+        rng = random.Random() if config.seed is None else random.Random(config.seed + 4)
+        hex_digits = f"{rng.getrandbits(80):020x}"
+        self._id_prefix = f"{hex_digits[:8]}-{hex_digits[8:12]}-4{hex_digits[13:16]}-a{hex_digits[17:20]}-"
+        self._id_counter = itertools.count(1)
+        self._retention = {
+            Op.RUN.value: float(config.retention.run),
+            Op.RUNSYNC.value: float(config.retention.runsync),
+            Op.OPENAI.value: float(config.retention.runsync),
+        }
+        self._exec_timeout = float(config.execution_timeout)
+        self._tick_handle: asyncio.TimerHandle | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.pool.start()
+        self._tick_handle = self.loop.call_later(TICK_S, self._tick)
+
+    def close(self) -> None:
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
+        self.pool.close()
+        self.store.clear()
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        self.store.sweep(now)
+        self.pool.tick(now)
+        self._tick_handle = self.loop.call_at(now + TICK_S, self._tick)
+
+    # --- jobs --------------------------------------------------------------------------------------
+    def new_job_id(self, via: str) -> str:
+        """A UUID-shaped id, unique for the life of the process; ``sync-`` for synchronous submissions."""
+        job_id = f"{self._id_prefix}{next(self._id_counter):012x}-e1"
+        return contract.SYNC_JOB_ID_PREFIX + job_id if via != Op.RUN.value else job_id
+
+    def submit(
+        self, via: str, body: bytes, job_input: Any, webhook: str | None = None,
+        execution_timeout_ms: int | None = None, ttl_ms: int | None = None, low_priority: bool = False,
+        plan_input: Any = None,
+    ) -> Job:
+        """Create a job from an already validated request and put it in the queue.
+
+        ``plan_input`` (default: the input) is what the mock vocabulary is read from; OpenAI jobs read it
+        from the OpenAI request body.
+        """
+        now = self.loop.time()
+        exec_s, plan = self.behaviour.plan(job_input if plan_input is None else plan_input, b"mock_" in body)
+        ttl = DEFAULT_TTL_S if ttl_ms is None else ttl_ms / 1000
+        job = Job(
+            self.new_job_id(via), via, body, now, exec_s, plan,
+            self._exec_timeout if execution_timeout_ms is None else execution_timeout_ms / 1000,
+            now + ttl, self._retention[via], webhook, low_priority,
+        )
+        self.store.add(job, ttl)
+        self.pool.notify_queued()
+        return job
+
+    def replan(self, job: Job) -> tuple[float, Plan | None]:
+        """A fresh plan for a job run again (``/retry`` or after a crash), from its original input."""
+        body = job.body or b"{}"
+        job_input = self.job_input(job)
+        if job.via == Op.OPENAI.value and isinstance(job_input, dict):
+            job_input = job_input.get("openai_input")
+        return self.behaviour.plan(job_input, b"mock_" in body)
+
+    @staticmethod
+    def job_input(job: Job) -> Any:
+        if not job.body:
+            return None
+        try:
+            return json.loads(job.body).get("input")
+        except (ValueError, AttributeError):
+            return None
+
+    def _on_terminal(self, job: Job) -> None:
+        if job.webhook:
+            payload = job.view()
+            payload["input"] = self.job_input(job)
+            payload["webhook"] = job.webhook
+            self.webhooks.send(job.webhook, json.dumps(payload).encode(), self.config.webhook, self.counters)
+
+    async def wait_for_change(self, job: Job, deadline: float) -> None:
+        """Return at the job's next change (status, chunk, expiry) or at ``deadline``, whichever first."""
+        loop = self.loop
+        future = loop.create_future()
+        if job.waiters is None:
+            job.waiters = [future]
+        else:
+            job.waiters.append(future)
+        handle = loop.call_at(deadline, _wake, future)
+        try:
+            await future
+        finally:
+            handle.cancel()
+
+    # --- reporting ---------------------------------------------------------------------------------
+    def health(self) -> dict[str, dict[str, int]]:
+        return {"jobs": self.store.health_jobs(), "workers": self.pool.health_workers()}
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,382 @@
+"""Workers that take jobs from an endpoint's queue.
+
+A worker pool is an interface (:class:`WorkerPool`): the simulated workers here are the first kind; a
+later kind can hand jobs to unmodified RunPod worker processes over the worker protocol. Simulated
+workers cold-start, run ``concurrency`` jobs at once, stop after ``idle_timeout`` above ``workers_min``,
+crash (``mock_crash``: the platform retries the job once elsewhere and replaces the worker after a cold
+start) and refresh (``mock_refresh``: restart with a cold start after the job). The scaler adds workers
+as RunPod's do: ``queue_delay`` (when queued jobs have waited longer than ``value`` seconds; the first
+worker of an empty endpoint starts at once) or ``request_count`` (``ceil((queued + running) / value)``).
+Low-priority jobs never make the scaler add a worker.
+
+No task per job: each running job holds one ``loop.call_at`` handle (its end, or its next stream chunk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import string
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from loadtest.emulator import behaviour as bh
+from loadtest.emulator.config import EndpointConfig
+from loadtest.emulator.groundtruth import Counters
+from loadtest.emulator.store import COMPLETED, FAILED, IN_PROGRESS, TIMED_OUT, Job, JobStore
+
+INITIALIZING = "initializing"
+UP = "up"
+UNHEALTHY = "unhealthy"
+STOPPED = "stopped"
+
+CRASH_RETRIES = 1
+"""How many times the platform re-runs a job whose worker crashed before failing it."""
+
+
+class WorkerPool(ABC):
+    """What an endpoint needs from whatever runs its jobs."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Bring up the always-on workers."""
+
+    @abstractmethod
+    def notify_queued(self) -> None:
+        """A job entered the queue: dispatch it or scale up."""
+
+    @abstractmethod
+    def release(self, job: Job) -> None:
+        """A running job was taken away (cancelled, expired): stop working on it."""
+
+    @abstractmethod
+    def tick(self, now: float) -> None:
+        """Periodic housekeeping (time-based scaling)."""
+
+    @abstractmethod
+    def health_workers(self) -> dict[str, int]:
+        """The six ``/health`` worker counters."""
+
+    @abstractmethod
+    def worker_counts(self) -> dict[str, int]:
+        """Workers by state, for the ground truth."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Cancel every timer."""
+
+
+class Worker:
+    """One simulated worker."""
+
+    __slots__ = ("available", "id", "idle_since", "jobs", "refresh_pending", "replaces", "state", "timer")
+
+    def __init__(self, worker_id: str) -> None:
+        self.id = worker_id
+        self.state = INITIALIZING
+        self.jobs: set[Job] = set()
+        self.idle_since = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.refresh_pending = False
+        self.replaces: Worker | None = None
+        self.available = False
+
+
+class SimulatedWorkers(WorkerPool):
+    """Workers simulated on the event loop, with the endpoint's timing and scaling configuration."""
+
+    def __init__(
+        self,
+        config: EndpointConfig,
+        store: JobStore,
+        behaviour: bh.Behaviour,
+        loop: asyncio.AbstractEventLoop,
+        counters: Counters,
+        replan: Callable[[Job], tuple[float, bh.Plan | None]],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.behaviour = behaviour
+        self.loop = loop
+        self.counters = counters
+        self.replan = replan
+        self.concurrency = config.concurrency
+        self.workers: dict[str, Worker] = {}
+        self._available: list[Worker] = []
+        self._live = 0  # INITIALIZING + UP
+        self._initializing = 0
+        self._stream_interval = None if config.stream_interval is None else float(config.stream_interval)
+        self._id_chars = string.ascii_lowercase + string.digits
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        # chosen: the always-on workers (workers_min) are warm when the emulator starts.
+        now = self.loop.time()
+        for _ in range(self.config.workers_min):
+            self._start_worker(now, warm=True)
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            if worker.timer is not None:
+                worker.timer.cancel()
+        self.workers.clear()
+        self._available.clear()
+
+    # --- events ------------------------------------------------------------------------------------
+    def notify_queued(self) -> None:
+        self._dispatch()
+        if self.store.in_queue:
+            self._scale(self.loop.time())
+
+    def release(self, job: Job) -> None:
+        worker = self.workers.get(job.worker_id or "")
+        if worker is None or job not in worker.jobs:
+            return
+        worker.jobs.discard(job)
+        self._after_change(worker)
+
+    def tick(self, now: float) -> None:
+        if self.store.in_queue:
+            self._dispatch()
+            self._scale(now)
+
+    # --- dispatch and execution --------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        available = self._available
+        store = self.store
+        if not available or not store.in_queue:
+            return
+        now = self.loop.time()
+        while available:
+            job = store.pop_next()
+            if job is None:
+                return
+            if job.expire_at <= now:
+                store.expire(job)
+                continue
+            self._run(available[-1], job, now)
+
+    def _run(self, worker: Worker, job: Job, now: float) -> None:
+        self.store.start(job, worker.id, now)
+        worker.jobs.add(job)
+        if len(worker.jobs) >= self.concurrency:
+            self._set_available(worker, False)
+        plan = job.plan
+        if plan is not None and plan.chunks is not None:
+            self._schedule_chunk(worker, job, now)
+            return
+        end = now + min(job.exec_s, job.exec_timeout)
+        job.timer = self.loop.call_at(end, self._on_end, worker, job, job.attempt)
+
+    def _chunk_time(self, job: Job, index: int, count: int) -> float:
+        started = job.started_at or 0.0
+        if self._stream_interval is None:
+            return started + job.exec_s * (index + 1) / count
+        return started + job.exec_s + index * self._stream_interval
+
+    def _schedule_chunk(self, worker: Worker, job: Job, now: float) -> None:
+        chunks = job.plan.chunks if job.plan is not None else None
+        count = len(chunks) if chunks else 0
+        timeout_at = (job.started_at or now) + job.exec_timeout
+        if count == 0 or job.chunks_sent >= count:
+            when = min(self._chunk_time(job, count - 1, count) if count else now + job.exec_s, timeout_at)
+            job.timer = self.loop.call_at(max(when, now), self._on_end, worker, job, job.attempt)
+            return
+        when = self._chunk_time(job, job.chunks_sent, count)
+        if when > timeout_at:
+            job.timer = self.loop.call_at(timeout_at, self._on_end, worker, job, job.attempt)
+            return
+        job.timer = self.loop.call_at(when, self._on_chunk, worker, job, job.attempt)
+
+    def _on_chunk(self, worker: Worker, job: Job, attempt: int) -> None:
+        if job.attempt != attempt or job.status != IN_PROGRESS or job.expired or job.plan is None:
+            return
+        job.timer = None
+        chunks = job.plan.chunks or []
+        self.store.add_chunk(job, chunks[job.chunks_sent])
+        if job.chunks_sent >= len(chunks):
+            self._on_end(worker, job, attempt)
+        else:
+            self._schedule_chunk(worker, job, self.loop.time())
+
+    def _on_end(self, worker: Worker, job: Job, attempt: int) -> None:
+        if job.attempt != attempt or job.status != IN_PROGRESS or job.expired:
+            return
+        job.timer = None
+        now = self.loop.time()
+        if now >= job.ttl_deadline:
+            self.store.expire(job)  # releases the worker through on_release
+            return
+        plan = job.plan
+        planned = job.exec_s if plan is None or plan.chunks is None else max(
+            job.exec_s, self._chunk_time(job, len(plan.chunks) - 1, len(plan.chunks)) - (job.started_at or now)
+        )
+        if planned > job.exec_timeout:
+            error = f"job timed out: execution exceeded the {job.exec_timeout * 1000:.0f} ms execution timeout"
+            self._finish(worker, job, TIMED_OUT, now, None, error)
+        elif plan is None:
+            self._finish(worker, job, COMPLETED, now, bh.DEFAULT_OUTPUT, None)
+        elif plan.outcome == bh.COMPLETE:
+            if plan.refresh:
+                worker.refresh_pending = True
+                self._set_available(worker, False)
+            self._finish(worker, job, COMPLETED, now, plan.output, None)
+        elif plan.outcome == bh.FAIL:
+            self._finish(worker, job, FAILED, now, plan.output, plan.error)
+        else:
+            self._crash(worker, now)
+
+    def _finish(self, worker: Worker, job: Job, status: str, now: float, output: Any, error: str | None) -> None:
+        worker.jobs.discard(job)
+        self.store.finish(job, status, now, output, error)
+        self._after_change(worker)
+
+    def _crash(self, worker: Worker, now: float) -> None:
+        """The worker process died: its jobs are retried once elsewhere (then FAILED); it is replaced."""
+        self.counters.workers_crashed += 1
+        self._set_available(worker, False)
+        self._set_state(worker, UNHEALTHY)
+        jobs, worker.jobs = list(worker.jobs), set()
+        for job in jobs:
+            if job.retries < CRASH_RETRIES:
+                self.store.requeue_after_crash(job, now, self.replan(job))
+            else:
+                error = f"job failed after {job.retries} retries: worker {worker.id} crashed"
+                self.store.finish(job, FAILED, now, None, error)
+        replacement = self._start_worker(now, warm=False)
+        replacement.replaces = worker
+        self._dispatch()
+        self._scale(now)
+
+    # --- worker state ------------------------------------------------------------------------------
+    def _after_change(self, worker: Worker) -> None:
+        """A worker lost a job: refresh it, or offer its free slot, then keep it or let it idle out."""
+        if worker.state != UP:
+            return
+        if worker.refresh_pending:
+            if not worker.jobs:
+                self._restart(worker)
+            return
+        self._set_available(worker, True)
+        self._dispatch()
+        if not worker.jobs and worker.state == UP:
+            now = self.loop.time()
+            worker.idle_since = now
+            if worker.timer is not None:
+                worker.timer.cancel()
+            worker.timer = self.loop.call_at(now + self.config.idle_timeout, self._on_idle, worker, now)
+
+    def _restart(self, worker: Worker) -> None:
+        now = self.loop.time()
+        self._set_available(worker, False)
+        self._set_state(worker, INITIALIZING)
+        if worker.timer is not None:
+            worker.timer.cancel()
+        worker.timer = self.loop.call_at(now + self.behaviour.cold_start(), self._on_ready, worker)
+
+    def _start_worker(self, now: float, warm: bool) -> Worker:
+        rng = self.behaviour.id_rng
+        worker_id = "".join(rng.choice(self._id_chars) for _ in range(14))
+        worker = Worker(worker_id)
+        self.workers[worker_id] = worker
+        self._live += 1
+        self._initializing += 1
+        self.counters.workers_started += 1
+        if warm:
+            self._on_ready(worker)
+        else:
+            worker.timer = self.loop.call_at(now + self.behaviour.cold_start(), self._on_ready, worker)
+        return worker
+
+    def _on_ready(self, worker: Worker) -> None:
+        if worker.state != INITIALIZING or self.workers.get(worker.id) is not worker:
+            return
+        worker.timer = None
+        worker.refresh_pending = False
+        self._set_state(worker, UP)
+        old = worker.replaces
+        if old is not None:
+            worker.replaces = None
+            if self.workers.get(old.id) is old:
+                del self.workers[old.id]
+                old.state = STOPPED
+        self._after_change(worker)
+
+    def _on_idle(self, worker: Worker, idle_since: float) -> None:
+        if worker.state != UP or worker.jobs or worker.idle_since != idle_since:
+            return
+        worker.timer = None
+        if self._live <= self.config.workers_min:
+            return
+        self._set_available(worker, False)
+        self._set_state(worker, STOPPED)
+        del self.workers[worker.id]
+        self.counters.workers_stopped += 1
+
+    def _set_state(self, worker: Worker, state: str) -> None:
+        old = worker.state
+        if old == state:
+            return
+        live_before = old in (INITIALIZING, UP)
+        live_after = state in (INITIALIZING, UP)
+        self._live += int(live_after) - int(live_before)
+        self._initializing += int(state == INITIALIZING) - int(old == INITIALIZING)
+        worker.state = state
+
+    def _set_available(self, worker: Worker, available: bool) -> None:
+        available = available and worker.state == UP and not worker.refresh_pending
+        available = available and len(worker.jobs) < self.concurrency
+        if available == worker.available:
+            return
+        worker.available = available
+        if available:
+            self._available.append(worker)
+        else:
+            self._available.remove(worker)
+
+    # --- scaling -----------------------------------------------------------------------------------
+    def _scale(self, now: float) -> None:
+        config = self.config
+        room = config.workers_max - self._live
+        if room <= 0:
+            return
+        start = config.workers_min - self._live
+        normal_queued = self.store.in_queue - self.store.in_queue_low
+        if config.scaler.type == "request_count":
+            desired = math.ceil((normal_queued + self.store.in_progress) / config.scaler.value)
+            start = max(start, min(desired, config.workers_max) - self._live)
+        elif normal_queued > 0:
+            if self._live == 0:
+                start = max(start, 1)
+            coming = self._initializing * self.concurrency
+            overdue = self.store.oldest_waits(now, config.scaler.value, room * self.concurrency + coming)
+            start = max(start, math.ceil(max(0, overdue - coming) / self.concurrency))
+        for _ in range(min(start, room)):
+            self._start_worker(now, warm=False)
+
+    # --- reporting ---------------------------------------------------------------------------------
+    def health_workers(self) -> dict[str, int]:
+        idle = running = initializing = unhealthy = 0
+        for worker in self.workers.values():
+            if worker.state == UP:
+                if worker.jobs:
+                    running += 1
+                else:
+                    idle += 1
+            elif worker.state == INITIALIZING:
+                initializing += 1
+            elif worker.state == UNHEALTHY:
+                unhealthy += 1
+        # chosen: no simulated worker is ever "ready" (between initialised and idle) or "throttled".
+        return {
+            "idle": idle, "initializing": initializing, "ready": 0, "running": running,
+            "throttled": 0, "unhealthy": unhealthy,
+        }
+
+    def worker_counts(self) -> dict[str, int]:
+        counts = self.health_workers()
+        return {
+            "initializing": counts["initializing"], "idle": counts["idle"], "running": counts["running"],
+            "unhealthy": counts["unhealthy"], "total": len(self.workers),
+        }

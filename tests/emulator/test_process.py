@@ -1,0 +1,97 @@
+"""The emulator as a process: ``loadtest emulate`` prints its URL, writes the ready file, stops on signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from loadtest import exitcodes
+from loadtest.emulator.process import EmulatorProcess, EmulatorStartError
+
+
+def _wait_for(path: Path, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return json.loads(path.read_text())
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never appeared")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_cli_prints_url_writes_ready_file_and_stops_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.cli", "emulate", "--port", "0", "--endpoint-id", "cli-ep",
+         "--workers-max", "2", "--ready-file", str(ready)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        info = _wait_for(ready)
+        assert info["pid"] == proc.pid
+        assert info["base_url"].startswith("http://127.0.0.1:") and info["base_url"].endswith("/v2")
+        assert info["endpoints"] == ["cli-ep"]
+        request = urllib.request.Request(f"{info['base_url']}/cli-ep/health", headers={"Authorization": "k"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read())["workers"]["idle"] == 0
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == exitcodes.OK, err
+    assert out.strip() == info["base_url"]
+    assert "Traceback" not in err
+
+
+def test_cli_bad_config_is_a_clear_input_error(tmp_path: Path) -> None:
+    config = tmp_path / "emu.yaml"
+    config.write_text("endpoints:\n  - id: a\n    workers_max: 0\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest.emulator", "--config", str(config)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == exitcodes.INVALID_INPUT
+    assert "endpoints.0.workers_max" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "loadtest.emulator", "--config", str(tmp_path / "nope.yaml")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert missing.returncode == exitcodes.INVALID_INPUT and "cannot read" in missing.stderr
+
+
+def test_cli_port_in_use_is_a_target_error(emulator: EmulatorProcess) -> None:
+    port = emulator.base_url.split(":")[2].split("/")[0]
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtest.emulator", "--port", port], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == exitcodes.TARGET_ERROR
+    assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_process_start_failure_reports_log_tail() -> None:
+    emu = EmulatorProcess({"id": "k", "api_key_env": "LOADTEST_TEST_UNSET_KEY_VARIABLE"}, env={"PATH": "/usr/bin"})
+    with pytest.raises(EmulatorStartError, match="LOADTEST_TEST_UNSET_KEY_VARIABLE"):
+        emu.start()
+    emu.stop()
+
+
+def test_fixture_exposes_urls_and_ground_truth(emulator_factory) -> None:
+    emu = emulator_factory({"id": "fx"})
+    assert emu.endpoint_id == "fx"
+    assert emu.admin_url == emu.base_url.removesuffix("/v2") + "/_emulator"
+    truth = emu.ground_truth()
+    assert truth["endpoints"]["fx"]["jobs"]["submitted"] == 0
+    pid = emu.pid
+    emu.stop()
+    assert not emu.running()
+    assert pid is not None
