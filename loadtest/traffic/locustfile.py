@@ -104,7 +104,7 @@ if RUNTIME is not None and SCENARIO is not None:
             from loadtest.traffic.target import start_emulator
 
             _emulator = start_emulator(scenario, log_path=None)
-            environment.host = _emulator.api_base_url
+            environment.host = _emulator.base_url
             logger.info("emulator started at %s", environment.host)
 
     @events.test_start.add_listener

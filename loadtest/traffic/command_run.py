@@ -1,0 +1,64 @@
+"""Run a scenario headless on Locust and write its run directory and report.
+
+Validates the scenario (exit 2 with every error), starts the emulator when the scenario targets it (its
+log kept in the run directory), runs Locust in this process with a live progress line, then writes the
+run directory (Locust's CSVs and HTML report included), prints a short summary and the report path.
+Ctrl-C (or SIGTERM) stops the run cleanly: what was measured is kept and marked interrupted (exit 130).
+
+Real endpoints cost money: the scenario's ``target.max_jobs`` caps submitted jobs, and the ``probe``
+policy (which sends past the rate limits on purpose) is refused unless ``--confirm-probe`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_OUT_DIR = "reports"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    parser.add_argument("--duration", metavar="TIME", help="run length, e.g. 30s or 5m (replaces the scenario's)")
+    parser.add_argument("--users", type=int, metavar="N", help="closed model: hold N users (replaces the stages)")
+    parser.add_argument("--rate", metavar="RATE", help="open model: constant arrival rate, e.g. 50/s (replaces stages)")
+    parser.add_argument("--max-in-flight", type=int, metavar="N", help="open model: flows running at once")
+    parser.add_argument("--seed", type=int, help="replace the scenario's seed")
+    parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, metavar="DIR",
+                        help=f"where run directories are created (default: {DEFAULT_OUT_DIR}/)")
+    parser.add_argument("--run-dir", metavar="DIR",
+                        help="exact run directory to write (default: OUT_DIR/<scenario>/<time>)")
+    parser.add_argument("--host", metavar="URL",
+                        help="send to this API base URL instead (e.g. an emulator you started: http://127.0.0.1:8000/v2)")
+    parser.add_argument("--confirm-probe", action="store_true",
+                        help="allow the probe policy against a real endpoint (it exceeds the rate limits on purpose)")
+    parser.add_argument("--no-progress", action="store_true", help="no live progress line")
+    parser.add_argument("--no-report", action="store_true", help="write the run directory but not the HTML report")
+    parser.add_argument("--check", action="store_true", help="judge the run against the scenario's thresholds")
+    parser.add_argument("--baseline", metavar="NAME", help="with --check: also compare against this baseline")
+
+
+def main(args: argparse.Namespace) -> int:
+    # Locust (gevent) monkey-patches the standard library: import it before any networking module.
+    import locust  # noqa: F401
+
+    from loadtest.traffic.runner import RunOptions, run_scenario_file
+
+    options = RunOptions(
+        scenario_path=Path(args.scenario),
+        duration=args.duration,
+        users=args.users,
+        rate=args.rate,
+        max_in_flight=args.max_in_flight,
+        seed=args.seed,
+        out_dir=Path(args.out_dir),
+        run_dir=Path(args.run_dir) if args.run_dir else None,
+        host=args.host,
+        confirm_probe=args.confirm_probe,
+        progress=not args.no_progress,
+        report=not args.no_report,
+        check=args.check,
+        baseline=args.baseline,
+    )
+    return run_scenario_file(options, out=sys.stdout, err=sys.stderr)

@@ -1,0 +1,59 @@
+"""The live progress line of ``loadtest run``: elapsed/total, requests/s, jobs in flight, 429 rate.
+
+On a terminal it rewrites one line in place every second; into a file or pipe it prints a full line every
+``PIPE_EVERY_S`` seconds so CI logs stay short.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from loadtest.traffic.runtime import TrafficRuntime
+
+TTY_EVERY_S = 1.0
+PIPE_EVERY_S = 5.0
+
+
+class ProgressLine:
+    """Prints the run's progress from the runtime's live counters."""
+
+    def __init__(self, runtime: TrafficRuntime, total_s: float, stream: TextIO) -> None:
+        self.runtime = runtime
+        self.total_s = total_s
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.every = TTY_EVERY_S if self.tty else PIPE_EVERY_S
+        self._last_print = -1e9
+        self._last_requests = 0
+        self._last_t = time.monotonic()
+
+    def line(self, elapsed: float) -> str:
+        live = self.runtime.live
+        now = time.monotonic()
+        span = max(now - self._last_t, 1e-6)
+        rps = (live.requests - self._last_requests) / span
+        self._last_requests, self._last_t = live.requests, now
+        throttled = 100.0 * live.throttled / live.requests if live.requests else 0.0
+        dropped = self.runtime.dispatcher.stats.dropped if self.runtime.dispatcher is not None else 0
+        return (
+            f"[{elapsed:5.0f}s/{self.total_s:.0f}s] {rps:7.1f} req/s | jobs in flight {self.runtime.jobs.in_flight:4d}"
+            f" | submitted {self.runtime.jobs.submitted:6d} | 429 {throttled:5.1f}% | errors {live.errors}"
+            + (f" | dropped {dropped}" if dropped else "")
+        )
+
+    def maybe_print(self, elapsed: float) -> None:
+        if elapsed - self._last_print < self.every:
+            return
+        self._last_print = elapsed
+        text = self.line(elapsed)
+        if self.tty:
+            self.stream.write("\r" + text + "\x1b[K")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self, elapsed: float) -> None:
+        if self.tty:
+            self.stream.write("\r" + self.line(elapsed) + "\x1b[K\n")
+            self.stream.flush()

@@ -1,0 +1,145 @@
+"""After a run: write the run directory, build the report, print the short summary, run the check.
+
+The run directory's layout belongs to ``loadtest.metrics.rundir``; this module hands it the recorder, the
+resolved scenario, the settings, the emulator's ground truth and log, and Locust's own CSVs and HTML.
+The report and the check are reached through their subcommands' public entry points
+(``loadtest report RUN_DIR``, ``loadtest check RUN_DIR``), so this side depends on nothing else of theirs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from loadtest import exitcodes
+from loadtest.contract import TERMINAL_STATUSES
+from loadtest.metrics.recorder import IN_FLIGHT, is_error, is_throttled
+
+if TYPE_CHECKING:
+    from loadtest.traffic.runner import RunOutcome
+    from loadtest.traffic.runtime import TrafficRuntime
+
+LOCUST_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv",
+                "locust.html")
+REPORT_HTML = "report.html"
+
+
+def write_results(
+    runtime: TrafficRuntime,
+    outcome: RunOutcome,
+    *,
+    scenario: Mapping[str, Any] | None,
+    settings: Mapping[str, Any],
+    ground_truth: Mapping[str, Any] | None,
+    emulator_log: Path | None,
+    reports_root: Path | None,
+    build_report: bool,
+    err: TextIO,
+) -> Path:
+    """Write ``outcome.run_dir`` (measurements, Locust's files, the emulator's log) and its report."""
+    from loadtest.metrics.rundir import write_run_directory
+
+    run_dir = outcome.run_dir
+    extra = {name: run_dir / name for name in LOCUST_FILES if (run_dir / name).exists()}
+    all_settings = dict(settings)
+    all_settings["stop_reason"] = outcome.stop_reason
+    all_settings["jobs_in_flight_at_end"] = outcome.in_flight_at_end
+    if outcome.dispatch:
+        all_settings["open_model"] = outcome.dispatch
+    write_run_directory(
+        run_dir,
+        runtime.recorder,
+        scenario=scenario,
+        settings=all_settings,
+        interrupted=outcome.interrupted,
+        duration_s=outcome.duration_s,
+        started_at=outcome.started_at,
+        ground_truth=ground_truth,
+        emulator_log=emulator_log,
+        extra_files=extra,
+        reports_root=reports_root,
+        link_latest=reports_root is not None,
+    )
+    if build_report:
+        code = call_subcommand("loadtest.report.command_report", [str(run_dir)], err)
+        if code not in (None, exitcodes.OK):
+            print(f"report: could not be built (exit {code}); the run directory is complete", file=err)
+    return run_dir
+
+
+def call_subcommand(module_name: str, argv: list[str], err: TextIO) -> int | None:
+    """Run another part's subcommand in-process through its public ``add_arguments``/``main``.
+
+    Returns None when that part is not installed (a partial checkout), else its exit code.
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+    parser = argparse.ArgumentParser(prog=module_name)
+    module.add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+        return int(module.main(args) or exitcodes.OK)
+    except SystemExit as exc:  # argparse refusing: report, do not die
+        print(f"{module_name}: refused {argv}: exit {exc.code}", file=err)
+        return exitcodes.INVALID_INPUT
+
+
+def run_check(run_dir: Path, baseline: str | None, out: TextIO, err: TextIO) -> int:
+    """``--check``: judge the written run directory against the scenario's thresholds (and a baseline)."""
+    argv = [str(run_dir)] + (["--baseline", baseline] if baseline else [])
+    code = call_subcommand("loadtest.check.command_check", argv, err)
+    if code is None:
+        print("check: the check part (loadtest.check) is not installed; nothing was judged", file=err)
+        return exitcodes.NOT_JUDGEABLE
+    return code
+
+
+def totals(runtime: TrafficRuntime) -> dict[str, int]:
+    """Whole-run counts from the recorder: requests, throttled, errors, jobs by outcome, dropped."""
+    recorder = runtime.recorder
+    counts = {"requests": 0, "throttled": 0, "errors": 0, "dropped": 0, "in_flight": 0}
+    for (_, _op, _flow, status), n in recorder.requests.items():
+        counts["requests"] += n
+        if is_throttled(status):
+            counts["throttled"] += n
+        elif is_error(status):
+            counts["errors"] += n
+    for status in TERMINAL_STATUSES:
+        counts[status.value.lower()] = 0
+    for (_, _flow, status), n in recorder.jobs.items():
+        key = IN_FLIGHT.lower() if status == IN_FLIGHT else str(status).lower()
+        counts[key] = counts.get(key, 0) + n
+    counts["dropped"] = sum(recorder.dropped.values())
+    counts["jobs"] = sum(recorder.jobs.values())
+    return counts
+
+
+def print_summary(runtime: TrafficRuntime, outcome: RunOutcome, out: TextIO) -> None:
+    """The short terminal summary and where the report is."""
+    c = totals(runtime)
+    seconds = max(outcome.duration_s, 1e-9)
+    state = "INTERRUPTED" if outcome.interrupted else "finished"
+    print(f"\nloadtest: {runtime.scenario.name} {state} after {outcome.duration_s:.1f}s"
+          + (f" ({outcome.stop_reason})" if outcome.stop_reason and not outcome.interrupted else ""), file=out)
+    throttled_pct = 100.0 * c["throttled"] / c["requests"] if c["requests"] else 0.0
+    print(f"  requests  {c['requests']} ({c['requests'] / seconds:.1f}/s), 429 {c['throttled']} "
+          f"({throttled_pct:.1f}%), errors {c['errors']}", file=out)
+    print(f"  jobs      {c['jobs']}: completed {c.get('completed', 0)}, failed {c.get('failed', 0)}, "
+          f"cancelled {c.get('cancelled', 0)}, timed out {c.get('timed_out', 0)}, in flight {c.get('in_flight', 0)}",
+          file=out)
+    if outcome.dispatch:
+        d = outcome.dispatch
+        rate = d.get("achieved_rate")
+        print(f"  arrivals  {d['scheduled']} scheduled, {d['started']} started, {d['dropped']} dropped"
+              + (f", {rate:.2f}/s achieved" if rate else ""), file=out)
+    report = outcome.run_dir / REPORT_HTML
+    print(f"  run dir   {outcome.run_dir}", file=out)
+    if report.exists():
+        print(f"  report    {report}", file=out)
