@@ -396,14 +396,11 @@ Template = TypeAliasType(
 class JobPolicy(_Strict):
     """The per-job ``policy`` object the API accepts (sent only when set)."""
 
-    execution_timeout: Duration | None = Field(
-        default=None,
-        ge=contract.EXECUTION_TIMEOUT_MIN_MS / 1000,
-        le=contract.POLICY_MAX_MS / 1000,
-    )
-    """``policy.executionTimeout``: the longest a job may run."""
-    ttl: Duration | None = Field(default=None, ge=contract.TTL_MIN_MS / 1000, le=contract.POLICY_MAX_MS / 1000)
-    """``policy.ttl``: the longest a job may live, queued or running."""
+    execution_timeout: Duration | None = Field(default=None, gt=0)
+    """``policy.executionTimeout``: the longest a job may run (documented bounds: 5 s to 7 days; the
+    emulator's ``policy`` section can lower the minimum, and the check follows the target)."""
+    ttl: Duration | None = Field(default=None, gt=0)
+    """``policy.ttl``: the longest a job may live, queued or running (documented: 10 s to 7 days)."""
     low_priority: bool | None = None
     """``policy.lowPriority``: the job does not trigger scale-up."""
 

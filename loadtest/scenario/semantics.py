@@ -28,11 +28,19 @@ from loadtest.scenario.model import (
 )
 from loadtest.scenario.payload import load_file_values
 from loadtest.scenario.quantities import parse_bound, parse_tolerance
-from loadtest.units import format_duration
+from loadtest.units import format_duration as _short_duration
 
 __all__ = ["Finding", "check", "normalise", "target_rate_limit"]
 
 _EPSILON = 1e-6
+
+
+def format_duration(seconds: float) -> str:
+    """``250ms``, ``30s``, ``2m30s``, ``2h``, ``7d``: whole hours and days read better than minutes."""
+    for unit, size in (("d", 86400), ("h", 3600)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return _short_duration(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +56,7 @@ def check(scenario: Scenario, base_dir: Path | None = None) -> list[Finding]:
     """Every whole-scenario mistake in ``scenario``."""
     base = base_dir if base_dir is not None else scenario.base_dir
     findings: list[Finding] = []
-    for checker in (_weights, _flow_names, _stages, _respect_fits, _thresholds, _baseline):
+    for checker in (_weights, _flow_names, _stages, _respect_fits, _thresholds, _baseline, _policies):
         findings.extend(checker(scenario))
     findings.extend(_files(scenario, base))
     return findings
@@ -286,6 +294,38 @@ def _payloads(scenario: Scenario) -> Iterator[tuple[tuple[str | int, ...], Paylo
     for index, flow in enumerate(scenario.mix):
         if flow.payload is not None:
             yield ("mix", index, "payload"), flow.payload
+
+
+def _policy_bounds(scenario: Scenario) -> dict[str, tuple[float, float]]:
+    """Accepted (min, max) seconds of each policy value: the emulator's configuration or the documents."""
+    target = scenario.target
+    if isinstance(target, EmulatorTarget):
+        bounds = target.emulator.policy
+        return {
+            "execution_timeout": (bounds.execution_timeout_min, bounds.max),
+            "ttl": (bounds.ttl_min, bounds.max),
+        }
+    top = contract.POLICY_MAX_MS / 1000
+    return {
+        "execution_timeout": (contract.EXECUTION_TIMEOUT_MIN_MS / 1000, top),
+        "ttl": (contract.TTL_MIN_MS / 1000, top),
+    }
+
+
+def _policies(scenario: Scenario) -> Iterator[Finding]:
+    bounds = _policy_bounds(scenario)
+    source = "the emulator's policy bounds" if isinstance(scenario.target, EmulatorTarget) else "documented"
+    for payload_path, payload in _payloads(scenario):
+        if payload.policy is None:
+            continue
+        for key, (low, high) in bounds.items():
+            value = getattr(payload.policy, key)
+            if value is not None and not low - _EPSILON <= value <= high + _EPSILON:
+                yield Finding(
+                    (*payload_path, "policy", key),
+                    f"{key} must be between {format_duration(low)} and {format_duration(high)} ({source}), "
+                    f"found {format_duration(value)}",
+                )
 
 
 def _files(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:

@@ -479,7 +479,7 @@ CASES: list[tuple[str, str, int, str, str]] = [
           policy:
             ttl: 1s
         """,
-        6, "payload.policy.ttl", "greater than or equal to 10",
+        6, "payload.policy.ttl", "ttl must be between 10s and 7d (the emulator's policy bounds), found 1s",
     ),
     (
         "scenario-is-a-list",
