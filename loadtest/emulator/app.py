@@ -171,7 +171,6 @@ def build_app(emulator: Emulator) -> web.Application:
         return error_response(404, f"no such path {request.path!r}; the API is under /v2/ENDPOINT_ID/")
 
     app = web.Application(client_max_size=emulator.client_max_size())
-    app["emulator"] = emulator
     app.router.add_route("*", "/v2/{tail:.*}", v2)
     _add_admin_routes(app, emulator)
     app.router.add_route("*", "/{tail:.*}", not_found)
@@ -305,7 +304,7 @@ async def handle_retry(runtime: EndpointRuntime, request: web.Request, job_id: s
     except TransitionError as exc:
         return error_response(400, str(exc))
     runtime.pool.notify_queued()
-    return json_response(200, {"id": job.id, "status": job.status})
+    return json_response(200, {"id": job.id, "status": "IN_QUEUE"})  # as queued, even if picked up at once
 
 
 async def handle_purge(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
