@@ -49,6 +49,15 @@ _SECRET_KEY = re.compile(r"api[_-]?key|token|secret|password|passwd|authorizatio
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 class RunDirectoryError(Exception):
     """A run directory that is missing, unreadable or of an unknown format; the message says which file."""
 
@@ -66,6 +75,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; run files are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,140 @@
+"""``report.html``: one self-contained file (inline CSS, PNGs as data URIs, no script, no external fetch)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from loadtest.report import tables
+from loadtest.report.data import RunData
+from loadtest.report.plots import Plot
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1060px;
+padding:16px 24px;color:#1b1b1b;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:2px solid #e0e0e0;padding-bottom:4px;margin-top:32px}
+.sub{color:#555;margin-top:4px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:0.92em}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f5f5f5}
+td:first-child,th:first-child{text-align:left}
+code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
+.pass{color:#1b5e20;font-weight:bold}.fail{color:#b71c1c;font-weight:bold}.other{color:#e65100;font-weight:bold}
+.banner{padding:8px 12px;border-radius:4px;margin:12px 0}
+.banner.warn{background:#fff3e0;border:1px solid #ffb74d}.banner.bad{background:#ffebee;border:1px solid #e57373}
+.banner.good{background:#e8f5e9;border:1px solid #81c784}
+figure{margin:16px 0 28px}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#555;font-size:0.9em}
+pre{background:#fafafa;border:1px solid #eee;padding:8px;overflow:auto;font-size:0.85em}
+.better{color:#1b5e20}.worse{color:#b71c1c}
+"""
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def figure_html(plot: Plot) -> str:
+    return (
+        f'<figure id="plot-{escape(plot.slug)}"><img alt="{escape(plot.title)}" src="{data_uri(plot.png)}" '
+        f'width="{plot.width_px}" height="{plot.height_px}"><figcaption>{escape(plot.caption)}</figcaption></figure>'
+    )
+
+
+def table_html(headers: Sequence[str], rows: Sequence[Sequence[str]], raw: bool = False) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell if raw else escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def verdict_class(verdict: str) -> str:
+    word = verdict.strip().lower()
+    if word in ("pass", "passed", "ok", "met"):
+        return "pass"
+    if word in ("fail", "failed", "missed", "regression"):
+        return "fail"
+    return "other"
+
+
+def page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def render_report(run: RunData, plots: Sequence[Plot]) -> str:
+    """The report page of one run."""
+    s = run.summary
+    r = s["run"]
+    parts = [
+        f"<h1>Load test report: {escape(str(r.get('scenario') or run.path.name))}</h1>",
+        f"<p class=\"sub\">{escape(r['started_at'])} → {escape(r['ended_at'])} · {r['duration_s']:.1f} s · "
+        f"loadtest {escape(s['tool']['version'])} · run directory <code>{escape(run.path.name)}</code></p>",
+    ]
+    if r.get("interrupted"):
+        parts.append('<div class="banner warn">The run was <b>interrupted</b>: figures cover only the part '
+                     "that ran.</div>")
+    parts.append(_verdicts_section(run.verdicts))
+    parts.append(_headline_section(run))
+    parts.append("<h2>Plots</h2>")
+    parts.append("<ul>" + "".join(f'<li><a href="#plot-{escape(p.slug)}">{escape(p.title)}</a></li>'
+                                  for p in plots) + "</ul>")
+    parts.extend(figure_html(p) for p in plots)
+    parts.append(_settings_section(run))
+    return page(f"loadtest report: {r.get('scenario') or run.path.name}", "\n".join(parts))
+
+
+def _verdicts_section(verdicts: list[dict[str, Any]] | None) -> str:
+    if verdicts is None:
+        return ""
+    rows = tables.verdict_rows(verdicts)
+    if not rows:
+        return "<h2>Verdicts</h2><p>No criteria were judged.</p>"
+    failed = sum(1 for row in rows if verdict_class(row[3]) == "fail")
+    banner = (f'<div class="banner bad">{failed} of {len(rows)} criteria failed.</div>' if failed
+              else f'<div class="banner good">All {len(rows)} criteria met.</div>')
+    cells = [[escape(c) for c in row[:3]] + [f'<span class="{verdict_class(row[3])}">{escape(row[3])}</span>',
+                                                escape(row[4])] for row in rows]
+    return "<h2>Verdicts</h2>" + banner + table_html(["criterion", "expected", "measured", "verdict", "why"],
+                                                     cells, raw=True)
+
+
+def _headline_section(run: RunData) -> str:
+    metrics = run.metrics
+    out = ["<h2>Headline figures</h2>", "<h3>Times</h3>"]
+    hist_rows = [[metric, *[row.text for row in rows]] for metric, rows in tables.headline_histograms(metrics)]
+    out.append(table_html(["metric", *tables.HEADLINE_STATS], hist_rows) if hist_rows else "<p>No times measured.</p>")
+    out.append("<h3>Counts and rates</h3>")
+    out.append(table_html(["metric", "value"], [[row.ref, row.text] for row in tables.headline_scalars(metrics)]))
+    for scope, columns, title in (("op", tables.OP_COLUMNS, "Per operation"),
+                                  ("flow", tables.FLOW_COLUMNS, "Per flow")):
+        headers, rows = tables.scoped_table(metrics, scope, columns)
+        if rows:
+            out.append(f"<h3>{title}</h3>")
+            out.append(table_html([scope, *headers], [[name, *[r.text for r in cells]] for name, cells in rows]))
+    by_status = run.summary.get("requests_by_status") or {}
+    if by_status:
+        codes = sorted({c for v in by_status.values() for c in v}, key=int)
+        rows = [[op, *[f"{v.get(c, 0):,}" for c in codes]] for op, v in by_status.items()]
+        out.append("<h3>Requests by status code</h3><p class=\"sub\">0 = connection error or timeout.</p>")
+        out.append(table_html(["operation", *codes], rows))
+    return "\n".join(out)
+
+
+def _settings_section(run: RunData) -> str:
+    settings = json.dumps(run.summary["run"].get("settings", {}), indent=2, sort_keys=True)
+    parts = ["<h2>Settings</h2>", f"<pre>{escape(settings)}</pre>"]
+    files = run.summary.get("files") or {}
+    if files:
+        parts.append("<h3>Files in the run directory</h3>")
+        parts.append(table_html(["file", "what"], [[k, v] for k, v in files.items()]))
+    if run.scenario_text is not None:
+        parts.append("<h2>Scenario</h2>")
+        parts.append(f"<pre>{escape(run.scenario_text)}</pre>")
+    return "\n".join(parts)

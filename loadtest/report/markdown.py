@@ -1,0 +1,45 @@
+"""``summary.md``: the headline table and verdicts in Markdown, ready for a CI step summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loadtest.report import tables
+from loadtest.report.data import RunData
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def clean(cell: str) -> str:
+        return cell.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(clean(h) for h in headers) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
+    lines += ["| " + " | ".join(clean(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_summary(run: RunData) -> str:
+    r = run.summary["run"]
+    out = [f"# Load test: {r.get('scenario') or run.path.name}", "",
+           f"{r['started_at']} → {r['ended_at']} ({r['duration_s']:.1f} s), "
+           f"loadtest {run.summary['tool']['version']}, run directory `{run.path.name}`"]
+    if r.get("interrupted"):
+        out += ["", "> **Interrupted**: figures cover only the part that ran."]
+    if run.verdicts is not None:
+        rows = tables.verdict_rows(run.verdicts)
+        out += ["", "## Verdicts", ""]
+        out.append(md_table(["criterion", "expected", "measured", "verdict", "why"], rows) if rows
+                   else "No criteria were judged.")
+    hist = tables.headline_histograms(run.metrics)
+    out += ["", "## Times", ""]
+    out.append(md_table(["metric", *tables.HEADLINE_STATS], [[m, *[x.text for x in rows]] for m, rows in hist])
+               if hist else "No times measured.")
+    out += ["", "## Counts and rates", ""]
+    out.append(md_table(["metric", "value"], [[row.ref, row.text] for row in tables.headline_scalars(run.metrics)]))
+    for scope, columns, title in (("op", tables.OP_COLUMNS, "Per operation"),
+                                  ("flow", tables.FLOW_COLUMNS, "Per flow")):
+        headers, rows = tables.scoped_table(run.metrics, scope, columns)
+        if rows:
+            out += ["", f"## {title}", ""]
+            out.append(md_table([scope, *headers], [[name, *[c.text for c in cells]] for name, cells in rows]))
+    return "\n".join(out) + "\n"
