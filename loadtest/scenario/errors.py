@@ -12,7 +12,7 @@ import difflib
 import types
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ForwardRef, Literal, Union, get_args, get_origin
 
@@ -131,6 +131,9 @@ class _Walk:
     union_point: tuple[str | int, ...] | None = None
     union_branch: str | None = None
     bad_key: bool = False
+    siblings: list[Any] = field(default_factory=list)
+    """Other models of the tagged union the parent was chosen from (their keys feed did-you-mean:
+    ``endpoint_ud`` under an emulator target still suggests ``endpoint_id``)."""
 
 
 _SCALAR_LABELS = ("str", "float", "int", "bool", "none")
@@ -151,6 +154,7 @@ def walk(loc: tuple[str | int, ...]) -> _Walk:
             members = get_args(tp)
             tagged = [m for m in members if _tag_of(m) == element]
             if tagged:
+                result.siblings = [_unwrap(m)[0] for m in members]
                 tp, index = tagged[0], index + 1
                 continue
             labelled = [m for m in members if isinstance(element, str) and _label_matches(m, element)]
@@ -164,6 +168,8 @@ def walk(loc: tuple[str | int, ...]) -> _Walk:
             tp = non_none[0]
             continue
         if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if result.parent is not None and tp not in result.siblings:
+                result.siblings = []
             result.parent = tp
             fields = model_fields_by_key(tp)
             by_name = {name: info for name, info in tp.model_fields.items()}
@@ -240,7 +246,8 @@ def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str
     if kind == "extra_forbidden":
         key = path[-1] if path else "?"
         allowed = sorted(model_fields_by_key(step.parent)) if isinstance(step.parent, type) else []
-        hint = did_you_mean(key, allowed)
+        related = {k for model in step.siblings if isinstance(model, type) for k in model_fields_by_key(model)}
+        hint = did_you_mean(key, allowed) or did_you_mean(key, sorted(related - set(allowed)))
         known = f" (allowed here: {', '.join(allowed)})" if allowed and not hint else ""
         return f"unknown key {key!r}{hint}{known}", path, True
     if kind == "missing":

@@ -43,6 +43,14 @@ def format_duration(seconds: float) -> str:
     return _short_duration(seconds)
 
 
+class _ReferenceProblem(ValueError):
+    """A metric reference this scenario cannot measure; ``scope`` says whether its scope is to blame."""
+
+    def __init__(self, message: str, scope: str | None = None) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A whole-scenario mistake, at a document path (the key itself when ``at_key``)."""
@@ -194,26 +202,28 @@ def _measured_ops(scenario: Scenario) -> set[str]:
     return {op.value for flow in scenario.mix for op in FLOW_OPERATIONS[flow.flow]}
 
 
-def _reference_problem(scenario: Scenario, ref: catalog.MetricRef) -> str | None:
-    """Why ``ref`` can never be measured by this scenario, or ``None`` when it can."""
+def _reference_problem(scenario: Scenario, ref: catalog.MetricRef) -> tuple[str, str | None] | None:
+    """Why ``ref`` can never be measured by this scenario (and whether its scope, ``flow`` or ``op``, is
+    the cause), or ``None`` when it can."""
     spec = ref.spec
     kinds = _measured_kinds(scenario)
     if ref.metric in ("queue_length", "in_progress", "workers_running") and "health" not in kinds:
-        return f"{ref.metric} comes from /health samples, and the mix has no health flow; add {{flow: health}}"
+        return f"{ref.metric} comes from /health samples, and the mix has no health flow; add {{flow: health}}", None
     if ref.metric == "dropped" and not isinstance(scenario.load, OpenLoad):
-        return "dropped counts open-model arrivals that could not start; this scenario uses a closed model"
+        return "dropped counts open-model arrivals that could not start; this scenario uses a closed model", None
     if spec.flow_kinds and not (spec.flow_kinds & kinds):
         producers = ", ".join(sorted(spec.flow_kinds))
-        return f"no flow in the mix measures {ref.metric} (it comes from {producers} flows)"
+        return f"no flow in the mix measures {ref.metric} (it comes from {producers} flows)", None
     if ref.flow is not None:
         flows = scenario.flows_by_name()
         if ref.flow not in flows:
-            return f"no flow named {ref.flow!r} in the mix{did_you_mean(ref.flow, flows)} (flows: {', '.join(flows)})"
+            hint = did_you_mean(ref.flow, flows)
+            return f"no flow named {ref.flow!r} in the mix{hint} (flows: {', '.join(flows)})", "flow"
         kind = flows[ref.flow].flow
         if spec.flow_kinds and kind not in spec.flow_kinds:
-            return f"flow {ref.flow!r} is a {kind} flow, which does not measure {ref.metric}"
+            return f"flow {ref.flow!r} is a {kind} flow, which does not measure {ref.metric}", "flow"
     if ref.op is not None and ref.op not in _measured_ops(scenario):
-        return f"no flow in the mix calls /{ref.op}, so {ref.metric} for it is never measured"
+        return f"no flow in the mix calls /{ref.op}, so {ref.metric} for it is never measured", "op"
     return None
 
 
@@ -225,7 +235,7 @@ def _resolve(scenario: Scenario, text: str, *, flow: str | None = None, op: str 
         raise ValueError(str(exc)) from None
     problem = _reference_problem(scenario, ref)
     if problem:
-        raise ValueError(problem)
+        raise _ReferenceProblem(*problem)
     return ref
 
 
@@ -235,7 +245,8 @@ def _thresholds(scenario: Scenario) -> Iterator[Finding]:
         try:
             ref = _resolve(scenario, threshold.metric, flow=threshold.flow, op=threshold.op)
         except ValueError as exc:
-            key = "flow" if threshold.flow is not None and "flow" in str(exc) else "metric"
+            scope = getattr(exc, "scope", None)
+            key = scope if scope is not None and getattr(threshold, scope) is not None else "metric"
             yield Finding((*path, key), str(exc))
             continue
         for bound in ("max", "min"):

@@ -441,7 +441,7 @@ CASES: list[tuple[str, str, int, str, str]] = [
         thresholds:
           - {metric: rate_429, op: cancel, max: 1%}
         """,
-        5, "thresholds[0].metric", "no flow in the mix calls /cancel",
+        5, "thresholds[0].op", "no flow in the mix calls /cancel",
     ),
     (
         "baseline-unknown-metric",
@@ -534,6 +534,30 @@ CASES: list[tuple[str, str, int, str, str]] = [
         mix: [{flow: run_poll}]
         """,
         5, "target.emulator.cold_start.kind", "did you mean 'lognormal'?",
+    ),
+    (
+        "misspelt-endpoint-key-suggests-across-target-kinds",
+        """
+        name: t
+        duration: 10s
+        target:
+          endpoint_ud: abc
+        mix: [{flow: run_poll}]
+        """,
+        4, "target.endpoint_ud", "did you mean 'endpoint_id'?",
+    ),
+    (
+        "threshold-flow-of-the-wrong-kind",
+        """
+        name: t
+        duration: 10s
+        mix:
+          - {flow: run_stream, name: chat}
+          - {flow: run_poll, name: batch}
+        thresholds:
+          - {metric: first_chunk.p95, flow: batch, max: 1s}
+        """,
+        7, "thresholds[0].flow", "flow 'batch' is a run_poll flow, which does not measure first_chunk",
     ),
 ]
 
