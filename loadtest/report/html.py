@@ -28,7 +28,7 @@ code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
 figure{margin:16px 0 28px}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:0.9em}
 pre{background:#fafafa;border:1px solid #eee;padding:8px;overflow:auto;font-size:0.85em}
-.better{color:#1b5e20}.worse{color:#b71c1c}
+.better{color:#1b5e20;font-weight:bold}.worse{color:#b71c1c;font-weight:bold}
 """
 
 
