@@ -97,6 +97,7 @@ def build_comparison(run_a: Path | str, run_b: Path | str, out_dir: Path | str |
     """Write ``compare.html`` (self-contained), ``compare.md``, ``compare.json`` and overlaid plots into
     ``out_dir`` (default ``reports/compare/<A>_vs_<B>/``); returns the HTML path."""
     a, b = load_run(run_a), load_run(run_b)
+    a.tag, b.tag = "A", "B"
     out = Path(out_dir) if out_dir is not None else default_output(a, b)
     out.mkdir(parents=True, exist_ok=True)
     diffs = differences(a, b)

@@ -26,6 +26,8 @@ class RunData:
     health: list[dict[str, float]] = field(default_factory=list)
     verdicts: list[dict[str, Any]] | None = None
     scenario_text: str | None = None
+    tag: str | None = None
+    """Short name in overlaid plots (``A``/``B`` in a comparison); defaults to :attr:`label`."""
 
     @property
     def metrics(self) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def _time_axis(ax, runs: Sequence[RunData]) -> None:
 
 
 def _run_suffix(run: RunData, runs: Sequence[RunData]) -> str:
-    return f" [{run.label}]" if len(runs) > 1 else ""
+    return f" [{run.tag or run.label}]" if len(runs) > 1 else ""
 
 
 def _line_style(index: int, runs: Sequence[RunData], default: str) -> dict[str, object]:

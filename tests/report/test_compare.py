@@ -44,7 +44,7 @@ def test_compare_command_writes_its_own_directory(runs: tuple[Path, Path], tmp_p
     assert cli.main(["compare", str(runs[0]), str(runs[1]), "--out", str(out)]) == exitcodes.OK
     html = (out / "compare.html").read_text()
     assert html.count("data:image/png;base64,") == len(list((out / "plots").glob("*.png"))) >= 8
-    assert "[cmp/" in html or "cmp/" in html
+    assert "A = <code>" in html and "B = <code>" in html
     document = json.loads((out / "compare.json").read_text())
     assert any(d["ref"] == "jobs.submitted" and d["delta"] == 300 for d in document["differences"])
     assert "| jobs.submitted | 600 | 900 | +300 (+50%) |" in (out / "compare.md").read_text()
