@@ -107,9 +107,9 @@ def _authorized(runtime: EndpointRuntime, request: web.Request) -> str | None:
     header = request.headers.get("Authorization")
     if not header:
         return "missing API key: send an 'Authorization: Bearer KEY' header"
-    key = header[7:] if header[:7].lower() == "bearer " else header
-    key = key.strip()
-    if not key:
+    header = header.strip()
+    key = header[7:].strip() if header[:7].lower() == "bearer " else header
+    if not key or key.lower() == "bearer":
         return "missing API key: the Authorization header is empty"
     if runtime.api_key is not None and not hmac.compare_digest(key.encode(), runtime.api_key.encode()):
         return "invalid API key"

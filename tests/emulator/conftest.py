@@ -108,6 +108,12 @@ def check_invariants(runtime: EndpointRuntime) -> None:
     assert all(isinstance(v, int) and v >= 0 for group in health.values() for v in group.values())
 
 
+@pytest.fixture(name="check_invariants")
+def check_invariants_fixture() -> Callable[[EndpointRuntime], None]:
+    """:func:`check_invariants`, for tests that check in the middle of a run."""
+    return check_invariants
+
+
 Body = Callable[[Api], Awaitable[Any]]
 
 

@@ -1,0 +1,239 @@
+"""Every state transition, expiry and retention, and the simulated workers (cold start, scaling, idle
+timeout, concurrency, crash, refresh). Invariants are checked after every test by the ``serve`` harness."""
+
+from __future__ import annotations
+
+import asyncio
+
+BASE = {"id": "ep", "workers_max": 2, "cold_start": "20ms", "execution_time": "30ms", "idle_timeout": "5s"}
+FAST_POLICY = {"ttl_min": 0, "execution_timeout_min": 0}
+
+
+def test_execution_timeout_gives_timed_out_and_retry_requeues(serve):
+    config = dict(BASE, policy=FAST_POLICY)
+
+    async def body(api):
+        job_id = await api.run({"mock_delay": 5}, policy={"executionTimeout": 200})
+        timed_out = await api.wait_status(job_id, {"TIMED_OUT"})
+        assert 195 <= timed_out["executionTime"] <= 300
+        assert "execution timeout" in timed_out["error"]
+        _status, answer, _ = await api.post(f"retry/{job_id}")
+        assert answer == {"id": job_id, "status": "IN_QUEUE"}
+        again = await api.wait_status(job_id, {"TIMED_OUT"})
+        assert again["retries"] == 1
+        health = (await api.get("health"))[1]
+        assert health["jobs"]["failed"] == 2 and health["jobs"]["retried"] == 1
+
+    serve(config, body)
+
+
+def test_endpoint_execution_timeout_applies_without_policy(serve):
+    async def body(api):
+        job_id = await api.run({"mock_delay": 1})
+        assert (await api.wait_status(job_id, {"TIMED_OUT"}))["executionTime"] < 400
+
+    serve(dict(BASE, execution_timeout="150ms"), body)
+
+
+def test_ttl_expiry_of_queued_and_running_jobs_gives_404(serve):
+    config = dict(BASE, workers_max=1, workers_min=1, policy=FAST_POLICY)
+
+    async def body(api):
+        running = await api.run({"mock_delay": 5}, policy={"ttl": 300})
+        queued = await api.run({}, policy={"ttl": 300})
+        await api.wait_status(running, {"IN_PROGRESS"})
+        await asyncio.sleep(0.45)
+        assert (await api.get(f"status/{running}"))[0] == 404
+        assert (await api.get(f"status/{queued}"))[0] == 404
+        truth = await api.ground_truth()
+        assert truth["jobs"]["expired_unfinished"] == 2
+        assert truth["health"]["jobs"]["inProgress"] == 0 and truth["health"]["jobs"]["inQueue"] == 0
+        # the worker was freed
+        assert (await api.post("runsync", {"input": {}}))[1]["status"] == "COMPLETED"
+        expired = {job.id for job in api.runtime.store.records if job.expired}
+        assert expired == {running, queued}
+
+    serve(config, body)
+
+
+def test_result_retention_by_route_and_status_ttl(serve):
+    config = dict(BASE, workers_min=1, retention={"run": "300ms", "runsync": "150ms"})
+
+    async def body(api):
+        sync_job = (await api.post("runsync", {"input": {}}))[1]["id"]
+        async_job = await api.run({})
+        await api.wait_status(async_job, {"COMPLETED"})
+        await asyncio.sleep(0.2)
+        assert (await api.get(f"status/{sync_job}"))[0] == 404
+        assert (await api.get(f"status/{async_job}"))[0] == 200
+        await asyncio.sleep(0.2)
+        assert (await api.get(f"status/{async_job}"))[0] == 404
+        # ?ttl= shortens the retention of a finished job
+        other = await api.run({})
+        await api.wait_status(other, {"COMPLETED"})
+        assert (await api.get(f"status/{other}?ttl=50"))[0] == 200
+        await asyncio.sleep(0.1)
+        assert (await api.get(f"status/{other}"))[0] == 404
+        # an expired job cannot be retried
+        failed = await api.run({"mock_error": True})
+        await api.wait_status(failed, {"FAILED"})
+        await asyncio.sleep(0.35)
+        assert (await api.post(f"retry/{failed}"))[0] == 404
+        truth = await api.ground_truth()
+        assert truth["jobs"]["expired_results"] == 4
+
+    serve(config, body)
+
+
+def test_cold_start_shows_in_delay_time_and_workers_initializing(serve):
+    config = dict(BASE, cold_start="300ms", workers_max=1)
+
+    async def body(api):
+        job_id = await api.run({})
+        await asyncio.sleep(0.05)
+        health = (await api.get("health"))[1]
+        assert health["workers"]["initializing"] == 1 and health["jobs"]["inQueue"] == 1
+        done = await api.wait_status(job_id, {"COMPLETED"})
+        assert 290 <= done["delayTime"] <= 450
+        second = (await api.post("runsync", {"input": {}}))[1]
+        assert second["delayTime"] < 50  # warm now
+        assert second["workerId"] == done["workerId"]
+
+    serve(config, body)
+
+
+def test_idle_timeout_stops_workers_above_min(serve):
+    config = dict(BASE, idle_timeout="200ms", workers_max=1)
+
+    async def body(api):
+        await api.post("runsync", {"input": {}})
+        assert (await api.get("health"))[1]["workers"]["idle"] == 1
+        await asyncio.sleep(0.35)
+        health = (await api.get("health"))[1]
+        assert sum(health["workers"].values()) == 0
+        assert (await api.ground_truth())["workers"]["stopped"] == 1
+
+    serve(config, body)
+
+
+def test_workers_min_stay_up(serve):
+    config = dict(BASE, idle_timeout="50ms", workers_min=2, workers_max=3)
+
+    async def body(api):
+        await asyncio.sleep(0.2)
+        assert (await api.get("health"))[1]["workers"]["idle"] == 2
+
+    serve(config, body)
+
+
+def test_queue_delay_scaler_adds_workers_for_jobs_that_waited(serve):
+    config = dict(BASE, workers_max=4, cold_start="50ms", scaler={"type": "queue_delay", "value": 0.2})
+
+    async def body(api):
+        ids = [await api.run({"mock_delay": 1}) for _ in range(4)]
+        await asyncio.sleep(0.1)
+        assert api.runtime.pool.worker_counts()["total"] == 1  # the first worker starts at once
+        await asyncio.sleep(0.35)
+        assert api.runtime.pool.worker_counts()["total"] == 4  # the others once jobs waited > 0.2 s
+        for job_id in ids:
+            await api.post(f"cancel/{job_id}")
+
+    serve(config, body)
+
+
+def test_request_count_scaler(serve):
+    config = dict(BASE, workers_max=5, cold_start="1s", scaler={"type": "request_count", "value": 2})
+
+    async def body(api):
+        ids = [await api.run({}) for _ in range(5)]
+        assert api.runtime.pool.worker_counts()["initializing"] == 3  # ceil(5 / 2)
+        more = [await api.run({}) for _ in range(10)]
+        assert api.runtime.pool.worker_counts()["initializing"] == 5  # capped at workers_max
+        for job_id in ids + more:
+            await api.post(f"cancel/{job_id}")
+
+    serve(config, body)
+
+
+def test_low_priority_jobs_do_not_scale_and_run_after_normal_ones(serve):
+    config = dict(BASE, workers_max=3, workers_min=0)
+
+    async def body(api):
+        low = await api.run({}, policy={"lowPriority": True})
+        await asyncio.sleep(0.1)
+        assert api.runtime.pool.worker_counts()["total"] == 0
+        assert (await api.status(low))["status"] == "IN_QUEUE"
+        normal = await api.run({})
+        await api.wait_status(normal, {"COMPLETED"})
+        await api.wait_status(low, {"COMPLETED"})  # ran on the worker the normal job brought up
+
+    serve(config, body)
+
+
+def test_concurrency_per_worker(serve):
+    config = dict(BASE, workers_max=1, workers_min=1, concurrency=3)
+
+    async def body(api):
+        ids = [await api.run({"mock_delay": 0.3}) for _ in range(4)]
+        await asyncio.sleep(0.1)
+        health = (await api.get("health"))[1]
+        assert health["jobs"]["inProgress"] == 3 and health["jobs"]["inQueue"] == 1
+        assert health["workers"]["running"] == 1
+        done = [await api.wait_status(i, {"COMPLETED"}) for i in ids]
+        assert len({d["workerId"] for d in done}) == 1
+        assert done[3]["delayTime"] >= 250
+
+    serve(config, body)
+
+
+def test_crash_retries_once_on_another_worker_then_fails_and_worker_is_replaced(serve):
+    config = dict(BASE, workers_max=2, workers_min=1, cold_start="100ms")
+
+    async def body(api):
+        job_id = await api.run({"mock_crash": True})
+        await asyncio.sleep(0.07)
+        health = (await api.get("health"))[1]
+        assert health["workers"]["unhealthy"] == 1
+        failed = await api.wait_status(job_id, {"FAILED"})
+        assert failed["retries"] == 1 and "crashed" in failed["error"]
+        truth = await api.ground_truth()
+        assert truth["workers"]["crashed"] == 2
+        assert truth["jobs"]["retried_auto"] == 1 and truth["health"]["jobs"]["retried"] == 1
+        await asyncio.sleep(0.25)
+        health = (await api.get("health"))[1]
+        assert health["workers"]["unhealthy"] == 0
+        assert (await api.post("runsync", {"input": {}}))[1]["status"] == "COMPLETED"
+
+    serve(config, body)
+
+
+def test_refresh_restarts_the_worker_with_a_cold_start(serve):
+    config = dict(BASE, workers_max=1, workers_min=1, cold_start="200ms")
+
+    async def body(api):
+        first = (await api.post("runsync", {"input": {"mock_refresh": True, "mock_return": 7}}))[1]
+        assert first["output"] == {"mock_return": 7}
+        health = (await api.get("health"))[1]
+        assert health["workers"]["initializing"] == 1
+        second = (await api.post("runsync", {"input": {}}))[1]
+        assert second["delayTime"] >= 150 and second["workerId"] == first["workerId"]
+
+    serve(config, body)
+
+
+def test_failure_rate_and_seeded_execution_times_are_reproducible(serve):
+    config = dict(BASE, workers_max=4, workers_min=4, failure_rate=0.5, seed=7,
+                  execution_time={"kind": "uniform", "min": "10ms", "max": "60ms"})
+
+    async def body(api):
+        ids = [await api.run({}) for _ in range(40)]
+        results = [await api.wait_status(i, {"COMPLETED", "FAILED"}) for i in ids]
+        return [(r["status"], r["executionTime"]) for r in results]
+
+    first = serve(config, body)
+    second = serve(config, body)
+    statuses = [s for s, _ in first]
+    assert 8 <= statuses.count("FAILED") <= 32
+    assert statuses == [s for s, _ in second]
+    for (_, a), (_, b) in zip(first, second, strict=True):
+        assert abs(a - b) <= 15  # same draws; only timer jitter differs
