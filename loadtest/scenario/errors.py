@@ -132,6 +132,8 @@ class _Walk:
     union_branch: str | None = None
     bad_key: bool = False
     siblings: list[Any] = field(default_factory=list)
+    sibling_tags: list[str] = field(default_factory=list)
+    chosen_tag: str | None = None
     """Other models of the tagged union the parent was chosen from (their keys feed did-you-mean:
     ``endpoint_ud`` under an emulator target still suggests ``endpoint_id``)."""
 
@@ -155,6 +157,8 @@ def walk(loc: tuple[str | int, ...]) -> _Walk:
             tagged = [m for m in members if _tag_of(m) == element]
             if tagged:
                 result.siblings = [_unwrap(m)[0] for m in members]
+                result.sibling_tags = [_tag_of(m) or "" for m in members]
+                result.chosen_tag = str(element)
                 tp, index = tagged[0], index + 1
                 continue
             labelled = [m for m in members if isinstance(element, str) and _label_matches(m, element)]
@@ -169,7 +173,7 @@ def walk(loc: tuple[str | int, ...]) -> _Walk:
             continue
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             if result.parent is not None and tp not in result.siblings:
-                result.siblings = []
+                result.siblings, result.sibling_tags, result.chosen_tag = [], [], None
             result.parent = tp
             fields = model_fields_by_key(tp)
             by_name = {name: info for name, info in tp.model_fields.items()}
@@ -226,8 +230,18 @@ _TYPE_WORDS = {
 }
 
 
+_UNION_NOUNS = {"mix": "flow", "target": "target", "load": "load"}
+_TAG_NAMES = {"endpoint": "real-endpoint", "open": "open-model", "closed": "closed-model"}
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def _found(value: Any, source: SourceMap, path: tuple[str | int, ...]) -> str:
     """What the file says at ``path``, as written."""
+    if source.source_text.get(path) == "" and value is None:
+        return "an empty value"
     if path in source.source_text:
         return repr(source.source_text[path])
     if isinstance(value, dict):
@@ -246,6 +260,18 @@ def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str
     if kind == "extra_forbidden":
         key = path[-1] if path else "?"
         allowed = sorted(model_fields_by_key(step.parent)) if isinstance(step.parent, type) else []
+        owners = [
+            tag for model, tag in zip(step.siblings, step.sibling_tags, strict=True)
+            if isinstance(model, type) and key in model_fields_by_key(model)
+        ]
+        if owners and step.chosen_tag:
+            noun = _UNION_NOUNS.get(next((p for p in reversed(path[:-1]) if isinstance(p, str)), ""), "entry")
+            chosen = _TAG_NAMES.get(step.chosen_tag, step.chosen_tag)
+            owner = " or ".join(_TAG_NAMES.get(tag, tag) for tag in owners)
+            return (
+                f"key {key!r} does not belong to {_a(chosen)} {noun}; it belongs to {_a(owner)} {noun} "
+                f"(allowed here: {', '.join(allowed)})"
+            ), path, True
         related = {k for model in step.siblings if isinstance(model, type) for k in model_fields_by_key(model)}
         hint = did_you_mean(key, allowed) or did_you_mean(key, sorted(related - set(allowed)))
         known = f" (allowed here: {', '.join(allowed)})" if allowed and not hint else ""

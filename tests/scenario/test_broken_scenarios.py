@@ -559,6 +559,41 @@ CASES: list[tuple[str, str, int, str, str]] = [
         """,
         7, "thresholds[0].flow", "flow 'batch' is a run_poll flow, which does not measure first_chunk",
     ),
+    (
+        "key-of-another-flow-kind",
+        """
+        name: t
+        duration: 10s
+        mix:
+          - flow: run_poll
+            cancel_after: 1s
+        """,
+        5, "mix[0].cancel_after", "does not belong to a run_poll flow; it belongs to a run_cancel flow",
+    ),
+    (
+        "emulator-and-endpoint-together",
+        """
+        name: t
+        duration: 10s
+        target:
+          emulator: {workers_max: 2}
+          endpoint_id: abc
+        mix: [{flow: run_poll}]
+        """,
+        5, "target.endpoint_id", "does not belong to an emulator target; it belongs to a real-endpoint target",
+    ),
+    (
+        "closed-key-in-open-model",
+        """
+        name: t
+        duration: 10s
+        load:
+          arrival_rate: 5/s
+          users: 3
+        mix: [{flow: run_poll}]
+        """,
+        5, "load.users", "does not belong to an open-model load; it belongs to a closed-model load",
+    ),
 ]
 
 
