@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from loadtest.scenario.loader import load_scenario
+from loadtest.scenario.loader import load_scenario, resolved_dict
+from loadtest.scenario.model import Scenario
 from loadtest.scenario.schema import schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,3 +79,11 @@ def test_schema_rejects_what_the_models_reject() -> None:
         {**good, "rate_limits": {"policy": "respekt"}},
     ):
         assert list(validator.iter_errors(bad)), bad
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_resolved_dict_round_trips_through_the_model(path: Path) -> None:
+    scenario = load_scenario(path, environ=ENV)
+    data = json.loads(json.dumps(resolved_dict(scenario)))
+    again = Scenario.model_validate(data)
+    assert again.model_dump() == scenario.model_dump()
