@@ -85,3 +85,36 @@ def synthetic_recorder(
         if rng.random() < 0.002:
             rec.record_dropped(flow, t=t)
     return rec
+
+
+def shifted(snapshot: dict, offset_s: float, bucket_s: float) -> dict:
+    """A copy of a recorder snapshot moved ``offset_s`` later in time (a whole number of buckets)."""
+    shift = round(offset_s / bucket_s)
+    moved = dict(snapshot)
+    moved["histograms"] = [[b + shift, *rest] for b, *rest in snapshot["histograms"]]
+    for name in ("requests", "jobs", "dropped"):
+        moved[name] = [[b + shift, *rest] for b, *rest in snapshot[name]]
+    moved["health"] = [[t + offset_s, s] for t, s in snapshot["health"]]
+    for name in ("first_t", "last_t"):
+        if snapshot.get(name) is not None:
+            moved[name] = snapshot[name] + offset_s
+    moved["job_rows"] = [[f"{row[0]}+{shift}", row[1], row[2] + offset_s, *row[3:]] for row in snapshot["job_rows"]]
+    return moved
+
+
+def large_recorder(jobs: int, *, jobs_per_s: float = 1000.0, slice_jobs: int = 10_000, seed: int = 1,
+                   start: float = 1_750_000_000.0) -> Recorder:
+    """A recorder of ``jobs`` jobs at ``jobs_per_s``, built fast by repeating one generated slice in time.
+
+    Histograms and counters are exactly those of the repeated slices (merging is exact), so this is a
+    faithful stand-in for a long run when measuring the cost of the run directory and the report.
+    """
+    slice_jobs = min(slice_jobs, jobs)
+    slice_s = slice_jobs / jobs_per_s
+    piece = synthetic_recorder(jobs=slice_jobs, duration_s=slice_s, start=start, seed=seed)
+    snap = piece.snapshot()
+    total = Recorder(start=start)
+    copies = max(1, round(jobs / slice_jobs))
+    for k in range(copies):
+        total.merge(shifted(snap, k * slice_s, piece.bucket_s))
+    return total

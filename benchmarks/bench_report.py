@@ -1,0 +1,86 @@
+"""Rebuilding the report of a one-million-job run: under 30 s and under 1 GiB of memory (issue 5).
+
+The run directory is generated (``loadtest.metrics.synthetic.large_recorder``: 1000 jobs/s for 1000 s,
+with their requests, /health samples, 429s, failures), then ``loadtest report`` is timed in a fresh
+subprocess whose peak RSS comes from ``resource.getrusage``. Side by side: the same rebuild for a
+10 000-job run (the reference), so the ratio shows how the cost grows with the run's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_S = 30.0
+TARGET_RSS_MIB = 1024.0
+
+_CHILD = """
+import json, resource, sys, time
+started = time.perf_counter()
+from loadtest.report.build import build_report
+built = build_report(sys.argv[1])
+elapsed = time.perf_counter() - started
+rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": elapsed, "rss_mib": rss_kib / 1024, "plots": len(built.plots)}))
+"""
+
+
+_GENERATE = """
+import sys
+from loadtest.metrics import rundir
+from loadtest.metrics.synthetic import large_recorder
+jobs = int(sys.argv[2])
+recorder = large_recorder(jobs)
+run_dir = rundir.new_run_directory(f"bench-{jobs}", root=sys.argv[1])
+rundir.write_run_directory(run_dir, recorder, scenario={"name": f"bench-{jobs}"}, settings={"jobs": jobs},
+                           link_latest=False)
+print(run_dir)
+"""
+
+
+def _generate(root: Path, jobs: int) -> Path:
+    """Generate in a child process: Linux counts a parent's peak RSS at fork in the child's ru_maxrss."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", _GENERATE, str(root), str(jobs)], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"generating the run directory failed:\n{result.stderr}")
+    print(f"  generated a {jobs:,}-job run directory in {time.perf_counter() - started:.1f} s", flush=True)
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def _rebuild(run_dir: Path) -> dict[str, float]:
+    result = subprocess.run([sys.executable, "-c", _CHILD, str(run_dir)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"report rebuild failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench_report", description=__doc__)
+    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--reference-jobs", type=int, default=10_000)
+    options = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        root = Path(tmp)
+        big = _rebuild(_generate(root, options.jobs))
+        small = _rebuild(_generate(root, options.reference_jobs))
+    print(f"\n  {'':28}{f'{options.jobs:,} jobs':>14}{f'{options.reference_jobs:,} jobs':>14}{'ratio':>8}"
+          f"{'target':>10}")
+    print(f"  {'report rebuild (s)':28}{big['seconds']:>14.2f}{small['seconds']:>14.2f}"
+          f"{big['seconds'] / small['seconds']:>8.2f}{TARGET_S:>10.0f}")
+    print(f"  {'peak memory (MiB)':28}{big['rss_mib']:>14.0f}{small['rss_mib']:>14.0f}"
+          f"{big['rss_mib'] / small['rss_mib']:>8.2f}{TARGET_RSS_MIB:>10.0f}")
+    met = big["seconds"] < TARGET_S and big["rss_mib"] < TARGET_RSS_MIB
+    print(f"  target {'met' if met else 'MISSED'}: under {TARGET_S:.0f} s and {TARGET_RSS_MIB:.0f} MiB "
+          f"({big['plots']} plots)")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
