@@ -28,6 +28,7 @@ from loadtest.traffic.control import RunControl
 from loadtest.traffic.limiter import ClientLimiters
 
 THROTTLED_SUFFIX = " (429)"
+NOT_SENT = "not sent: the run ended while waiting for the client-side limiter"
 
 
 class ResponseHook(Protocol):
@@ -53,6 +54,10 @@ class ApiResult:
     """Latency of the final attempt."""
     retry_after: str | None = None
     """The ``Retry-After`` header of a 429 answer, as sent."""
+    sent_at: float = 0.0
+    """When the final attempt was sent (Unix seconds)."""
+    sent_perf: float = 0.0
+    """The same instant on the ``time.perf_counter`` clock (for durations)."""
 
     @property
     def ok(self) -> bool:
@@ -154,6 +159,9 @@ class ApiClient:
         attempt = 0
         while True:
             result = self._send(op, flow, method, path, data, name, final_429=self._gives_up(attempt))
+            if result.error is NOT_SENT:
+                result.throttled = throttled
+                return result
             if result.status != 429:
                 result.throttled = throttled
                 return result
@@ -176,52 +184,55 @@ class ApiClient:
     def _send(
         self, op: Op, flow: str, method: str, path: str, data: bytes | None, name: str, *, final_429: bool
     ) -> ApiResult:
-        limiter_slot = self._limiters.slot(op) if self._limiters is not None else None
-        if limiter_slot is not None:
-            limiter_slot.__enter__()
-        try:
-            started_at = time.time()
-            began = time.perf_counter()
-            with self._session.request(
-                method, path, name=name, data=data, headers=self._headers, catch_response=True
-            ) as response:
-                latency = time.perf_counter() - began
-                status = response.status_code or 0
-                body: Any = None
-                error: str | None = None
-                retry_after: str | None = None
-                if status == 429:
-                    response.request_meta["name"] = name + THROTTLED_SUFFIX
-                    headers = response.headers
-                    retry_after = headers.get(contract.RETRY_AFTER_HEADER) if headers else None
-                    error = "429 Too Many Requests"
-                    if final_429 and self._on_429.action == "retry":
-                        response.failure(f"429 Too Many Requests after {self._on_429.max_retries} retries")
+        if self._limiters is None:
+            return self._send_now(op, flow, method, path, data, name, final_429=final_429)
+        with self._limiters.slot(op, self._control.event) as waited:
+            if waited is None:  # the run ended while we waited for the limiter: do not send
+                return ApiResult(op=op, status=0, body=None, error=NOT_SENT, throttled=0, latency_s=0.0)
+            return self._send_now(op, flow, method, path, data, name, final_429=final_429)
+
+    def _send_now(
+        self, op: Op, flow: str, method: str, path: str, data: bytes | None, name: str, *, final_429: bool
+    ) -> ApiResult:
+        started_at = time.time()
+        began = time.perf_counter()
+        with self._session.request(
+            method, path, name=name, data=data, headers=self._headers, catch_response=True
+        ) as response:
+            latency = time.perf_counter() - began
+            status = response.status_code or 0
+            body: Any = None
+            error: str | None = None
+            retry_after: str | None = None
+            if status == 429:
+                response.request_meta["name"] = name + THROTTLED_SUFFIX
+                headers = response.headers
+                retry_after = headers.get(contract.RETRY_AFTER_HEADER) if headers else None
+                error = "429 Too Many Requests"
+                if final_429 and self._on_429.action == "retry":
+                    response.failure(f"429 Too Many Requests after {self._on_429.max_retries} retries")
+                else:
+                    response.success()
+            elif status == 0:
+                error = f"no answer: {type(response.error).__name__}: {response.error}"
+                response.failure(error)
+            else:
+                text = response.text
+                if text:
+                    try:
+                        body = jsonlib.loads(text)
+                    except ValueError:
+                        error = f"HTTP {status}: answer is not JSON"
+                if 200 <= status < 300:
+                    if error:
+                        response.failure(error)
                     else:
                         response.success()
-                elif status == 0:
-                    error = f"no answer: {type(response.error).__name__}: {response.error}"
-                    response.failure(error)
                 else:
-                    text = response.text
-                    if text:
-                        try:
-                            body = jsonlib.loads(text)
-                        except ValueError:
-                            error = f"HTTP {status}: answer is not JSON"
-                    if 200 <= status < 300:
-                        if error:
-                            response.failure(error)
-                        else:
-                            response.success()
-                    else:
-                        message = body.get("error") if isinstance(body, dict) else None
-                        error = f"HTTP {status}: {message or (text or '')[:200]}"
-                        response.failure(error)
-        finally:
-            if limiter_slot is not None:
-                limiter_slot.__exit__(None, None, None)
+                    message = body.get("error") if isinstance(body, dict) else None
+                    error = f"HTTP {status}: {message or (text or '')[:200]}"
+                    response.failure(error)
         self._on_response(op=op, flow=flow, status=status, latency_s=latency, started_at=started_at,
                           throttled=status == 429)
         return ApiResult(op=op, status=status, body=body, error=error, throttled=0, latency_s=latency,
-                         retry_after=retry_after)
+                         retry_after=retry_after, sent_at=started_at, sent_perf=began)

@@ -212,6 +212,8 @@ def _submit(
         ctx.guard.give_back()
         return None
     story.job_id = job_id
+    story.submitted_at = result.sent_at  # the accepted attempt: after any limiter wait and 429 retries
+    story.began = result.sent_perf
     ctx.jobs.open(story)
     story.observe(result.body, 0.0, time.perf_counter())
     return story, result

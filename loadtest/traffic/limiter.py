@@ -28,6 +28,13 @@ DEFAULT_MARGIN = 0.05
 """Fraction of each limit left unused by default."""
 
 
+def window_slack(window: float) -> float:
+    """Extra seconds added to every rate window: a full budget sent just as the previous one leaves the
+    window lands right at the server's window boundary, so a few milliseconds of delay jitter between us
+    and the server (connection set-up, scheduling, a busy server) would push it into the old window."""
+    return min(max(0.05, 0.02 * window), 0.5)
+
+
 @dataclass(frozen=True, slots=True)
 class OperationLimits:
     """The limits of one operation: requests per window and in flight (``None``: no documented limit)."""
@@ -83,8 +90,9 @@ class WindowLimiter:
     """At most ``budget`` starts in any sliding interval of ``window`` seconds.
 
     A sliding log is stricter than a server's fixed windows, so staying under it keeps every fixed window
-    under too. A fractional budget (a share of a small limit, e.g. 2 per 10 s split four ways) becomes one
-    start per stretched window, which keeps the same long-run rate without ever exceeding it.
+    under too; the window is lengthened by :func:`window_slack` against delay jitter. A fractional budget
+    (a share of a small limit, e.g. 2 per 10 s split four ways) becomes one start per stretched window,
+    which keeps the same long-run rate without ever exceeding it.
     """
 
     def __init__(
@@ -112,12 +120,17 @@ class WindowLimiter:
             raise ValueError(f"a rate budget must be positive, got {budget}")
         self._budget = budget
         self._capacity = max(1, math.floor(budget))
-        self._span = self._window * self._capacity / budget
+        self._span = self._window * self._capacity / budget + window_slack(self._window)
 
-    def acquire(self) -> float:
-        """Wait until a start is allowed, take it, and return the seconds waited."""
+    def acquire(self, cancel: Event | None = None) -> float | None:
+        """Wait until a start is allowed, take it, and return the seconds waited.
+
+        With ``cancel``: give up as soon as it is set and return None (the run is ending).
+        """
         began = self._clock()
         while True:
+            if cancel is not None and cancel.is_set():
+                return None
             now = self._clock()
             horizon = now - self._span
             starts = self._starts
@@ -126,7 +139,11 @@ class WindowLimiter:
             if len(starts) < self._capacity:
                 starts.append(now)
                 return now - began
-            self._sleep(max(starts[0] - horizon, 0.0005))
+            pause = max(starts[0] - horizon, 0.0005)
+            if cancel is not None:
+                cancel.wait(pause)
+            else:
+                self._sleep(pause)
 
 
 class ConcurrencyLimiter:
@@ -205,15 +222,17 @@ class OperationLimiter:
                 self.concurrency.set_limit(limit)
 
     @contextmanager
-    def slot(self) -> Iterator[float]:
-        """Hold a place for one request; yields the seconds spent waiting for it."""
+    def slot(self, cancel: Event | None = None) -> Iterator[float | None]:
+        """Hold a place for one request; yields the seconds spent waiting, or None when ``cancel`` was set
+        while waiting (then the request must not be sent)."""
         began = time.monotonic()
         if self.concurrency is not None:
             self.concurrency.acquire()
         try:
+            granted = True
             if self.rate is not None:
-                self.rate.acquire()
-            yield time.monotonic() - began
+                granted = self.rate.acquire(cancel) is not None
+            yield (time.monotonic() - began) if granted else None
         finally:
             if self.concurrency is not None:
                 self.concurrency.release()
@@ -264,10 +283,11 @@ class ClientLimiters:
         return self._by_op.get(op)
 
     @contextmanager
-    def slot(self, op: Op) -> Iterator[float]:
+    def slot(self, op: Op, cancel: Event | None = None) -> Iterator[float | None]:
+        """See :meth:`OperationLimiter.slot`; operations without limits get their place at once."""
         limiter = self._by_op.get(op)
         if limiter is None:
             yield 0.0
             return
-        with limiter.slot() as waited:
+        with limiter.slot(cancel) as waited:
             yield waited

@@ -11,8 +11,9 @@ from locust import LoadTestShape
 
 from loadtest.scenario.model import ClosedLoad, Scenario
 
-ALL_AT_ONCE_SPAWN_RATE = 10_000.0
-"""Users started per second when the scenario sets no spawn_rate."""
+MAX_ALL_AT_ONCE_SPAWN_RATE = 100.0
+"""Without a spawn_rate every user starts within the first second, at most this many per second (Locust
+warns above it)."""
 
 
 def make_shape_class(scenario: Scenario, *, duration: float | None = None) -> type[LoadTestShape]:
@@ -21,7 +22,9 @@ def make_shape_class(scenario: Scenario, *, duration: float | None = None) -> ty
     total = float(duration if duration is not None else scenario.total_duration)
 
     if isinstance(load, ClosedLoad):
-        spawn_rate = float(load.spawn_rate) if load.spawn_rate else ALL_AT_ONCE_SPAWN_RATE
+        spawn_rate = float(load.spawn_rate) if load.spawn_rate else min(
+            float(max(load.peak_users, 1)), MAX_ALL_AT_ONCE_SPAWN_RATE
+        )
 
         def users_at(elapsed: float) -> int:
             users = load.users_at(elapsed)
@@ -29,7 +32,7 @@ def make_shape_class(scenario: Scenario, *, duration: float | None = None) -> ty
                 users = load.stages[-1].users
             return users
     else:
-        spawn_rate = ALL_AT_ONCE_SPAWN_RATE
+        spawn_rate = 1.0
 
         def users_at(elapsed: float) -> int:
             return 1

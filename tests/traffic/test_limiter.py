@@ -97,3 +97,28 @@ def test_share_divides_the_budget_at_run_time():
     assert limiters.for_op(Op.HEALTH) is None  # no documented limit: nothing to wait for
     with limiters.slot(Op.HEALTH) as waited:
         assert waited == 0.0
+
+
+def test_window_is_lengthened_against_jitter():
+    from loadtest.traffic.limiter import window_slack
+
+    assert window_slack(0.5) == 0.05
+    assert window_slack(10.0) == pytest.approx(0.2)
+    limiter = WindowLimiter(budget=2, window=0.1)
+    starts = []
+    for _ in range(3):
+        limiter.acquire()
+        starts.append(time.monotonic())
+    assert starts[2] - starts[0] >= 0.1 + window_slack(0.1) - 1e-3
+
+
+def test_waiting_for_the_window_can_be_cancelled():
+    from gevent.event import Event
+
+    limiter = WindowLimiter(budget=1, window=5.0)
+    limiter.acquire()
+    cancel = Event()
+    gevent.spawn_later(0.05, cancel.set)
+    began = time.monotonic()
+    assert limiter.acquire(cancel) is None
+    assert time.monotonic() - began < 1.0
