@@ -151,3 +151,15 @@ def encode(h: HdrHistogram) -> str:
     """The histogram as a V2 compressed, base64 string (what snapshots and histograms.json carry)."""
     encoded = h.encode()
     return encoded.decode("ascii") if isinstance(encoded, bytes) else encoded
+
+
+def release(h: HdrHistogram) -> None:
+    """Break hdrhistogram's histogram ↔ encoder reference cycle so the 256 KiB counts array is freed now.
+
+    Without this a discarded histogram waits for the cyclic garbage collector, which counts objects, not
+    bytes: a long run would pile up hundreds of megabytes of dead counts arrays between collections.
+    Only call it on a histogram that is no longer used.
+    """
+    encoder = getattr(h, "encoder", None)
+    if encoder is not None and getattr(encoder, "histogram", None) is h:
+        encoder.histogram = None

@@ -17,7 +17,7 @@ Besides: whole-run histograms per key (for exact run-wide percentiles), per-flow
 jobs, retries, 429s met, chunks), the first ``keep_jobs`` job rows (for ``jobs.csv``) and up to
 ``keep_health`` /health samples (halved in density when full).
 
-Memory: independent of the request rate. Buckets older than ``grace_buckets`` behind the newest one are
+Memory: independent of the request rate. Buckets more than ``grace_buckets`` behind the newest one are
 closed: their histograms are encoded (typically 0.2-2 KB each) and their per-second statistics cached.
 So memory grows with run length × active series (about 1 KB per series-second); pick a larger
 ``bucket_s`` for multi-hour soak runs.
@@ -41,8 +41,9 @@ DEFAULT_KEEP_JOBS = 100_000
 """Job rows kept for jobs.csv (about 300 bytes each in memory); later jobs are counted but not listed."""
 DEFAULT_KEEP_HEALTH = 20_000
 """/health samples kept; when full, every other sample is dropped (density halves, the span stays)."""
-DEFAULT_GRACE_BUCKETS = 10
-"""Buckets this far behind the newest stay open (cheap to merge into); drain workers more often."""
+DEFAULT_GRACE_BUCKETS = 3
+"""Buckets this far behind the newest stay open (cheap to merge into; ~256 KiB per open series). Drain
+workers at least this often (in buckets), or late drains cost a decode and re-encode per series."""
 IN_FLIGHT = "IN_FLIGHT"
 """final_status of a job still unfinished when the run ended."""
 
@@ -272,12 +273,16 @@ class Recorder:
         closed = self._closed.get(bucket)
         if closed is not None:  # late samples for an already closed bucket: fold them in
             for key, encoded in closed.encoded.items():
+                decoded = hdr.decode(encoded)
                 if key in hists:
-                    hists[key].add(hdr.decode(encoded))
+                    hists[key].add(decoded)
+                    hdr.release(decoded)
                 else:
-                    hists[key] = hdr.decode(encoded)
+                    hists[key] = decoded
         series = bucket_series(hists)
         self._closed[bucket] = _ClosedBucket({k: hdr.encode(h) for k, h in hists.items()}, series)
+        for h in hists.values():
+            hdr.release(h)
 
     def close_all(self) -> None:
         """Close every open bucket (at the end of a run, before reading the time series)."""
@@ -307,6 +312,10 @@ class Recorder:
             else:
                 hists[key] = h  # only read below, never modified
         series = bucket_series(hists)
+        if closed is not None:
+            for key, h in hists.items():
+                if open_hists.get(key) is not h:
+                    hdr.release(h)  # decoded here, used only here
         if closed is not None and not open_hists:
             closed.series = series
         return series
@@ -325,6 +334,7 @@ class Recorder:
                     merged = hdr.decode(encoded)
                     merged.add(open_hists[key])
                     encoded = hdr.encode(merged)
+                    hdr.release(merged)
                 yield [bucket, *key, encoded]
             for key, h in open_hists.items():
                 if key not in closed.encoded:
@@ -358,8 +368,16 @@ class Recorder:
     def drain(self) -> dict[str, Any]:
         """Snapshot and reset (the start time and settings stay), for shipping from a worker to the master."""
         snap = self.snapshot()
+        self._release_all()
         self._reset()
         return snap
+
+    def _release_all(self) -> None:
+        for hists in self._open.values():
+            for h in hists.values():
+                hdr.release(h)
+        for h in self._totals.values():
+            hdr.release(h)
 
     def merge(self, snap: dict[str, Any]) -> None:
         """Add another recorder's snapshot (or drain) into this one; the result is exact (see module doc)."""
@@ -391,6 +409,7 @@ class Recorder:
                     self._closed[b].series = None
             if key in hists:
                 hists[key].add(decoded)
+                hdr.release(decoded)
             else:
                 hists[key] = decoded
         for bucket, op, flow, status, n in snap["requests"]:

@@ -76,7 +76,9 @@ def _distributions(path: Path) -> dict[str, list[tuple[float, float]]]:
     for metric, flow, op, encoded in document["histograms"]:
         if metric not in DISTRIBUTION_METRICS:
             continue
-        sparse = hdr.sparse_of(hdr.decode(encoded))
+        decoded = hdr.decode(encoded)
+        sparse = hdr.sparse_of(decoded)
+        hdr.release(decoded)
         names = [metric, f"{metric}{{flow={flow}}}"] + ([f"{metric}{{op={op}}}"] if op else [])
         for name in names:
             parts.setdefault(name, []).append(sparse)

@@ -192,3 +192,33 @@ def test_out_of_range_values_are_clamped_and_counted() -> None:
     rec.record_request("run", "f", 200, -1.0, t=T0)
     assert rec.clamped == 2
     assert hdr.statistics(aggregate(rec.totals())["latency"])["count"] == 2
+
+
+def test_closed_histograms_are_freed_without_the_garbage_collector() -> None:
+    """hdrhistogram objects form a reference cycle; the recorder breaks it so memory is returned at once."""
+    import gc
+
+    from hdrh.histogram import HdrHistogram
+
+    def live_histograms() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, HdrHistogram))
+
+    gc.collect()
+    before = live_histograms()
+    gc.disable()
+    try:
+        rec = Recorder(start=T0, grace_buckets=2)
+        for second in range(60):
+            for flow in ("a", "b"):
+                rec.record_request("status", flow, 200, 5.0, t=T0 + second)
+                rec.record_job(JobRecord(f"{flow}{second}", flow, T0, "COMPLETED", delay_ms=1.0), t=T0 + second)
+        snap = rec.snapshot()
+        merged = Recorder(start=T0, grace_buckets=2)
+        merged.merge(snap)
+        merged.merge(snap)  # adds into open and closed buckets alike
+        for bucket in merged.buckets():
+            merged.series_of_bucket(bucket)
+        # open buckets (3 + the newest) × 4 series + 4 totals, per recorder; nothing else may survive
+        assert live_histograms() - before <= 2 * (4 * 4 + 4)
+    finally:
+        gc.enable()
