@@ -41,9 +41,10 @@ DEFAULT_KEEP_JOBS = 100_000
 """Job rows kept for jobs.csv (about 300 bytes each in memory); later jobs are counted but not listed."""
 DEFAULT_KEEP_HEALTH = 20_000
 """/health samples kept; when full, every other sample is dropped (density halves, the span stays)."""
-DEFAULT_GRACE_BUCKETS = 3
-"""Buckets this far behind the newest stay open (cheap to merge into; ~256 KiB per open series). Drain
-workers at least this often (in buckets), or late drains cost a decode and re-encode per series."""
+DEFAULT_GRACE_BUCKETS = 5
+"""Buckets this far behind the newest stay open (cheap to merge into; ~256 KiB per open series). Covers
+Locust's 3 s worker report interval at 1 s buckets; later drains still merge exactly, at the cost of a
+decode and re-encode per series."""
 IN_FLIGHT = "IN_FLIGHT"
 """final_status of a job still unfinished when the run ended."""
 
