@@ -19,7 +19,7 @@ DEFAULT_OUT_DIR = "reports"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    parser.add_argument("scenario", metavar="SCENARIO", nargs="?", help="scenario YAML file (not with --worker)")
     parser.add_argument("--duration", metavar="TIME", help="run length, e.g. 30s or 5m (replaces the scenario's)")
     parser.add_argument("--users", type=int, metavar="N", help="closed model: hold N users (replaces the stages)")
     parser.add_argument("--rate", metavar="RATE", help="open model: constant arrival rate, e.g. 50/s (replaces stages)")
@@ -37,16 +37,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="write the run directory but not the HTML report")
     parser.add_argument("--check", action="store_true", help="judge the run against the scenario's thresholds")
     parser.add_argument("--baseline", metavar="NAME", help="with --check: also compare against this baseline")
+    from loadtest.traffic.distributed_args import add_distributed_arguments
+
+    add_distributed_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     # Locust (gevent) monkey-patches the standard library: import it before any networking module.
     import locust  # noqa: F401
 
+    from loadtest.traffic.distributed_args import distributed_requested, run_distributed_command
     from loadtest.traffic.runner import RunOptions, run_scenario_file
 
     options = RunOptions(
-        scenario_path=Path(args.scenario),
+        scenario_path=Path(args.scenario or ""),
         duration=args.duration,
         users=args.users,
         rate=args.rate,
@@ -61,4 +65,6 @@ def main(args: argparse.Namespace) -> int:
         check=args.check,
         baseline=args.baseline,
     )
+    if distributed_requested(args) or not args.scenario:
+        return run_distributed_command(args, options, out=sys.stdout, err=sys.stderr)
     return run_scenario_file(options, out=sys.stdout, err=sys.stderr)
