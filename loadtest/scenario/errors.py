@@ -242,8 +242,9 @@ def _found(value: Any, source: SourceMap, path: tuple[str | int, ...]) -> str:
     """What the file says at ``path``, as written."""
     if source.source_text.get(path) == "" and value is None:
         return "an empty value"
-    if path in source.source_text:
-        return repr(source.source_text[path])
+    for end in range(len(path), 0, -1):  # a shorthand such as "$bytes: 10GB" stands for a deeper key
+        if path[:end] in source.source_text:
+            return repr(source.source_text[path[:end]])
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
@@ -312,7 +313,9 @@ def translate(exc: ValidationError, source: SourceMap, file: str) -> list[Scenar
     issues: dict[tuple[int, int, str, str], ScenarioIssue] = {}
     for error, step in chosen:
         message, path, at_key = _message(error, step, source)
-        position, _ = source.locate(path, key=at_key)
+        position, existing = source.locate(path, key=at_key)
+        if error["type"] != "missing" and not at_key and existing and existing != path:
+            path = existing  # the key the message is about is implied by a shorthand: point at what is written
         issue = ScenarioIssue(file, position.line, position.column, format_path(path), message)
         issues[(issue.line, issue.column, issue.path, issue.message)] = issue
     return list(issues.values())

@@ -9,6 +9,7 @@ in :mod:`loadtest.scenario.semantics`, so one file's mistakes are all reported t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -253,10 +254,29 @@ Load = Annotated[
 # -------------------------------------------------------------------------------------------- payload
 
 
+_GENERATED_MAX = 4 * max(contract.PAYLOAD_LIMIT_BYTES.values())
+"""Largest single generated value: well past every documented body limit (to observe rejections), yet
+small enough that a typo (``10GB`` for ``10MB``) is an error rather than an out-of-memory crash."""
+
+
+def _check_generated_size(value: int) -> int:
+    if value > _GENERATED_MAX:
+        raise ValueError(
+            f"{value} characters is more than the {_GENERATED_MAX // contract.MB} MiB a generator may make "
+            "(4 x the largest documented request body); is the unit right?"
+        )
+    return value
+
+
 class TextGen(_Strict):
     """Random text: words of lowercase letters separated by spaces, exactly ``length`` characters."""
 
     length: int = Field(ge=0)
+
+    @field_validator("length")
+    @classmethod
+    def _not_huge(cls, value: int) -> int:
+        return _check_generated_size(value)
 
 
 class ChoiceGen(_Strict):
@@ -296,6 +316,11 @@ class BytesGen(_Strict):
 
     size: Size
 
+    @field_validator("size")
+    @classmethod
+    def _not_huge(cls, value: int) -> int:
+        return _check_generated_size(value)
+
 
 class NumberGen(_Strict):
     """A uniform random number between ``min`` and ``max`` (whole numbers with ``integer: true``)."""
@@ -308,6 +333,8 @@ class NumberGen(_Strict):
     def _ordered(self) -> NumberGen:
         if self.min > self.max:
             raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
+        if self.integer and math.ceil(self.min) > math.floor(self.max):
+            raise ValueError(f"no whole number lies between {self.min:g} and {self.max:g}")
         return self
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 import string
 import uuid
@@ -149,7 +150,7 @@ class PayloadFactory:
                 n = start + step * (state.next_position(node) * self.streams + self.stream)
                 return fmt.replace("{n}", str(n)) if fmt else n
             case NumberGen(min=low, max=high, integer=integer):
-                return rng.randint(int(low), int(high)) if integer else rng.uniform(low, high)
+                return rng.randint(math.ceil(low), math.floor(high)) if integer else rng.uniform(low, high)
             case FileGen(path=path, order=order):
                 return self._pick(self._values_from(path), order, None, node, state)
             case True:  # $uuid

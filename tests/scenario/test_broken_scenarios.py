@@ -594,6 +594,30 @@ CASES: list[tuple[str, str, int, str, str]] = [
         """,
         5, "load.users", "does not belong to an open-model load; it belongs to a closed-model load",
     ),
+    (
+        "generated-size-typo",
+        """
+        name: t
+        duration: 10s
+        mix: [{flow: run_poll}]
+        payload:
+          input:
+            blob: {$bytes: 10GB}
+        """,
+        6, "payload.input.blob.$bytes", "is more than the 80 MiB a generator may make",
+    ),
+    (
+        "integer-range-without-integers",
+        """
+        name: t
+        duration: 10s
+        mix: [{flow: run_poll}]
+        payload:
+          input:
+            n: {$number: {min: 1.2, max: 1.8, integer: true}}
+        """,
+        6, "payload.input.n.$number", "no whole number lies between 1.2 and 1.8",
+    ),
 ]
 
 
