@@ -1,0 +1,215 @@
+"""Baseline comparison that survives a noisy machine: a regression must be both large and clear.
+
+For each compared figure (say ``end_to_end.p95``) with baseline value B and run value R (both from
+``summary.json``), and the figure's direction (higher or lower is worse):
+
+1. **Tolerance**: the worse-direction difference must exceed the allowance (``10%`` of B, or an absolute
+   amount such as ``200ms``). Within it: pass.
+2. **Noise**: the difference must also be clear of run-to-run variation. Both runs' time buckets are
+   cut into at most 50 consecutive blocks; a block bootstrap (1000 resamples of blocks, with
+   replacement, separately for each run) recomputes the figure from the resampled buckets' merged
+   histograms or counters; the spread of (resampled R - R) - (resampled B - B) gives a 99% interval
+   for R - B (basic bootstrap interval). If that interval still reaches the "no worse" side
+   (includes 0), the difference is explained by noise: pass, and the verdict says so.
+
+Only a difference beyond the tolerance *and* with its whole interval on the worse side fails. Blocks
+keep bursts and drifts together (buckets are not independent), and resampling the recorded histograms
+needs no assumption about the distribution. Figures without per-bucket data (``jobs.retried``), or runs
+too short for a noise estimate (fewer than :data:`MIN_BLOCKS` blocks), are judged on the tolerance alone,
+and the verdict says so.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loadtest.check.buckets import RunBuckets
+from loadtest.check.criteria import BaselineSpec, default_compared_refs
+from loadtest.check.formatting import format_delta, format_percent, format_value
+from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, PASS, Verdict
+from loadtest.metrics import catalog
+from loadtest.metrics.catalog import MetricRef
+from loadtest.scenario.quantities import Tolerance
+
+DEFAULT_CONFIDENCE = 0.99
+DEFAULT_RESAMPLES = 1000
+MIN_BLOCKS = 5
+"""A run with fewer buckets than this inside its measured period gives no noise estimate."""
+MIN_VALID_RESAMPLES = 0.8
+"""Share of resamples that must measure the figure (histograms can come out empty) for an interval."""
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A confidence interval for R - B, or why there is none."""
+
+    low: float | None
+    high: float | None
+    reason: str = ""
+
+    @property
+    def known(self) -> bool:
+        return self.low is not None and self.high is not None
+
+
+def allowance(tolerance: Tolerance, baseline_value: float) -> float:
+    """How much worse than ``baseline_value`` a figure may be, in its unit."""
+    return tolerance.amount * abs(baseline_value) if tolerance.relative else tolerance.amount
+
+
+def tolerance_text(tolerance: Tolerance, unit: str) -> str:
+    return f"{tolerance.amount * 100:g}%" if tolerance.relative else format_value(tolerance.amount, unit)
+
+
+def noise_interval(
+    ref: MetricRef,
+    run: RunBuckets | None,
+    base: RunBuckets | None,
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> Noise:
+    """The block-bootstrap interval of R - B (centred on 0: add the observed difference)."""
+    if run is None or base is None:
+        return Noise(None, None, "no per-bucket data (recorder.json) to estimate the noise")
+    run_figure, base_figure = run.figure(ref), base.figure(ref)
+    if run_figure is None or base_figure is None:
+        return Noise(None, None, f"{ref.metric} is not kept per time bucket, so its noise is unknown")
+    for buckets, which in ((run, "run"), (base, "baseline")):
+        inside = int((buckets.lengths() > 0).sum())
+        if inside < MIN_BLOCKS:
+            return Noise(None, None, f"the {which} is too short for a noise estimate ({inside} buckets)")
+    rng = np.random.default_rng(zlib.crc32(str(ref).encode()))
+    run_values = run_figure.values(run.block_bootstrap(resamples, rng))
+    base_values = base_figure.values(base.block_bootstrap(resamples, rng))
+    run_hat = float(run_figure.values(run.whole_run())[0])
+    base_hat = float(base_figure.values(base.whole_run())[0])
+    deviations = (run_values - run_hat) - (base_values - base_hat)
+    deviations = deviations[~np.isnan(deviations)]
+    if len(deviations) < MIN_VALID_RESAMPLES * resamples:
+        return Noise(None, None, "too few samples for a noise estimate (most resamples measured nothing)")
+    tail = (1.0 - confidence) / 2.0
+    upper_dev, lower_dev = np.quantile(deviations, [1.0 - tail, tail])
+    return Noise(-float(upper_dev), -float(lower_dev))
+
+
+def _direction(ref: MetricRef) -> int:
+    """+1 when higher is worse, -1 when lower is worse, 0 when neutral (judged both ways)."""
+    worse_up = ref.spec.higher_is_worse
+    return 0 if worse_up is None else (1 if worse_up else -1)
+
+
+def compare_figure(
+    ref: MetricRef,
+    tolerance: Tolerance,
+    run_summary: Mapping[str, Any],
+    base_summary: Mapping[str, Any],
+    run: RunBuckets | None,
+    base: RunBuckets | None,
+    *,
+    baseline_name: str,
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> Verdict:
+    """The verdict on one figure against the baseline (see the module docstring for the rule)."""
+    unit = ref.unit
+    base_value = catalog.value_from_summary(base_summary, ref)
+    run_value = catalog.value_from_summary(run_summary, ref)
+    direction = _direction(ref)
+    allowed = allowance(tolerance, base_value) if base_value is not None else None
+    tol = tolerance_text(tolerance, unit)
+
+    def verdict(state: str, measured: str, why: str, **details: Any) -> Verdict:
+        return Verdict(
+            criterion=f"{ref} vs baseline",
+            expected=_expected(direction, base_value, allowed, unit, tol),
+            measured=measured,
+            verdict=state,
+            why=why,
+            kind=BASELINE,
+            metric=str(ref),
+            unit=unit,
+            value=run_value,
+            details={"baseline": baseline_name, "baseline_value": base_value, "tolerance": tol,
+                     "allowance": allowed, **details},
+            case_name=f"baseline {ref}",
+        )
+
+    if base_value is None:
+        return verdict(NO_DATA, format_value(run_value, unit), f"baseline {baseline_name!r} did not measure {ref}")
+    if run_value is None:
+        return verdict(NO_DATA, "n/a", f"the run did not measure {ref} (the baseline did)")
+    assert allowed is not None
+    difference = run_value - base_value
+    relative = difference / abs(base_value) if base_value else (0.0 if difference == 0 else math.inf)
+    change = format_percent(relative) if math.isfinite(relative) else format_delta(difference, unit)
+    measured = f"{format_value(run_value, unit)} ({change})"
+    worse_by = abs(difference) if direction == 0 else direction * difference
+    details: dict[str, Any] = {"difference": difference, "relative_difference": relative if math.isfinite(relative)
+                               else None, "confidence": confidence}
+    if worse_by <= allowed + 1e-12:
+        better = direction != 0 and direction * difference < 0
+        why = f"{change} vs baseline ({'better' if better else 'within the ' + tol + ' tolerance'})"
+        return verdict(PASS, measured, why, **details)
+    noise = noise_interval(ref, run, base, confidence=confidence, resamples=resamples)
+    if not noise.known:
+        why = f"{change} vs baseline, beyond the {tol} tolerance; judged on the tolerance alone: {noise.reason}"
+        return verdict(FAIL, measured, why, noise_estimated=False, **details)
+    assert noise.low is not None and noise.high is not None
+    low, high = difference + noise.low, difference + noise.high
+    details.update(interval=[low, high], noise_estimated=True)
+    interval = (f"{confidence * 100:g}% interval of the difference {format_delta(low, unit)} to "
+                f"{format_delta(high, unit)}")
+    if direction > 0:
+        clear = low > 0
+    elif direction < 0:
+        clear = high < 0
+    else:
+        clear = low > 0 or high < 0
+    if not clear:
+        return verdict(PASS, measured, f"{change} vs baseline, beyond the {tol} tolerance but within run-to-run "
+                                       f"noise ({interval} includes no change)", **details)
+    return verdict(FAIL, measured, f"regression: {change} vs baseline, beyond the {tol} tolerance and clear of "
+                                   f"run-to-run noise ({interval})", **details)
+
+
+def _expected(direction: int, base_value: float | None, allowed: float | None, unit: str, tol: str) -> str:
+    if base_value is None or allowed is None:
+        return "as in the baseline"
+    if direction > 0:
+        return f"<= {format_value(base_value + allowed, unit)} (baseline {format_value(base_value, unit)} + {tol})"
+    if direction < 0:
+        return f">= {format_value(base_value - allowed, unit)} (baseline {format_value(base_value, unit)} - {tol})"
+    return f"{format_value(base_value, unit)} ± {tol}"
+
+
+def compared_refs(spec: BaselineSpec, base_summary: Mapping[str, Any]) -> list[MetricRef]:
+    """The figures to compare: those the scenario lists, then the defaults not listed."""
+    refs = list(spec.tolerances)
+    refs += [ref for ref in default_compared_refs(base_summary) if ref not in spec.tolerances]
+    return refs
+
+
+def compare_runs(
+    spec: BaselineSpec,
+    run_summary: Mapping[str, Any],
+    base_summary: Mapping[str, Any],
+    run: RunBuckets | None,
+    base: RunBuckets | None,
+    *,
+    baseline_name: str,
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> list[Verdict]:
+    """A verdict per compared figure."""
+    return [
+        compare_figure(ref, spec.tolerance_for(ref), run_summary, base_summary, run, base,
+                       baseline_name=baseline_name, confidence=confidence, resamples=resamples)
+        for ref in compared_refs(spec, base_summary)
+    ]
