@@ -46,8 +46,9 @@ class RunData:
         return self.timeseries.get("series", {}).get(name)
 
     def elapsed(self) -> list[float]:
-        """Bucket starts as seconds since the run's start."""
-        return [t - self.start for t in self.timeseries.get("t", [])]
+        """Bucket middles as seconds since the run's start (where a per-bucket figure is plotted)."""
+        half = float(self.timeseries.get("bucket_s", 1.0)) / 2
+        return [t + half - self.start for t in self.timeseries.get("t", [])]
 
 
 def load_run(run_dir: Path | str) -> RunData:

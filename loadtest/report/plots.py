@@ -7,6 +7,7 @@ or None when the run did not measure what it shows. Several runs in one call ove
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -125,7 +126,9 @@ def distribution(metric: str, label: str, by_flow: bool = False) -> Callable[[Se
             nines = [_nines(p) for p, _ in points]
             top = max(top, nines[-1])
             ax.plot(nines, [v for _, v in points], linewidth=1.6, label=legend, **style)
-        ticks = [t for t in (0, 1, 2, 3, 4, 5) if t <= max(top, 2)]
+        ticks = [t for t in (0.0, math.log10(2), 1.0, 2.0, 3.0, 4.0, 5.0) if t <= top + 1e-9]
+        if top - ticks[-1] > 0.25:
+            ticks.append(top)  # the last percentile drawn, so the right end is labelled
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _nines_label(v)))
         ax.set_xlabel("percentile")
@@ -142,8 +145,6 @@ def distribution(metric: str, label: str, by_flow: bool = False) -> Callable[[Se
 
 
 def _nines(percentile: float) -> float:
-    import math
-
     return -math.log10(max(1e-9, 1 - percentile / 100))
 
 
