@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,7 @@ _emulator: Any = None
 
 if RUNTIME is not None and SCENARIO is not None:
     _host = SCENARIO.target.base_url if isinstance(SCENARIO.target, EndpointTarget) else None
-    for _cls in _users.build_user_classes(RUNTIME, _host):
-        globals()[_cls.__name__] = _cls
+    globals().update({cls.__name__: cls for cls in _users.build_user_classes(RUNTIME, _host)})
     ScenarioShape = _shape.make_shape_class(SCENARIO)
     globals()[ScenarioShape.__name__] = ScenarioShape
     del ScenarioShape
@@ -113,6 +113,8 @@ if RUNTIME is not None and SCENARIO is not None:
 
         assert RUNTIME is not None
         RUNTIME.control.reset()
+        RUNTIME.started_at = time.time()
+        RUNTIME.started_monotonic = time.monotonic()
         if not isinstance(environment.runner, MasterRunner) and environment.host:
             RUNTIME.health_sampler = _users.start_health_sampler(RUNTIME, environment, environment.host)
 
@@ -123,13 +125,13 @@ if RUNTIME is not None and SCENARIO is not None:
 
     @events.test_stop.add_listener
     def _on_test_stop(environment: Any, **_: Any) -> None:
-        assert RUNTIME is not None
-        RUNTIME.finish()
+        assert RUNTIME is not None and SCENARIO is not None
+        in_flight = RUNTIME.finish()
         run_dir = getattr(environment.parsed_options, "run_dir", "") if environment.parsed_options else ""
         if run_dir:
-            from loadtest.traffic.results import write_results
+            from loadtest.traffic.results import write_locust_run
 
-            write_results(RUNTIME, environment, Path(run_dir), interrupted=False)
+            write_locust_run(RUNTIME, environment, Path(run_dir), in_flight_at_end=in_flight)
 
     @events.quit.add_listener
     def _on_quit(**_: Any) -> None:

@@ -70,6 +70,46 @@ def write_results(
     return run_dir
 
 
+def write_locust_run(runtime: TrafficRuntime, environment: Any, run_dir: Path, *, in_flight_at_end: int) -> Path:
+    """The run directory of a test driven by ``locust -f`` (web UI or headless): same files as ``loadtest run``
+    but Locust's own CSVs only when Locust was asked for them (``--csv``)."""
+    import sys
+    import time
+
+    from locust.html import get_html_report
+
+    from loadtest.scenario.loader import resolved_dict
+    from loadtest.traffic.runner import LOCUST_HTML, RunOutcome, dispatch_figures
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started_at = runtime.started_at or runtime.recorder.start
+    duration = time.monotonic() - runtime.started_monotonic if runtime.started_monotonic else None
+    try:
+        (run_dir / LOCUST_HTML).write_text(get_html_report(environment, show_download_link=False), encoding="utf-8")
+    except Exception as exc:  # Locust's report is a bonus; ours is written from the recorder anyway
+        print(f"Locust's HTML report could not be built: {exc}", file=sys.stderr)
+    outcome = RunOutcome(
+        run_dir=run_dir,
+        started_at=started_at,
+        duration_s=duration if duration is not None else max(0.0, time.time() - started_at),
+        interrupted=False,
+        stop_reason=runtime.stop_reason,
+        dispatch=dispatch_figures(runtime),
+        in_flight_at_end=in_flight_at_end,
+    )
+    settings = {
+        "target": "emulator" if runtime.scenario.is_emulated else "endpoint",
+        "host": environment.host,
+        "driver": "locust -f",
+        "load_model": runtime.scenario.load.model,
+        "rate_limit_policy": runtime.scenario.rate_limits.policy,
+        "seed": runtime.scenario.seed,
+    }
+    write_results(runtime, outcome, scenario=resolved_dict(runtime.scenario), settings=settings, ground_truth=None,
+                  emulator_log=None, reports_root=None, build_report=True, err=sys.stderr)
+    return run_dir
+
+
 def call_subcommand(module_name: str, argv: list[str], err: TextIO) -> int | None:
     """Run another part's subcommand in-process through its public ``add_arguments``/``main``.
 

@@ -185,6 +185,18 @@ def _settings(options: RunOptions, scenario: Scenario, host: str, emulated: bool
     }
 
 
+def dispatch_figures(runtime: TrafficRuntime) -> dict[str, Any]:
+    """What the open-model dispatcher did (empty for the closed model)."""
+    if runtime.dispatcher is None:
+        return {}
+    stats = runtime.dispatcher.stats
+    return {
+        "scheduled": stats.scheduled, "started": stats.started, "dropped": stats.dropped,
+        "achieved_rate": stats.achieved_rate(), "lateness_max_s": stats.lateness_max,
+        "lateness_mean_s": stats.lateness_mean,
+    }
+
+
 def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: TextIO | None) -> RunOutcome:
     """Run Locust headless in this process for the scenario's duration; keeps Locust's CSVs and HTML."""
     scenario = runtime.scenario
@@ -253,14 +265,7 @@ def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: T
         (run_dir / LOCUST_HTML).write_text(get_html_report(env, show_download_link=False), encoding="utf-8")
     except Exception as exc:  # Locust's report is a bonus; ours is written from the recorder anyway
         (run_dir / LOCUST_HTML).write_text(f"<p>Locust's HTML report could not be built: {exc}</p>")
-    dispatch: dict[str, Any] = {}
-    if runtime.dispatcher is not None:
-        stats = runtime.dispatcher.stats
-        dispatch = {
-            "scheduled": stats.scheduled, "started": stats.started, "dropped": stats.dropped,
-            "achieved_rate": stats.achieved_rate(), "lateness_max_s": stats.lateness_max,
-            "lateness_mean_s": stats.lateness_mean,
-        }
+    dispatch = dispatch_figures(runtime)
     return RunOutcome(
         run_dir=run_dir,
         started_at=started_at,

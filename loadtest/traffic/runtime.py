@@ -146,6 +146,8 @@ class TrafficRuntime:
         self.live = LiveCounts()
         self.health_sampler: Any = None
         """The background /health sampler greenlet, when the mix has a health flow."""
+        self.started_at: float | None = None
+        self.started_monotonic: float | None = None
         self.dispatcher: Any = None
         """The open-model dispatcher while it runs (its stats: scheduled, started, dropped)."""
         self._contexts = 0

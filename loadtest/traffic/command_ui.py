@@ -1,0 +1,77 @@
+"""Run a scenario in Locust's web UI: the emulator is started when the scenario targets it.
+
+Starts ``locust -f loadtest/traffic/locustfile.py --scenario SCENARIO`` with the web UI on
+``--web-host``/``--web-port`` (loopback by default), the host set to the emulator (or the real endpoint's
+base URL), and ``--run-dir`` so that each test stopped from the UI writes the run directory and report.
+``--locust-arg ARG`` (repeatable) passes arguments to Locust unchanged. Ctrl-C stops Locust and the emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from loadtest import exitcodes
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    parser.add_argument("--web-host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1)")
+    parser.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
+    parser.add_argument("--out-dir", default="reports", metavar="DIR", help="where run directories go")
+    parser.add_argument("--host", metavar="URL", help="send to this API base URL instead of starting the emulator")
+    parser.add_argument("--locust-arg", dest="locust_args", action="append", default=[], metavar="ARG",
+                        help="pass ARG to Locust unchanged (repeatable), e.g. --locust-arg=--class-picker")
+
+
+def main(args: argparse.Namespace) -> int:
+    from loadtest.metrics.rundir import new_run_directory
+    from loadtest.scenario.loader import ScenarioError, load_scenario
+    from loadtest.traffic.runtime import TargetError, api_key_for
+    from loadtest.traffic.target import TargetStartError, api_base_url, start_emulator
+
+    try:
+        scenario = load_scenario(args.scenario)
+        api_key_for(scenario)  # fail now, not in the UI, when the key variable is missing
+    except ScenarioError as exc:
+        for issue in exc.errors:
+            print(issue, file=sys.stderr)
+        return exitcodes.INVALID_INPUT
+    except TargetError as exc:
+        print(exc, file=sys.stderr)
+        return exitcodes.INVALID_INPUT
+    run_dir = new_run_directory(scenario.name, args.out_dir)
+    emulator = None
+    if scenario.is_emulated and not args.host:
+        try:
+            emulator = start_emulator(scenario, log_path=run_dir / "emulator.log")
+        except TargetStartError as exc:
+            print(f"target: {exc}", file=sys.stderr)
+            return exitcodes.TARGET_ERROR
+    host = args.host or api_base_url(scenario, emulator)
+    extra = list(args.locust_args)
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", str(args.scenario),
+        "--host", host, "--web-host", args.web_host, "--web-port", str(args.web_port), "--run-dir", str(run_dir),
+        *extra,
+    ]
+    print(f"loadtest ui: http://{args.web_host}:{args.web_port}  (target {host}; run directory {run_dir})")
+    child = subprocess.Popen(command, env={**os.environ, "LOADTEST_SCENARIO": str(args.scenario)})
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        return exitcodes.INTERRUPTED
+    finally:
+        if emulator is not None:
+            emulator.stop()
