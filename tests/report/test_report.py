@@ -126,3 +126,10 @@ def test_formatting() -> None:
     assert tables.fmt(1234.5, "ms") == "1,234 ms"
     assert tables.fmt(12.345, "ms") == "12.3 ms"
     assert tables.fmt(3000.0, "count") == "3,000"
+
+
+def test_latest_pointer_file_is_followed(run_dir: Path, tmp_path: Path) -> None:
+    from loadtest.report.data import load_run
+
+    (tmp_path / "latest.txt").write_text(str(run_dir) + "\n")
+    assert load_run(tmp_path / "latest").path == run_dir
