@@ -45,7 +45,10 @@ LATEST = "latest"
 LATEST_FILE = "latest.txt"
 
 REDACTED = "<redacted>"
-_SECRET_KEY = re.compile(r"api[_-]?key|token|secret|password|passwd|authorization|credential", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"^(.*[_-])?(api[_-]?key|apikey|token|secret|password|passwd|authorization|credentials?)$", re.IGNORECASE
+)
+"""Keys whose values are secrets (``api_key``, ``hf_token``, ``Authorization``), but not ``max_tokens``."""
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 
 

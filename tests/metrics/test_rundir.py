@@ -138,3 +138,14 @@ def test_reading_bad_directories(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text('{"format": 99, "metrics": {}}')
     with pytest.raises(rundir.RunDirectoryError, match="unknown format 99"):
         rundir.read_summary(tmp_path)
+
+
+def test_redaction_is_by_whole_key_name() -> None:
+    data = {"api_key": "k", "hf_token": "t", "Authorization": "Bearer x", "x-api-key": "y", "max_tokens": 100,
+            "api_key_env": "RUNPOD_API_KEY", "nested": [{"password": "p", "tokenizer": "gpt2"}], "empty_token": None}
+    out = rundir.redact(data, secrets=["sekrit-value"])
+    assert out["api_key"] == out["hf_token"] == out["Authorization"] == out["x-api-key"] == rundir.REDACTED
+    assert out["max_tokens"] == 100 and out["api_key_env"] == "RUNPOD_API_KEY" and out["empty_token"] is None
+    assert out["nested"] == [{"password": rundir.REDACTED, "tokenizer": "gpt2"}]
+    blanked = rundir.redact({"prompt": "say sekrit-value"}, secrets=["sekrit-value"])
+    assert blanked == {"prompt": f"say {rundir.REDACTED}"}
