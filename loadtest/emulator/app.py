@@ -37,6 +37,7 @@ JOB_RECORDS_PAGE_MAX = 100_000
 
 _OPS_BY_SEGMENT: dict[str, str] = {operation.path.lstrip("/"): op.value for op, operation in OPERATIONS.items()}
 _JOB_OPS = frozenset(op.value for op, operation in OPERATIONS.items() if operation.takes_job_id)
+_RUN = Op.RUN.value
 _METHODS = {op.value: frozenset(operation.methods) for op, operation in OPERATIONS.items()}
 
 Handler = Callable[[EndpointRuntime, web.Request, str], Awaitable[web.Response]]
@@ -117,11 +118,34 @@ def _authorized(runtime: EndpointRuntime, request: web.Request) -> str | None:
 
 
 def build_app(emulator: Emulator) -> web.Application:
-    """The aiohttp application serving ``emulator`` (which must be started on the running loop)."""
+    """The aiohttp application serving ``emulator`` (which must be started on the running loop).
+
+    Each endpoint's operations get their own routes (plain paths resolve by a dict lookup in aiohttp's
+    router); a catch-all under ``/v2/`` answers everything else with a JSON 404.
+    """
+    endpoints = emulator.endpoints
+
+    def route(endpoint_id: str, op: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        if op in _JOB_OPS:
+            async def job_route(request: web.Request) -> web.Response:
+                runtime = endpoints[endpoint_id]
+                response = await _serve(runtime, request, op, request.match_info["job_id"])
+                runtime.counters.requests[(op, response.status)] += 1
+                return response
+            return job_route
+
+        async def plain_route(request: web.Request) -> web.Response:
+            runtime = endpoints[endpoint_id]
+            extra = "/" + request.match_info["route"] if op == Op.OPENAI.value else ""
+            response = await _serve(runtime, request, op, extra)
+            runtime.counters.requests[(op, response.status)] += 1
+            return response
+        return plain_route
 
     async def v2(request: web.Request) -> web.Response:
+        """Anything under /v2/ that no operation route took: always a 404 (or 405) with a reason."""
         parts = request.match_info["tail"].split("/")
-        runtime = emulator.endpoints.get(parts[0])
+        runtime = endpoints.get(parts[0])
         if runtime is None:
             emulator.unrouted[404] += 1
             return error_response(404, f"endpoint {parts[0]!r} not found; check your endpoint ID")
@@ -131,50 +155,54 @@ def build_app(emulator: Emulator) -> web.Application:
             response = error_response(404, f"unknown operation {segment!r} on endpoint {parts[0]!r}")
             runtime.counters.requests[("unknown", 404)] += 1
             return response
-        response = await _serve(runtime, request, op, parts)
+        if op in _JOB_OPS:
+            response = error_response(404, f"{op} needs one job id: /{parts[0]}/{op}/JOB_ID")
+        else:
+            response = error_response(404, f"unknown path /{'/'.join(parts)}")
         runtime.counters.requests[(op, response.status)] += 1
         return response
-
-    async def _serve(runtime: EndpointRuntime, request: web.Request, op: str, parts: list[str]) -> web.Response:
-        extra = ""
-        if op in _JOB_OPS:
-            if len(parts) != 3 or not parts[2]:
-                return error_response(404, f"{op} needs a job id: /{parts[0]}/{op}/JOB_ID")
-            extra = parts[2]
-        elif op == Op.OPENAI.value:
-            extra = "/" + "/".join(parts[2:])
-        elif len(parts) > 2 and any(parts[2:]):
-            return error_response(404, f"unknown path /{'/'.join(parts)}")
-        if request.method not in _METHODS[op]:
-            allowed = ", ".join(sorted(_METHODS[op]))
-            return error_response(405, f"{op} accepts {allowed}, not {request.method}", {"Allow": allowed})
-        denied = _authorized(runtime, request)
-        if denied is not None:
-            return error_response(401, denied)
-        limits = runtime.limits
-        now = runtime.loop.time()
-        reason = limits.admit(op, now)
-        if reason is not None:
-            return _too_many(runtime, op, reason, now)
-        try:
-            return await HANDLERS[op](runtime, request, extra)
-        except BadRequest as exc:
-            return error_response(400, str(exc))
-        except Exception:  # a bug in the emulator: answer, and say so in the log
-            log.exception("internal error serving %s %s", request.method, request.path)
-            return error_response(500, "internal emulator error (see the emulator log)")
-        finally:
-            limits.release(op)
 
     async def not_found(request: web.Request) -> web.Response:
         emulator.unrouted[404] += 1
         return error_response(404, f"no such path {request.path!r}; the API is under /v2/ENDPOINT_ID/")
 
     app = web.Application(client_max_size=emulator.client_max_size())
+    for endpoint_id in endpoints:
+        for op, operation in OPERATIONS.items():
+            path = f"/v2/{endpoint_id}{operation.path}"
+            if operation.takes_job_id:
+                path += "/{job_id}"
+            elif op == Op.OPENAI:
+                path += "/{route:.*}"
+            app.router.add_route("*", path, route(endpoint_id, op.value))
     app.router.add_route("*", "/v2/{tail:.*}", v2)
     _add_admin_routes(app, emulator)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
+
+
+async def _serve(runtime: EndpointRuntime, request: web.Request, op: str, extra: str) -> web.Response:
+    """Method, auth and limits, then the operation's handler; every failure answered in JSON."""
+    if request.method not in _METHODS[op]:
+        allowed = ", ".join(sorted(_METHODS[op]))
+        return error_response(405, f"{op} accepts {allowed}, not {request.method}", {"Allow": allowed})
+    denied = _authorized(runtime, request)
+    if denied is not None:
+        return error_response(401, denied)
+    limits = runtime.limits
+    now = runtime.loop.time()
+    reason = limits.admit(op, now)
+    if reason is not None:
+        return _too_many(runtime, op, reason, now)
+    try:
+        return await HANDLERS[op](runtime, request, extra)
+    except BadRequest as exc:
+        return error_response(400, str(exc))
+    except Exception:  # a bug in the emulator: answer, and say so in the log
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return error_response(500, "internal emulator error (see the emulator log)")
+    finally:
+        limits.release(op)
 
 
 def _too_many(runtime: EndpointRuntime, op: str, reason: str, now: float) -> web.Response:
@@ -187,32 +215,42 @@ def _too_many(runtime: EndpointRuntime, op: str, reason: str, now: float) -> web
     )
 
 
-async def _read_submission_body(runtime: EndpointRuntime, request: web.Request, op: str) -> bytes | web.Response:
-    """The body of a submission, or the 413 / 429 answer that refuses it."""
-    limit = runtime.limits.payload_limits[op]
-    too_large = f"payload too large: {op} accepts at most {limit} bytes"
-    length = request.content_length
-    if limit is not None and length is not None and length > limit:
-        return error_response(413, too_large)
-    if op != Op.OPENAI.value and runtime.limits.queue_full(runtime.store.in_queue):
-        return _too_many(runtime, op, QUEUE_SIZE, runtime.loop.time())
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(413, too_large if limit is not None else "payload too large")
+def _check_body(runtime: EndpointRuntime, op: str, body: bytes) -> bytes | web.Response:
+    limits = runtime.limits
+    limit = limits.payload_limits[op]
     if limit is not None and len(body) > limit:
-        return error_response(413, too_large)
+        return error_response(413, f"payload too large: {op} accepts at most {limit} bytes")
+    if op != Op.OPENAI.value and limits.queue_size_limit is not None and limits.queue_full(runtime.store.in_queue):
+        return _too_many(runtime, op, QUEUE_SIZE, runtime.loop.time())
     return body
 
 
+async def _read_submission_body(runtime: EndpointRuntime, request: web.Request, op: str) -> bytes | web.Response:
+    """The body of a submission, or the 413 / 429 answer that refuses it."""
+    content = request.content
+    if content.is_eof():  # the whole body is already buffered (the usual case)
+        return _check_body(runtime, op, content.read_nowait(-1))
+    limit = runtime.limits.payload_limits[op]
+    length = request.content_length
+    if limit is not None and length is not None and length > limit:
+        return error_response(413, f"payload too large: {op} accepts at most {limit} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, f"payload too large: {op} accepts at most {limit or 'the read limit'} bytes")
+    return _check_body(runtime, op, body)
+
+
 async def handle_run(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
-    body = await _read_submission_body(runtime, request, Op.RUN.value)
-    if isinstance(body, web.Response):
+    content = request.content
+    if content.is_eof():  # no awaiting on the hot path
+        body = _check_body(runtime, _RUN, content.read_nowait(-1))
+    else:
+        body = await _read_submission_body(runtime, request, _RUN)
+    if type(body) is not bytes:
         return body
     sub = parse_submission(body, runtime.config.policy)
-    job = runtime.submit(
-        Op.RUN.value, body, sub.job_input, sub.webhook, sub.execution_timeout_ms, sub.ttl_ms, sub.low_priority
-    )
+    job = runtime.submit(_RUN, body, sub.job_input, sub.webhook, sub.execution_timeout_ms, sub.ttl_ms, sub.low_priority)
     return web.Response(body=b'{"id":"' + job.id.encode() + b'","status":"IN_QUEUE"}', content_type=JSON_TYPE)
 
 

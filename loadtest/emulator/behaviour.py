@@ -124,6 +124,12 @@ class Behaviour:
         self._failure_rate = float(config.failure_rate)
         self._generator = config.generator
         self._aggregate = config.return_aggregate_stream
+        self.simple = not self._generator and self._failure_rate == 0
+        """Jobs without mock_ keys need no Plan: just an execution time (the fast path)."""
+
+    def execution_time(self) -> float:
+        """One draw of the execution time distribution."""
+        return self._execution_time()
 
     def cold_start(self) -> float:
         """Seconds a newly started worker takes before its first job."""

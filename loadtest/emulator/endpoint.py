@@ -102,7 +102,11 @@ class EndpointRuntime:
         from the OpenAI request body.
         """
         now = self.loop.time()
-        exec_s, plan = self.behaviour.plan(job_input if plan_input is None else plan_input, b"mock_" in body)
+        behaviour = self.behaviour
+        if behaviour.simple and b"mock_" not in body:
+            exec_s, plan = behaviour.execution_time(), None
+        else:
+            exec_s, plan = behaviour.plan(job_input if plan_input is None else plan_input, b"mock_" in body)
         ttl = DEFAULT_TTL_S if ttl_ms is None else ttl_ms / 1000
         job = Job(
             self.new_job_id(via), via, body, now, exec_s, plan,
@@ -110,7 +114,7 @@ class EndpointRuntime:
             now + ttl, self._retention[via], webhook, low_priority,
         )
         self.store.add(job, ttl)
-        self.pool.notify_queued()
+        self.pool.notify_queued(now)
         return job
 
     def replan(self, job: Job) -> tuple[float, Plan | None]:

@@ -53,8 +53,23 @@ def _whole_ms(value: object, name: str, low: int, high: int) -> int:
     return value
 
 
+_decode = json.JSONDecoder().decode
+
+
 def parse_submission(body: bytes, bounds: PolicyConfig) -> Submission:
     """Validate a submission body: ``input`` (an object) required; ``webhook``, ``policy``, ``s3Config``."""
+    try:  # fast path: the common {"input": {...}} and nothing else
+        data = _decode(body.decode())
+        if type(data) is dict and len(data) == 1:
+            job_input = data.get("input")
+            if type(job_input) is dict:
+                return Submission(job_input)
+    except (ValueError, RecursionError):
+        pass
+    return _parse_submission_fully(body, bounds)
+
+
+def _parse_submission_fully(body: bytes, bounds: PolicyConfig) -> Submission:
     if not body.strip():
         raise BadRequest("request body is empty; send a JSON object with an 'input' field")
     data = parse_json(body)

@@ -60,6 +60,7 @@ class EmulatorProcess:
         log_level: str = "WARNING",
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
+        wrapper: Sequence[str] = (),
     ) -> None:
         base = _as_config(config)
         self.config = base.model_copy(update={"host": host, "port": port})
@@ -67,6 +68,8 @@ class EmulatorProcess:
         self.log_level = log_level
         self.env = dict(env) if env is not None else None
         self.extra_args = list(extra_args)
+        self.wrapper = list(wrapper)
+        """A command prefix, e.g. ``["taskset", "-c", "0"]`` to pin the emulator to one core."""
         self._log_file = Path(log_file) if log_file is not None else None
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -143,7 +146,7 @@ class EmulatorProcess:
         if self._log_file is None:
             self._log_file = self._workdir / "emulator.log"
         command = [
-            sys.executable, "-m", "loadtest.emulator", "--config", str(config_path),
+            *self.wrapper, sys.executable, "-m", "loadtest.emulator", "--config", str(config_path),
             "--ready-file", str(ready_path), "--log-file", str(self._log_file), "--log-level", self.log_level,
             "--exit-with-parent", *self.extra_args,
         ]

@@ -156,10 +156,9 @@ class JobStore:
         self.completed = 0
         self.failed = 0
         self.exec_ms_total = 0
-        self.records: deque[Job] = deque()
+        self.records: deque[Job] = deque(maxlen=records_max or None)
         self.records_max = records_max
         self.records_total = 0
-        self.records_dropped = 0
         self.expiry = ExpiryIndex()
         self.on_release: Callable[[Job], None] = lambda job: None
         """Called when a job leaves IN_PROGRESS other than by its worker (cancel, expiry)."""
@@ -202,11 +201,8 @@ class JobStore:
         self.counters.submitted[job.via] += 1
         self.expiry.add(job, job.expire_at, ttl_length)
         if self.records_max:
-            self.records.append(job)
+            self.records.append(job)  # a bounded deque: the oldest record falls out by itself
             self.records_total += 1
-            if len(self.records) > self.records_max:
-                self.records.popleft()
-                self.records_dropped += 1
 
     def _enqueue(self, job: Job) -> None:
         if job.low_priority:
@@ -406,6 +402,11 @@ class JobStore:
             for future in waiters:
                 if not future.done():
                     future.set_result(None)
+
+    @property
+    def records_dropped(self) -> int:
+        """Per-job records no longer kept (the oldest, beyond ``records_max``)."""
+        return self.records_total - len(self.records)
 
     def health_jobs(self) -> dict[str, int]:
         """The ``/health`` job counters: completed/failed/retried cumulative, the others current."""

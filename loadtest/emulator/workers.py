@@ -43,7 +43,7 @@ class WorkerPool(ABC):
         """Bring up the always-on workers."""
 
     @abstractmethod
-    def notify_queued(self) -> None:
+    def notify_queued(self, now: float | None = None) -> None:
         """A job entered the queue: dispatch it or scale up."""
 
     @abstractmethod
@@ -124,10 +124,11 @@ class SimulatedWorkers(WorkerPool):
         self._available.clear()
 
     # --- events ------------------------------------------------------------------------------------
-    def notify_queued(self) -> None:
-        self._dispatch()
-        if self.store.in_queue:
-            self._scale(self.loop.time())
+    def notify_queued(self, now: float | None = None) -> None:
+        if self._available:
+            self._dispatch()
+        if self.store.in_queue and self._live < self.config.workers_max:
+            self._scale(self.loop.time() if now is None else now)
 
     def release(self, job: Job) -> None:
         worker = self.workers.get(job.worker_id or "")

@@ -1,0 +1,269 @@
+"""The emulator must never be the bottleneck: throughput against a minimal aiohttp app, memory, timing.
+
+1. Requests/s for ``POST /run`` and ``GET /status/{id}``, the emulator and a minimal aiohttp JSON handler
+   (same paths, same event loop, access log off), each pinned to core 0 with ``taskset``, driven by
+   ``wrk`` pinned to core 1, alternating, best of ``--rounds``. Target: emulator >= 80 % of the reference.
+2. RSS of the emulator machinery holding one million finished jobs (submitted through the same code path
+   the HTTP handler uses, in a fresh process). Target: under 1 GiB.
+3. executionTime error for 500 concurrent 100 ms jobs (500 simultaneous ``/runsync`` against an emulator
+   pinned to one core): |reported executionTime - 100 ms| at p99. Target: within 5 ms.
+
+Needs ``wrk`` and ``taskset`` (``make perf`` installs wrk with apt-get when missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from loadtest.emulator.process import EmulatorProcess
+
+THROUGHPUT_TARGET = 0.80
+RSS_TARGET_BYTES = 1 << 30
+EXEC_ERROR_TARGET_MS = 5.0
+JOBS_FOR_RSS = 1_000_000
+CONCURRENT_JOBS = 500
+JOB_MS = 100
+
+EMULATOR_CORE = "0"
+LOAD_CORE = "1"
+ENDPOINT = "bench"
+BODY = '{"input": {"prompt": "hello world", "max_tokens": 16}}'
+
+REFERENCE_APP = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from aiohttp import web
+
+    JOB = {"id": "0c2b7d4e-5a1f-4c3e-9b8a-000000000001-e1", "status": "COMPLETED", "delayTime": 12,
+           "executionTime": 100, "workerId": "abcdefghijklmn", "output": "Hello World!"}
+
+    async def run(request):
+        return web.json_response({"id": JOB["id"], "status": "IN_QUEUE"})
+
+    async def status(request):
+        return web.json_response(JOB)
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/v2/{endpoint}/run", run)
+        app.router.add_get("/v2/{endpoint}/status/{job}", status)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(runner.addresses[0][1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+
+def _wrk(url: str, seconds: float, script: Path | None, connections: int) -> tuple[float, int]:
+    command = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
+    out = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    match = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    if not match:
+        raise RuntimeError(f"could not read wrk output:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return float(match.group(1)), int(bad.group(1)) if bad else 0
+
+
+def _lua(tmp: Path, method: str) -> Path:
+    script = tmp / f"{method.lower()}.lua"
+    lines = [f'wrk.method = "{method}"', 'wrk.headers["Authorization"] = "Bearer bench-key"']
+    if method == "POST":
+        lines += [f"wrk.body = '{BODY}'", 'wrk.headers["Content-Type"] = "application/json"']
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def _start_reference() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        ["taskset", "-c", EMULATOR_CORE, sys.executable, "-c", REFERENCE_APP], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    port = process.stdout.readline().strip()
+    if not port:
+        raise RuntimeError("the reference app did not start")
+    return process, f"http://127.0.0.1:{port}/v2/{ENDPOINT}"
+
+
+def bench_throughput(seconds: float, rounds: int, connections: int) -> list[tuple[str, float, float]]:
+    config = {
+        "id": ENDPOINT, "workers_min": 10, "workers_max": 10, "cold_start": 0, "execution_time": "100ms",
+        "limits": {"rate": False, "concurrency": False, "queue_size": False, "payload": False},
+        "retention": {"run": "2m"},
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        post, get = _lua(tmp, "POST"), _lua(tmp, "GET")
+        reference, ref_url = _start_reference()
+        try:
+            with EmulatorProcess(config, wrapper=["taskset", "-c", EMULATOR_CORE]) as emu:
+                emu_url = f"{emu.base_url}/{ENDPOINT}"
+                import urllib.request
+
+                request = urllib.request.Request(
+                    f"{emu_url}/run", data=BODY.encode(), method="POST",
+                    headers={"Authorization": "k", "Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    job_id = json.loads(response.read())["id"]
+                cases = [
+                    ("POST /run", f"{emu_url}/run", f"{ref_url}/run", post),
+                    ("GET /status", f"{emu_url}/status/{job_id}", f"{ref_url}/status/{job_id}", get),
+                ]
+                for name, ours_url, ref_case_url, script in cases:
+                    _wrk(ours_url, 1, script, connections)  # warm up both
+                    _wrk(ref_case_url, 1, script, connections)
+                    best_ours = best_ref = 0.0
+                    for _ in range(rounds):
+                        ref_rps, ref_bad = _wrk(ref_case_url, seconds, script, connections)
+                        ours_rps, ours_bad = _wrk(ours_url, seconds, script, connections)
+                        if ours_bad or ref_bad:
+                            raise RuntimeError(f"{name}: non-2xx answers (ours {ours_bad}, reference {ref_bad})")
+                        best_ref, best_ours = max(best_ref, ref_rps), max(best_ours, ours_rps)
+                    rows.append((name, best_ours, best_ref))
+        finally:
+            reference.terminate()
+            reference.wait(timeout=10)
+    return rows
+
+
+RSS_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, gc, json, sys
+    from loadtest.emulator.app import Emulator
+    from loadtest.emulator.config import EmulatorConfig
+    from loadtest.emulator.parsing import parse_submission
+
+    COUNT = int(sys.argv[1])
+    BODY = sys.argv[2].encode()
+
+    def rss():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+
+    async def main():
+        config = EmulatorConfig.model_validate({"endpoints": [{
+            "id": "rss", "workers_min": 10, "workers_max": 10, "concurrency": 1000, "cold_start": 0,
+            "execution_time": 0, "retention": {"run": "1h"},
+            "limits": {"rate": False, "concurrency": False, "queue_size": False, "payload": False}}]})
+        emulator = Emulator(config)
+        emulator.start(asyncio.get_running_loop())
+        runtime = emulator.endpoints["rss"]
+        before = rss()
+        for i in range(COUNT):
+            body = BODY.replace(b"hello", b"h%07d" % i)   # distinct inputs, as real traffic has
+            sub = parse_submission(body, runtime.config.policy)
+            runtime.submit("run", body, sub.job_input)
+            if i % 10000 == 9999:
+                await asyncio.sleep(0)   # let workers finish jobs
+        while runtime.store.in_queue or runtime.store.in_progress:
+            await asyncio.sleep(0.01)
+        gc.collect()
+        finished = sum(runtime.counters.final.values())
+        print(json.dumps({"rss": rss(), "before": before, "finished": finished, "retained": len(runtime.store.jobs)}))
+        await emulator.close()
+
+    asyncio.run(main())
+    """
+)
+
+
+def bench_rss(count: int) -> dict[str, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, str(count), BODY], capture_output=True, text=True, timeout=900
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"RSS benchmark failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def _concurrent_jobs(base_url: str, count: int) -> list[int]:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=0)
+    headers = {"Authorization": "Bearer k"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def one() -> int:
+            async with session.post(f"{base_url}/{ENDPOINT}/runsync", json={"input": {}}) as response:
+                job = await response.json()
+                assert job["status"] == "COMPLETED", job
+                return int(job["executionTime"])
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def bench_execution_error(count: int) -> dict[str, float]:
+    config = {
+        "id": ENDPOINT, "workers_min": 50, "workers_max": 50, "concurrency": 10, "cold_start": 0,
+        "execution_time": f"{JOB_MS}ms",
+        "limits": {"rate": False, "concurrency": False, "queue_size": False, "payload": False},
+    }
+    with EmulatorProcess(config, wrapper=["taskset", "-c", EMULATOR_CORE]) as emu:
+        asyncio.run(_concurrent_jobs(emu.base_url, 50))  # warm up
+        times = asyncio.run(_concurrent_jobs(emu.base_url, count))
+        records = [r for r in emu.job_records() if r["executionTime"] is not None][-count:]
+    errors = sorted(abs(t - JOB_MS) for t in times)
+    assert sorted(r["executionTime"] for r in records) == sorted(times), "ground truth disagrees with responses"
+
+    def pct(p: float) -> float:
+        return float(errors[min(len(errors) - 1, int(p / 100 * len(errors)))])
+
+    return {"p50": pct(50), "p99": pct(99), "max": float(errors[-1]), "jobs": float(len(errors))}
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    if shutil.which("wrk") is None or shutil.which("taskset") is None:
+        print("bench_emulator: needs wrk and taskset (make perf installs wrk with apt-get)", file=sys.stderr)
+        return 1
+    if (os.cpu_count() or 1) < 2:
+        print("bench_emulator: needs two cores (emulator on one, wrk on the other)", file=sys.stderr)
+        return 1
+    seconds, rounds = (2.0, 1) if quick else (5.0, 3)
+    ok = True
+    started = time.monotonic()
+    print(f"{'measure':<34}{'emulator':>14}{'reference':>14}{'ratio':>8}{'target':>10}  verdict")
+    for name, ours, ref in bench_throughput(seconds, rounds, connections=64):
+        ratio = ours / ref if ref else 0.0
+        met = ratio >= THROUGHPUT_TARGET
+        ok &= met
+        print(f"{name + ' (req/s, 1 core)':<34}{ours:>14,.0f}{ref:>14,.0f}{ratio:>8.2f}{'>= 0.80':>10}  "
+              f"{'met' if met else 'MISSED'}")
+    count = 200_000 if quick else JOBS_FOR_RSS
+    rss = bench_rss(count)
+    met = rss["rss"] < RSS_TARGET_BYTES and rss["finished"] == count
+    ok &= met
+    per_job = (rss["rss"] - rss["before"]) / max(1, count)
+    print(f"{f'RSS, {count:,} finished jobs (MiB)':<34}{rss['rss'] / 2**20:>14,.0f}{'':>14}{'':>8}{'< 1024':>10}  "
+          f"{'met' if met else 'MISSED'}  ({per_job:.0f} B/job, {rss['retained']:,} retained)")
+    err = bench_execution_error(CONCURRENT_JOBS)
+    met = err["p99"] <= EXEC_ERROR_TARGET_MS
+    ok &= met
+    print(f"{'executionTime error p99 (ms)':<34}{err['p99']:>14.1f}{'':>14}{'':>8}{'<= 5':>10}  "
+          f"{'met' if met else 'MISSED'}  (p50 {err['p50']:.1f}, max {err['max']:.1f}, "
+          f"{int(err['jobs'])} concurrent {JOB_MS} ms jobs)")
+    print(f"({time.monotonic() - started:.0f} s; emulator pinned to core {EMULATOR_CORE}, load on core {LOAD_CORE})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
