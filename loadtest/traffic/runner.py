@@ -36,6 +36,8 @@ LOCUST_CSV_PREFIX = "locust"
 LOCUST_HTML = "locust.html"
 CSV_INTERVAL_S = 0.5
 """How often Locust's CSV writer refreshes its files (its default is 1 s)."""
+LIVE_CHECK_S = 2.0
+"""How often thresholds marked ``abort`` are judged on the live recorder (``loadtest.check.live``)."""
 SHAPE_SLACK_S = 2.0
 """The shape keeps its users this much past the run's end; the run itself stops on time."""
 
@@ -225,6 +227,9 @@ def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: T
     started_at = time.time()
     began = time.monotonic()
     runtime.recorder.start = started_at
+    from loadtest.check.live import LiveThresholds  # thresholds with abort: true stop the run once lost
+
+    live_check, next_live_check = LiveThresholds.from_scenario(scenario), began + LIVE_CHECK_S
     try:
         runner.start_shape()
         sampler = start_health_sampler(runtime, env, host)
@@ -238,6 +243,11 @@ def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: T
             gevent.sleep(min(0.25, deadline - now))
             if progress is not None:
                 progress.maybe_print(now - began)
+            if live_check is not None and now >= next_live_check:
+                next_live_check = now + LIVE_CHECK_S
+                lost = live_check.check(runtime.recorder)
+                if lost is not None:
+                    runtime.request_stop(LiveThresholds.stop_reason(lost))
     except KeyboardInterrupt:
         interrupted = True
         runtime.request_stop("interrupted")
