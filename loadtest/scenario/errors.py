@@ -22,7 +22,7 @@ from typing_extensions import TypeAliasType
 from loadtest.scenario import model as model_module
 from loadtest.scenario.source import SourceMap
 
-__all__ = ["ScenarioError", "ScenarioIssue", "did_you_mean", "format_path", "translate"]
+__all__ = ["ScenarioError", "ScenarioIssue", "did_you_mean", "document_paths", "format_path", "translate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +319,11 @@ def translate(exc: ValidationError, source: SourceMap, file: str) -> list[Scenar
         issue = ScenarioIssue(file, position.line, position.column, format_path(path), message)
         issues[(issue.line, issue.column, issue.path, issue.message)] = issue
     return list(issues.values())
+
+
+def document_paths(exc: ValidationError) -> list[tuple[str | int, ...]]:
+    """The document path of each error of ``exc`` (union tags removed), for callers that act on them."""
+    return [tuple(walk(tuple(error["loc"])).clean) for error in exc.errors(include_url=False)]
 
 
 def _merge_union_branches(

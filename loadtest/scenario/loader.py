@@ -8,6 +8,7 @@ directory.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from loadtest.scenario import semantics
-from loadtest.scenario.errors import ScenarioError, ScenarioIssue, format_path, translate
+from loadtest.scenario.errors import ScenarioError, ScenarioIssue, document_paths, format_path, translate
 from loadtest.scenario.model import Scenario
 from loadtest.scenario.source import Parsed, parse_yaml
 
@@ -56,23 +57,67 @@ def load_scenario_text(
     if not isinstance(parsed.data, dict):
         issues.append(ScenarioIssue(file, 1, 1, "", "a scenario is a mapping of keys (name, mix, load, ...)"))
         raise ScenarioError(issues)
+    base = Path(base_dir) if base_dir is not None else None
     try:
         scenario = Scenario.model_validate(parsed.data)
     except ValidationError as exc:
         # A value left empty by an unset variable was already reported; do not report it twice.
         unset = {format_path(problem.path) for problem in parsed.problems}
         issues.extend(issue for issue in translate(exc, parsed.source_map, file) if issue.path not in unset)
+        issues.extend(_semantics_despite_errors(parsed, exc, file, base))
         raise ScenarioError(issues) from None
-    if base_dir is not None:
-        scenario._source_path = Path(base_dir) / Path(file).name
+    if base is not None:
+        scenario._source_path = base / Path(file).name
     scenario._secret_values = dict(parsed.secrets)
-    for finding in semantics.check(scenario, Path(base_dir) if base_dir is not None else None):
-        position, _ = parsed.source_map.locate(finding.path, key=finding.at_key)
-        issues.append(ScenarioIssue(file, position.line, position.column, format_path(finding.path), finding.message))
+    issues.extend(_located(parsed, file, semantics.check(scenario, base)))
     if issues:
         raise ScenarioError(issues)
     semantics.normalise(scenario)
     return scenario
+
+
+def _located(parsed: Parsed, file: str, findings: Iterable[semantics.Finding]) -> list[ScenarioIssue]:
+    issues = []
+    for finding in findings:
+        position, _ = parsed.source_map.locate(finding.path, key=finding.at_key)
+        issues.append(ScenarioIssue(file, position.line, position.column, format_path(finding.path), finding.message))
+    return issues
+
+
+def _semantics_despite_errors(
+    parsed: Parsed, exc: ValidationError, file: str, base_dir: Path | None
+) -> list[ScenarioIssue]:
+    """Whole-scenario findings for a file that also has key-level errors, so both come out together.
+
+    The keys in error are removed (their defaults take over) and the rest validated again; when that
+    works, findings that do not touch a removed key are reported too. When it cannot work (an error on
+    a list item or a required key), only the key-level errors are reported.
+    """
+    pruned = copy.deepcopy(parsed.data)
+    removed: list[tuple[str | int, ...]] = []
+    for path in document_paths(exc):
+        if not path or isinstance(path[-1], int):
+            return []
+        parent: Any = pruned
+        for part in path[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                return []
+        if not isinstance(parent, dict):
+            return []
+        parent.pop(path[-1], None)
+        removed.append(path)
+    try:
+        scenario = Scenario.model_validate(pruned)
+    except ValidationError:
+        return []
+
+    def touches(path: tuple[str | int, ...]) -> bool:
+        return any(path[: len(gone)] == gone for gone in removed)
+
+    findings = [finding for finding in semantics.check(scenario, base_dir) if not touches(finding.path)]
+    return _located(parsed, file, findings)
 
 
 def _issue(file: str, parsed: Parsed, path: tuple[str | int, ...], position: Any, message: str) -> ScenarioIssue:

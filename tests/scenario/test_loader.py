@@ -241,3 +241,32 @@ def test_validate_files_collects_every_file(tmp_path: Path) -> None:
     issues = validate_files([good, bad_a, bad_b])
     assert [issue.file for issue in issues] == [str(bad_a), str(bad_b)]
     assert validate_files([good]) == []
+
+
+def test_whole_scenario_checks_are_reported_with_key_errors() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario_text(_text("""
+            name: both
+            duration: 60s
+            load:
+              stages:
+                - {duration: 20s, users: 2}
+              spawn_rat: 2/s
+            mix:
+              - {flow: run_poll, weight: 0, poll: {intervl: 1s}}
+            thresholds:
+              - {metric: first_chunk.p95, max: 1s}
+            """))
+    assert [(issue.line, issue.path) for issue in caught.value.errors] == [
+        (2, "duration"),
+        (6, "load.spawn_rat"),
+        (8, "mix"),
+        (8, "mix[0].poll.intervl"),
+        (10, "thresholds[0].metric"),
+    ]
+
+
+def test_whole_scenario_checks_wait_when_a_list_item_is_broken() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario_text("name: t\nduration: 5s\nmix: [{flow: nope}]\nthresholds: [{metric: dropped, max: 0}]\n")
+    assert [issue.path for issue in caught.value.errors] == ["mix[0].flow"]
