@@ -222,3 +222,13 @@ def test_closed_histograms_are_freed_without_the_garbage_collector() -> None:
         assert live_histograms() - before <= 2 * (4 * 4 + 4)
     finally:
         gc.enable()
+
+
+def test_vectorised_index_values_match_hdrhistogram() -> None:
+    lowest, highest, median = hdr._index_values()
+    h = hdr.new_histogram()
+    for i in [*range(0, 4096, 7), *range(4096, h.counts_len, 97), h.counts_len - 1]:
+        v = h.get_value_from_index(i)
+        assert lowest[i] == h.get_lowest_equivalent_value(v)
+        assert highest[i] == h.get_highest_equivalent_value(v)
+        assert median[i] == h._hdr_median_equiv_value(v)
