@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
 from loadtest.scenario import model
+from loadtest.scenario.loader import ScenarioError, load_scenario_text
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text(encoding="utf-8")
 
@@ -37,3 +40,12 @@ def test_every_flow_kind_and_example_is_documented() -> None:
         assert f"`{kind}`" in DOC
     for path in (Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"):
         assert f"`{path.name}`" in DOC, path.name
+
+
+def test_the_documented_validate_output_is_what_validate_prints() -> None:
+    section = DOC[DOC.index("For this file:"):]
+    yaml_text, output = re.findall(r"```(?:yaml)?\n(.*?)```", section, re.DOTALL)[:2]
+    expected = [line for line in output.splitlines()[1:] if not line.endswith("errors)")]
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario_text(yaml_text, file="scenarios/typos.yaml")
+    assert [str(issue) for issue in caught.value.errors] == expected
