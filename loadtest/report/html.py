@@ -97,8 +97,14 @@ def _verdicts_section(verdicts: list[dict[str, Any]] | None) -> str:
     if not rows:
         return "<h2>Verdicts</h2><p>No criteria were judged.</p>"
     failed = sum(1 for row in rows if verdict_class(row[3]) == "fail")
-    banner = (f'<div class="banner bad">{failed} of {len(rows)} criteria failed.</div>' if failed
-              else f'<div class="banner good">All {len(rows)} criteria met.</div>')
+    unjudged = sum(1 for row in rows if verdict_class(row[3]) == "other")
+    if failed:
+        banner = f'<div class="banner bad">{failed} of {len(rows)} criteria failed.</div>'
+    elif unjudged:
+        banner = f'<div class="banner warn">{unjudged} of {len(rows)} criteria could not be judged.</div>'
+    else:
+        banner = f'<div class="banner good">All {len(rows)} criteria met.</div>'
+
     cells = [[escape(c) for c in row[:3]] + [f'<span class="{verdict_class(row[3])}">{escape(row[3])}</span>',
                                                 escape(row[4])] for row in rows]
     return "<h2>Verdicts</h2>" + banner + table_html(["criterion", "expected", "measured", "verdict", "why"],
