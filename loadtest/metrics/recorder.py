@@ -25,6 +25,7 @@ So memory grows with run length × active series (about 1 KB per series-second);
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -462,7 +463,7 @@ def flatten_health(sample: dict[str, Any]) -> dict[str, float]:
         values = sample.get(section)
         if isinstance(values, dict):
             for key, value in values.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
+                if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                     flat[f"{section}.{key}"] = value
     return flat
 

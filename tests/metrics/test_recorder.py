@@ -161,7 +161,7 @@ def test_job_rows_are_capped_and_counted() -> None:
 def test_health_samples_are_bounded() -> None:
     rec = Recorder(start=T0, keep_health=100)
     for i in range(1000):
-        rec.record_health({"jobs": {"inQueue": i}, "workers": {"idle": 1, "x": "not a number"}}, t=T0 + i)
+        rec.record_health({"jobs": {"inQueue": i, "nan": float("nan")}, "workers": {"idle": 1, "x": "text"}}, t=T0 + i)
     assert len(rec.health) < 100
     assert rec.health[0][1] == {"jobs.inQueue": 0, "workers.idle": 1}
     assert rec.health[-1][0] > T0 + 900
