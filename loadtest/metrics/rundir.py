@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -302,8 +303,18 @@ def vars_of(value: Any) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """Plain JSON/YAML data from pydantic models, paths and tuples."""
-    return json.loads(json.dumps(value, default=_json_default))
+    """Plain JSON/YAML data from pydantic models, paths and tuples (infinities and NaN as strings)."""
+    return _finite(json.loads(json.dumps(value, default=_json_default)))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _iso(t: float) -> str:

@@ -78,8 +78,9 @@ def test_write_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     rec = synthetic_recorder(jobs=600, duration_s=20, start=T0)
     scenario = {"name": "smoke", "target": {"url": "http://127.0.0.1:1", "api_key": "rp_supersecret_value_123"},
                 "headers": {"X": "Bearer rp_supersecret_value_123"}}
-    rundir.write_run_directory(run_dir, rec, scenario=scenario, settings={"users": 3, "token": "abc"},
-                               interrupted=True, emulator_log=log, ground_truth={"jobs": 600}, jobs_csv_rows=100)
+    settings = {"users": 3, "token": "abc", "limit": float("inf")}
+    rundir.write_run_directory(run_dir, rec, scenario=scenario, settings=settings, interrupted=True,
+                               emulator_log=log, ground_truth={"jobs": 600}, jobs_csv_rows=100)
     names = {p.name for p in run_dir.iterdir()}
     assert {"summary.json", "timeseries.json", "histograms.json", "recorder.json", "jobs.csv", "health.csv",
             "scenario.yaml", "emulator.log", "ground_truth.json"} <= names
@@ -89,6 +90,7 @@ def test_write_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     summary = rundir.read_summary(run_dir)
     assert summary["format"] == rundir.FORMAT and summary["run"]["interrupted"] is True
     assert summary["run"]["settings"]["token"] == rundir.REDACTED
+    assert summary["run"]["settings"]["limit"] == "inf"
     assert summary["run"]["scenario"] == "smoke"
     assert summary["jobs"]["rows_written"] == 100 and summary["jobs"]["rows_omitted"] == 500
     assert summary["metrics"]["jobs.submitted"]["overall"]["value"] == 600
