@@ -123,6 +123,7 @@ class WorkerInfo:
     index: int
     joined_at: float
     last_seen: float
+    pid: int | None = None
     ready: bool = False
     error: str | None = None
     last_report: float | None = None
@@ -163,6 +164,8 @@ class MasterCoordinator:
         self.jobs = RemoteJobs()
         runtime.jobs = self.jobs  # type: ignore[assignment]  # the progress line reads counts from here
         self._share_sent: float | None = None
+        self.share_changes: list[tuple[float, int, float]] = []
+        """(when, workers, share) each time the budget was divided anew."""
         events = runner.environment.events
         events.worker_report.add_listener(self._on_report)
         events.heartbeat_sent.add_listener(self._on_heartbeat)
@@ -184,6 +187,7 @@ class MasterCoordinator:
 
     def _on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
         info = self._info(msg.node_id)
+        info.pid = (msg.data or {}).get("pid")
         workers = max(self.expected, len(self.active()) + (0 if info in self.active() else 1))
         self.runner.send_message(MSG_SCENARIO, self.request.as_message(info.index, workers), msg.node_id)
 
@@ -201,7 +205,7 @@ class MasterCoordinator:
 
     def _absorb(self, info: WorkerInfo, data: dict[str, Any]) -> None:
         snapshot = data.get("snapshot")
-        if snapshot:
+        if snapshot and snapshot.get("first_t") is not None:  # None: nothing recorded since the last drain
             self.runtime.recorder.merge(snapshot)
         live = data.get("live") or {}
         self.runtime.live.requests += int(live.get("requests", 0))
@@ -247,6 +251,7 @@ class MasterCoordinator:
         if share == self._share_sent:
             return
         self._share_sent = share
+        self.share_changes.append((time.time(), len(active), share))
         for info in active:
             self.runner.send_message(MSG_SHARE, {"share": share, "workers": len(active)}, info.client_id)
 
@@ -332,7 +337,7 @@ class MasterCoordinator:
         lost = []
         for info in sorted(self.workers.values(), key=lambda i: i.index):
             entry = {
-                "name": info.client_id, "index": info.index, "host": info.client_id.rsplit("_", 1)[0],
+                "name": info.client_id, "index": info.index, "host": info.client_id.rsplit("_", 1)[0], "pid": info.pid,
                 "joined_at_s": offset(info.joined_at), "reports": info.reports, "final_report": info.final,
                 "in_flight_at_end": info.in_flight_at_end,
             }
@@ -343,14 +348,16 @@ class MasterCoordinator:
                 lost_at = max(info.lost_at, start) if self.run_started else info.lost_at
                 missed = max(0.0, end - lost_at) if self.run_started else None
                 lost.append({
-                    "name": info.client_id, "index": info.index, "reason": info.lost_reason,
+                    "name": info.client_id, "index": info.index, "pid": info.pid, "reason": info.lost_reason,
                     "lost_at": _iso(info.lost_at), "lost_at_s": offset(info.lost_at),
                     "missed_s": round(missed, 3) if missed is not None else None,
                     "missed_fraction": round(min(1.0, missed / duration), 4) if missed is not None else None,
                     "last_report_at_s": offset(info.last_report),
                     "note": "measurements since its last report are missing; its open jobs were not recorded",
                 })
-        return {"mode": mode, "workers_expected": self.expected, "workers": workers, "lost_workers": lost}
+        shares = [{"at_s": offset(t), "workers": n, "share": share} for t, n, share in self.share_changes]
+        return {"mode": mode, "workers_expected": self.expected, "workers": workers, "lost_workers": lost,
+                "limiter_shares": shares}
 
 
 def _iso(t: float) -> str:

@@ -1,0 +1,235 @@
+"""Distributed runs for real: a master and Locust worker processes against a real emulator.
+
+Every Locust run is a subprocess (gevent monkey-patching stays out of pytest's process). The emulator is
+started by the test so that after the run its per-job records can be compared with ours job by job.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+ENDPOINT = {"id": "dist", "workers_min": 2, "workers_max": 4, "cold_start": "50ms", "execution_time": "20ms"}
+
+MIXED = """
+name: distributed-mix
+seed: 7
+duration: {duration}
+target:
+  emulator:
+    id: dist
+    workers_min: 2
+    workers_max: 4
+    cold_start: 50ms
+    execution_time: 20ms
+load:
+  users: 4
+  spawn_rate: 20/s
+mix:
+  - flow: run_poll
+    weight: 3
+    poll: {{interval: 50ms, max_wait: 5s}}
+  - flow: runsync
+    weight: 1
+    wait: 5s
+  - flow: health
+    every: 500ms
+"""
+
+
+def loadtest(args: list[str], timeout: float = 90) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
+    return subprocess.run([sys.executable, "-m", "loadtest.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def our_jobs(run_dir: Path) -> dict[str, str]:
+    with (run_dir / "jobs.csv").open() as handle:
+        return {row["job_id"]: row["final_status"] for row in csv.DictReader(handle)}
+
+
+def assert_matches_emulator(run_dir: Path, emulator: Any) -> dict[str, Any]:
+    """Requests per operation and status, and every job's final status, agree exactly with the emulator."""
+    summary = read_json(run_dir / "summary.json")
+    truth = emulator.ground_truth()
+    (endpoint,) = truth["endpoints"].values()
+    assert summary["requests_by_status"] == endpoint["requests"]
+
+    records = {record["id"]: record for record in emulator.job_records()}
+    ours = our_jobs(run_dir)
+    assert set(ours) == set(records), "every job the emulator accepted is in jobs.csv, and no other"
+    assert summary["jobs"]["rows_omitted"] == 0
+    seen_final: dict[str, int] = {}
+    for job_id, status in ours.items():
+        if status != "IN_FLIGHT":  # a job we saw end ended that way on the emulator too
+            assert records[job_id]["status"] == status, job_id
+        final = records[job_id]["status"]
+        seen_final[final] = seen_final.get(final, 0) + 1
+    expected_final = {status: n for status, n in endpoint["jobs"]["final"].items() if n}
+    assert seen_final == expected_final
+    by_status: dict[str, int] = {}
+    for statuses in summary["jobs"]["by_flow"].values():
+        for status, n in statuses.items():
+            by_status[status] = by_status.get(status, 0) + n
+    assert sum(by_status.values()) == endpoint["jobs"]["submitted"]
+    return summary
+
+
+@pytest.fixture
+def mixed_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "mix.yaml"
+    path.write_text(MIXED.format(duration="3s"))
+    return path
+
+
+@pytest.mark.parametrize("processes", [None, 2], ids=["one-process", "two-processes"])
+def test_totals_match_the_emulator_with_one_and_two_processes(
+    processes: int | None, mixed_scenario: Path, tmp_path: Path, emulator_factory
+) -> None:
+    emulator = emulator_factory(dict(ENDPOINT))
+    run_dir = tmp_path / "run"
+    extra = ["--processes", str(processes)] if processes else []
+    result = loadtest(["run", str(mixed_scenario), "--host", emulator.base_url, "--run-dir", str(run_dir),
+                       "--no-report", *extra])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    summary = assert_matches_emulator(run_dir, emulator)
+    assert summary["metrics"]["requests"]["overall"]["value"] > 20
+    settings = summary["run"]["settings"]
+    if processes:
+        dist = settings["distributed"]
+        assert settings["locust_processes"] == 2
+        assert [w["index"] for w in dist["workers"]] == [0, 1]
+        assert all(w["final_report"] for w in dist["workers"])
+        assert dist["lost_workers"] == []
+        assert dist["limiter_shares"][-1] == {"at_s": dist["limiter_shares"][-1]["at_s"], "workers": 2,
+                                              "share": 0.5}
+        assert (run_dir / "locust_stats.csv").read_text().count("\n") > 2  # Locust's stats came from workers
+    else:
+        assert "distributed" not in settings
+
+
+def _worker_children(master: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in master.children():
+        try:
+            if "--worker" in child.cmdline():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_a_killed_worker_is_reported_and_the_master_finishes(tmp_path: Path, emulator_factory) -> None:
+    emulator = emulator_factory(dict(ENDPOINT))
+    scenario = tmp_path / "mix.yaml"
+    scenario.write_text(MIXED.format(duration="8s"))
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
+    master = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.cli", "run", str(scenario), "--host", emulator.base_url,
+         "--run-dir", str(run_dir), "--processes", "2"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline and len(workers) < 2:
+            workers = _worker_children(psutil.Process(master.pid))
+            time.sleep(0.2)
+        assert len(workers) == 2, "the master did not start two worker processes"
+        # wait until traffic flows (the emulator has accepted jobs), then a bit into the run
+        while time.monotonic() < deadline and emulator.ground_truth()["endpoints"]["dist"]["jobs"]["submitted"] < 5:
+            time.sleep(0.2)
+        time.sleep(1.5)
+        victim = workers[1]
+        victim.send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        out, err = master.communicate(timeout=90)
+    finally:
+        if master.poll() is None:
+            master.kill()
+            master.communicate()
+    assert master.returncode == 0, out + err
+    assert "Traceback" not in err
+    summary = read_json(run_dir / "summary.json")
+    dist = summary["run"]["settings"]["distributed"]
+    (lost,) = dist["lost_workers"]
+    assert lost["pid"] == victim.pid
+    victim_entry = next(w for w in dist["workers"] if w["pid"] == victim.pid)
+    assert lost["name"] == victim_entry["name"] and lost["index"] == victim_entry["index"]
+    assert lost["reason"] == "stopped sending heartbeats"
+    start = summary["run"]["start_unix"]
+    assert abs((start + lost["lost_at_s"]) - killed_at) < 2.0  # last heard from about when it was killed
+    duration = summary["run"]["duration_s"]
+    assert lost["missed_s"] == pytest.approx(duration - lost["lost_at_s"], abs=0.5)
+    assert 0.1 < lost["missed_fraction"] < 0.9
+    survivor = next(w for w in dist["workers"] if w["pid"] != victim.pid)
+    assert survivor["final_report"] is True
+    # the budget went back to the one worker left
+    assert dist["limiter_shares"][-1]["workers"] == 1 and dist["limiter_shares"][-1]["share"] == 1.0
+    assert f"LOST      worker {lost['index']} ({lost['name']})" in out
+    assert (run_dir / "report.html").exists(), "the run still ends with a report"
+    # what the survivor measured is all there: its requests are a subset of what the emulator saw
+    truth = emulator.ground_truth()["endpoints"]["dist"]
+    for op, codes in summary["requests_by_status"].items():
+        for code, n in codes.items():
+            assert n <= truth["requests"][op][code]
+
+
+RESPECT = """
+name: distributed-respect
+duration: 4s
+target:
+  emulator:
+    id: dist
+    workers_min: 4
+    workers_max: 4
+    cold_start: 0s
+    execution_time: 20ms
+    limits:
+      window: 0.5s
+      rate_overrides: {run: 10}
+load:
+  users: 12
+mix:
+  - flow: run_poll
+    poll: {interval: 100ms, max_wait: 5s}
+rate_limits:
+  policy: respect
+  on_429: {action: count}
+"""
+
+
+def test_respect_divides_the_budget_between_two_workers(tmp_path: Path) -> None:
+    """Twelve users loop on /run as fast as the limiter lets them, on two workers: if each worker used the
+    whole budget they would offer twice the limit and meet 429s; divided, none are met."""
+    scenario = tmp_path / "respect.yaml"
+    scenario.write_text(RESPECT)
+    run_dir = tmp_path / "run"
+    result = loadtest(["run", str(scenario), "--run-dir", str(run_dir), "--no-report", "--processes", "2"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_json(run_dir / "summary.json")
+    (truth,) = read_json(run_dir / "ground_truth.json")["endpoints"].values()
+    assert summary["requests_by_status"] == truth["requests"]
+    assert "429" not in truth["requests"]["run"]
+    limit_per_s = 10 / 0.5
+    accepted = summary["metrics"]["accepted_rate"]["by_op"]["run"]["value"]
+    assert 0.6 * limit_per_s <= accepted <= limit_per_s
+    assert summary["run"]["settings"]["distributed"]["limiter_shares"][-1]["share"] == 0.5
