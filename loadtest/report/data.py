@@ -65,6 +65,7 @@ def load_run(run_dir: Path | str) -> RunData:
     path = resolve_run_dir(run_dir)
     if not path.is_dir():
         raise rundir.RunDirectoryError(f"{path}: not a directory")
+    path = path.resolve()  # reports/latest → the run's own directory name in titles
     summary = rundir.read_summary(path)
     timeseries = rundir.read_json(path, rundir.TIMESERIES_JSON, required=False) or {"t": [], "series": {}}
     return RunData(
