@@ -92,12 +92,16 @@ if RUNTIME is not None and SCENARIO is not None:
     @events.init.add_listener
     def _on_init(environment: Any, **_: Any) -> None:
         global _emulator
-        from locust.runners import WorkerRunner
+        import gevent
+        from locust.runners import LocalRunner, WorkerRunner
 
         scenario = SCENARIO
         assert scenario is not None and RUNTIME is not None
         if environment.stop_timeout in (None, 0):
             environment.stop_timeout = _users.network_timeout_for(list(RUNTIME.flows.values()))
+        if isinstance(environment.runner, LocalRunner):
+            # the spending guard (or anything else) asking the run to end stops Locust's runner too
+            RUNTIME.on_stop_requested = lambda reason: gevent.spawn(environment.runner.stop)
         if isinstance(environment.runner, WorkerRunner) or environment.host:
             return
         if isinstance(scenario.target, EmulatorTarget):
