@@ -88,3 +88,11 @@ def test_value_from_summary() -> None:
     assert catalog.value_from_summary(summary, parse_metric_ref("end_to_end.p99{flow=other}")) is None
     assert catalog.value_from_summary(summary, parse_metric_ref("rate_429{op=run}")) == 0.5
     assert catalog.value_from_summary(summary, parse_metric_ref("queue_delay.p50")) is None
+
+
+def test_every_metric_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "run-directory.md").read_text()
+    for name, spec in catalog.METRICS.items():
+        assert f"| `{name}` | {spec.unit} | {spec.kind.value} |" in doc, name
