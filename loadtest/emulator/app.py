@@ -106,6 +106,8 @@ class Emulator:
 def _authorized(runtime: EndpointRuntime, request: web.Request) -> str | None:
     """None when the request may pass; else the 401 message (never containing the key)."""
     header = request.headers.get("Authorization")
+    if runtime.api_key is None and header and len(header) > 7 and not header[7:].isspace():
+        return None  # fast path: any key is accepted and this header holds one
     if not header:
         return "missing API key: send an 'Authorization: Bearer KEY' header"
     header = header.strip()

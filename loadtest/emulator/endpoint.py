@@ -88,8 +88,9 @@ class EndpointRuntime:
     # --- jobs --------------------------------------------------------------------------------------
     def new_job_id(self, via: str) -> str:
         """A UUID-shaped id, unique for the life of the process; ``sync-`` for synchronous submissions."""
-        job_id = f"{self._id_prefix}{next(self._id_counter):012x}-e1"
-        return contract.SYNC_JOB_ID_PREFIX + job_id if via != Op.RUN.value else job_id
+        if via == "run":
+            return f"{self._id_prefix}{next(self._id_counter):012x}-e1"
+        return f"{contract.SYNC_JOB_ID_PREFIX}{self._id_prefix}{next(self._id_counter):012x}-e1"
 
     def submit(
         self, via: str, body: bytes, job_input: Any, webhook: str | None = None,

@@ -350,12 +350,14 @@ class JobStore:
             self.failed += 1
         self.counters.final[status] += 1
         job.plan = None
+        self._notify(job)
+        self.on_terminal(job)  # webhooks read the input from the body, so before it is dropped
+        if status not in RETRYABLE:
+            job.body = None  # only a retry would need the input again
         expire_at = now + job.retention
         if expire_at < job.ttl_deadline:
             job.expire_at = expire_at
             self.expiry.add(job, expire_at, job.retention)
-        self._notify(job)
-        self.on_terminal(job)
 
     def add_chunk(self, job: Job, chunk: Any) -> None:
         """A streaming job produced one chunk; it waits in the job's buffer until ``/stream`` drains it."""

@@ -233,11 +233,12 @@ def test_openai_route_becomes_a_job_and_answers_with_its_output(serve):
         assert answer["choices"][0]["message"]["content"] == "Hello World!"
         status, answer, _ = await api.post("openai/v1/completions", {"model": "m", "mock_return": {"x": 1}})
         assert answer == {"x": 1}
-        records = api.runtime.store.records
-        job = records[0]
-        assert api.runtime.job_input(job) == {"openai_route": "/v1/chat/completions", "openai_input": payload}
         status, answer, _ = await api.post("openai/v1/completions", {"mock_error": True})
         assert status == 502 and "Mock error" in answer["error"]
+        failed = api.runtime.store.records[2]  # a failed job keeps its input (for /retry)
+        expected = {"openai_route": "/v1/completions", "openai_input": {"mock_error": True}}
+        assert api.runtime.job_input(failed) == expected
+        assert failed.via == "openai" and failed.id.startswith("sync-")
 
     serve(FAST, body)
 
