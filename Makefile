@@ -36,6 +36,11 @@ check: venv
 	$(BIN)/loadtest run $(SCENARIO) --check $(if $(BASELINE),--baseline $(BASELINE)) $(ARGS)
 
 perf: venv
+	@command -v wrk >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+		echo "installing wrk (Debian package) for bench_emulator"; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; \
+	} || echo "could not install wrk; bench_emulator will say so"
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
