@@ -3,18 +3,20 @@
 For each compared figure (say ``end_to_end.p95``) with baseline value B and run value R (both from
 ``summary.json``), and the figure's direction (higher or lower is worse):
 
-1. **Tolerance**: the worse-direction difference must exceed the allowance (``10%`` of B, or an absolute
-   amount such as ``200ms``). Within it: pass.
-2. **Noise**: the difference must also be clear of run-to-run variation. Both runs' time buckets are
-   cut into at most 50 consecutive blocks; a block bootstrap (1000 resamples of blocks, with
-   replacement, separately for each run) recomputes the figure from the resampled buckets' merged
-   histograms or counters; the spread of (resampled R - R) - (resampled B - B) gives a 99% interval
-   for R - B (basic bootstrap interval). If that interval still reaches the "no worse" side
-   (includes 0), the difference is explained by noise: pass, and the verdict says so.
+1. **Tolerance**: the worse-direction difference must exceed the allowance A (``10%`` of B, or an
+   absolute amount such as ``200ms``). Within it: pass.
+2. **Noise**: the difference must exceed the allowance even allowing for run-to-run variation. Both
+   runs' time buckets are cut into at most 50 consecutive blocks; a block bootstrap (1000 resamples of
+   blocks, with replacement, separately for each run) recomputes the figure from the resampled
+   buckets' merged histograms or counters; the spread of (resampled R - R) - (resampled B - B) gives a
+   99% interval for R - B (basic bootstrap interval). If the interval's better end still lies beyond
+   the allowance, the run is worse than the baseline by more than the tolerance with 99.5% confidence:
+   a regression. Otherwise noise could explain the excess: pass, and the verdict says so.
 
-Only a difference beyond the tolerance *and* with its whole interval on the worse side fails. Blocks
-keep bursts and drifts together (buckets are not independent), and resampling the recorded histograms
-needs no assumption about the distribution. Figures without per-bucket data (``jobs.retried``), or runs
+So a regression must be both larger than the tolerance and statistically clear of it; the smallest
+reliably caught is about A plus 2.6 standard errors of the difference. Blocks keep bursts and drifts
+together (buckets are not independent), and resampling the recorded histograms needs no assumption
+about the distribution. Figures without per-bucket data (``jobs.retried``), or runs
 too short for a noise estimate (fewer than :data:`MIN_BLOCKS` blocks), are judged on the tolerance alone,
 and the verdict says so.
 """
@@ -167,15 +169,15 @@ def compare_figure(
     interval = (f"{confidence * 100:g}% interval of the difference {format_delta(low, unit)} to "
                 f"{format_delta(high, unit)}")
     if direction > 0:
-        clear = low > 0
+        clear = low > allowed
     elif direction < 0:
-        clear = high < 0
+        clear = high < -allowed
     else:
-        clear = low > 0 or high < 0
+        clear = low > allowed or high < -allowed
     if not clear:
-        return verdict(PASS, measured, f"{change} vs baseline, beyond the {tol} tolerance but within run-to-run "
-                                       f"noise ({interval} includes no change)", **details)
-    return verdict(FAIL, measured, f"regression: {change} vs baseline, beyond the {tol} tolerance and clear of "
+        return verdict(PASS, measured, f"{change} vs baseline, beyond the {tol} tolerance but run-to-run noise "
+                                       f"could explain that ({interval} reaches within the tolerance)", **details)
+    return verdict(FAIL, measured, f"regression: {change} vs baseline, beyond the {tol} tolerance even after "
                                    f"run-to-run noise ({interval})", **details)
 
 

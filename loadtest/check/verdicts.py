@@ -136,8 +136,8 @@ class Verdicts:
             print(f"note: {note}", file=out)
         passed = sum(1 for v in self.items if v.passed)
         print(
-            f"check: {self.outcome.upper()}: {passed} passed, {len(self.failed)} failed, "
-            f"{len(self.unjudged)} not judged (exit {self.exit_code})",
+            f"check: {self.outcome.upper()} ({passed} of {len(self.items)} criteria met; {len(self.failed)} failed, "
+            f"{len(self.unjudged)} not judged; exit {self.exit_code})",
             file=out,
         )
 
