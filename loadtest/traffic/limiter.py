@@ -32,7 +32,7 @@ def window_slack(window: float) -> float:
     """Extra seconds added to every rate window: a full budget sent just as the previous one leaves the
     window lands right at the server's window boundary, so a few milliseconds of delay jitter between us
     and the server (connection set-up, scheduling, a busy server) would push it into the old window."""
-    return min(max(0.05, 0.02 * window), 0.5)
+    return min(max(0.1, 0.02 * window), 0.5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ class ProgressLine:
         self.stream = stream
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.every = TTY_EVERY_S if self.tty else PIPE_EVERY_S
-        self._last_print = -1e9
+        self._last_print = 0.0
         self._last_requests = 0
         self._last_t = time.monotonic()
 

@@ -102,7 +102,7 @@ def test_share_divides_the_budget_at_run_time():
 def test_window_is_lengthened_against_jitter():
     from loadtest.traffic.limiter import window_slack
 
-    assert window_slack(0.5) == 0.05
+    assert window_slack(0.5) == 0.1
     assert window_slack(10.0) == pytest.approx(0.2)
     limiter = WindowLimiter(budget=2, window=0.1)
     starts = []
