@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -95,3 +96,36 @@ def test_fixture_exposes_urls_and_ground_truth(emulator_factory) -> None:
     emu.stop()
     assert not emu.running()
     assert pid is not None
+
+
+def test_sigterm_with_long_polls_in_flight_stops_promptly(emulator_factory) -> None:
+    import threading
+
+    emu = emulator_factory({"id": "lp", "workers_max": 1, "cold_start": "30s"})
+    answers: list[int] = []
+
+    def hold() -> None:
+        request = urllib.request.Request(
+            f"{emu.base_url}/lp/runsync?wait=60000", data=b'{"input": {}}', method="POST",
+            headers={"Authorization": "k"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                answers.append(response.status)
+        except urllib.error.HTTPError as exc:
+            answers.append(exc.code)
+        except OSError:
+            answers.append(-1)
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    code = emu.stop()
+    took = time.monotonic() - started
+    for thread in threads:
+        thread.join(timeout=10)
+    assert code == 0
+    assert took < 4.0
+    assert len(answers) == 3
