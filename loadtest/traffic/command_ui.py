@@ -55,7 +55,10 @@ def main(args: argparse.Namespace) -> int:
             print(f"target: {exc}", file=sys.stderr)
             return exitcodes.TARGET_ERROR
     host = args.host or api_base_url(scenario, emulator)
-    extra = list(args.locust_args)
+    from loadtest.traffic.uihooks import prefill_arguments
+
+    # the start form pre-filled from the scenario; --class-picker offers the scenario's shape as well
+    extra = [*prefill_arguments(scenario), "--class-picker", *args.locust_args]
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", str(args.scenario),
         "--host", host, "--web-host", args.web_host, "--web-port", str(args.web_port), "--run-dir", str(run_dir),

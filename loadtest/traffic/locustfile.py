@@ -58,6 +58,9 @@ def _add_arguments(parser: Any) -> None:
                         help="loadtest scenario YAML file whose flows become the user classes")
     parser.add_argument("--run-dir", type=str, env_var=RUN_DIR_ENV, default="",
                         help="write loadtest's run directory here at the end of the test")
+    from loadtest.traffic import uihooks
+
+    uihooks.add_ui_arguments(parser, SCENARIO)  # the scenario's choices as the web UI's custom parameters
 
 
 def _load() -> tuple[Scenario, TrafficRuntime] | None:
@@ -102,6 +105,9 @@ if RUNTIME is not None and SCENARIO is not None:
         if isinstance(environment.runner, LocalRunner):
             # the spending guard (or anything else) asking the run to end stops Locust's runner too
             RUNTIME.on_stop_requested = lambda reason: gevent.spawn(environment.runner.stop)
+        from loadtest.traffic import uihooks
+
+        uihooks.attach(environment, RUNTIME)  # job metrics tabs and report links in the web UI
         if isinstance(environment.runner, WorkerRunner) or environment.host:
             return
         if isinstance(scenario.target, EmulatorTarget):
@@ -116,6 +122,9 @@ if RUNTIME is not None and SCENARIO is not None:
         from locust.runners import MasterRunner
 
         assert RUNTIME is not None
+        from loadtest.traffic import uihooks
+
+        uihooks.on_test_start(environment, RUNTIME)  # web UI: fresh measurements and the chosen policy
         RUNTIME.control.reset()
         RUNTIME.started_at = time.time()
         RUNTIME.started_monotonic = time.monotonic()
@@ -133,9 +142,10 @@ if RUNTIME is not None and SCENARIO is not None:
         in_flight = RUNTIME.finish()
         run_dir = getattr(environment.parsed_options, "run_dir", "") if environment.parsed_options else ""
         if run_dir:
-            from loadtest.traffic.results import write_locust_run
+            from loadtest.traffic import uihooks
 
-            write_locust_run(RUNTIME, environment, Path(run_dir), in_flight_at_end=in_flight)
+            # one run directory per test (web UI), else --run-dir as given
+            uihooks.write_test_run(RUNTIME, environment, Path(run_dir), in_flight_at_end=in_flight)
 
     @events.quit.add_listener
     def _on_quit(**_: Any) -> None:
