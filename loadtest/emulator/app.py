@@ -288,7 +288,7 @@ async def handle_status(runtime: EndpointRuntime, request: web.Request, job_id: 
     job = _job_or_404(runtime, job_id)
     if isinstance(job, web.Response):
         return job
-    ttl = request.query.get("ttl")
+    ttl = request.query.get("ttl") if request.query_string else None
     if ttl is not None:
         runtime.store.set_retention(job, parse_ttl(ttl) / 1000, runtime.loop.time())
     return json_response(200, job.view())

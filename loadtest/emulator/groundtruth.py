@@ -6,6 +6,7 @@ Prometheus text are built only when asked for. The shapes are documented in ``do
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -107,8 +108,7 @@ def job_page(runtime: EndpointRuntime, offset: int, limit: int, origin: float) -
     first = store.records_dropped
     start = max(offset, first)
     end = min(store.records_total, start + limit)
-    records = store.records
-    jobs = [job_record(records[i - first], origin) for i in range(start, end)]
+    jobs = [job_record(job, origin) for job in itertools.islice(store.records, start - first, end - first)]
     return {
         "endpoint": runtime.config.id,
         "total": store.records_total,
