@@ -133,6 +133,10 @@ class ArrivalDispatcher:
         self.pool = Pool(max_in_flight)
         self.stats = DispatchStats()
         self._stop = stop_event if stop_event is not None else Event()
+        self.began: float | None = None
+        """Monotonic instant the schedule started (offset 0)."""
+        self.finished = False
+        """True once every scheduled arrival was started or dropped."""
 
     @property
     def in_flight(self) -> int:
@@ -144,7 +148,7 @@ class ArrivalDispatcher:
 
     def run(self) -> DispatchStats:
         """Dispatch the whole schedule (or until :meth:`stop`), in the calling greenlet."""
-        began = time.monotonic()
+        began = self.began = time.monotonic()
         stats = self.stats
         for offset in self._offsets:
             due = began + offset
@@ -169,6 +173,8 @@ class ArrivalDispatcher:
             if self._keep:
                 stats.start_times.append(now)
             self.pool.spawn(self._start_arrival)
+        else:
+            self.finished = True
         return stats
 
     def join(self, timeout: float | None = None) -> bool:

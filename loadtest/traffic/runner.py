@@ -187,6 +187,22 @@ def _settings(options: RunOptions, scenario: Scenario, host: str, emulated: bool
     }
 
 
+OPEN_MODEL_END_GRACE_S = 2.0
+"""Longest the run waits past its duration for the open-model dispatcher to finish its schedule."""
+
+
+def _deadline(runtime: TrafficRuntime, began: float, duration: float) -> float:
+    """When the run ends: ``duration`` after the start; for the open model, ``duration`` after the schedule
+    started (the user is spawned a moment after the run) and not before every arrival is dispatched."""
+    dispatcher = runtime.dispatcher
+    if dispatcher is None or dispatcher.began is None:
+        return began + duration
+    end = dispatcher.began + duration
+    if time.monotonic() >= end and not dispatcher.finished:
+        return min(time.monotonic() + 0.01, end + OPEN_MODEL_END_GRACE_S)
+    return end
+
+
 def dispatch_figures(runtime: TrafficRuntime) -> dict[str, Any]:
     """What the open-model dispatcher did (empty for the closed model)."""
     if runtime.dispatcher is None:
@@ -238,6 +254,7 @@ def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: T
         deadline = began + duration
         while not runtime.control.stopping:
             now = time.monotonic()
+            deadline = _deadline(runtime, began, duration)
             if now >= deadline:
                 break
             gevent.sleep(min(0.25, deadline - now))
@@ -251,6 +268,10 @@ def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: T
     except KeyboardInterrupt:
         interrupted = True
         runtime.request_stop("interrupted")
+    if runtime.dispatcher is not None and runtime.dispatcher.began is not None:
+        # the open model's measured window starts with its schedule, a moment after the user spawned
+        started_at += runtime.dispatcher.began - began
+        began = runtime.dispatcher.began
     measured = time.monotonic() - began
     try:
         runtime.control.stop()
