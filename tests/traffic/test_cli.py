@@ -107,7 +107,7 @@ def test_ctrl_c_keeps_what_was_measured_marked_interrupted(tmp_path: Path) -> No
         deadline = time.monotonic() + 30
         while not (run_dir / "emulator.log").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        time.sleep(3)
+        time.sleep(2)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
