@@ -49,13 +49,17 @@ MSG_SCENARIO = "loadtest:scenario"
 MSG_READY = "loadtest:ready"
 MSG_SHARE = "loadtest:share"
 MSG_FINAL = "loadtest:final"
+MSG_STOP = "loadtest:stop"
 REPORT_KEY = "loadtest"
 """Key of our recorder drain inside Locust's worker stats report."""
 
 DEFAULT_MASTER_PORT = 5557
 """Locust's own default master port; the only port workers need to reach."""
 WORKER_WAIT_S = 60.0
-"""How long the master waits for ``--expect-workers`` workers before giving up."""
+"""How long the master waits for its ``--processes`` workers before giving up (``--master``: see
+``--expect-workers-max-wait``)."""
+WORKER_CONNECT_S = 60.0
+"""How long a worker keeps trying to reach its master."""
 FINAL_WAIT_S = 10.0
 """How long the master waits, after its test stopped, for final reports of workers still connected."""
 WORKER_EXIT_WAIT_S = 10.0
@@ -172,6 +176,7 @@ class MasterCoordinator:
         runner.register_message(MSG_HELLO, self._on_hello)
         runner.register_message(MSG_READY, self._on_ready)
         runner.register_message(MSG_FINAL, self._on_final)
+        runner.register_message(MSG_STOP, self._on_stop_request)
         self._watcher = gevent.spawn(self._watch)
 
     # ------------------------------------------------------------------------------------ messages
@@ -197,6 +202,10 @@ class MasterCoordinator:
         info.error = (msg.data or {}).get("error")
         info.ready = info.error is None
         self._rebalance()
+
+    def _on_stop_request(self, environment: Any, msg: Any, **_: Any) -> None:
+        info = self._info(msg.node_id)
+        self.runtime.request_stop(f"worker {info.index}: {(msg.data or {}).get('reason', 'asked to stop')}")
 
     def _on_heartbeat(self, client_id: str, timestamp: float, **_: Any) -> None:
         info = self.workers.get(client_id)
@@ -409,9 +418,14 @@ class WorkerAgent:
             self.done.set()
             return
         self.runtime = runtime
+        runtime.on_stop_requested = self._ask_master_to_stop
         self.environment.user_classes[:] = classes
         self.environment.stop_timeout = self.environment.stop_timeout or 0
         self.runner.send_message(MSG_READY, {"classes": [c.__name__ for c in classes]})
+
+    def _ask_master_to_stop(self, reason: str) -> None:
+        """The spending guard (or another stop request) on this worker ends the whole run."""
+        self.runner.send_message(MSG_STOP, {"reason": reason})
 
     def _on_share(self, environment: Any, msg: Any, **_: Any) -> None:
         share = float(msg.data["share"])
@@ -473,8 +487,13 @@ class WorkerAgent:
 
 def run_worker(master_host: str, master_port: int, err: TextIO) -> int:
     """``loadtest run --worker``: serve one run for the master at ``master_host:master_port``."""
+    import math
+
+    import locust.runners as locust_runners
+
     from loadtest import exitcodes
 
+    locust_runners.CONNECT_RETRY_COUNT = max(1, math.ceil(WORKER_CONNECT_S / locust_runners.CONNECT_TIMEOUT))
     events = Events()
     environment = Environment(user_classes=[], events=events)
     try:
@@ -521,6 +540,8 @@ class MasterOptions:
     bind_port: int = DEFAULT_MASTER_PORT
     local_processes: int = 0
     """Start this many workers here (``--processes``), bound to loopback."""
+    max_wait_s: float = WORKER_WAIT_S
+    """How long to wait for the expected workers (0: as long as it takes)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -606,11 +627,11 @@ def execute_master(
 
     handlers = [gevent.signal_handler(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)]
     try:
-        if not coordinator.wait_for_workers(WORKER_WAIT_S):
+        if not coordinator.wait_for_workers(options.max_wait_s or float("inf")):
             errors = [f"worker {i.index}: {i.error}" for i in coordinator.workers.values() if i.error]
             ready = len(coordinator.active())
             print("; ".join(errors) if errors else
-                  f"only {ready} of {workers} worker(s) connected within {WORKER_WAIT_S:g}s", file=err)
+                  f"only {ready} of {workers} worker(s) connected within {options.max_wait_s:g}s", file=err)
             return None
         locust_stats.CSV_STATS_INTERVAL_SEC = CSV_INTERVAL_S
         csv_writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(run_dir / LOCUST_CSV_PREFIX),
@@ -621,6 +642,10 @@ def execute_master(
         began = time.monotonic()
         runtime.recorder.start = started_at
         coordinator.run_started = started_at
+        from loadtest.check.live import LiveThresholds  # thresholds with abort: true stop the run once lost
+        from loadtest.traffic.runner import LIVE_CHECK_S
+
+        live_check, next_live_check = LiveThresholds.from_scenario(scenario), began + LIVE_CHECK_S
         try:
             runner.start_shape()
             deadline = began + duration
@@ -631,6 +656,11 @@ def execute_master(
                 gevent.sleep(min(0.25, deadline - now))
                 if progress is not None:
                     progress.maybe_print(now - began)
+                if live_check is not None and now >= next_live_check:
+                    next_live_check = now + LIVE_CHECK_S
+                    lost = live_check.check(runtime.recorder)  # on the merged measurements of every worker
+                    if lost is not None:
+                        runtime.request_stop(LiveThresholds.stop_reason(lost))
         except KeyboardInterrupt:
             interrupted = True
             runtime.request_stop("interrupted")

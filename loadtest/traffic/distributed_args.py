@@ -22,6 +22,9 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
                        help="be the master of a distributed run; workers connect with --worker")
     group.add_argument("--expect-workers", type=int, metavar="N",
                        help="with --master: start once N workers have connected (default 1)")
+    group.add_argument("--expect-workers-max-wait", type=float, default=300.0, metavar="SECONDS",
+                       help="with --master: give up when the workers have not all connected after this long "
+                            "(default 300; 0 waits as long as it takes)")
     group.add_argument("--master-bind-host", default="*", metavar="HOST",
                        help="with --master: interface to accept workers on (default: all)")
     group.add_argument("--master-bind-port", type=int, default=DEFAULT_MASTER_PORT, metavar="PORT",
@@ -34,7 +37,12 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def distributed_requested(args: argparse.Namespace) -> bool:
-    return bool(args.processes is not None or args.master or args.worker)
+    """True when any distributed flag was given (a stray one is then reported, not ignored)."""
+    return bool(
+        args.processes is not None or args.master or args.worker or args.expect_workers is not None
+        or args.master_host or args.master_port != DEFAULT_MASTER_PORT or args.master_bind_port != DEFAULT_MASTER_PORT
+        or args.master_bind_host != "*"
+    )
 
 
 def usage_problems(args: argparse.Namespace) -> list[str]:
@@ -58,8 +66,16 @@ def usage_problems(args: argparse.Namespace) -> list[str]:
             problems.append("--expect-workers: only with --master")
         elif args.expect_workers < 1:
             problems.append(f"--expect-workers: must be at least 1, got {args.expect_workers}")
+    if args.expect_workers_max_wait < 0:
+        problems.append(f"--expect-workers-max-wait: must be 0 or more, got {args.expect_workers_max_wait:g}")
     if args.master_host and not args.worker:
         problems.append("--master-host: only with --worker")
+    if not args.worker and args.master_port != DEFAULT_MASTER_PORT:
+        problems.append("--master-port: only with --worker (the master's own port is --master-bind-port)")
+    if not args.master and args.master_bind_host != "*":
+        problems.append("--master-bind-host: only with --master")
+    if not args.master and args.master_bind_port != DEFAULT_MASTER_PORT:
+        problems.append("--master-bind-port: only with --master")
     for port_flag in ("master_port", "master_bind_port"):
         port = getattr(args, port_flag)
         if not 1 <= port <= 65535:
@@ -84,6 +100,7 @@ def run_distributed_command(args: argparse.Namespace, options: Any, *, out: Text
         master = distributed.MasterOptions(expect_workers=args.processes, local_processes=args.processes)
     else:
         master = distributed.MasterOptions(
-            expect_workers=args.expect_workers or 1, bind_host=args.master_bind_host, bind_port=args.master_bind_port
+            expect_workers=args.expect_workers or 1, bind_host=args.master_bind_host, bind_port=args.master_bind_port,
+            max_wait_s=args.expect_workers_max_wait,
         )
     return distributed.run_distributed(options, master, out, err)

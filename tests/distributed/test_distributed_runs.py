@@ -233,3 +233,83 @@ def test_respect_divides_the_budget_between_two_workers(tmp_path: Path) -> None:
     accepted = summary["metrics"]["accepted_rate"]["by_op"]["run"]["value"]
     assert 0.6 * limit_per_s <= accepted <= limit_per_s
     assert summary["run"]["settings"]["distributed"]["limiter_shares"][-1]["share"] == 0.5
+
+
+def test_explicit_master_and_a_worker_started_elsewhere(tmp_path: Path, emulator_factory) -> None:
+    """``--master --expect-workers 1`` and ``--worker --master-host``: the worker runs in another directory
+    without the scenario file (it gets it from the master) and writes nothing; the master writes it all."""
+    emulator = emulator_factory(dict(ENDPOINT))
+    scenario = tmp_path / "mix.yaml"
+    scenario.write_text(MIXED.format(duration="3s"))
+    run_dir = tmp_path / "run"
+    elsewhere = tmp_path / "worker-machine"
+    elsewhere.mkdir()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
+    env["PYTHONPATH"] = str(REPO)
+    master = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.cli", "run", str(scenario), "--host", emulator.base_url,
+         "--run-dir", str(run_dir), "--no-report", "--master", "--expect-workers", "1",
+         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.cli", "run", "--worker", "--master-host", "127.0.0.1",
+         "--master-port", str(port)],
+        cwd=elsewhere, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        out, err = master.communicate(timeout=90)
+        worker_out, worker_err = worker.communicate(timeout=30)
+    finally:
+        for process in (master, worker):
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert master.returncode == 0, out + err
+    assert worker.returncode == 0, worker_out + worker_err
+    assert "Traceback" not in err + worker_err
+    assert "waiting for 1 worker(s) on port" in err
+    assert list(elsewhere.iterdir()) == [], "the worker wrote nothing"
+    summary = assert_matches_emulator(run_dir, emulator)
+    dist = summary["run"]["settings"]["distributed"]
+    assert dist["mode"] == "master" and dist["lost_workers"] == []
+    assert len(dist["workers"]) == 1 and dist["workers"][0]["final_report"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "--worker", "scenarios/smoke.yaml", "--master-host", "x"], "--worker: takes no SCENARIO"),
+    (["run", "--worker"], "--worker: needs --master-host HOST"),
+    (["run"], "SCENARIO: a scenario file is required"),
+    (["run", "scenarios/smoke.yaml", "--processes", "0"], "--processes: must be at least 1, got 0"),
+    (["run", "scenarios/smoke.yaml", "--processes", "2", "--master"], "--processes and --master: choose one"),
+    (["run", "scenarios/smoke.yaml", "--expect-workers", "2"], "--expect-workers: only with --master"),
+    (["run", "scenarios/smoke.yaml", "--master-host", "h"], "--master-host: only with --worker"),
+    (["run", "scenarios/smoke.yaml", "--master-bind-port", "6000"], "--master-bind-port: only with --master"),
+])
+def test_misused_distributed_flags_are_refused_clearly(args: list[str], message: str) -> None:
+    import argparse
+
+    from loadtest.traffic import command_run
+    from loadtest.traffic.distributed_args import distributed_requested, usage_problems
+
+    parser = argparse.ArgumentParser()
+    command_run.add_arguments(parser)
+    parsed = parser.parse_args(args[1:])
+    assert distributed_requested(parsed) or not parsed.scenario
+    assert any(problem.startswith(message) for problem in usage_problems(parsed))
+
+
+def test_a_misused_flag_exits_2_with_the_message_and_no_traceback(tmp_path: Path) -> None:
+    result = loadtest(["run", "scenarios/smoke.yaml", "--expect-workers", "2", "--run-dir", str(tmp_path / "run")])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == "--expect-workers: only with --master"
+    assert not (tmp_path / "run").exists()
