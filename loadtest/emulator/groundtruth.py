@@ -83,6 +83,7 @@ def endpoint_snapshot(runtime: EndpointRuntime) -> dict[str, object]:
             "started": c.workers_started, "stopped": c.workers_stopped, "crashed": c.workers_crashed,
             "current": runtime.pool.worker_counts(),
         },
+        "completion_lateness": runtime.pool.lateness_snapshot(),
     }
 
 

@@ -66,6 +66,34 @@ class WorkerPool(ABC):
     def close(self) -> None:
         """Cancel every timer."""
 
+    def lateness_snapshot(self) -> dict[str, object]:
+        """How late job ends were noticed (simulated pools only)."""
+        return {}
+
+
+class Lateness:
+    """How late the loop ran job-end events (an emulator quality figure; reported timings do not include
+    it): a histogram with bucket upper bounds in ms, and the maximum."""
+
+    BOUNDS_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 1000, float("inf"))
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(self.BOUNDS_MS)
+        self.max_ms = 0.0
+
+    def record(self, seconds: float) -> None:
+        ms = seconds * 1000
+        if ms > self.max_ms:
+            self.max_ms = ms
+        for index, bound in enumerate(self.BOUNDS_MS):
+            if ms <= bound:
+                self.counts[index] += 1
+                return
+
+    def snapshot(self) -> dict[str, object]:
+        labels = [f"<={b:g}" if b != float("inf") else ">1000" for b in self.BOUNDS_MS]
+        return {"buckets_ms": dict(zip(labels, self.counts, strict=True)), "max_ms": round(self.max_ms, 3)}
+
 
 class Worker:
     """One simulated worker."""
@@ -107,6 +135,7 @@ class SimulatedWorkers(WorkerPool):
         self._live = 0  # INITIALIZING + UP
         self._initializing = 0
         self._stream_interval = None if config.stream_interval is None else float(config.stream_interval)
+        self.lateness = Lateness()
         self._id_chars = string.ascii_lowercase + string.digits
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -126,7 +155,7 @@ class SimulatedWorkers(WorkerPool):
     # --- events ------------------------------------------------------------------------------------
     def notify_queued(self, now: float | None = None) -> None:
         if self._available:
-            self._dispatch()
+            self._dispatch(self.loop.time() if now is None else now)
         if self.store.in_queue and self._live < self.config.workers_max:
             self._scale(self.loop.time() if now is None else now)
 
@@ -135,40 +164,42 @@ class SimulatedWorkers(WorkerPool):
         if worker is None or job not in worker.jobs:
             return
         worker.jobs.discard(job)
-        self._after_change(worker)
+        self._after_change(worker, self.loop.time())
 
     def tick(self, now: float) -> None:
         if self.store.in_queue:
-            self._dispatch()
+            self._dispatch(now)
             self._scale(now)
 
     # --- dispatch and execution --------------------------------------------------------------------
-    def _dispatch(self) -> None:
+    # Simulated time: every event happens at the moment it was due (``at``), not when the loop got round
+    # to it, so a busy loop delays when a change becomes visible but never the timings it reports.
+    def _dispatch(self, at: float) -> None:
         available = self._available
         store = self.store
         if not available or not store.in_queue:
             return
-        now = self.loop.time()
         while available:
             job = store.pop_next()
             if job is None:
                 return
-            if job.expire_at <= now:
+            start = at if at > job.queued_at else job.queued_at
+            if job.expire_at <= start:
                 store.expire(job)
                 continue
-            self._run(available[-1], job, now)
+            self._run(available[-1], job, start)
 
-    def _run(self, worker: Worker, job: Job, now: float) -> None:
-        self.store.start(job, worker.id, now)
+    def _run(self, worker: Worker, job: Job, start: float) -> None:
+        self.store.start(job, worker.id, start)
         worker.jobs.add(job)
         if len(worker.jobs) >= self.concurrency:
             self._set_available(worker, False)
         plan = job.plan
         if plan is not None and plan.chunks is not None:
-            self._schedule_chunk(worker, job, now)
+            self._schedule_chunk(worker, job)
             return
-        end = now + min(job.exec_s, job.exec_timeout)
-        job.timer = self.loop.call_at(end, self._on_end, worker, job, job.attempt)
+        end = start + min(job.exec_s, job.exec_timeout)
+        job.timer = self.loop.call_at(end, self._on_end, worker, job, job.attempt, end)
 
     def _chunk_time(self, job: Job, index: int, count: int) -> float:
         started = job.started_at or 0.0
@@ -176,17 +207,22 @@ class SimulatedWorkers(WorkerPool):
             return started + job.exec_s * (index + 1) / count
         return started + job.exec_s + index * self._stream_interval
 
-    def _schedule_chunk(self, worker: Worker, job: Job, now: float) -> None:
+    def _stream_end(self, job: Job, count: int) -> float:
+        """When a streaming job of ``count`` chunks ends (its last chunk), before any timeout."""
+        started = job.started_at or 0.0
+        return self._chunk_time(job, count - 1, count) if count else started + job.exec_s
+
+    def _schedule_chunk(self, worker: Worker, job: Job) -> None:
         chunks = job.plan.chunks if job.plan is not None else None
         count = len(chunks) if chunks else 0
-        timeout_at = (job.started_at or now) + job.exec_timeout
-        if count == 0 or job.chunks_sent >= count:
-            when = min(self._chunk_time(job, count - 1, count) if count else now + job.exec_s, timeout_at)
-            job.timer = self.loop.call_at(max(when, now), self._on_end, worker, job, job.attempt)
+        timeout_at = (job.started_at or 0.0) + job.exec_timeout
+        if job.chunks_sent >= count:
+            end = min(self._stream_end(job, count), timeout_at)
+            job.timer = self.loop.call_at(end, self._on_end, worker, job, job.attempt, end)
             return
         when = self._chunk_time(job, job.chunks_sent, count)
         if when > timeout_at:
-            job.timer = self.loop.call_at(timeout_at, self._on_end, worker, job, job.attempt)
+            job.timer = self.loop.call_at(timeout_at, self._on_end, worker, job, job.attempt, timeout_at)
             return
         job.timer = self.loop.call_at(when, self._on_chunk, worker, job, job.attempt)
 
@@ -197,43 +233,46 @@ class SimulatedWorkers(WorkerPool):
         chunks = job.plan.chunks or []
         self.store.add_chunk(job, chunks[job.chunks_sent])
         if job.chunks_sent >= len(chunks):
-            self._on_end(worker, job, attempt)
+            end = self._stream_end(job, len(chunks))
+            self._on_end(worker, job, attempt, end)
         else:
-            self._schedule_chunk(worker, job, self.loop.time())
+            self._schedule_chunk(worker, job)
 
-    def _on_end(self, worker: Worker, job: Job, attempt: int) -> None:
+    def _on_end(self, worker: Worker, job: Job, attempt: int, end: float) -> None:
+        """The simulated handler finished (or hit the execution timeout) at ``end``."""
         if job.attempt != attempt or job.status != IN_PROGRESS or job.expired:
             return
         job.timer = None
-        now = self.loop.time()
-        if now >= job.ttl_deadline:
+        self.lateness.record(self.loop.time() - end)
+        if end >= job.ttl_deadline:
             self.store.expire(job)  # releases the worker through on_release
             return
         plan = job.plan
-        planned = job.exec_s if plan is None or plan.chunks is None else max(
-            job.exec_s, self._chunk_time(job, len(plan.chunks) - 1, len(plan.chunks)) - (job.started_at or now)
-        )
+        started = job.started_at or end
+        planned = job.exec_s
+        if plan is not None and plan.chunks is not None:
+            planned = self._stream_end(job, len(plan.chunks)) - started
         if planned > job.exec_timeout:
             error = f"job timed out: execution exceeded the {job.exec_timeout * 1000:.0f} ms execution timeout"
-            self._finish(worker, job, TIMED_OUT, now, None, error)
+            self._finish(worker, job, TIMED_OUT, end, None, error)
         elif plan is None:
-            self._finish(worker, job, COMPLETED, now, bh.DEFAULT_OUTPUT, None)
+            self._finish(worker, job, COMPLETED, end, bh.DEFAULT_OUTPUT, None)
         elif plan.outcome == bh.COMPLETE:
             if plan.refresh:
                 worker.refresh_pending = True
                 self._set_available(worker, False)
-            self._finish(worker, job, COMPLETED, now, plan.output, None)
+            self._finish(worker, job, COMPLETED, end, plan.output, None)
         elif plan.outcome == bh.FAIL:
-            self._finish(worker, job, FAILED, now, plan.output, plan.error)
+            self._finish(worker, job, FAILED, end, plan.output, plan.error)
         else:
-            self._crash(worker, now)
+            self._crash(worker, end)
 
-    def _finish(self, worker: Worker, job: Job, status: str, now: float, output: Any, error: str | None) -> None:
+    def _finish(self, worker: Worker, job: Job, status: str, end: float, output: Any, error: str | None) -> None:
         worker.jobs.discard(job)
-        self.store.finish(job, status, now, output, error)
-        self._after_change(worker)
+        self.store.finish(job, status, end, output, error)
+        self._after_change(worker, end)
 
-    def _crash(self, worker: Worker, now: float) -> None:
+    def _crash(self, worker: Worker, at: float) -> None:
         """The worker process died: its jobs are retried once elsewhere (then FAILED); it is replaced."""
         self.counters.workers_crashed += 1
         self._set_available(worker, False)
@@ -241,42 +280,41 @@ class SimulatedWorkers(WorkerPool):
         jobs, worker.jobs = list(worker.jobs), set()
         for job in jobs:
             if job.retries < CRASH_RETRIES:
-                self.store.requeue_after_crash(job, now, self.replan(job))
+                self.store.requeue_after_crash(job, at, self.replan(job))
             else:
                 error = f"job failed after {job.retries} retries: worker {worker.id} crashed"
-                self.store.finish(job, FAILED, now, None, error)
-        replacement = self._start_worker(now, warm=False)
+                self.store.finish(job, FAILED, at, None, error)
+        replacement = self._start_worker(at, warm=False)
         replacement.replaces = worker
-        self._dispatch()
-        self._scale(now)
+        self._dispatch(at)
+        self._scale(at)
 
     # --- worker state ------------------------------------------------------------------------------
-    def _after_change(self, worker: Worker) -> None:
-        """A worker lost a job: refresh it, or offer its free slot, then keep it or let it idle out."""
+    def _after_change(self, worker: Worker, at: float) -> None:
+        """A worker lost a job at ``at``: refresh it, or offer its free slot, then keep it or let it idle."""
         if worker.state != UP:
             return
         if worker.refresh_pending:
             if not worker.jobs:
-                self._restart(worker)
+                self._restart(worker, at)
             return
         self._set_available(worker, True)
-        self._dispatch()
+        self._dispatch(at)
         if not worker.jobs and worker.state == UP:
-            now = self.loop.time()
-            worker.idle_since = now
+            worker.idle_since = at
             if worker.timer is not None:
                 worker.timer.cancel()
-            worker.timer = self.loop.call_at(now + self.config.idle_timeout, self._on_idle, worker, now)
+            worker.timer = self.loop.call_at(at + self.config.idle_timeout, self._on_idle, worker, at)
 
-    def _restart(self, worker: Worker) -> None:
-        now = self.loop.time()
+    def _restart(self, worker: Worker, at: float) -> None:
         self._set_available(worker, False)
         self._set_state(worker, INITIALIZING)
         if worker.timer is not None:
             worker.timer.cancel()
-        worker.timer = self.loop.call_at(now + self.behaviour.cold_start(), self._on_ready, worker)
+        ready = at + self.behaviour.cold_start()
+        worker.timer = self.loop.call_at(ready, self._on_ready, worker, ready)
 
-    def _start_worker(self, now: float, warm: bool) -> Worker:
+    def _start_worker(self, at: float, warm: bool) -> Worker:
         rng = self.behaviour.id_rng
         worker_id = "".join(rng.choice(self._id_chars) for _ in range(14))
         worker = Worker(worker_id)
@@ -285,12 +323,13 @@ class SimulatedWorkers(WorkerPool):
         self._initializing += 1
         self.counters.workers_started += 1
         if warm:
-            self._on_ready(worker)
+            self._on_ready(worker, at)
         else:
-            worker.timer = self.loop.call_at(now + self.behaviour.cold_start(), self._on_ready, worker)
+            ready = at + self.behaviour.cold_start()
+            worker.timer = self.loop.call_at(ready, self._on_ready, worker, ready)
         return worker
 
-    def _on_ready(self, worker: Worker) -> None:
+    def _on_ready(self, worker: Worker, at: float) -> None:
         if worker.state != INITIALIZING or self.workers.get(worker.id) is not worker:
             return
         worker.timer = None
@@ -302,7 +341,7 @@ class SimulatedWorkers(WorkerPool):
             if self.workers.get(old.id) is old:
                 del self.workers[old.id]
                 old.state = STOPPED
-        self._after_change(worker)
+        self._after_change(worker, at)
 
     def _on_idle(self, worker: Worker, idle_since: float) -> None:
         if worker.state != UP or worker.jobs or worker.idle_since != idle_since:
@@ -357,6 +396,9 @@ class SimulatedWorkers(WorkerPool):
             self._start_worker(now, warm=False)
 
     # --- reporting ---------------------------------------------------------------------------------
+    def lateness_snapshot(self) -> dict[str, object]:
+        return self.lateness.snapshot()
+
     def health_workers(self) -> dict[str, int]:
         idle = running = initializing = unhealthy = 0
         for worker in self.workers.values():
