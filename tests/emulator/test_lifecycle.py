@@ -237,3 +237,25 @@ def test_failure_rate_and_seeded_execution_times_are_reproducible(serve):
     assert statuses == [s for s, _ in second]
     for (_, a), (_, b) in zip(first, second, strict=True):
         assert abs(a - b) <= 15  # same draws; only timer jitter differs
+
+
+def test_simulated_time_keeps_timings_exact_when_the_loop_is_late(serve):
+    config = dict(BASE, workers_max=1, workers_min=1, execution_time="100ms")
+
+    async def body(api):
+        first = await api.run({})
+        second = await api.run({})
+        await asyncio.sleep(0.05)
+        import time
+
+        time.sleep(0.2)  # block the loop past the first job's end (a stand-in for a burst of work)
+        done_first = await api.wait_status(first, {"COMPLETED"})
+        done_second = await api.wait_status(second, {"COMPLETED"})
+        assert done_first["executionTime"] == 100
+        assert done_second["executionTime"] == 100
+        # the second job started on the worker the moment the first one ended, not when the loop woke up
+        assert 95 <= done_second["delayTime"] <= 110
+        lateness = (await api.ground_truth())["completion_lateness"]
+        assert lateness["max_ms"] >= 100
+
+    serve(config, body)
