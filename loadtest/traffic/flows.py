@@ -3,7 +3,8 @@
 A flow submits a job (``/run`` or ``/runsync``), follows it the way the scenario says (poll ``/status``,
 drain ``/stream``, long-poll ``/status-sync``, cancel, retry) and records what it saw:
 
-* ``delay_ms`` / ``execution_ms``: ``delayTime`` / ``executionTime`` exactly as the target reported them;
+* ``delay_ms`` / ``execution_ms``: ``delayTime`` / ``executionTime`` exactly as the target reported them
+  (a flow whose last answer lacked them, such as ``/stream``, asks ``/status`` once after the end);
 * ``end_to_end_ms``: from just before the submission was sent to the arrival of the first answer that
   showed the job terminal; with polling this is late by up to ``observe_interval_ms`` (the pause that
   preceded that answer), recorded beside it; 0 when the target pushed the state (runsync, stream,
@@ -277,7 +278,27 @@ def _long_poll(ctx: FlowContext, story: JobStory, op: Op, wait_s: float, max_wai
 def _finish(ctx: FlowContext, story: JobStory) -> None:
     if not story.terminal:
         story.in_flight = True
+    elif story.delay_ms is None and story.execution_ms is None and story.status in RAN_STATUSES:
+        _fetch_times(ctx, story)
     ctx.jobs.close(story)
+
+
+RAN_STATUSES = frozenset({contract.JobStatus.COMPLETED, contract.JobStatus.FAILED, contract.JobStatus.TIMED_OUT})
+"""Terminal states of a job that reached a worker, so the target has its delayTime/executionTime."""
+
+
+def _fetch_times(ctx: FlowContext, story: JobStory) -> None:
+    """One ``/status`` for ``delayTime``/``executionTime`` when the answer that ended the job lacked them
+    (``/stream`` answers carry only the status and chunks)."""
+    if ctx.control.stopping:
+        return
+    result = _call_on_job(ctx, story, Op.STATUS)
+    body = result.body
+    if result.ok and isinstance(body, dict):
+        for key, attribute in (("delayTime", "delay_ms"), ("executionTime", "execution_ms")):
+            value = body.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                setattr(story, attribute, float(value))
 
 
 # --------------------------------------------------------------------------------------------- flows
