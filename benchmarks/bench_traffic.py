@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.90
 USERS = 16
 SECONDS = 8
-ROUNDS = 2
+ROUNDS = 3
 
 SCENARIO = """
 name: bench-traffic

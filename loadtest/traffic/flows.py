@@ -75,6 +75,20 @@ class SpendingGuard:
         self.used -= 1
 
 
+class HealthGate:
+    """Lets one ``/health`` sample per interval through, process-wide."""
+
+    def __init__(self) -> None:
+        self._last = -float("inf")
+
+    def due(self, every: float) -> bool:
+        now = time.monotonic()
+        if now - self._last < every * 0.9:  # a little early is fine: the sampler's own timer wobbles
+            return False
+        self._last = now
+        return True
+
+
 class JobBook:
     """Jobs accepted by the target and not yet recorded; records each exactly once."""
 
@@ -193,6 +207,7 @@ class FlowContext:
     make_payload: Callable[[str], dict[str, Any]]
     rng: random.Random
     guard: SpendingGuard = field(default_factory=lambda: SpendingGuard(None))
+    health_gate: HealthGate = field(default_factory=HealthGate)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -376,11 +391,13 @@ def retry_failed(ctx: FlowContext, name: str, flow: RetryFailedFlow) -> None:
 
 
 def health(ctx: FlowContext, name: str, flow: HealthFlow) -> None:
-    """One ``/health`` sample, recorded as endpoint state."""
+    """One ``/health`` call, recorded as endpoint state at most once per ``every`` in this process (sent as
+    weighted traffic it may run thousands of times a second; the gauges need no more than the sampler's
+    pace)."""
     if ctx.control.stopping:
         return
     result = ctx.api.call(Op.HEALTH, flow=name)
-    if result.ok and isinstance(result.body, dict):
+    if result.ok and isinstance(result.body, dict) and ctx.health_gate.due(flow.every):
         ctx.recorder.record_health(result.body)
 
 

@@ -20,7 +20,7 @@ from loadtest.scenario.model import EmulatorTarget, EndpointTarget, Scenario
 from loadtest.scenario.payload import PayloadFactory
 from loadtest.traffic.client import ApiClient
 from loadtest.traffic.control import RunControl
-from loadtest.traffic.flows import FlowContext, JobBook, SpendingGuard
+from loadtest.traffic.flows import FlowContext, HealthGate, JobBook, SpendingGuard
 from loadtest.traffic.limiter import ClientLimiters, LimitsTable, OperationLimits
 
 EMULATOR_PLACEHOLDER_KEY = "loadtest-emulator"
@@ -144,6 +144,7 @@ class TrafficRuntime:
         self.on_stop_requested: Callable[[str], object] = lambda reason: None
         self.flows = scenario.flows_by_name()
         self.live = LiveCounts()
+        self.health_gate = HealthGate()
         self.health_sampler: Any = None
         """The background /health sampler greenlet, when the mix has a health flow."""
         self.started_at: float | None = None
@@ -197,6 +198,7 @@ class TrafficRuntime:
             make_payload=self.payloads.make,
             rng=rng,
             guard=self.guard,
+            health_gate=self.health_gate,
         )
 
     def finish(self) -> int:
