@@ -43,11 +43,11 @@ _METHODS = {op.value: frozenset(operation.methods) for op, operation in OPERATIO
 Handler = Callable[[EndpointRuntime, web.Request, str], Awaitable[web.Response]]
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+
+
 def json_response(status: int, payload: object, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(payload, separators=(",", ":")).encode(), status=status, content_type=JSON_TYPE,
-        headers=headers,
-    )
+    return web.Response(body=_encode(payload).encode(), status=status, content_type=JSON_TYPE, headers=headers)
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
