@@ -129,6 +129,17 @@ def histogram_statistic(cells: np.ndarray, merged: np.ndarray, stat: str) -> np.
     return np.where(empty, np.nan, mean)
 
 
+def _sparse(encoded: str) -> tuple[np.ndarray, np.ndarray]:
+    """Non-zero cells of an encoded histogram, scanning only between its lowest and highest value."""
+    h = hdr.decode(encoded)
+    if h.get_total_count() == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    low, high = h.get_counts_array_index(h.min_value), h.get_counts_array_index(h.max_value)
+    counts = np.frombuffer(h.counts, dtype=np.uint64, count=h.counts_len)[low:high + 1]
+    index = np.flatnonzero(counts)
+    return index + low, counts[index]
+
+
 class RunBuckets:
     """Per-bucket measurements of one run over a gap-free axis of buckets."""
 
@@ -147,10 +158,10 @@ class RunBuckets:
         indices.update(math.floor(t / self.bucket_s) for t, _ in health)
         self.first = min(indices)
         self.count = max(indices) - self.first + 1
-        self._histograms: dict[tuple[str, str, str], list[tuple[int, np.ndarray, np.ndarray]]] = defaultdict(list)
+        self._encoded: dict[tuple[str, str, str], list[tuple[int, str]]] = defaultdict(list)
         for bucket, metric, flow, op, encoded in snapshot.get("histograms", []):
-            cells, counts = hdr.sparse_of(hdr.decode(encoded))
-            self._histograms[(metric, flow, op)].append((int(bucket) - self.first, cells, counts))
+            self._encoded[(metric, flow, op)].append((int(bucket) - self.first, encoded))
+        self._decoded: dict[tuple[str, str, str], list[tuple[int, np.ndarray, np.ndarray]]] = {}
         self._requests = [(int(b) - self.first, op, flow, int(status), int(n))
                           for b, op, flow, status, n in snapshot.get("requests", [])]
         self._jobs = [(int(b) - self.first, flow, final_status_class(status), int(n))
@@ -192,10 +203,17 @@ class RunBuckets:
             return op == ref.scope_value
         return True
 
+    def _pieces(self, key: tuple[str, str, str]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Per-bucket sparse counts of one (metric, flow, op), decoded on first use (long runs hold many)."""
+        pieces = self._decoded.get(key)
+        if pieces is None:
+            pieces = self._decoded[key] = [(position, *_sparse(encoded)) for position, encoded in self._encoded[key]]
+        return pieces
+
     def _histogram(self, ref: MetricRef) -> HistogramFigure:
         pieces = [
-            piece for (metric, flow, op), entries in self._histograms.items()
-            if metric == ref.metric and self._matches(ref, flow, op) for piece in entries
+            piece for key in self._encoded
+            if key[0] == ref.metric and self._matches(ref, key[1], key[2]) for piece in self._pieces(key)
         ]
         cells = np.unique(np.concatenate([p[1] for p in pieces])) if pieces else np.zeros(0, dtype=np.int64)
         counts = np.zeros((self.count, len(cells)), dtype=np.float64)
