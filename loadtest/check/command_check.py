@@ -60,12 +60,13 @@ def main(args: argparse.Namespace) -> int:
     except CheckInputError as exc:
         print(f"loadtest check: {exc}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
+    run_dir = verdicts.run_dir or args.run_dir
     try:
-        verdicts.write(args.run_dir)
+        verdicts.write(run_dir)
     except OSError as exc:
-        print(f"loadtest check: cannot write verdicts.json into {args.run_dir}: {exc}", file=sys.stderr)
+        print(f"loadtest check: cannot write verdicts.json into {run_dir}: {exc}", file=sys.stderr)
     if not args.no_report:
-        _rebuild_report(args.run_dir)
+        _rebuild_report(run_dir)
     if args.junit:
         try:
             write_junit(verdicts, args.junit, elapsed_s=time.monotonic() - began)

@@ -12,6 +12,7 @@ from typing import Any
 from loadtest.check.buckets import RunBuckets
 from loadtest.check.compare import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, compare_runs
 from loadtest.check.criteria import BaselineSpec, Criteria, CriteriaError, criteria_from_run_dir, criteria_from_scenario
+from loadtest.check.paths import resolve_run_dir
 from loadtest.check.store import BaselineError, load_baseline
 from loadtest.check.thresholds import judge_thresholds
 from loadtest.check.verdicts import Verdicts
@@ -55,7 +56,7 @@ def judge_run(
     directory's ``scenario.yaml``). ``baseline_name``: compare with this baseline (default: the
     scenario's ``baseline.name``, if any). Raises :class:`CheckInputError` for bad input.
     """
-    directory = Path(run_dir)
+    directory = resolve_run_dir(run_dir)
     try:
         summary = rundir.read_summary(directory)
     except rundir.RunDirectoryError as exc:

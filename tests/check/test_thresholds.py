@@ -154,3 +154,10 @@ def test_threshold_typo_is_caught_by_validate_with_did_you_mean(tmp_path: Path, 
     err = capsys.readouterr().err
     assert "thresholds[0].metric" in err and "did you mean 'end_to_end'" in err
     assert "queue_dleay.p50" in err and "did you mean 'queue_delay'" in err
+
+
+def test_reports_latest_txt_is_followed_where_symlinks_are_not_allowed(tmp_path: Path, check_helpers) -> None:
+    run = check_helpers.synthetic_run(tmp_path / "reports" / "synthetic" / "20261128-100000", seed=2)
+    (tmp_path / "reports" / "latest.txt").write_text("synthetic/20261128-100000\n")
+    verdicts = judge_run(tmp_path / "reports" / "latest")
+    assert verdicts.run_dir == str(run) and len(verdicts) == 2
