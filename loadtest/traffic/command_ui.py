@@ -26,11 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
     parser.add_argument("--out-dir", default="reports", metavar="DIR", help="where run directories go")
     parser.add_argument("--host", metavar="URL", help="send to this API base URL instead of starting the emulator")
+    parser.add_argument("--processes", type=int, metavar="N",
+                        help="run the users in N Locust worker processes (the UI is the master; job metrics merged)")
     parser.add_argument("--locust-arg", dest="locust_args", action="append", default=[], metavar="ARG",
                         help="pass ARG to Locust unchanged (repeatable), e.g. --locust-arg=--class-picker")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.processes is not None and args.processes < 1:
+        print(f"--processes: must be at least 1, got {args.processes}", file=sys.stderr)
+        return exitcodes.INVALID_INPUT
     from loadtest.metrics.rundir import new_run_directory
     from loadtest.scenario.loader import ScenarioError, load_scenario
     from loadtest.traffic.runtime import TargetError, api_key_for
@@ -59,6 +64,8 @@ def main(args: argparse.Namespace) -> int:
 
     # the start form pre-filled from the scenario; --class-picker offers the scenario's shape as well
     extra = [*prefill_arguments(scenario), "--class-picker", *args.locust_args]
+    if args.processes is not None:
+        extra += ["--processes", str(args.processes)]
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", str(args.scenario),
         "--host", host, "--web-host", args.web_host, "--web-port", str(args.web_port), "--run-dir", str(run_dir),

@@ -133,6 +133,8 @@ class WorkerInfo:
     last_report: float | None = None
     reports: int = 0
     final: bool = False
+    in_test: bool = False
+    """Part of the test now running (connected when it began, or reported during it)."""
     lost_at: float | None = None
     lost_reason: str | None = None
     in_flight_at_end: int = 0
@@ -157,7 +159,9 @@ class RemoteJobs:
 class MasterCoordinator:
     """The master's side: hands out the run, merges workers' measurements, divides the budget, notes losses."""
 
-    def __init__(self, runtime: TrafficRuntime, runner: MasterRunner, request: RunRequest, expected: int) -> None:
+    def __init__(
+        self, runtime: TrafficRuntime, runner: MasterRunner, request: RunRequest | None, expected: int
+    ) -> None:
         self.runtime = runtime
         self.runner = runner
         self.request = request
@@ -191,6 +195,8 @@ class MasterCoordinator:
         return info
 
     def _on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
+        if self.request is None:  # locustfile mode: workers load the scenario themselves
+            return
         info = self._info(msg.node_id)
         info.pid = (msg.data or {}).get("pid")
         workers = max(self.expected, len(self.active()) + (0 if info in self.active() else 1))
@@ -231,12 +237,17 @@ class MasterCoordinator:
             info = self._info(client_id)
             if info.lost_at is None:
                 self._absorb(info, payload)
+                if self.testing and not info.final:
+                    info.in_test = True
+                if not info.ready and info.error is None:  # its ready message may have come too early
+                    info.ready = True
+                    self._rebalance()
 
     def _on_final(self, environment: Any, msg: Any, **_: Any) -> None:
         info = self._info(msg.node_id)
         data = msg.data or {}
         self._absorb(info, data)
-        info.final = True
+        info.final, info.in_test = True, True
         info.in_flight_at_end = int(data.get("in_flight_at_end", 0))
         info.dispatch = data.get("dispatch") or {}
         self.jobs.in_flight_by_worker[info.client_id] = 0
@@ -274,9 +285,9 @@ class MasterCoordinator:
         clients = self.runner.clients
         now = time.time()
         for info in self.workers.values():
-            if not info.ready or info.final or info.lost_at is not None:
+            if not info.in_test or info.final or info.lost_at is not None:
                 continue
-            node = clients.get(info.client_id) if hasattr(clients, "get") else None
+            node = clients.get(info.client_id)
             if node is None:
                 info.lost_at, info.lost_reason = info.last_seen, "left before sending its final report"
             elif node.state == STATE_MISSING:
@@ -306,16 +317,54 @@ class MasterCoordinator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_workers()
-            pending = [i for i in self.workers.values() if i.ready and not i.final and i.lost_at is None]
+            pending = [i for i in self.workers.values() if i.in_test and not i.final and i.lost_at is None]
             if not pending:
                 return
             gevent.sleep(0.1)
         for info in self.workers.values():
-            if info.ready and not info.final and info.lost_at is None:
+            if info.in_test and not info.final and info.lost_at is None:
                 info.lost_at, info.lost_reason = info.last_seen, "sent no final report"
 
     def stop(self) -> None:
         self._watcher.kill()
+
+    @property
+    def testing(self) -> bool:
+        return self.run_started is not None and self.run_ended is None
+
+    def begin_test(self) -> None:
+        """A test begins (again, in the web UI): counts from zero, the clock from now, and the workers
+        connected now are the ones whose final reports it waits for."""
+        self.jobs = RemoteJobs()
+        self.runtime.jobs = self.jobs  # type: ignore[assignment]
+        self.run_started, self.run_ended = time.time(), None
+        clients = self.runner.clients
+        for info in self.workers.values():
+            node = clients.get(info.client_id)
+            connected = node is not None and node.state != STATE_MISSING
+            if connected:
+                info.lost_at = info.lost_reason = None  # back (or never gone): part of this test
+            info.in_test = connected and info.ready
+            info.final, info.in_flight_at_end, info.dispatch = False, 0, {}
+
+    def end_test(self) -> None:
+        if self.run_ended is None:
+            self.run_ended = time.time()
+
+    def ui_rows(self) -> list[dict[str, Any]]:
+        """Rows for the web UI's Jobs tab: workers running and every worker lost."""
+        connected = len(self.runner.clients)
+        rows: list[dict[str, Any]] = [{
+            "name": "workers",
+            "value": f"{self.runner.worker_count} ready or running, {connected} connected, {self.expected} expected",
+        }]
+        start = self.run_started
+        for info in sorted(self.workers.values(), key=lambda i: i.index):
+            if info.lost_at is not None:
+                when = f"{info.lost_at - start:.1f}s into the test" if start and info.lost_at >= start else "before"
+                rows.append({"name": f"lost worker {info.index}",
+                             "value": f"{info.client_id}: {info.lost_reason} ({when})"})
+        return rows
 
     # ----------------------------------------------------------------------------------------- reports
 
@@ -381,11 +430,21 @@ def _iso(t: float) -> str:
 class WorkerAgent:
     """A worker's side: builds its part of the run from the master's scenario, ships measurements."""
 
-    def __init__(self, environment: Environment, runner: WorkerRunner, *, base_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        environment: Environment,
+        runner: WorkerRunner,
+        *,
+        base_dir: Path | None = None,
+        runtime: TrafficRuntime | None = None,
+        sample_health: bool = True,
+    ) -> None:
         self.environment = environment
         self.runner = runner
         self.base_dir = base_dir or Path.cwd()
-        self.runtime: TrafficRuntime | None = None
+        self.runtime: TrafficRuntime | None = runtime
+        """Given: the locustfile built it from its own scenario file; else built from the master's."""
+        self.sample_health = sample_health
         self.index = 0
         self.error: str | None = None
         self.done = gevent.event.Event()
@@ -398,6 +457,10 @@ class WorkerAgent:
         events.test_stop.add_listener(self._on_test_stop)
         runner.register_message(MSG_SCENARIO, self._on_scenario)
         runner.register_message(MSG_SHARE, self._on_share)
+        if runtime is not None:
+            runtime.on_stop_requested = self._ask_master_to_stop
+            self.index = max(0, runner.worker_index)
+            runner.send_message(MSG_READY, {"classes": [c.__name__ for c in environment.user_classes]})
 
     def hello(self) -> None:
         self.runner.send_message(MSG_HELLO, {"pid": os.getpid()})
@@ -455,7 +518,7 @@ class WorkerAgent:
             return
         runtime.control.reset()
         runtime.recorder.start = time.time()
-        if self.index == 0 and environment.host:  # one worker samples /health for the whole run
+        if self.sample_health and self.index == 0 and environment.host:  # one worker samples /health
             runtime.health_sampler = start_health_sampler(runtime, environment, environment.host)
 
     def _on_test_stopping(self, environment: Any, **_: Any) -> None:
@@ -641,6 +704,7 @@ def execute_master(
         started_at = time.time()
         began = time.monotonic()
         runtime.recorder.start = started_at
+        coordinator.begin_test()
         coordinator.run_started = started_at
         from loadtest.check.live import LiveThresholds  # thresholds with abort: true stop the run once lost
         from loadtest.traffic.runner import LIVE_CHECK_S
@@ -665,7 +729,7 @@ def execute_master(
             interrupted = True
             runtime.request_stop("interrupted")
         measured = time.monotonic() - began
-        coordinator.run_ended = time.time()
+        coordinator.end_test()
         if not coordinator.active() and not interrupted and measured < duration:
             runtime.request_stop("every worker was lost")
         try:
@@ -796,3 +860,27 @@ def run_distributed(options: Any, master: MasterOptions, out: TextIO, err: TextI
     if options.check and not outcome.interrupted:
         code = run_check(outcome.run_dir, options.baseline, out, err)
     return code
+
+
+# ------------------------------------------------------------------------------- locustfile (UI, locust -f)
+
+_coordinator: MasterCoordinator | None = None
+"""The master's coordinator when the locustfile runs as Locust's master (``loadtest ui --processes N``)."""
+
+
+def attach_to_locust(environment: Any, runtime: TrafficRuntime) -> None:
+    """At Locust's ``init`` in the locustfile: as master, merge the workers' measurements into ``runtime``
+    and divide the budget; as worker, ship ``runtime``'s measurements. Nothing for a local runner."""
+    global _coordinator
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        options = environment.parsed_options
+        expected = int(getattr(options, "expect_workers", 1) or 1) if options is not None else 1
+        _coordinator = MasterCoordinator(runtime, runner, None, expected)
+    elif isinstance(runner, WorkerRunner):
+        # the locustfile samples /health itself on every process; the budget share comes from the master
+        WorkerAgent(environment, runner, runtime=runtime, sample_health=False)
+
+
+def coordinator() -> MasterCoordinator | None:
+    return _coordinator

@@ -108,6 +108,9 @@ if RUNTIME is not None and SCENARIO is not None:
         from loadtest.traffic import uihooks
 
         uihooks.attach(environment, RUNTIME)  # job metrics tabs and report links in the web UI
+        from loadtest.traffic import distributed
+
+        distributed.attach_to_locust(environment, RUNTIME)  # master/worker: measurements to the master
         if isinstance(environment.runner, WorkerRunner) or environment.host:
             return
         if isinstance(scenario.target, EmulatorTarget):
@@ -141,7 +144,9 @@ if RUNTIME is not None and SCENARIO is not None:
         assert RUNTIME is not None and SCENARIO is not None
         in_flight = RUNTIME.finish()
         run_dir = getattr(environment.parsed_options, "run_dir", "") if environment.parsed_options else ""
-        if run_dir:
+        from locust.runners import WorkerRunner
+
+        if run_dir and not isinstance(environment.runner, WorkerRunner):  # only the master writes it
             from loadtest.traffic import uihooks
 
             # one run directory per test (web UI), else --run-dir as given

@@ -103,8 +103,14 @@ def attach(environment: Any, runtime: Any) -> None:
 
     if environment.web_ui is None:
         return
+    from loadtest.traffic.distributed import coordinator
+
+    def worker_rows() -> list[dict[str, Any]]:
+        master = coordinator()
+        return master.ui_rows() if master is not None else []
+
     _runs = webui.UiRuns()
-    webui.install(environment.web_ui, lambda: runtime, _runs)
+    webui.install(environment.web_ui, lambda: runtime, _runs, extra_rows=worker_rows)
 
 
 def on_test_start(environment: Any, runtime: Any) -> None:
@@ -117,6 +123,11 @@ def on_test_start(environment: Any, runtime: Any) -> None:
         apply_choices(runtime, environment.parsed_options)
     fresh_measurements(runtime)
     runtime.recorder.start = time.time()
+    from loadtest.traffic.distributed import coordinator
+
+    master = coordinator()
+    if master is not None:  # the workers' counts and measurements flow into the fresh runtime
+        master.begin_test()
     _runs.begin()
 
 
@@ -131,8 +142,12 @@ def test_run_directory(first: Path, scenario_name: str, number: int) -> Path:
 
 def write_test_run(runtime: Any, environment: Any, first_run_dir: Path, *, in_flight_at_end: int) -> Path | None:
     """At ``test_stop`` in the UI: write this test's run directory and report; the UI then links to it."""
+    from loadtest.traffic.distributed import coordinator
     from loadtest.traffic.results import write_locust_run
 
+    master = coordinator()
+    if master is not None:
+        master.end_test()
     record = _runs.last if _runs is not None else None
     if record is None:  # the UI was not attached: behave as the headless locustfile does
         return write_locust_run(runtime, environment, first_run_dir, in_flight_at_end=in_flight_at_end)

@@ -169,11 +169,17 @@ def metrics_document(runtime: Any, runs: UiRuns, base_path: str = "") -> dict[st
     }
 
 
-def install(web_ui: Any, runtime_of: Callable[[], Any], runs: UiRuns) -> None:
+def install(
+    web_ui: Any,
+    runtime_of: Callable[[], Any],
+    runs: UiRuns,
+    *,
+    extra_rows: Callable[[], list[dict[str, Any]]] | None = None,
+) -> None:
     """Add our tabs, data and routes to a Locust ``WebUI`` (before it starts serving, ideally).
 
     ``runtime_of`` returns the runtime whose recorder holds the current test's measurements (it may be
-    swapped between tests).
+    swapped between tests); ``extra_rows`` adds rows to the Jobs tab (a distributed master's workers).
     """
     from flask import Response, abort, redirect, request, send_from_directory
 
@@ -205,7 +211,8 @@ def install(web_ui: Any, runtime_of: Callable[[], Any], runs: UiRuns) -> None:
         runtime = runtime_of()
         body["extended_stats"] = [
             {"key": TAB_PERCENTILES, "data": percentile_rows(runtime)},
-            {"key": TAB_JOBS, "data": count_rows(count_figures(runtime), runs.last, ".")},
+            {"key": TAB_JOBS, "data": count_rows(count_figures(runtime), runs.last, ".")
+             + (extra_rows() if extra_rows is not None else [])},
         ]
         response.set_data(json.dumps(body))
         return response

@@ -8,6 +8,7 @@ missing browser is a failure: the project's own setup must have installed it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -87,6 +88,18 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Ctrl-C to ``loadtest ui`` and everything it started (as a terminal would), then SIGKILL stragglers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.wait(timeout=10)
+
+
 @pytest.fixture
 def ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``loadtest ui`` on a free loopback port; yields (base URL, out dir); stopped with Ctrl-C after."""
@@ -115,13 +128,7 @@ def ui(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             time.sleep(0.2)
         yield base, out_dir
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_process_group(process)
         log.close()
 
 
