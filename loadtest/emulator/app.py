@@ -128,21 +128,31 @@ def build_app(emulator: Emulator) -> web.Application:
     endpoints = emulator.endpoints
 
     def route(endpoint_id: str, op: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        if op in _JOB_OPS:
-            async def job_route(request: web.Request) -> web.Response:
-                runtime = endpoints[endpoint_id]
-                response = await _serve(runtime, request, op, request.match_info["job_id"])
-                runtime.counters.requests[(op, response.status)] += 1
-                return response
-            return job_route
+        handler = HANDLERS[op]
+        job_op = op in _JOB_OPS
+        openai_op = op == Op.OPENAI.value
 
-        async def plain_route(request: web.Request) -> web.Response:
+        async def serve(request: web.Request) -> web.Response:
             runtime = endpoints[endpoint_id]
-            extra = "/" + request.match_info["route"] if op == Op.OPENAI.value else ""
-            response = await _serve(runtime, request, op, extra)
+            response = _refuse(runtime, request, op)
+            if response is None:  # admitted: the limits must be released
+                if job_op:
+                    extra = request.match_info["job_id"]
+                else:
+                    extra = "/" + request.match_info["route"] if openai_op else ""
+                try:
+                    response = await handler(runtime, request, extra)
+                except BadRequest as exc:
+                    response = error_response(400, str(exc))
+                except Exception:  # a bug in the emulator: answer, and say so in the log
+                    log.exception("internal error serving %s %s", request.method, request.path)
+                    response = error_response(500, "internal emulator error (see the emulator log)")
+                finally:
+                    runtime.limits.release(op)
             runtime.counters.requests[(op, response.status)] += 1
             return response
-        return plain_route
+
+        return serve
 
     async def v2(request: web.Request) -> web.Response:
         """Anything under /v2/ that no operation route took: always a 404 (or 405) with a reason."""
@@ -183,8 +193,8 @@ def build_app(emulator: Emulator) -> web.Application:
     return app
 
 
-async def _serve(runtime: EndpointRuntime, request: web.Request, op: str, extra: str) -> web.Response:
-    """Method, auth and limits, then the operation's handler; every failure answered in JSON."""
+def _refuse(runtime: EndpointRuntime, request: web.Request, op: str) -> web.Response | None:
+    """Method, auth and rate/concurrency checks: the refusal, or None when admitted (then release)."""
     if request.method not in _METHODS[op]:
         allowed = ", ".join(sorted(_METHODS[op]))
         return error_response(405, f"{op} accepts {allowed}, not {request.method}", {"Allow": allowed})
@@ -192,19 +202,14 @@ async def _serve(runtime: EndpointRuntime, request: web.Request, op: str, extra:
     if denied is not None:
         return error_response(401, denied)
     limits = runtime.limits
+    if limits.unlimited:
+        limits.ops[op].in_flight += 1
+        return None
     now = runtime.loop.time()
     reason = limits.admit(op, now)
     if reason is not None:
         return _too_many(runtime, op, reason, now)
-    try:
-        return await HANDLERS[op](runtime, request, extra)
-    except BadRequest as exc:
-        return error_response(400, str(exc))
-    except Exception:  # a bug in the emulator: answer, and say so in the log
-        log.exception("internal error serving %s %s", request.method, request.path)
-        return error_response(500, "internal emulator error (see the emulator log)")
-    finally:
-        limits.release(op)
+    return None
 
 
 def _too_many(runtime: EndpointRuntime, op: str, reason: str, now: float) -> web.Response:

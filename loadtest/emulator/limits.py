@@ -51,6 +51,8 @@ class Limits:
                 if limits.queue_size_limit is not None
                 else contract.queue_size_limit(config.workers_max)
             )
+        self.unlimited = all(limit.rate is None and limit.max_in_flight is None for limit in self.ops.values())
+        """No rate or concurrency limit on any operation: admission is just counting."""
         self.payload_limits: dict[str, int | None] = {}
         for op in (Op.RUN, Op.RUNSYNC, Op.OPENAI):
             documented = contract.PAYLOAD_LIMIT_BYTES.get(op, contract.PAYLOAD_LIMIT_BYTES[Op.RUNSYNC])
