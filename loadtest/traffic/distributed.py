@@ -562,8 +562,8 @@ def run_worker(master_host: str, master_port: int, err: TextIO) -> int:
     try:
         runner = environment.create_worker_runner(master_host, master_port)
     except (ConnectionError, OSError) as exc:
-        print(f"--master-host {master_host}:{master_port}: cannot reach the master ({exc or 'no answer'})",
-              file=err)
+        reason = str(exc) or f"no answer within {WORKER_CONNECT_S:g}s"
+        print(f"--master-host {master_host}:{master_port}: cannot reach the master ({reason})", file=err)
         return exitcodes.TARGET_ERROR
     agent = WorkerAgent(environment, runner)
     interrupted = False
