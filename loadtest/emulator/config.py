@@ -107,6 +107,9 @@ class LimitsConfig(_Strict):
     """Requests per window, by operation name, replacing the documented figure."""
     concurrency_overrides: dict[Op, int] = Field(default_factory=dict)
     """Requests in flight, by operation name, replacing the documented figure."""
+    rate_per_worker: dict[Op, int] = Field(default_factory=dict)
+    """Dynamic rate limit, by operation: the window's budget becomes ``max(base, running workers * N)``
+    (the documented rule; the platform's per-worker figure is not published, so it is off unless set)."""
     queue_size_limit: int | None = Field(default=None, ge=0)
     """Queue length above which ``/run`` and ``/runsync`` get 429; unset: the documented rule
     (``max(50, workers_max * 500)``)."""
