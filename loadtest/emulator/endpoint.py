@@ -53,6 +53,7 @@ class EndpointRuntime:
         self.behaviour = Behaviour(config)
         self.limits = Limits(config)
         self.pool: WorkerPool = SimulatedWorkers(config, self.store, self.behaviour, loop, self.counters, self.replan)
+        self.limits.running_workers = lambda: self.pool.health_workers()["running"]  # type: ignore[method-assign]
         self.store.on_release = self.pool.release
         self.store.on_terminal = self._on_terminal
         rng = random.Random() if config.seed is None else random.Random(config.seed + 4)

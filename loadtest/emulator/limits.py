@@ -23,10 +23,11 @@ REASONS: tuple[str, ...] = (RATE, CONCURRENCY, QUEUE_SIZE)
 class OpLimit:
     """The budget of one operation on one endpoint."""
 
-    __slots__ = ("count", "in_flight", "max_in_flight", "rate", "window_end")
+    __slots__ = ("count", "in_flight", "max_in_flight", "per_worker", "rate", "window_end")
 
-    def __init__(self, rate: int | None, max_in_flight: int | None) -> None:
+    def __init__(self, rate: int | None, max_in_flight: int | None, per_worker: int | None = None) -> None:
         self.rate = rate
+        self.per_worker = per_worker
         self.max_in_flight = max_in_flight
         self.count = 0
         self.window_end = -math.inf
@@ -43,7 +44,8 @@ class Limits:
         for op, operation in OPERATIONS.items():
             rate = limits.rate_overrides.get(op, operation.rate_limit) if limits.rate else None
             conc = limits.concurrency_overrides.get(op, operation.concurrency_limit) if limits.concurrency else None
-            self.ops[op.value] = OpLimit(rate, conc)
+            per_worker = limits.rate_per_worker.get(op) if limits.rate else None
+            self.ops[op.value] = OpLimit(rate, conc, per_worker)
         self.queue_size_limit: int | None = None
         if limits.queue_size:
             self.queue_size_limit = (
@@ -67,11 +69,24 @@ class Limits:
             if now >= limit.window_end:
                 limit.window_end = now + self.window
                 limit.count = 0
-            if limit.count >= limit.rate:
+            if limit.count >= self.rate_budget(op):
                 return RATE
             limit.count += 1
         limit.in_flight += 1
         return None
+
+    def rate_budget(self, op: str) -> int:
+        """Requests of ``op`` allowed in the current window (dynamic when ``rate_per_worker`` is set)."""
+        limit = self.ops[op]
+        rate = limit.rate or 0
+        if limit.per_worker:
+            return max(rate, self.running_workers() * limit.per_worker)
+        return rate
+
+    @staticmethod
+    def running_workers() -> int:
+        """Replaced by the endpoint with its workers' count (running workers raise dynamic budgets)."""
+        return 0
 
     def release(self, op: str) -> None:
         self.ops[op].in_flight -= 1
@@ -90,7 +105,7 @@ class Limits:
         """The 429 message, naming the limit."""
         limit = self.ops[op]
         if reason == RATE:
-            return f"rate limit exceeded: {op} allows {limit.rate} requests per {self.window:g} s"
+            return f"rate limit exceeded: {op} allows {self.rate_budget(op)} requests per {self.window:g} s"
         if reason == CONCURRENCY:
             return f"concurrency limit exceeded: {op} allows {limit.max_in_flight} requests in flight"
         return f"queue size limit exceeded: more than {self.queue_size_limit} jobs are queued"

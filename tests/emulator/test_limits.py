@@ -146,3 +146,24 @@ def test_limits_can_be_switched_off(serve):
         assert truth["rejected"] == {}
 
     serve(config, body)
+
+
+def test_dynamic_rate_limit_grows_with_running_workers(serve):
+    config = dict(BASE, workers_min=2, workers_max=2, limits={
+        "window": "5s", "rate_overrides": {"status": 2}, "rate_per_worker": {"status": 3}})
+
+    async def body(api):
+        idle_codes = [(await api.get("status/none"))[0] for _ in range(3)]
+        assert idle_codes == [404, 404, 429]  # no running worker: the base budget of 2
+        ids = [await api.run({"mock_delay": 3}) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        assert api.runtime.limits.rate_budget("status") == 6  # 2 running workers * 3
+        busy_codes = [(await api.get("status/none"))[0] for _ in range(5)]
+        assert busy_codes == [404, 404, 404, 404, 429]  # the same window, now 6 allowed
+        _status, answer, _ = await api.get("status/none")
+        assert "6 requests per 5 s" in answer["error"]
+        for job_id in ids:
+            await api.post(f"cancel/{job_id}")
+        assert api.runtime.limits.rate_budget("status") == 2
+
+    serve(config, body)
