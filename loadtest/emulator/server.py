@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from pathlib import Path
@@ -18,6 +19,8 @@ from aiohttp import web
 
 from loadtest.emulator.app import ADMIN_PREFIX, Emulator, build_app
 from loadtest.emulator.config import EmulatorConfig, EndpointConfig
+
+log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 2.0
 PARENT_CHECK_S = 1.0
@@ -128,7 +131,9 @@ async def serve_forever(
         announce(server.base_url)
         if ready_file is not None:
             write_ready_file(ready_file, server.ready_info())
+        log.info("emulator listening on %s, endpoints: %s", server.base_url, ", ".join(server.endpoint_ids))
         await stop.wait()
+        log.info("emulator stopping")
     finally:
         await server.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
