@@ -303,7 +303,7 @@ class MasterCoordinator:
     def wait_for_workers(self, timeout: float) -> bool:
         """Block until ``expected`` workers are ready (True) or ``timeout`` passes (False)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.runtime.control.stopping:
             if len(self.active()) >= self.expected:
                 return True
             failed = [info for info in self.workers.values() if info.error]
@@ -625,6 +625,7 @@ def start_local_workers(count: int, port: int, log_dir: Path) -> list[subprocess
             [sys.executable, "-m", "loadtest.cli", "run", "--worker", "--master-host", "127.0.0.1",
              "--master-port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # Ctrl-C goes to the master, which stops them with their final reports
         ))
         log.close()
     return processes
@@ -691,6 +692,8 @@ def execute_master(
     handlers = [gevent.signal_handler(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)]
     try:
         if not coordinator.wait_for_workers(options.max_wait_s or float("inf")):
+            if interrupted:
+                raise KeyboardInterrupt
             errors = [f"worker {i.index}: {i.error}" for i in coordinator.workers.values() if i.error]
             ready = len(coordinator.active())
             print("; ".join(errors) if errors else

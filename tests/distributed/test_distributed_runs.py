@@ -313,3 +313,34 @@ def test_a_misused_flag_exits_2_with_the_message_and_no_traceback(tmp_path: Path
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip() == "--expect-workers: only with --master"
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_stops_master_and_workers_with_every_measurement(tmp_path: Path, emulator_factory) -> None:
+    """A terminal's Ctrl-C (SIGINT to the foreground group): the master stops the workers, which still send
+    their final reports; the run directory is complete and marked interrupted, no worker counts as lost."""
+    emulator = emulator_factory(dict(ENDPOINT))
+    scenario = tmp_path / "mix.yaml"
+    scenario.write_text(MIXED.format(duration="30s"))
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
+    master = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.cli", "run", str(scenario), "--host", emulator.base_url,
+         "--run-dir", str(run_dir), "--no-report", "--processes", "2"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and emulator.ground_truth()["endpoints"]["dist"]["jobs"]["submitted"] < 10:
+            time.sleep(0.2)
+        os.killpg(master.pid, signal.SIGINT)
+        out, err = master.communicate(timeout=60)
+    finally:
+        if master.poll() is None:
+            os.killpg(master.pid, signal.SIGKILL)
+            master.communicate()
+    assert master.returncode == 130, out + err
+    assert "Traceback" not in err
+    summary = assert_matches_emulator(run_dir, emulator)
+    assert summary["run"]["interrupted"] is True
+    dist = summary["run"]["settings"]["distributed"]
+    assert dist["lost_workers"] == [] and all(w["final_report"] for w in dist["workers"])
