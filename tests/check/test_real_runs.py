@@ -30,6 +30,11 @@ def _loadtest(args: list[str], env: dict[str, str]) -> subprocess.CompletedProce
                           timeout=120, env={**os.environ, **env})
 
 
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "loadtest.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
+
+
 @pytest.mark.slow
 def test_same_scenario_passes_and_slower_emulator_fails_against_the_baseline(tmp_path: Path) -> None:
     assert SLOW != FAST
@@ -39,22 +44,32 @@ def test_same_scenario_passes_and_slower_emulator_fails_against_the_baseline(tmp
     env = {"LOADTEST_BASELINES": str(tmp_path / "baselines")}
     common = ["--duration", "6s", "--no-progress"]
 
-    first = _loadtest(["run", str(fast_file), "--run-dir", str(tmp_path / "first"), "--no-report", *common], env)
-    assert first.returncode == 0, first.stdout + first.stderr
+    # The baseline run and the slow run are independent: run them side by side (each on its own emulator).
+    first = _start(["run", str(fast_file), "--run-dir", str(tmp_path / "first"), "--no-report", *common], env)
+    slow = _start(["run", str(slow_file), "--run-dir", str(tmp_path / "slow"), "--no-report", *common], env)
+    try:
+        first_out, _ = first.communicate(timeout=120)
+        slow_out, _ = slow.communicate(timeout=120)
+    finally:
+        for process in (first, slow):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert first.returncode == 0, first_out
+    assert slow.returncode == 0, slow_out
     assert main(["baseline", "--baselines-dir", env["LOADTEST_BASELINES"], "save", str(tmp_path / "first"),
                  "ci-smoke"]) == 0
 
     # Unchanged scenario, judged by `loadtest run --check` (thresholds + the scenario's baseline).
-    second = _loadtest(["run", str(fast_file), "--run-dir", str(tmp_path / "second"), "--check", *common], env)
+    second = _loadtest(["run", str(fast_file), "--run-dir", str(tmp_path / "second"), "--check", "--no-report",
+                        *common], env)
     assert second.returncode == exitcodes.OK, second.stdout + second.stderr
     assert "check: PASSED" in second.stdout
     verdicts = json.loads((tmp_path / "second" / "verdicts.json").read_text())
     assert verdicts["baseline"] == "ci-smoke" and verdicts["counts"]["failed"] == 0
     assert sum(1 for v in verdicts["verdicts"] if v["kind"] == "baseline") >= 10
-    assert "Verdicts" in (tmp_path / "second" / "summary.md").read_text()
+    assert "Verdicts" in (tmp_path / "second" / "summary.md").read_text()  # the check rendered its report
 
-    slow = _loadtest(["run", str(slow_file), "--run-dir", str(tmp_path / "slow"), "--no-report", *common], env)
-    assert slow.returncode == 0, slow.stdout + slow.stderr
     judged = _loadtest(["check", str(tmp_path / "slow"), "--no-report", "--junit", str(tmp_path / "junit.xml")], env)
     assert judged.returncode == exitcodes.CHECK_FAILED, judged.stdout + judged.stderr
     failed = {v["metric"] for v in json.loads((tmp_path / "slow" / "verdicts.json").read_text())["verdicts"]
