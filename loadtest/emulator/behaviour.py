@@ -10,6 +10,8 @@ run turns out. The input speaks the vocabulary of RunPod's mock worker (``runpod
 - ``mock_crash``: the worker process dies; the platform retries the job once on another worker;
 - ``mock_refresh``: the worker restarts (a cold start) after the job; the output is wrapped as the worker
   SDK does, ``{"mock_return": ...}``;
+- ``mock_progress``: ``{"updates": [...], "wait_time": s}``, progress updates shown as the running job's
+  ``output``, one every ``wait_time`` seconds from the start (those falling after the end are dropped);
 - streaming (endpoint ``generator: true`` or the job's ``"mock_stream": true``): each element of a list
   ``mock_return`` is one chunk on ``/stream``.
 """
@@ -44,6 +46,9 @@ class Plan:
     chunks: list[object] | None = None
     """Stream chunks, in order, each already within the 1 MB chunk limit; None: not a streaming job."""
     refresh: bool = False
+    progress: list[object] | None = None
+    """``mock_progress`` updates: shown as the output of the running job, one every ``progress_wait``."""
+    progress_wait: float = 0.0
 
 
 def sampler(distribution: Distribution, rng: random.Random) -> Callable[[], float]:
@@ -149,6 +154,22 @@ class Behaviour:
         return self._mock_plan(job_input, failed)
 
     def _mock_plan(self, job_input: dict, failed: bool) -> tuple[float, Plan | None]:
+        seconds, plan = self._mock_outcome(job_input, failed)
+        progress = job_input.get("mock_progress")
+        if progress is None:
+            return seconds, plan
+        updates = progress.get("updates") if isinstance(progress, dict) else None
+        wait = progress.get("wait_time", 0) if isinstance(progress, dict) else None
+        if not isinstance(updates, list) or isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+            message = f"mock_progress must be {{'updates': [...], 'wait_time': seconds}}, found {progress!r}"
+            return 0.0, Plan(FAIL, None, handler_error(message, "<class 'TypeError'>"))
+        if plan is None:
+            plan = Plan(COMPLETE, DEFAULT_OUTPUT)
+        plan.progress = updates
+        plan.progress_wait = float(wait)
+        return seconds, plan
+
+    def _mock_outcome(self, job_input: dict, failed: bool) -> tuple[float, Plan | None]:
         delay = job_input.get("mock_delay")
         if delay is None:
             seconds = self._execution_time()

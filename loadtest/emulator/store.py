@@ -359,6 +359,12 @@ class JobStore:
             job.expire_at = expire_at
             self.expiry.add(job, expire_at, job.retention)
 
+    def progress(self, job: Job, value: Any) -> None:
+        """A running job reported progress: ``/status`` shows it as the output until the job ends."""
+        if job.status == IN_PROGRESS:
+            job.output = value
+            self._notify(job)
+
     def add_chunk(self, job: Job, chunk: Any) -> None:
         """A streaming job produced one chunk; it waits in the job's buffer until ``/stream`` drains it."""
         if job.chunks is None:

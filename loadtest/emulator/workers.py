@@ -195,11 +195,19 @@ class SimulatedWorkers(WorkerPool):
         if len(worker.jobs) >= self.concurrency:
             self._set_available(worker, False)
         plan = job.plan
+        if plan is not None and plan.progress:
+            for index, value in enumerate(plan.progress):
+                self.loop.call_at(start + plan.progress_wait * (index + 1), self._on_progress, job, job.attempt, value)
         if plan is not None and plan.chunks is not None:
             self._schedule_chunk(worker, job)
             return
         end = start + min(job.exec_s, job.exec_timeout)
         job.timer = self.loop.call_at(end, self._on_end, worker, job, job.attempt, end)
+
+    def _on_progress(self, job: Job, attempt: int, value: Any) -> None:
+        """A ``progress_update``: the running job's output shows it until the job ends."""
+        if job.attempt == attempt and job.status == IN_PROGRESS and not job.expired:
+            self.store.progress(job, value)
 
     def _chunk_time(self, job: Job, index: int, count: int) -> float:
         started = job.started_at or 0.0

@@ -259,3 +259,24 @@ def test_simulated_time_keeps_timings_exact_when_the_loop_is_late(serve):
         assert lateness["max_ms"] >= 100
 
     serve(config, body)
+
+
+def test_mock_progress_shows_as_output_while_running(serve):
+    config = dict(BASE, workers_min=1)
+
+    async def body(api):
+        job_id = await api.run({"mock_delay": 0.5, "mock_return": "final",
+                                "mock_progress": {"updates": ["25%", "50%"], "wait_time": 0.15}})
+        await asyncio.sleep(0.05)
+        first = await api.status(job_id)
+        assert first["status"] == "IN_PROGRESS" and "output" not in first
+        await asyncio.sleep(0.15)
+        assert (await api.status(job_id))["output"] == "25%"
+        await asyncio.sleep(0.15)
+        assert (await api.status(job_id))["output"] == "50%"
+        done = await api.wait_status(job_id, {"COMPLETED"})
+        assert done["output"] == "final"
+        _status, bad, _ = await api.post("runsync", {"input": {"mock_progress": ["x"]}})
+        assert bad["status"] == "FAILED" and "mock_progress" in bad["error"]
+
+    serve(config, body)
