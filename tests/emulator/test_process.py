@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -129,3 +130,31 @@ def test_sigterm_with_long_polls_in_flight_stops_promptly(emulator_factory) -> N
     assert code == 0
     assert took < 4.0
     assert len(answers) == 3
+
+
+def test_emulator_exits_when_its_parent_dies(tmp_path: Path) -> None:
+    info_path = tmp_path / "info.json"
+    parent_code = (
+        "import json, sys, time\n"
+        "from loadtest.emulator.process import EmulatorProcess\n"
+        "emu = EmulatorProcess({'id': 'orphan'}).start()\n"
+        f"open({str(info_path)!r}, 'w').write(json.dumps({{'pid': emu.pid}}))\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code])
+    try:
+        child_pid = _wait_for(info_path)["pid"]
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            return
+        if Path(f"/proc/{child_pid}/stat").exists() and Path(f"/proc/{child_pid}/stat").read_text().split()[2] == "Z":
+            return  # exited, waiting to be reaped
+        time.sleep(0.1)
+    os.kill(child_pid, signal.SIGKILL)
+    raise AssertionError("the emulator outlived its parent")
