@@ -1,0 +1,80 @@
+"""Admin routes outside the RunPod paths: ground truth, per-job records, reset, config, readiness, metrics.
+
+Shapes are documented in ``docs/emulator.md``. No auth: the emulator listens on loopback by default.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from loadtest.emulator import groundtruth
+from loadtest.emulator.endpoint import EndpointRuntime
+from loadtest.emulator.parsing import BadRequest, parse_count
+from loadtest.emulator.responses import JSON_TYPE, error_response, json_response
+
+if TYPE_CHECKING:
+    from loadtest.emulator.app import Emulator
+
+ADMIN_PREFIX = "/_emulator"
+JOB_RECORDS_PAGE_MAX = 100_000
+
+
+def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
+    """Register ``/_emulator/...`` and ``/metrics`` on ``app``."""
+
+    def pick(request: web.Request) -> EndpointRuntime:
+        endpoint_id = request.query.get("endpoint")
+        if endpoint_id is None:
+            return next(iter(emulator.endpoints.values()))
+        runtime = emulator.endpoints.get(endpoint_id)
+        if runtime is None:
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": f"endpoint {endpoint_id!r} not found"}), content_type=JSON_TYPE
+            )
+        return runtime
+
+    async def ground_truth(request: web.Request) -> web.Response:
+        endpoint_id = request.query.get("endpoint")
+        runtimes = [pick(request)] if endpoint_id else list(emulator.endpoints.values())
+        return json_response(200, {
+            "uptime_s": round(emulator.loop.time() - emulator.origin, 6),
+            "started_at": emulator.started_wall,
+            "unrouted": {str(code): n for code, n in sorted(emulator.unrouted.items())},
+            "endpoints": {rt.config.id: groundtruth.endpoint_snapshot(rt) for rt in runtimes},
+        })
+
+    async def job_records(request: web.Request) -> web.Response:
+        runtime = pick(request)
+        try:
+            offset = parse_count(request.query.get("offset"), "offset", 0, 1 << 62)
+            limit = parse_count(request.query.get("limit"), "limit", 10_000, JOB_RECORDS_PAGE_MAX)
+        except BadRequest as exc:
+            return error_response(400, str(exc))
+        return json_response(200, groundtruth.job_page(runtime, offset, limit, emulator.origin))
+
+    async def reset(request: web.Request) -> web.Response:
+        endpoint_id = request.query.get("endpoint")
+        if endpoint_id is not None:
+            pick(request)
+        return json_response(200, {"reset": emulator.reset(endpoint_id)})
+
+    async def config(request: web.Request) -> web.Response:
+        return json_response(200, emulator.config.model_dump(mode="json"))
+
+    async def ready(request: web.Request) -> web.Response:
+        return json_response(200, {"ready": True, "endpoints": list(emulator.endpoints)})
+
+    async def metrics(request: web.Request) -> web.Response:
+        text = groundtruth.prometheus_text(list(emulator.endpoints.values()))
+        return web.Response(text=text, content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Format": "prometheus-0.0.4"})
+
+    app.router.add_get(f"{ADMIN_PREFIX}/ground-truth", ground_truth)
+    app.router.add_get(f"{ADMIN_PREFIX}/ground-truth/jobs", job_records)
+    app.router.add_post(f"{ADMIN_PREFIX}/reset", reset)
+    app.router.add_get(f"{ADMIN_PREFIX}/config", config)
+    app.router.add_get(f"{ADMIN_PREFIX}/ready", ready)
+    app.router.add_get("/metrics", metrics)

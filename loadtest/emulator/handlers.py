@@ -1,0 +1,226 @@
+"""The operations of the queue API, one handler each: ``(runtime, request, extra) -> response``.
+
+``extra`` is the job id for job operations and the route below ``/openai`` for OpenAI requests. Method,
+auth and rate/concurrency limits were checked before a handler runs (:mod:`loadtest.emulator.app`); a
+handler raises :class:`~loadtest.emulator.parsing.BadRequest` for a 400.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from loadtest import contract
+from loadtest.contract import Op
+from loadtest.emulator.behaviour import DEFAULT_OUTPUT
+from loadtest.emulator.endpoint import EndpointRuntime
+from loadtest.emulator.limits import QUEUE_SIZE
+from loadtest.emulator.parsing import parse_json, parse_submission, parse_ttl, parse_wait
+from loadtest.emulator.responses import JSON_TYPE, error_response, json_response, too_many
+from loadtest.emulator.store import RETRYABLE, TERMINAL, Job, TransitionError
+
+Handler = Callable[[EndpointRuntime, web.Request, str], Awaitable[web.Response]]
+
+_RUN = Op.RUN.value
+
+
+def _check_body(runtime: EndpointRuntime, op: str, body: bytes) -> bytes | web.Response:
+    limits = runtime.limits
+    limit = limits.payload_limits[op]
+    if limit is not None and len(body) > limit:
+        return error_response(413, f"payload too large: {op} accepts at most {limit} bytes")
+    if op != Op.OPENAI.value and limits.queue_size_limit is not None and limits.queue_full(runtime.store.in_queue):
+        return too_many(runtime, op, QUEUE_SIZE, runtime.loop.time())
+    return body
+
+
+async def _read_submission_body(runtime: EndpointRuntime, request: web.Request, op: str) -> bytes | web.Response:
+    """The body of a submission, or the 413 / 429 answer that refuses it."""
+    content = request.content
+    if content.is_eof():  # the whole body is already buffered (the usual case)
+        return _check_body(runtime, op, content.read_nowait(-1))
+    limit = runtime.limits.payload_limits[op]
+    length = request.content_length
+    if limit is not None and length is not None and length > limit:
+        return error_response(413, f"payload too large: {op} accepts at most {limit} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, f"payload too large: {op} accepts at most {limit or 'the read limit'} bytes")
+    return _check_body(runtime, op, body)
+
+
+async def handle_run(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
+    content = request.content
+    if content.is_eof():  # no awaiting on the hot path
+        body = _check_body(runtime, _RUN, content.read_nowait(-1))
+    else:
+        body = await _read_submission_body(runtime, request, _RUN)
+    if type(body) is not bytes:
+        return body
+    sub = parse_submission(body, runtime.config.policy)
+    job = runtime.submit(_RUN, body, sub.job_input, sub.webhook, sub.execution_timeout_ms, sub.ttl_ms, sub.low_priority)
+    return web.Response(body=b'{"id":"' + job.id.encode() + b'","status":"IN_QUEUE"}', content_type=JSON_TYPE)
+
+
+async def _wait_until_terminal(runtime: EndpointRuntime, job: Job, wait_ms: int) -> None:
+    deadline = runtime.loop.time() + wait_ms / 1000
+    while job.status not in TERMINAL and not job.expired and runtime.loop.time() < deadline:
+        await runtime.wait_for_change(job, deadline)
+
+
+async def handle_runsync(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
+    wait_ms = parse_wait(request.query.get("wait"), contract.RUNSYNC_DEFAULT_WAIT_MS)
+    body = await _read_submission_body(runtime, request, Op.RUNSYNC.value)
+    if isinstance(body, web.Response):
+        return body
+    sub = parse_submission(body, runtime.config.policy)
+    job = runtime.submit(
+        Op.RUNSYNC.value, body, sub.job_input, sub.webhook, sub.execution_timeout_ms, sub.ttl_ms, sub.low_priority
+    )
+    await _wait_until_terminal(runtime, job, wait_ms)
+    if job.status in TERMINAL and not job.expired:
+        return json_response(200, job.view())  # chosen: a FAILED job is answered 200 too
+    return json_response(200, {"id": job.id, "status": job.status})
+
+
+def _job_or_404(runtime: EndpointRuntime, job_id: str) -> Job | web.Response:
+    job = runtime.store.get(job_id, runtime.loop.time())
+    if job is None:
+        return error_response(404, f"job {job_id!r} not found (unknown, or its result expired)")
+    return job
+
+
+async def handle_status(runtime: EndpointRuntime, request: web.Request, job_id: str) -> web.Response:
+    job = _job_or_404(runtime, job_id)
+    if isinstance(job, web.Response):
+        return job
+    ttl = request.query.get("ttl") if request.query_string else None
+    if ttl is not None:
+        runtime.store.set_retention(job, parse_ttl(ttl) / 1000, runtime.loop.time())
+    return json_response(200, job.view())
+
+
+async def handle_status_sync(runtime: EndpointRuntime, request: web.Request, job_id: str) -> web.Response:
+    wait_ms = parse_wait(request.query.get("wait"), contract.STATUS_SYNC_DEFAULT_WAIT_MS)
+    job = _job_or_404(runtime, job_id)
+    if isinstance(job, web.Response):
+        return job
+    await _wait_until_terminal(runtime, job, wait_ms)
+    if job.expired:
+        return error_response(404, f"job {job_id!r} expired while waiting")
+    return json_response(200, job.view())
+
+
+async def handle_stream(runtime: EndpointRuntime, request: web.Request, job_id: str) -> web.Response:
+    default_ms = round(float(runtime.config.stream_default_wait) * 1000)
+    raw_wait = request.query.get("wait")
+    wait_ms = default_ms if raw_wait is None else parse_wait(raw_wait, default_ms)
+    job = _job_or_404(runtime, job_id)
+    if isinstance(job, web.Response):
+        return job
+    store = runtime.store
+    chunks = store.drain(job)
+    if not chunks and job.status not in TERMINAL:
+        deadline = runtime.loop.time() + wait_ms / 1000
+        while not chunks and job.status not in TERMINAL and not job.expired and runtime.loop.time() < deadline:
+            await runtime.wait_for_change(job, deadline)
+            chunks = store.drain(job)
+    if job.expired:
+        return error_response(404, f"job {job_id!r} expired")
+    return json_response(200, {"status": job.status, "stream": [{"output": chunk} for chunk in chunks]})
+
+
+async def handle_cancel(runtime: EndpointRuntime, request: web.Request, job_id: str) -> web.Response:
+    job = _job_or_404(runtime, job_id)
+    if isinstance(job, web.Response):
+        return job
+    if runtime.store.cancel(job, runtime.loop.time()):
+        return json_response(200, {"id": job.id, "status": job.status})
+    return json_response(200, job.view())  # chosen: a finished job is answered unchanged
+
+
+async def handle_retry(runtime: EndpointRuntime, request: web.Request, job_id: str) -> web.Response:
+    job = _job_or_404(runtime, job_id)
+    if isinstance(job, web.Response):
+        return job
+    if job.status not in RETRYABLE:
+        return error_response(400, f"job {job_id!r} is {job.status}; only FAILED or TIMED_OUT jobs can be retried")
+    try:
+        runtime.store.retry(job, runtime.loop.time(), runtime.replan(job))
+    except TransitionError as exc:
+        return error_response(400, str(exc))
+    runtime.pool.notify_queued()
+    return json_response(200, {"id": job.id, "status": "IN_QUEUE"})  # as queued, even if picked up at once
+
+
+async def handle_purge(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
+    removed = runtime.store.purge(runtime.loop.time())
+    return json_response(200, {"removed": removed, "status": "completed"})
+
+
+async def handle_health(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
+    return json_response(200, runtime.health())
+
+
+async def handle_requests(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
+    # chosen (shape undocumented): the 100 most recent jobs, newest first.
+    records = runtime.store.records
+    recent = [records[i] for i in range(len(records) - 1, max(-1, len(records) - 101), -1)]
+    return json_response(200, {"requests": [job.view() | {"expired": job.expired} for job in recent]})
+
+
+def _openai_default(route: str, openai_input: Any, job: Job) -> Any:
+    """An OpenAI-shaped answer for a job that set no ``mock_return``."""
+    model = openai_input.get("model", "emulated-model") if isinstance(openai_input, dict) else "emulated-model"
+    created = int(time.time())
+    if route.rstrip("/").endswith("/models"):
+        entry = {"id": model, "object": "model", "created": created, "owned_by": "emulator"}
+        return {"object": "list", "data": [entry]}
+    usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+    if route.rstrip("/").endswith("/chat/completions"):
+        message = {"role": "assistant", "content": DEFAULT_OUTPUT}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return {"id": f"chatcmpl-{job.id}", "object": "chat.completion", "created": created, "model": model,
+                "choices": [choice], "usage": usage}
+    choice = {"index": 0, "text": DEFAULT_OUTPUT, "finish_reason": "stop"}
+    return {"id": f"cmpl-{job.id}", "object": "text_completion", "created": created, "model": model,
+            "choices": [choice], "usage": usage}
+
+
+async def handle_openai(runtime: EndpointRuntime, request: web.Request, route: str) -> web.Response:
+    body = await _read_submission_body(runtime, request, Op.OPENAI.value)
+    if isinstance(body, web.Response):
+        return body
+    openai_input = parse_json(body, "OpenAI request body") if body.strip() else {}
+    job_input = {"openai_route": route, "openai_input": openai_input}
+    job_body = json.dumps({"input": job_input}).encode()
+    job = runtime.submit(Op.OPENAI.value, job_body, job_input, plan_input=openai_input)
+    await _wait_until_terminal(runtime, job, contract.RUNSYNC_DEFAULT_WAIT_MS)
+    if job.status == "COMPLETED" and not job.expired:
+        output = job.output
+        if output == DEFAULT_OUTPUT:
+            output = _openai_default(route, openai_input, job)
+        return json_response(200, output)
+    if job.status in TERMINAL:
+        return error_response(502, job.error or f"job {job.id} ended {job.status}")
+    return json_response(504, {"error": "the job did not finish in time", "id": job.id, "status": job.status})
+
+
+HANDLERS: dict[str, Handler] = {
+    Op.RUN.value: handle_run,
+    Op.RUNSYNC.value: handle_runsync,
+    Op.STATUS.value: handle_status,
+    Op.STATUS_SYNC.value: handle_status_sync,
+    Op.STREAM.value: handle_stream,
+    Op.CANCEL.value: handle_cancel,
+    Op.RETRY.value: handle_retry,
+    Op.PURGE_QUEUE.value: handle_purge,
+    Op.HEALTH.value: handle_health,
+    Op.REQUESTS.value: handle_requests,
+    Op.OPENAI.value: handle_openai,
+}
