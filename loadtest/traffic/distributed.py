@@ -25,7 +25,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,22 +78,28 @@ class RunRequest:
     scenario_name: str
     scenario_text: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    base_dir: str = ""
+    """The scenario's directory on the master: a worker that has the same directory reads payload files
+    there (local workers always do), else from its working directory."""
 
     def as_message(self, index: int, workers: int) -> dict[str, Any]:
         return {
             "name": self.scenario_name, "text": self.scenario_text, "overrides": self.overrides,
-            "index": index, "workers": workers,
+            "index": index, "workers": workers, "base_dir": self.base_dir,
         }
 
 
-def worker_scenario(text: str, name: str, overrides: dict[str, Any], index: int, tmp_dir: Path) -> Scenario:
+def worker_scenario(text: str, name: str, overrides: dict[str, Any], index: int, base_dir: Path) -> Scenario:
     """The scenario a worker runs: the master's file (loaded here, ``${VAR}`` from this machine's
-    environment), the master's overrides, and a seed of its own (see :data:`SEED_STRIDE`)."""
-    from loadtest.scenario.loader import load_scenario
+    environment, payload files from ``base_dir``), the master's overrides, and a seed of its own (see
+    :data:`SEED_STRIDE`). Raises ``ValueError`` saying what is wrong."""
+    from loadtest.scenario.loader import ScenarioError, load_scenario_text
 
-    path = tmp_dir / (Path(name).name or "scenario.yaml")
-    path.write_text(text, encoding="utf-8")
-    scenario = apply_overrides(load_scenario(path), Overrides(**overrides))
+    try:
+        scenario = load_scenario_text(text, file=f"{name} (from the master)", base_dir=base_dir)
+    except ScenarioError as exc:
+        raise ValueError("; ".join(str(issue) for issue in exc.errors)) from None
+    scenario = apply_overrides(scenario, Overrides(**overrides))
     if index:
         scenario = scenario.model_copy(update={"seed": scenario.seed + index * SEED_STRIDE})
     return scenario
@@ -139,6 +144,8 @@ class WorkerInfo:
     lost_reason: str | None = None
     in_flight_at_end: int = 0
     dispatch: dict[str, Any] = field(default_factory=dict)
+    share: float | None = None
+    """The budget share last sent to it."""
 
 
 class RemoteJobs:
@@ -268,12 +275,13 @@ class MasterCoordinator:
         if not active:
             return
         share = 1.0 / len(active)
-        if share == self._share_sent:
-            return
-        self._share_sent = share
-        self.share_changes.append((time.time(), len(active), share))
+        if share != self._share_sent:
+            self._share_sent = share
+            self.share_changes.append((time.time(), len(active), share))
         for info in active:
-            self.runner.send_message(MSG_SHARE, {"share": share, "workers": len(active)}, info.client_id)
+            if info.share != share:  # each worker is told when its share differs from what it was told
+                info.share = share
+                self.runner.send_message(MSG_SHARE, {"share": share, "workers": len(active)}, info.client_id)
 
     def _watch(self) -> None:
         while True:
@@ -448,7 +456,6 @@ class WorkerAgent:
         self.index = 0
         self.error: str | None = None
         self.done = gevent.event.Event()
-        self._tmp = tempfile.TemporaryDirectory(prefix="loadtest-worker-")
         self._sent = {"requests": 0, "throttled": 0, "errors": 0, "submitted": 0}
         events = environment.events
         events.report_to_master.add_listener(self._on_report_to_master)
@@ -468,15 +475,16 @@ class WorkerAgent:
     def _on_scenario(self, environment: Any, msg: Any, **_: Any) -> None:
         data = msg.data
         try:
-            scenario = worker_scenario(data["text"], data["name"], data["overrides"], int(data["index"]),
-                                       Path(self._tmp.name))
+            master_dir = Path(data.get("base_dir") or "")
+            base_dir = master_dir if data.get("base_dir") and master_dir.is_dir() else self.base_dir
+            scenario = worker_scenario(data["text"], data["name"], data["overrides"], int(data["index"]), base_dir)
             workers = max(1, int(data["workers"]))
             self.index = int(data["index"])
-            runtime = TrafficRuntime(scenario, base_dir=self.base_dir, processes=workers,
+            runtime = TrafficRuntime(scenario, base_dir=base_dir, processes=workers,
                                      process_index=self.index % workers)
             classes = user_classes_for(runtime, None, workers)
         except Exception as exc:  # reported to the master, which stops with a clear message
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             self.runner.send_message(MSG_READY, {"error": self.error})
             self.done.set()
             return
@@ -545,7 +553,7 @@ class WorkerAgent:
         gevent.spawn_later(0.5, self.done.set)  # after Locust's own client_stopped has gone out
 
     def close(self) -> None:
-        self._tmp.cleanup()
+        """Nothing is left on the worker's disk (nothing was written)."""
 
 
 def run_worker(master_host: str, master_port: int, err: TextIO) -> int:
@@ -816,6 +824,7 @@ def run_distributed(options: Any, master: MasterOptions, out: TextIO, err: TextI
     request = RunRequest(
         scenario_name=options.scenario_path.name,
         scenario_text=options.scenario_path.read_text(encoding="utf-8"),
+        base_dir=str(options.scenario_path.resolve().parent),
         overrides={k: v for k, v in {
             "duration": options.duration, "users": options.users, "rate": options.rate,
             "max_in_flight": options.max_in_flight, "seed": options.seed,

@@ -179,7 +179,8 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(tmp_path: Path, emu
     assert abs((start + lost["lost_at_s"]) - killed_at) < 2.0  # last heard from about when it was killed
     duration = summary["run"]["duration_s"]
     assert lost["missed_s"] == pytest.approx(duration - lost["lost_at_s"], abs=0.5)
-    assert 0.1 < lost["missed_fraction"] < 0.9
+    assert lost["missed_fraction"] == pytest.approx(lost["missed_s"] / duration, abs=0.01)
+    assert 0.0 < lost["missed_fraction"] < 1.0  # lost mid-run: neither at the start nor after the end
     survivor = next(w for w in dist["workers"] if w["pid"] != victim.pid)
     assert survivor["final_report"] is True
     # the budget went back to the one worker left
@@ -344,3 +345,35 @@ def test_ctrl_c_stops_master_and_workers_with_every_measurement(tmp_path: Path, 
     assert summary["run"]["interrupted"] is True
     dist = summary["run"]["settings"]["distributed"]
     assert dist["lost_workers"] == [] and all(w["final_report"] for w in dist["workers"])
+
+
+def test_a_worker_that_cannot_build_the_run_stops_the_master_with_its_reason(tmp_path: Path) -> None:
+    """The emulator demands a key the master has but the worker's machine lacks: the master says so."""
+    scenario = tmp_path / "keyed.yaml"
+    keyed = MIXED.format(duration="3s").replace("    id: dist\n", "    id: dist\n    api_key_env: LT_DIST_KEY\n")
+    scenario.write_text(keyed)
+    port = _free_port()
+    base_env = {k: v for k, v in os.environ.items() if k not in ("LOADTEST_SCENARIO", "LT_DIST_KEY")}
+    master = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.cli", "run", str(scenario), "--run-dir", str(tmp_path / "run"),
+         "--no-report", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**base_env, "LT_DIST_KEY": "k" * 16},
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.cli", "run", "--worker", "--master-host", "127.0.0.1", "--master-port",
+         str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=base_env,
+    )
+    try:
+        out, err = master.communicate(timeout=90)
+        _, worker_err = worker.communicate(timeout=30)
+    finally:
+        for process in (master, worker):
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert master.returncode == 4, out + err
+    assert "worker 0: target.emulator.api_key_env: environment variable LT_DIST_KEY is not set" in err
+    assert worker.returncode == 2 and "LT_DIST_KEY is not set" in worker_err
+    assert "Traceback" not in err + worker_err
+    assert "k" * 16 not in out + err + worker_err
