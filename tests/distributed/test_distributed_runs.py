@@ -176,7 +176,7 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(tmp_path: Path, emu
     assert lost["name"] == victim_entry["name"] and lost["index"] == victim_entry["index"]
     assert lost["reason"] == "stopped sending heartbeats"
     start = summary["run"]["start_unix"]
-    assert abs((start + lost["lost_at_s"]) - killed_at) < 2.0  # last heard from about when it was killed
+    assert abs((start + lost["lost_at_s"]) - killed_at) < 3.0  # last heard from about when it was killed
     duration = summary["run"]["duration_s"]
     assert lost["missed_s"] == pytest.approx(duration - lost["lost_at_s"], abs=0.5)
     assert lost["missed_fraction"] == pytest.approx(lost["missed_s"] / duration, abs=0.01)
