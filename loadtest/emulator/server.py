@@ -23,6 +23,9 @@ from loadtest.emulator.config import EmulatorConfig, EndpointConfig
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 2.0
+LISTEN_BACKLOG = 4096
+"""Pending connections the kernel queues (capped by net.core.somaxconn): aiohttp's default of 128 drops
+the SYNs of a burst of new connections, which clients then retry only after a second."""
 PARENT_CHECK_S = 1.0
 
 
@@ -66,7 +69,7 @@ class EmulatorServer:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.config.host, self.config.port)
+            site = web.TCPSite(runner, self.config.host, self.config.port, backlog=LISTEN_BACKLOG)
             await site.start()
         except BaseException:
             await runner.cleanup()
