@@ -158,3 +158,49 @@ def test_emulator_exits_when_its_parent_dies(tmp_path: Path) -> None:
         time.sleep(0.1)
     os.kill(child_pid, signal.SIGKILL)
     raise AssertionError("the emulator outlived its parent")
+
+
+def test_cli_yaml_config_with_two_endpoints_and_flag_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "emu.yaml"
+    config.write_text(
+        "port: 0\n"
+        "endpoints:\n"
+        "  - id: first\n"
+        "    execution_time: 10ms\n"
+        "    limits: {window: 2s, rate_overrides: {health: 1}}\n"
+        "  - id: second\n"
+        "    execution_time: {kind: uniform, min: 5ms, max: 15ms}\n"
+    )
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.emulator", "--config", str(config), "--workers-max", "7",
+         "--cold-start", "0s", "--ready-file", str(ready)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        info = _wait_for(ready)
+        assert info["endpoints"] == ["first", "second"]
+        root = info["base_url"].removesuffix("/v2")
+        with urllib.request.urlopen(f"{root}/_emulator/config", timeout=5) as response:
+            served = json.loads(response.read())
+        assert [e["workers_max"] for e in served["endpoints"]] == [7, 7]  # the flag applies to both
+        assert served["endpoints"][0]["limits"]["rate_overrides"] == {"health": 1}
+        codes = []
+        for _ in range(2):
+            request = urllib.request.Request(f"{info['base_url']}/first/health", headers={"Authorization": "k"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    codes.append(response.status)
+            except urllib.error.HTTPError as exc:
+                codes.append(exc.code)
+                assert exc.headers["Retry-After"] in {"1", "2"}
+        assert codes == [200, 429]
+        request = urllib.request.Request(
+            f"{info['base_url']}/second/runsync", data=b'{"input": {}}', method="POST", headers={"Authorization": "k"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read())["status"] == "COMPLETED"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
