@@ -158,3 +158,46 @@ def test_records_cap_drops_oldest(serve):
         assert (await api.ground_truth())["jobs"]["records_dropped"] == 2
 
     serve(dict(BASE, job_records_max=3), body)
+
+
+def test_ground_truth_agrees_with_many_concurrent_clients(serve):
+    config = dict(BASE, workers_min=2, workers_max=6, concurrency=2, cold_start="20ms",
+                  execution_time={"kind": "exponential", "mean": "20ms"}, failure_rate=0.1, seed=9,
+                  limits={"rate": False})
+
+    async def body(api):
+        from collections import Counter
+
+        sent: Counter = Counter()
+        seen: dict[str, dict] = {}
+
+        async def client(index: int) -> None:
+            for _ in range(10):
+                status, answer, _ = await api.post("run", {"input": {"client": index}})
+                sent[("run", status)] += 1
+                job_id = answer["id"]
+                while True:
+                    status, job, _ = await api.get(f"status/{job_id}")
+                    sent[("status", status)] += 1
+                    if job["status"] in {"COMPLETED", "FAILED"}:
+                        seen[job_id] = job
+                        break
+                    await asyncio.sleep(0.005)
+
+        await asyncio.gather(*(client(i) for i in range(20)))
+        truth = await api.ground_truth()
+        for (op, code), count in sent.items():
+            assert truth["requests"][op][str(code)] == count, (op, code)
+        assert sum(truth["requests"]["status"].values()) == sum(n for (op, _), n in sent.items() if op == "status")
+        assert truth["jobs"]["submitted"] == 200
+        final = truth["jobs"]["final"]
+        assert final["COMPLETED"] + final["FAILED"] == 200
+        assert final["FAILED"] == sum(1 for job in seen.values() if job["status"] == "FAILED")
+        async with api.session.get(f"{api.server.admin_url}/ground-truth/jobs?limit=1000") as response:
+            records = {r["id"]: r for r in (await response.json())["jobs"]}
+        for job_id, job in seen.items():
+            record = records[job_id]
+            assert (record["status"], record["delayTime"], record["executionTime"], record["workerId"]) == (
+                job["status"], job["delayTime"], job["executionTime"], job["workerId"])
+
+    serve(config, body, timeout=60)
