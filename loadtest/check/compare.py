@@ -8,8 +8,9 @@ For each compared figure (say ``end_to_end.p95``) with baseline value B and run 
 2. **Noise**: the difference must exceed the allowance even allowing for run-to-run variation. Both
    runs' time buckets are cut into at most 50 consecutive blocks; a block bootstrap (1000 resamples of
    blocks, with replacement, separately for each run) recomputes the figure from the resampled
-   buckets' merged histograms or counters; the spread of (resampled R - R) - (resampled B - B) gives a
-   99% interval for R - B (basic bootstrap interval). If the interval's better end still lies beyond
+   buckets' merged histograms or counters; the resampled differences R* - B* give a 99% interval for
+   R - B (the union of the basic and the percentile bootstrap intervals, see :func:`noise_interval`).
+   If the interval's better end still lies beyond
    the allowance, the run is worse than the baseline by more than the tolerance with 99.5% confidence:
    a regression. Otherwise noise could explain the excess: pass, and the verdict says so.
 
@@ -77,7 +78,15 @@ def noise_interval(
     confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = DEFAULT_RESAMPLES,
 ) -> Noise:
-    """The block-bootstrap interval of R - B (centred on 0: add the observed difference)."""
+    """The block-bootstrap interval of R - B, relative to the observed difference (add it to get the interval).
+
+    Two standard bootstrap intervals are computed and their union kept: the *basic* interval (the
+    resampled deviations mirrored around the estimate) and the *percentile* interval (the resampled
+    differences themselves). They disagree when a figure sits on a step of its distribution, e.g. a
+    p95 of polled end-to-end times between two polling rounds: the basic interval then points the wrong
+    way, the percentile one does not. Taking both keeps a regression verdict to differences that both
+    readings call clear.
+    """
     if run is None or base is None:
         return Noise(None, None, "no per-bucket data (recorder.json) to estimate the noise")
     run_figure, base_figure = run.figure(ref), base.figure(ref)
@@ -92,13 +101,16 @@ def noise_interval(
     base_values = base_figure.values(base.block_bootstrap(resamples, rng))
     run_hat = float(run_figure.values(run.whole_run())[0])
     base_hat = float(base_figure.values(base.whole_run())[0])
-    deviations = (run_values - run_hat) - (base_values - base_hat)
+    estimate = run_hat - base_hat
+    deviations = (run_values - base_values) - estimate
     deviations = deviations[~np.isnan(deviations)]
     if len(deviations) < MIN_VALID_RESAMPLES * resamples:
         return Noise(None, None, "too few samples for a noise estimate (most resamples measured nothing)")
     tail = (1.0 - confidence) / 2.0
-    upper_dev, lower_dev = np.quantile(deviations, [1.0 - tail, tail])
-    return Noise(-float(upper_dev), -float(lower_dev))
+    low_dev, high_dev = (float(q) for q in np.quantile(deviations, [tail, 1.0 - tail]))
+    basic = (-high_dev, -low_dev)
+    percentile = (low_dev, high_dev)
+    return Noise(min(basic[0], percentile[0]), max(basic[1], percentile[1]))
 
 
 def _direction(ref: MetricRef) -> int:
