@@ -161,3 +161,11 @@ def test_reports_latest_txt_is_followed_where_symlinks_are_not_allowed(tmp_path:
     (tmp_path / "reports" / "latest.txt").write_text("synthetic/20261128-100000\n")
     verdicts = judge_run(tmp_path / "reports" / "latest")
     assert verdicts.run_dir == str(run) and len(verdicts) == 2
+
+
+def test_nothing_to_judge_says_so_and_passes(tmp_path: Path, check_helpers, capsys) -> None:
+    from loadtest.cli import main
+
+    run = check_helpers.synthetic_run(tmp_path / "run", seed=2, scenario={"name": "empty"})
+    assert main(["check", str(run), "--no-report"]) == exitcodes.OK
+    assert "no criteria" in capsys.readouterr().out
