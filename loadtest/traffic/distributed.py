@@ -61,6 +61,8 @@ WORKER_CONNECT_S = 60.0
 """How long a worker keeps trying to reach its master."""
 FINAL_WAIT_S = 10.0
 """How long the master waits, after its test stopped, for final reports of workers still connected."""
+FIRST_USERS_WAIT_S = 2.0
+"""Longest the master waits, after starting the shape, for the workers to report their first users."""
 WORKER_EXIT_WAIT_S = 10.0
 """How long the master waits for its local worker processes (``--processes``) to exit."""
 SEED_STRIDE = 1_000_003
@@ -712,17 +714,24 @@ def execute_master(
                                         full_history=False)
         background = [gevent.spawn(csv_writer), gevent.spawn(stats_history, runner)]
         progress = ProgressLine(runtime, duration, progress_to) if progress_to is not None else None
-        started_at = time.time()
-        began = time.monotonic()
-        runtime.recorder.start = started_at
-        coordinator.begin_test()
-        coordinator.run_started = started_at
         from loadtest.check.live import LiveThresholds  # thresholds with abort: true stop the run once lost
         from loadtest.traffic.runner import LIVE_CHECK_S
 
-        live_check, next_live_check = LiveThresholds.from_scenario(scenario), began + LIVE_CHECK_S
+        started_at, began = time.time(), time.monotonic()
+        live_check, next_live_check = None, began
         try:
+            coordinator.begin_test()
             runner.start_shape()
+            # the run's clock starts when the workers have their first users (the spawn messages take a
+            # moment); the open model's dispatchers schedule their arrivals from then on
+            first_users = time.monotonic() + FIRST_USERS_WAIT_S
+            while runner.user_count == 0 and time.monotonic() < first_users and not runtime.control.stopping:
+                gevent.sleep(0.01)
+            started_at = time.time()
+            began = time.monotonic()
+            runtime.recorder.start = started_at
+            coordinator.run_started = started_at
+            live_check, next_live_check = LiveThresholds.from_scenario(scenario), began + LIVE_CHECK_S
             deadline = began + duration
             while not runtime.control.stopping and not interrupted:
                 now = time.monotonic()
@@ -779,7 +788,8 @@ def execute_master(
 
 
 def _distributed_shape(scenario: Scenario, duration: float, workers: int) -> type:
-    """The scenario's shape; in the open model it asks for one dispatcher user per worker."""
+    """The scenario's shape; in the open model it asks for one dispatcher user per worker, all started at
+    once (one a second would start the second worker's arrivals a second late)."""
     from loadtest.traffic.shape import make_shape_class
 
     base = make_shape_class(scenario, duration=duration)
@@ -789,7 +799,7 @@ def _distributed_shape(scenario: Scenario, duration: float, workers: int) -> typ
     class PerWorkerDispatchers(base):  # type: ignore[misc, valid-type]
         def tick(self) -> tuple[int, float] | None:
             tick = super().tick()
-            return None if tick is None else (workers, tick[1])
+            return None if tick is None else (workers, float(max(workers, tick[1])))  # all at once
 
     PerWorkerDispatchers.__name__ = PerWorkerDispatchers.__qualname__ = base.__name__
     return PerWorkerDispatchers

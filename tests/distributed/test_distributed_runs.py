@@ -377,3 +377,38 @@ def test_a_worker_that_cannot_build_the_run_stops_the_master_with_its_reason(tmp
     assert worker.returncode == 2 and "LT_DIST_KEY is not set" in worker_err
     assert "Traceback" not in err + worker_err
     assert "k" * 16 not in out + err + worker_err
+
+
+OPEN = """
+name: distributed-open
+duration: 4s
+target:
+  emulator:
+    workers_min: 4
+    workers_max: 4
+    cold_start: 0s
+    execution_time: 20ms
+load:
+  arrival_rate: 30/s
+  arrivals: constant
+  max_in_flight: 20
+mix:
+  - flow: runsync
+    wait: 5s
+"""
+
+
+def test_open_model_schedule_is_shared_between_workers(tmp_path: Path) -> None:
+    """Each worker runs its own dispatcher at half the rate; together they keep the scheduled arrivals."""
+    scenario = tmp_path / "open.yaml"
+    scenario.write_text(OPEN)
+    run_dir = tmp_path / "run"
+    result = loadtest(["run", str(scenario), "--run-dir", str(run_dir), "--no-report", "--processes", "2"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = read_json(run_dir / "summary.json")
+    (truth,) = read_json(run_dir / "ground_truth.json")["endpoints"].values()
+    assert summary["requests_by_status"] == truth["requests"]
+    arrivals = summary["run"]["settings"]["open_model"]
+    assert arrivals["dropped"] == 0
+    assert abs(arrivals["scheduled"] - 30 * 4) <= 2  # 120 arrivals, 60 per worker
+    assert arrivals["started"] == arrivals["scheduled"] == truth["jobs"]["submitted"]
