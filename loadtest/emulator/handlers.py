@@ -60,7 +60,7 @@ async def handle_run(runtime: EndpointRuntime, request: web.Request, _: str) -> 
         body = _check_body(runtime, _RUN, content.read_nowait(-1))
     else:
         body = await _read_submission_body(runtime, request, _RUN)
-    if type(body) is not bytes:
+    if isinstance(body, web.Response):
         return body
     sub = parse_submission(body, runtime.config.policy)
     job = runtime.submit(_RUN, body, sub.job_input, sub.webhook, sub.execution_timeout_ms, sub.ttl_ms, sub.low_priority)
