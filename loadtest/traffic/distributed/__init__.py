@@ -1,0 +1,37 @@
+"""Distributed runs on Locust's master/worker protocol: the master drives, workers send, one run directory.
+
+How the pieces talk (all over Locust's own ZeroMQ connection, so only the master's port must be open):
+
+* A worker connects with nothing but the master's address, asks for the run (``loadtest:hello``) and gets
+  the scenario file's text and the command-line overrides (``loadtest:scenario``); it builds the same
+  user classes the master dispatches. No file is shared: payload files a scenario names are read on the
+  worker from the master's scenario directory when it has one at that path, else from its working
+  directory.
+* Every Locust stats report a worker sends (``report_to_master``, every few seconds) carries its recorder's
+  ``drain()``; the master ``merge()``s it. When the worker's users have stopped it records its unfinished
+  jobs as in flight and sends the rest (``loadtest:final``) before Locust's ``client_stopped``; ZeroMQ keeps
+  one connection's messages in order, so the master has every worker's measurements when its test stops.
+  Merging is exact, so the run directory holds the totals a single process would have produced.
+* The ``respect`` limiter budget is divided among the workers that are running: the master sends each its
+  share (``loadtest:share``, ``1 / workers``) whenever one joins or leaves.
+* A worker that stops sending heartbeats (killed, machine gone) or quits before its final report is *lost*:
+  the master notes when it was last heard from, how much of the run it missed and that its measurements
+  since its last report are missing; ``summary.json`` lists it under ``run.settings.distributed``.
+
+Modules: ``protocol`` (messages, timings, the run handed to a worker), ``master`` (the coordinator),
+``worker`` (the agent and ``loadtest run --worker``), ``run`` (the master's whole ``loadtest run``),
+``hooks`` (the same machinery under the locustfile, for the web UI and plain ``locust -f``).
+"""
+
+from __future__ import annotations
+
+from loadtest.traffic.distributed.hooks import attach_to_locust, coordinator
+from loadtest.traffic.distributed.master import MasterCoordinator, RemoteJobs, WorkerInfo
+from loadtest.traffic.distributed.protocol import RunRequest
+from loadtest.traffic.distributed.run import MasterOptions, execute_master, run_distributed
+from loadtest.traffic.distributed.worker import WorkerAgent, run_worker
+
+__all__ = [
+    "MasterCoordinator", "MasterOptions", "RemoteJobs", "RunRequest", "WorkerAgent", "WorkerInfo",
+    "attach_to_locust", "coordinator", "execute_master", "run_distributed", "run_worker",
+]

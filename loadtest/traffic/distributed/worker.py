@@ -1,0 +1,197 @@
+"""A worker's side: builds its part of the run from the master's scenario and ships its measurements."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import gevent
+import gevent.event
+from locust.env import Environment
+from locust.event import Events
+from locust.runners import WorkerRunner
+
+from loadtest.traffic.distributed.protocol import (
+    MSG_FINAL,
+    MSG_HELLO,
+    MSG_READY,
+    MSG_SCENARIO,
+    MSG_SHARE,
+    MSG_STOP,
+    REPORT_KEY,
+    WORKER_CONNECT_S,
+    user_classes_for,
+    worker_scenario,
+)
+from loadtest.traffic.runtime import TrafficRuntime
+
+# --------------------------------------------------------------------------------------------- worker
+
+
+class WorkerAgent:
+    """A worker's side: builds its part of the run from the master's scenario, ships measurements."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        runner: WorkerRunner,
+        *,
+        base_dir: Path | None = None,
+        runtime: TrafficRuntime | None = None,
+        sample_health: bool = True,
+    ) -> None:
+        self.environment = environment
+        self.runner = runner
+        self.base_dir = base_dir or Path.cwd()
+        self.runtime: TrafficRuntime | None = runtime
+        """Given: the locustfile built it from its own scenario file; else built from the master's."""
+        self.sample_health = sample_health
+        self.index = 0
+        self.error: str | None = None
+        self.done = gevent.event.Event()
+        self._sent = {"requests": 0, "throttled": 0, "errors": 0, "submitted": 0}
+        events = environment.events
+        events.report_to_master.add_listener(self._on_report_to_master)
+        events.test_start.add_listener(self._on_test_start)
+        events.test_stopping.add_listener(self._on_test_stopping)
+        events.test_stop.add_listener(self._on_test_stop)
+        runner.register_message(MSG_SCENARIO, self._on_scenario)
+        runner.register_message(MSG_SHARE, self._on_share)
+        if runtime is not None:
+            runtime.on_stop_requested = self._ask_master_to_stop
+            self.index = max(0, runner.worker_index)
+            runner.send_message(MSG_READY, {"classes": [c.__name__ for c in environment.user_classes]})
+
+    def hello(self) -> None:
+        self.runner.send_message(MSG_HELLO, {"pid": os.getpid()})
+
+    def _on_scenario(self, environment: Any, msg: Any, **_: Any) -> None:
+        data = msg.data
+        try:
+            master_dir = Path(data.get("base_dir") or "")
+            base_dir = master_dir if data.get("base_dir") and master_dir.is_dir() else self.base_dir
+            scenario = worker_scenario(data["text"], data["name"], data["overrides"], int(data["index"]), base_dir)
+            workers = max(1, int(data["workers"]))
+            self.index = int(data["index"])
+            runtime = TrafficRuntime(scenario, base_dir=base_dir, processes=workers,
+                                     process_index=self.index % workers)
+            classes = user_classes_for(runtime, None, workers)
+        except Exception as exc:  # reported to the master, which stops with a clear message
+            self.error = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            self.runner.send_message(MSG_READY, {"error": self.error})
+            self.done.set()
+            return
+        self.runtime = runtime
+        runtime.on_stop_requested = self._ask_master_to_stop
+        self.environment.user_classes[:] = classes
+        self.environment.stop_timeout = self.environment.stop_timeout or 0
+        self.runner.send_message(MSG_READY, {"classes": [c.__name__ for c in classes]})
+
+    def _ask_master_to_stop(self, reason: str) -> None:
+        """The spending guard (or another stop request) on this worker ends the whole run."""
+        self.runner.send_message(MSG_STOP, {"reason": reason})
+
+    def _on_share(self, environment: Any, msg: Any, **_: Any) -> None:
+        share = float(msg.data["share"])
+        if self.runtime is not None and self.runtime.limiters is not None:
+            self.runtime.limiters.set_share(share)
+
+    def _live_delta(self) -> dict[str, int]:
+        assert self.runtime is not None
+        live, jobs = self.runtime.live, self.runtime.jobs
+        now = {"requests": live.requests, "throttled": live.throttled, "errors": live.errors,
+               "submitted": jobs.submitted}
+        delta = {key: now[key] - self._sent[key] for key in now}
+        self._sent = now
+        delta["in_flight"] = jobs.in_flight
+        return delta
+
+    def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        if self.runtime is None:
+            return
+        data[REPORT_KEY] = {"snapshot": self.runtime.recorder.drain(), "live": self._live_delta()}
+
+    def _on_test_start(self, environment: Any, **_: Any) -> None:
+        from loadtest.traffic.users import start_health_sampler
+
+        runtime = self.runtime
+        if runtime is None:
+            return
+        runtime.control.reset()
+        runtime.recorder.start = time.time()
+        if self.sample_health and self.index == 0 and environment.host:  # one worker samples /health
+            runtime.health_sampler = start_health_sampler(runtime, environment, environment.host)
+
+    def _on_test_stopping(self, environment: Any, **_: Any) -> None:
+        if self.runtime is not None:
+            self.runtime.control.stop()
+
+    def _on_test_stop(self, environment: Any, **_: Any) -> None:
+        runtime = self.runtime
+        if runtime is None:
+            return
+        in_flight = runtime.finish()
+        if runtime.health_sampler is not None:
+            runtime.health_sampler.join(timeout=5)
+            runtime.health_sampler.kill()
+        dispatch: dict[str, Any] = {}
+        if runtime.dispatcher is not None:
+            stats = runtime.dispatcher.stats
+            dispatch = {"scheduled": stats.scheduled, "started": stats.started, "dropped": stats.dropped,
+                        "achieved_rate": stats.achieved_rate(), "lateness_max_s": stats.lateness_max}
+        self.runner.send_message(MSG_FINAL, {
+            "snapshot": runtime.recorder.drain(), "live": self._live_delta(), "in_flight_at_end": in_flight,
+            "dispatch": dispatch,
+        })
+        gevent.spawn_later(0.5, self.done.set)  # after Locust's own client_stopped has gone out
+
+    def close(self) -> None:
+        """Nothing is left on the worker's disk (nothing was written)."""
+
+
+def run_worker(master_host: str, master_port: int, err: TextIO) -> int:
+    """``loadtest run --worker``: serve one run for the master at ``master_host:master_port``."""
+    import math
+
+    import locust.runners as locust_runners
+
+    from loadtest import exitcodes
+
+    locust_runners.CONNECT_RETRY_COUNT = max(1, math.ceil(WORKER_CONNECT_S / locust_runners.CONNECT_TIMEOUT))
+    events = Events()
+    environment = Environment(user_classes=[], events=events)
+    try:
+        runner = environment.create_worker_runner(master_host, master_port)
+    except (ConnectionError, OSError) as exc:
+        reason = str(exc) or f"no answer within {WORKER_CONNECT_S:g}s"
+        print(f"--master-host {master_host}:{master_port}: cannot reach the master ({reason})", file=err)
+        return exitcodes.TARGET_ERROR
+    agent = WorkerAgent(environment, runner)
+    interrupted = False
+
+    def on_signal() -> None:
+        nonlocal interrupted
+        interrupted = True
+        agent.done.set()
+
+    handlers = [gevent.signal_handler(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)]
+    try:
+        agent.hello()
+        while not agent.done.wait(0.2):
+            if len(runner.greenlet) == 0:  # the master told us to quit
+                break
+    finally:
+        for handler in handlers:
+            handler.cancel()
+        if interrupted or agent.error:
+            environment.events.quitting.fire(environment=environment, reverse=True)  # tell the master
+            gevent.sleep(0.2)
+        runner.greenlet.kill(block=False)
+        agent.close()
+    if agent.error:
+        print(f"worker: the master's scenario could not be built here: {agent.error}", file=err)
+        return exitcodes.INVALID_INPUT
+    return exitcodes.INTERRUPTED if interrupted else exitcodes.OK
