@@ -77,7 +77,10 @@ def apply_choices(runtime: Any, options: Any) -> None:
     on_429 = limits.on_429.model_copy(update={"action": action})
     new_limits = limits.model_copy(update={"policy": policy, "on_429": on_429})
     runtime.scenario = scenario.model_copy(update={"rate_limits": new_limits})
+    old = runtime.limiters
     runtime.limiters = build_limiters(runtime.scenario)
+    if old is not None and runtime.limiters is not None:
+        runtime.limiters.set_share(old.share)  # a distributed worker keeps the share its master gave it
     logger.info("loadtest: rate_limit_policy=%s, on_429=%s for this test", policy, action)
 
 
@@ -115,12 +118,15 @@ def attach(environment: Any, runtime: Any) -> None:
 
 def on_test_start(environment: Any, runtime: Any) -> None:
     """A test starts from the UI: fresh measurements, the chosen policy, a new entry in the runs list."""
+    from locust.runners import WorkerRunner
+
+    if isinstance(environment.runner, WorkerRunner):  # the master's custom parameters came with the spawn
+        apply_choices(runtime, environment.parsed_options)
+        return
     if _runs is None:
         return
-    from locust.runners import MasterRunner
 
-    if not isinstance(environment.runner, MasterRunner):
-        apply_choices(runtime, environment.parsed_options)
+    apply_choices(runtime, environment.parsed_options)  # a master too: its run directory says what ran
     fresh_measurements(runtime)
     runtime.recorder.start = time.time()
     from loadtest.traffic.distributed import coordinator

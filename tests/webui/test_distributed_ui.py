@@ -86,7 +86,7 @@ def test_ui_master_merges_both_workers_measurements(tmp_path: Path) -> None:
             return False
 
         _wait(two_workers, 40, "the UI and two workers")
-        started = _request(base + "/swarm", {"user_count": "4", "spawn_rate": "20"})
+        started = _request(base + "/swarm", {"user_count": "4", "spawn_rate": "20", "on_429": "count"})
         assert started["success"], started
 
         def enough_jobs() -> dict[str, Any] | None:
@@ -125,3 +125,6 @@ def test_ui_master_merges_both_workers_measurements(tmp_path: Path) -> None:
     ours = sum(sum(codes.values()) for codes in summary["requests_by_status"].values())
     assert 0 < total["num_requests"] <= ours
     assert not list(run_dir.parent.glob("*/summary.json"))[1:], "one test, one run directory"
+    assert summary["run"]["settings"]["rate_limit_policy"] == "respect"
+    scenario_as_run = (run_dir / "scenario.yaml").read_text()
+    assert "action: count" in scenario_as_run  # the custom parameter from the start form was applied
