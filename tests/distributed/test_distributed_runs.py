@@ -187,6 +187,7 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(tmp_path: Path, emu
     assert dist["limiter_shares"][-1]["workers"] == 1 and dist["limiter_shares"][-1]["share"] == 1.0
     assert f"LOST      worker {lost['index']} ({lost['name']})" in out
     assert (run_dir / "report.html").exists(), "the run still ends with a report"
+    assert lost["name"] in (run_dir / "report.html").read_text()  # its settings section names the lost worker
     # what the survivor measured is all there: its requests are a subset of what the emulator saw
     truth = emulator.ground_truth()["endpoints"]["dist"]
     for op, codes in summary["requests_by_status"].items():
