@@ -18,7 +18,6 @@ import json as jsonlib
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from loadtest import contract
@@ -28,36 +27,78 @@ from loadtest.traffic.control import RunControl
 from loadtest.traffic.limiter import ClientLimiters
 
 THROTTLED_SUFFIX = " (429)"
+_JSON_STARTS = (b"{", b"[", b" ", b"\n", b"\r", b"\t")
 NOT_SENT = "not sent: the run ended while waiting for the client-side limiter"
 
 
+class RequestFailure(Exception):
+    """Why Locust should count a request as failed (its message is the row in Locust's failures table)."""
+
+
 class ResponseHook(Protocol):
-    """Called once per HTTP attempt (429s and connection errors included)."""
+    """Called once per HTTP attempt (429s and connection errors included), positionally (it is on the hot
+    path): operation, flow name, status code (0: no answer), latency in seconds, send time (Unix s)."""
 
-    def __call__(
-        self, *, op: Op, flow: str, status: int, latency_s: float, started_at: float, throttled: bool
-    ) -> None: ...
+    def __call__(self, op: Op, flow: str, status: int, latency_s: float, started_at: float, /) -> None: ...
 
 
-@dataclass(slots=True)
+_UNPARSED = object()
+
+
 class ApiResult:
-    """The final answer to one logical call (after any 429 retries)."""
+    """The final answer to one logical call (after any 429 retries).
 
-    op: Op
-    status: int
-    """HTTP status code; 0 when no answer came (connection error, timeout)."""
-    body: Any
-    error: str | None
-    throttled: int
-    """429 answers met on the way (the final answer included when it is a 429)."""
-    latency_s: float
-    """Latency of the final attempt."""
-    retry_after: str | None = None
-    """The ``Retry-After`` header of a 429 answer, as sent."""
-    sent_at: float = 0.0
-    """When the final attempt was sent (Unix seconds)."""
-    sent_perf: float = 0.0
-    """The same instant on the ``time.perf_counter`` clock (for durations)."""
+    The JSON body is parsed on first use of :attr:`body` (a ``/health`` answer sent as traffic is often
+    never read); a 2xx answer that does not even look like a JSON object or array is an error at once.
+    """
+
+    __slots__ = ("_body", "content", "error", "latency_s", "op", "retry_after", "sent_at", "sent_perf", "status",
+                 "throttled")
+
+    def __init__(
+        self,
+        op: Op,
+        status: int,
+        content: bytes | None,
+        error: str | None,
+        latency_s: float,
+        sent_at: float = 0.0,
+        sent_perf: float = 0.0,
+        retry_after: str | None = None,
+        *,
+        throttled: int = 0,
+    ) -> None:
+        self.op = op
+        self.status = status
+        """HTTP status code; 0 when no answer came (connection error, timeout)."""
+        self.content = content
+        self.error = error
+        self.latency_s = latency_s
+        """Latency of the final attempt."""
+        self.sent_at = sent_at
+        """When the final attempt was sent (Unix seconds)."""
+        self.sent_perf = sent_perf
+        """The same instant on the ``time.perf_counter`` clock (for durations)."""
+        self.retry_after = retry_after
+        """The ``Retry-After`` header of a 429 answer, as sent."""
+        self.throttled = throttled
+        """429 answers met on the way (the final answer included when it is a 429)."""
+        self._body: Any = _UNPARSED
+
+    @property
+    def body(self) -> Any:
+        """The parsed JSON answer (``None`` when there was none or it was not JSON)."""
+        body = self._body
+        if body is _UNPARSED:
+            body = None
+            if self.content:
+                try:
+                    body = jsonlib.loads(self.content)
+                except ValueError:
+                    if self.error is None:
+                        self.error = f"HTTP {self.status}: answer is not JSON"
+            self._body = body
+        return body
 
     @property
     def ok(self) -> bool:
@@ -66,8 +107,9 @@ class ApiResult:
     @property
     def job_status(self) -> str | None:
         """The ``status`` field of a job object (``None`` when absent)."""
-        if isinstance(self.body, dict):
-            value = self.body.get("status")
+        body = self.body
+        if isinstance(body, dict):
+            value = body.get("status")
             return value if isinstance(value, str) else None
         return None
 
@@ -93,7 +135,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(seconds, 0.0)
 
 
-def _no_hook(**_: Any) -> None:
+def _no_hook(*_: Any) -> None:
     return None
 
 
@@ -119,12 +161,17 @@ class ApiClient:
         self._limiters = limiters
         self._on_response = on_response
         self._rng = rng or random.Random()
+        # Accept-Encoding as Locust's own request() would add it
         self._headers = {
-            "Authorization": f"Bearer {api_key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
+            "Authorization": f"Bearer {api_key}", "Accept": "application/json", "Accept-Encoding": "gzip, deflate, br",
         }
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._names: dict[tuple[str, Op, str], str] = {}
+        self._lean = hasattr(session, "_send_request_safe_mode") and hasattr(session, "request_event")
+        """Send through the session's internal safe-mode call and fire Locust's request event ourselves
+        (what ``FastHttpSession.request`` does, minus its response wrapper); else use ``request()``."""
+        self._fixed: dict[tuple[Op, str, str | None], tuple[str, str, str]] = {}
+        """(method, path, name) of calls that carry no job id and no query: built once."""
 
     def __repr__(self) -> str:  # never show the key
         return f"ApiClient(endpoint_id={self._endpoint_id!r})"
@@ -147,92 +194,119 @@ class ApiClient:
         method: str | None = None,
     ) -> ApiResult:
         """Send one operation, applying the 429 policy; returns the final answer."""
-        spec = OPERATIONS[op]
-        method = method or spec.methods[0]
-        path = spec.url_path(self._endpoint_id, job_id)
-        if params:
-            path += "?" + "&".join(f"{key}={value}" for key, value in params.items())
+        fixed = self._fixed.get((op, flow, method)) if job_id is None and not params else None
+        if fixed is None:
+            spec = OPERATIONS[op]
+            method = method or spec.methods[0]
+            path = spec.url_path(self._endpoint_id, job_id)
+            if params:
+                path += "?" + "&".join(f"{key}={value}" for key, value in params.items())
+            name = self._name(method, op, flow)
+            if job_id is None and not params:
+                self._fixed[(op, flow, method)] = (method, path, name)
+        else:
+            method, path, name = fixed
         data = jsonlib.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
-        name = self._name(method, op, flow)
         policy = self._on_429
         throttled = 0
         attempt = 0
         while True:
-            result = self._send(op, flow, method, path, data, name, final_429=self._gives_up(attempt))
-            if result.error is NOT_SENT:
-                result.throttled = throttled
-                return result
+            gives_up = policy.action == "count" or attempt >= policy.max_retries
+            if self._limiters is None:
+                result = self._send(op, flow, method, path, data, name, gives_up)
+            else:
+                with self._limiters.slot(op, self._control.event) as waited:
+                    if waited is None:  # the run ended while we waited for the limiter: do not send
+                        return ApiResult(op, 0, None, NOT_SENT, 0.0, throttled=throttled)
+                    result = self._send(op, flow, method, path, data, name, gives_up)
             if result.status != 429:
                 result.throttled = throttled
                 return result
             throttled += 1
             result.throttled = throttled
-            if self._gives_up(attempt):
+            if gives_up:
                 return result
-            delay = None
-            if policy.honour_retry_after:
-                delay = parse_retry_after(result.retry_after)
+            delay = parse_retry_after(result.retry_after) if policy.honour_retry_after else None
             if delay is None:
                 delay = policy.backoff.delay(attempt, self._rng.random())
             if not self._control.sleep(delay):
                 return result  # the run is ending: do not send again
             attempt += 1
 
-    def _gives_up(self, attempt: int) -> bool:
-        return self._on_429.action == "count" or attempt >= self._on_429.max_retries
-
     def _send(
-        self, op: Op, flow: str, method: str, path: str, data: bytes | None, name: str, *, final_429: bool
+        self, op: Op, flow: str, method: str, path: str, data: bytes | None, name: str, gives_up: bool
     ) -> ApiResult:
-        if self._limiters is None:
-            return self._send_now(op, flow, method, path, data, name, final_429=final_429)
-        with self._limiters.slot(op, self._control.event) as waited:
-            if waited is None:  # the run ended while we waited for the limiter: do not send
-                return ApiResult(op=op, status=0, body=None, error=NOT_SENT, throttled=0, latency_s=0.0)
-            return self._send_now(op, flow, method, path, data, name, final_429=final_429)
+        """One HTTP attempt through the Locust session, reported to Locust and to the response hook."""
+        if not self._lean:
+            return self._send_catching(op, flow, method, path, data, name, gives_up)
+        session = self._session
+        headers = self._json_headers if data else self._headers
+        url = session.base_url + path
+        started_at = time.time()
+        began = time.perf_counter()
+        response = session._send_request_safe_mode(method, url, payload=data, headers=headers)
+        status = response.status_code or 0
+        try:
+            content = response.content if status else None
+        except Exception as exc:  # the connection broke while the body was read
+            content, status = None, 0
+            response.error = exc
+        latency = time.perf_counter() - began
+        content, error, failure, name, retry_after = self._judge(response, status, content, name, gives_up)
+        session.request_event.fire(
+            request_type=method, name=name, context={}, response=response, exception=failure,
+            start_time=started_at, url=url, response_time=latency * 1000,
+            response_length=len(content) if content else 0,
+        )
+        self._on_response(op, flow, status, latency, started_at)
+        return ApiResult(op, status, content, error, latency, started_at, began, retry_after)
 
-    def _send_now(
-        self, op: Op, flow: str, method: str, path: str, data: bytes | None, name: str, *, final_429: bool
+    def _judge(
+        self, response: Any, status: int, content: bytes | None, name: str, gives_up: bool
+    ) -> tuple[bytes | None, str | None, Exception | None, str, str | None]:
+        """(content kept, error text, Locust failure or None, statistics name, Retry-After) of one answer."""
+        if 200 <= status < 300:
+            if content and content[:1] not in _JSON_STARTS:
+                error = f"HTTP {status}: answer is not JSON"
+                return content, error, RequestFailure(error), name, None
+            return content, None, None, name, None
+        if status == 429:
+            headers = response.headers
+            retry_after = headers.get(contract.RETRY_AFTER_HEADER) if headers else None
+            failure = None
+            if gives_up and self._on_429.action == "retry":
+                failure = RequestFailure(f"429 Too Many Requests after {self._on_429.max_retries} retries")
+            return None, "429 Too Many Requests", failure, name + THROTTLED_SUFFIX, retry_after
+        if status == 0:
+            error = f"no answer: {type(response.error).__name__}: {response.error}"
+            return None, error, RequestFailure(error), name, None
+        message = None
+        try:
+            parsed = jsonlib.loads(content) if content else None
+            message = parsed.get("error") if isinstance(parsed, dict) else None
+        except ValueError:
+            pass
+        error = f"HTTP {status}: {message or (content or b'')[:200].decode('utf-8', 'replace')}"
+        return content, error, RequestFailure(error), name, None
+
+    def _send_catching(
+        self, op: Op, flow: str, method: str, path: str, data: bytes | None, name: str, gives_up: bool
     ) -> ApiResult:
+        """The same through the session's public ``request(catch_response=True)`` (any session)."""
         started_at = time.time()
         began = time.perf_counter()
         with self._session.request(
-            method, path, name=name, data=data, headers=self._headers, catch_response=True
+            method, path, name=name, data=data, headers=self._json_headers if data else self._headers,
+            catch_response=True,
         ) as response:
             latency = time.perf_counter() - began
             status = response.status_code or 0
-            body: Any = None
-            error: str | None = None
-            retry_after: str | None = None
-            if status == 429:
-                response.request_meta["name"] = name + THROTTLED_SUFFIX
-                headers = response.headers
-                retry_after = headers.get(contract.RETRY_AFTER_HEADER) if headers else None
-                error = "429 Too Many Requests"
-                if final_429 and self._on_429.action == "retry":
-                    response.failure(f"429 Too Many Requests after {self._on_429.max_retries} retries")
-                else:
-                    response.success()
-            elif status == 0:
-                error = f"no answer: {type(response.error).__name__}: {response.error}"
-                response.failure(error)
+            content = response.content if status else None
+            content, error, failure, row, retry_after = self._judge(response, status, content, name, gives_up)
+            response.request_meta["name"] = row
+            if failure is None:
+                response.success()
             else:
-                text = response.text
-                if text:
-                    try:
-                        body = jsonlib.loads(text)
-                    except ValueError:
-                        error = f"HTTP {status}: answer is not JSON"
-                if 200 <= status < 300:
-                    if error:
-                        response.failure(error)
-                    else:
-                        response.success()
-                else:
-                    message = body.get("error") if isinstance(body, dict) else None
-                    error = f"HTTP {status}: {message or (text or '')[:200]}"
-                    response.failure(error)
-        self._on_response(op=op, flow=flow, status=status, latency_s=latency, started_at=started_at,
-                          throttled=status == 429)
-        return ApiResult(op=op, status=status, body=body, error=error, throttled=0, latency_s=latency,
-                         retry_after=retry_after, sent_at=started_at, sent_perf=began)
+                response.failure(failure)
+        self._on_response(op, flow, status, latency, started_at)
+        return ApiResult(op, status, content, error, latency, started_at, began, retry_after)

@@ -397,7 +397,7 @@ def health(ctx: FlowContext, name: str, flow: HealthFlow) -> None:
     if ctx.control.stopping:
         return
     result = ctx.api.call(Op.HEALTH, flow=name)
-    if result.ok and isinstance(result.body, dict) and ctx.health_gate.due(flow.every):
+    if result.ok and ctx.health_gate.due(flow.every) and isinstance(result.body, dict):
         ctx.recorder.record_health(result.body)
 
 

@@ -9,6 +9,7 @@ The caller must have imported Locust before anything that opens sockets (gevent 
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
 from dataclasses import dataclass, field
@@ -240,6 +241,8 @@ def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: T
 
     handlers = [gevent.signal_handler(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)]
     progress = ProgressLine(runtime, duration, progress_to) if progress_to is not None else None
+    gc.collect()
+    gc.freeze()  # everything built so far lives for the whole run: keep it out of the collector's scans
     started_at = time.time()
     began = time.monotonic()
     runtime.recorder.start = started_at

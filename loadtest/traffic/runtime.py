@@ -166,12 +166,11 @@ class TrafficRuntime:
         self.control.stop()
         self.on_stop_requested(reason)
 
-    def _on_response(self, *, op: Op, flow: str, status: int, latency_s: float, started_at: float,
-                     throttled: bool) -> None:
+    def _on_response(self, op: Op, flow: str, status: int, latency_s: float, started_at: float, /) -> None:
         self.recorder.record_request(op.value, flow, status, latency_s * 1000, started_at + latency_s)
         live = self.live
         live.requests += 1
-        if throttled:
+        if status == 429:
             live.throttled += 1
         elif status == 0 or status >= 400:
             live.errors += 1

@@ -91,6 +91,7 @@ def build_user_classes(
 
 
 def _closed_user_class(runtime, host, name, flow, think, timeout) -> type[FastHttpUser]:
+    constant_think = float(think.value or 0.0) if think.kind == "constant" else None
     class FlowUser(FastHttpUser):
         """Runs one flow of the mix again and again (closed model)."""
 
@@ -105,7 +106,7 @@ def _closed_user_class(runtime, host, name, flow, think, timeout) -> type[FastHt
         def wait_time(self) -> float:
             if runtime.control.stopping:
                 return IDLE_PAUSE_S
-            return sample_seconds(think, self.ctx.rng)
+            return constant_think if constant_think is not None else sample_seconds(think, self.ctx.rng)
 
         @task
         def flow_iteration(self) -> None:
