@@ -123,15 +123,17 @@ def on_test_start(environment: Any, runtime: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):  # the master's custom parameters came with the spawn
         apply_choices(runtime, environment.parsed_options)
         return
-    if _runs is None:
+    from loadtest.traffic.distributed import coordinator
+
+    master = coordinator()
+    if _runs is None:  # headless locust -f: only the master's bookkeeping
+        if master is not None:
+            master.begin_test()
         return
 
     apply_choices(runtime, environment.parsed_options)  # a master too: its run directory says what ran
     fresh_measurements(runtime)
     runtime.recorder.start = time.time()
-    from loadtest.traffic.distributed import coordinator
-
-    master = coordinator()
     if master is not None:  # the workers' counts and measurements flow into the fresh runtime
         master.begin_test()
     _runs.begin()
@@ -152,7 +154,8 @@ def write_test_run(runtime: Any, environment: Any, first_run_dir: Path, *, in_fl
     from loadtest.traffic.results import write_locust_run
 
     master = coordinator()
-    if master is not None:
+    if master is not None:  # a distributed master: every worker's final report first
+        master.collect_finals()
         master.end_test()
     record = _runs.last if _runs is not None else None
     if record is None:  # the UI was not attached: behave as the headless locustfile does

@@ -13,7 +13,9 @@ import gevent.event
 from locust.runners import STATE_MISSING, MasterRunner
 
 from loadtest.traffic.distributed.protocol import (
+    FINAL_WAIT_S,
     MSG_FINAL,
+    MSG_FINISH,
     MSG_HELLO,
     MSG_READY,
     MSG_SCENARIO,
@@ -235,6 +237,21 @@ class MasterCoordinator:
         for info in self.workers.values():
             if info.in_test and not info.final and info.lost_at is None:
                 info.lost_at, info.lost_reason = info.last_seen, "sent no final report"
+
+    def collect_finals(self) -> None:
+        """At the master's ``test_stop`` under the locustfile: make sure every worker's final report is in.
+
+        Locust's headless ``--run-time`` ends with ``quit()``, whose ``test_stop`` comes *before* the workers
+        are told anything; then the workers still running are asked to stop (``loadtest:finish``) and their
+        final reports awaited. After ``stop()`` (the UI's Stop, its run time) they are already in.
+        """
+        from locust.runners import STATE_RUNNING, STATE_SPAWNING
+
+        running = [node for node in self.runner.clients.values() if node.state in (STATE_RUNNING, STATE_SPAWNING)]
+        for node in running:  # not Locust's own "stop": after it a worker ignores "quit" for its stop timeout
+            self.runner.send_message(MSG_FINISH, None, node.id)
+        grace = float(self.runner.environment.stop_timeout or 0) if running else 0.0
+        self.wait_for_finals(grace + FINAL_WAIT_S)
 
     def stop(self) -> None:
         self._watcher.kill()

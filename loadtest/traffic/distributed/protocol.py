@@ -16,6 +16,8 @@ MSG_READY = "loadtest:ready"
 MSG_SHARE = "loadtest:share"
 MSG_FINAL = "loadtest:final"
 MSG_STOP = "loadtest:stop"
+MSG_FINISH = "loadtest:finish"
+"""Master → worker: stop your users and send your final report now (Locust's headless quit skips its stop)."""
 REPORT_KEY = "loadtest"
 """Key of our recorder drain inside Locust's worker stats report."""
 

@@ -16,6 +16,7 @@ from locust.runners import WorkerRunner
 
 from loadtest.traffic.distributed.protocol import (
     MSG_FINAL,
+    MSG_FINISH,
     MSG_HELLO,
     MSG_READY,
     MSG_SCENARIO,
@@ -60,6 +61,7 @@ class WorkerAgent:
         events.test_stop.add_listener(self._on_test_stop)
         runner.register_message(MSG_SCENARIO, self._on_scenario)
         runner.register_message(MSG_SHARE, self._on_share)
+        runner.register_message(MSG_FINISH, self._on_finish)
         if runtime is not None:
             runtime.on_stop_requested = self._ask_master_to_stop
             self.index = max(0, runner.worker_index)
@@ -93,6 +95,11 @@ class WorkerAgent:
     def _ask_master_to_stop(self, reason: str) -> None:
         """The spending guard (or another stop request) on this worker ends the whole run."""
         self.runner.send_message(MSG_STOP, {"reason": reason})
+
+    def _on_finish(self, environment: Any, msg: Any, **_: Any) -> None:
+        """The master ends the test without Locust's stop message: stop the users (our ``test_stop``
+        listener sends the final report); Locust's ``quit`` follows."""
+        self.runner.stop()
 
     def _on_share(self, environment: Any, msg: Any, **_: Any) -> None:
         share = float(msg.data["share"])
