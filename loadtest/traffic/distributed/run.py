@@ -284,6 +284,10 @@ def run_distributed(options: Any, master: MasterOptions, out: TextIO, err: TextI
         host = options.host or api_base_url(scenario, emulator)
         mode = f"{master.local_processes} local worker processes" if master.local_processes else (
             f"master for {master.expect_workers} worker(s)")
+        if emulator is not None and not master.local_processes:
+            print(f"loadtest: note: the emulator listens on {host} (loopback): only workers on this machine reach "
+                  "it; for other machines start one with `loadtest emulate --host 0.0.0.0` and pass --host",
+                  file=err)
         print(f"loadtest: running {scenario.name!r} for {scenario.total_duration:g}s against {host} ({mode})",
               file=out)
         result = execute_master(runtime, request, host, run_dir, master,
