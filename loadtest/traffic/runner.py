@@ -205,6 +205,33 @@ def _deadline(runtime: TrafficRuntime, began: float, duration: float) -> float:
     return end
 
 
+def _track_csv_writes(csv_writer: StatsCSVFileWriter) -> list[float]:
+    """A one-item list holding when Locust's CSV writer last refreshed its files (monotonic clock)."""
+    written = [0.0]
+    refresh = getattr(csv_writer, "_requests_data_rows", None)
+    if refresh is None:  # another Locust version: the caller then waits a full interval
+        written[0] = -1.0
+        return written
+
+    def tracked(writer: Any) -> Any:
+        result = refresh(writer)
+        written[0] = time.monotonic()
+        return result
+
+    csv_writer._requests_data_rows = tracked  # type: ignore[method-assign]
+    return written
+
+
+def _wait_for_csv_refresh(written: list[float], since: float) -> None:
+    """Wait until the CSV writer has refreshed its files after ``since`` (at most one interval and a bit)."""
+    deadline = since + CSV_INTERVAL_S + 0.2
+    if written[0] < 0:
+        gevent.sleep(CSV_INTERVAL_S + 0.1)
+        return
+    while written[0] <= since and time.monotonic() < deadline:
+        gevent.sleep(0.02)
+
+
 def dispatch_figures(runtime: TrafficRuntime) -> dict[str, Any]:
     """What the open-model dispatcher did (empty for the closed model)."""
     if runtime.dispatcher is None:
@@ -231,6 +258,7 @@ def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: T
 
     locust_stats.CSV_STATS_INTERVAL_SEC = CSV_INTERVAL_S
     csv_writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(run_dir / LOCUST_CSV_PREFIX), full_history=False)
+    csv_written = _track_csv_writes(csv_writer)
     background = [gevent.spawn(csv_writer), gevent.spawn(stats_history, runner)]
 
     interrupted = False
@@ -283,7 +311,7 @@ def execute(runtime: TrafficRuntime, host: str, run_dir: Path, *, progress_to: T
         if runtime.health_sampler is not None:
             runtime.health_sampler.join(timeout=5)
             runtime.health_sampler.kill()
-        gevent.sleep(CSV_INTERVAL_S + 0.1)  # one last CSV refresh with the final figures
+        _wait_for_csv_refresh(csv_written, since=time.monotonic())  # Locust's CSVs get the final figures
     except KeyboardInterrupt:
         interrupted = True
     finally:
