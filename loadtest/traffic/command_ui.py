@@ -76,12 +76,22 @@ def main(args: argparse.Namespace) -> int:
     try:
         return child.wait()
     except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
+        if not _ctrl_c_reached(child):  # a second SIGINT would cut Locust's writing of the run directory short
+            child.send_signal(signal.SIGINT)
         try:
-            child.wait(timeout=30)
+            child.wait(timeout=60)
         except subprocess.TimeoutExpired:
             child.kill()
         return exitcodes.INTERRUPTED
     finally:
         if emulator is not None:
             emulator.stop()
+
+
+def _ctrl_c_reached(child: subprocess.Popen) -> bool:
+    """True when the interrupt was a terminal's Ctrl-C, which the terminal sent to Locust as well (we share
+    the foreground process group)."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp() == os.getpgid(child.pid)
+    except OSError:
+        return False
