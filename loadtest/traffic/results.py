@@ -70,9 +70,13 @@ def write_results(
     return run_dir
 
 
-def write_locust_run(runtime: TrafficRuntime, environment: Any, run_dir: Path, *, in_flight_at_end: int) -> Path:
+def write_locust_run(
+    runtime: TrafficRuntime, environment: Any, run_dir: Path, *, in_flight_at_end: int,
+    extra_settings: Mapping[str, Any] | None = None,
+) -> Path:
     """The run directory of a test driven by ``locust -f`` (web UI or headless): same files as ``loadtest run``
-    but Locust's own CSVs only when Locust was asked for them (``--csv``)."""
+    but Locust's own CSVs only when Locust was asked for them (``--csv``). ``extra_settings`` go into
+    ``run.settings`` (a distributed master's workers)."""
     import sys
     import time
 
@@ -104,6 +108,7 @@ def write_locust_run(runtime: TrafficRuntime, environment: Any, run_dir: Path, *
         "load_model": runtime.scenario.load.model,
         "rate_limit_policy": runtime.scenario.rate_limits.policy,
         "seed": runtime.scenario.seed,
+        **(extra_settings or {}),
     }
     write_results(runtime, outcome, scenario=resolved_dict(runtime.scenario), settings=settings, ground_truth=None,
                   emulator_log=None, reports_root=None, build_report=True, err=sys.stderr)

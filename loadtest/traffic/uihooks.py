@@ -154,17 +154,20 @@ def write_test_run(runtime: Any, environment: Any, first_run_dir: Path, *, in_fl
     from loadtest.traffic.results import write_locust_run
 
     master = coordinator()
+    extra: dict[str, Any] = {}
     if master is not None:  # a distributed master: every worker's final report first
         master.collect_finals()
         master.end_test()
+        extra = {"distributed": master.describe("locust master"), "locust_processes": master.expected}
     record = _runs.last if _runs is not None else None
     if record is None:  # the UI was not attached: behave as the headless locustfile does
-        return write_locust_run(runtime, environment, first_run_dir, in_flight_at_end=in_flight_at_end)
+        return write_locust_run(runtime, environment, first_run_dir, in_flight_at_end=in_flight_at_end,
+                                extra_settings=extra)
     record.state = "writing"
     try:
         run_dir = test_run_directory(first_run_dir, runtime.scenario.name, record.number)
         record.run_dir = run_dir
-        write_locust_run(runtime, environment, run_dir, in_flight_at_end=in_flight_at_end)
+        write_locust_run(runtime, environment, run_dir, in_flight_at_end=in_flight_at_end, extra_settings=extra)
     except Exception as exc:  # shown in the UI's Jobs tab; the UI keeps running
         record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
         logger.exception("loadtest: the run directory of test %d could not be written", record.number)

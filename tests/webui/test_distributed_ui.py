@@ -126,5 +126,8 @@ def test_ui_master_merges_both_workers_measurements(tmp_path: Path) -> None:
     assert 0 < total["num_requests"] <= ours
     assert not list(run_dir.parent.glob("*/summary.json"))[1:], "one test, one run directory"
     assert summary["run"]["settings"]["rate_limit_policy"] == "respect"
+    dist = summary["run"]["settings"]["distributed"]
+    assert len(dist["workers"]) == 2 and all(w["final_report"] for w in dist["workers"])
+    assert dist["lost_workers"] == []
     scenario_as_run = (run_dir / "scenario.yaml").read_text()
     assert "action: count" in scenario_as_run  # the custom parameter from the start form was applied
