@@ -31,7 +31,7 @@ from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TargetError, TrafficRuntime
 from loadtest.traffic.shape import make_shape_class
 from loadtest.traffic.target import TargetStartError, api_base_url, start_emulator
-from loadtest.traffic.users import build_user_classes, network_timeout_for, start_health_sampler
+from loadtest.traffic.users import build_user_classes, network_timeout_for, start_health_sampler, underserved_flows
 
 LOCUST_CSV_PREFIX = "locust"
 LOCUST_HTML = "locust.html"
@@ -133,6 +133,11 @@ def run_scenario_file(options: RunOptions, out: TextIO, err: TextIO) -> int:
     try:
         host = options.host or api_base_url(scenario, emulator)
         print(f"loadtest: running {scenario.name!r} for {scenario.total_duration:g}s against {host}", file=out)
+        thin = underserved_flows(runtime)
+        if thin:
+            print(f"loadtest: note: each flow is a Locust user class and users are split by weight; with at most "
+                  f"{scenario.load.peak_users} users, flow(s) {', '.join(thin)} may get no user "  # type: ignore[union-attr]
+                  f"(raise load.users or their weight)", file=err)
         outcome = execute(runtime, host, run_dir, progress_to=out if options.progress else None)
         ground_truth = _ground_truth(emulator, scenario)
     finally:

@@ -177,6 +177,16 @@ def _open_user_class(runtime, host, load: OpenLoad, mix, total, timeout, rate_sc
     return OpenArrivalsUser
 
 
+def underserved_flows(runtime: TrafficRuntime) -> list[str]:
+    """Closed model: flows whose share of the peak user count is under one user (Locust may give them none)."""
+    load = runtime.scenario.load
+    if not isinstance(load, ClosedLoad):
+        return []
+    mix = weighted_flows(runtime)
+    total = sum(flow.weight for _, flow in mix)
+    return [name for name, flow in mix if total and flow.weight / total * load.peak_users < 1]
+
+
 def health_flow(runtime: TrafficRuntime) -> tuple[str, HealthFlow] | None:
     """The mix's health flow, if any (its ``every`` drives the background sampler)."""
     for name, flow in runtime.flows.items():
