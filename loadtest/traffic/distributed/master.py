@@ -118,6 +118,7 @@ class MasterCoordinator:
         info = self._info(msg.node_id)
         info.last_seen = time.time()
         info.error = (msg.data or {}).get("error")
+        info.pid = (msg.data or {}).get("pid", info.pid)
         info.ready = info.error is None
         self._rebalance()
 

@@ -65,7 +65,8 @@ class WorkerAgent:
         if runtime is not None:
             runtime.on_stop_requested = self._ask_master_to_stop
             self.index = max(0, runner.worker_index)
-            runner.send_message(MSG_READY, {"classes": [c.__name__ for c in environment.user_classes]})
+            runner.send_message(MSG_READY, {"classes": [c.__name__ for c in environment.user_classes],
+                                            "pid": os.getpid()})
 
     def hello(self) -> None:
         self.runner.send_message(MSG_HELLO, {"pid": os.getpid()})
@@ -90,7 +91,7 @@ class WorkerAgent:
         runtime.on_stop_requested = self._ask_master_to_stop
         self.environment.user_classes[:] = classes
         self.environment.stop_timeout = self.environment.stop_timeout or 0
-        self.runner.send_message(MSG_READY, {"classes": [c.__name__ for c in classes]})
+        self.runner.send_message(MSG_READY, {"classes": [c.__name__ for c in classes], "pid": os.getpid()})
 
     def _ask_master_to_stop(self, reason: str) -> None:
         """The spending guard (or another stop request) on this worker ends the whole run."""
