@@ -277,7 +277,8 @@ class Recorder:
     # ---------------------------------------------------------------------------------------- buckets
 
     def _close_old_buckets(self) -> None:
-        assert self._newest_bucket is not None
+        if self._newest_bucket is None:  # nothing recorded or merged yet: nothing to close
+            return
         limit = self._newest_bucket - self.grace_buckets
         for bucket in [b for b in self._open if b < limit]:
             self._close(bucket)

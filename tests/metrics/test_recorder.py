@@ -176,6 +176,17 @@ def test_drain_resets_but_keeps_settings() -> None:
     json.dumps(snap)
 
 
+def test_merging_an_empty_drain_changes_nothing() -> None:
+    empty_master = Recorder(start=T0)
+    empty_master.merge(Recorder(start=T0).drain())  # a worker that has sent nothing yet
+    assert empty_master.requests == {} and empty_master.totals() == {}
+    busy = Recorder(start=T0)
+    busy.record_request("run", "f", 200, 3.0, t=T0 + 1)
+    before = busy.snapshot()
+    busy.merge(Recorder(start=T0).drain())
+    assert busy.snapshot() == before
+
+
 def test_merge_rejects_unknown_format_and_rebuckets() -> None:
     with pytest.raises(ValueError, match="format"):
         Recorder().merge({"format": 99})
