@@ -31,11 +31,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.90
-USERS = 16
-SECONDS = 10
+USERS = 32
+SECONDS = 8
 WARM_UP_S = 3
 TAIL_S = 1
-PAIRS = 3
+PAIRS = 4
 SAMPLE_EVERY_S = 0.2
 
 SCENARIO = """
