@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (e.g. reports/latest)")
     parser.add_argument("--baseline", metavar="NAME",
                         help="compare with this saved baseline (default: the scenario's baseline.name, if any)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="judge the thresholds only, even when the scenario names a baseline")
     parser.add_argument("--junit", metavar="FILE", help="also write the verdicts as JUnit XML to FILE")
     parser.add_argument("--scenario", metavar="FILE",
                         help="take thresholds and baseline settings from this scenario file instead of the "
@@ -55,8 +57,11 @@ def main(args: argparse.Namespace) -> int:
             print(f"loadtest check: {args.scenario}: invalid scenario", file=sys.stderr)
             return exitcodes.INVALID_INPUT
     try:
+        if args.no_baseline and args.baseline:
+            print("loadtest check: --baseline and --no-baseline contradict each other", file=sys.stderr)
+            return exitcodes.INVALID_INPUT
         verdicts = judge_run(args.run_dir, scenario, args.baseline, baselines_dir=args.baselines_dir,
-                             confidence=confidence)
+                             confidence=confidence, use_baseline=not args.no_baseline)
     except CheckInputError as exc:
         print(f"loadtest check: {exc}", file=sys.stderr)
         return exitcodes.INVALID_INPUT

@@ -12,11 +12,11 @@ from typing import Any
 from loadtest.check.buckets import RunBuckets
 from loadtest.check.compare import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, compare_runs
 from loadtest.check.criteria import BaselineSpec, Criteria, CriteriaError, criteria_from_run_dir, criteria_from_scenario
-from loadtest.check.paths import resolve_run_dir
 from loadtest.check.store import BaselineError, load_baseline
 from loadtest.check.thresholds import judge_thresholds
 from loadtest.check.verdicts import Verdicts
 from loadtest.metrics import rundir
+from loadtest.metrics.rundir import resolve_run_dir
 
 
 class CheckInputError(Exception):
@@ -49,12 +49,14 @@ def judge_run(
     baselines_dir: Path | str | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = DEFAULT_RESAMPLES,
+    use_baseline: bool = True,
 ) -> Verdicts:
     """Every verdict for ``run_dir``.
 
     ``scenario``: a loaded scenario whose thresholds and baseline section to use (default: the run
     directory's ``scenario.yaml``). ``baseline_name``: compare with this baseline (default: the
-    scenario's ``baseline.name``, if any). Raises :class:`CheckInputError` for bad input.
+    scenario's ``baseline.name``, if any); ``use_baseline=False`` judges the thresholds alone, as
+    ``loadtest run`` does without ``--check``. Raises :class:`CheckInputError` for bad input.
     """
     directory = resolve_run_dir(run_dir)
     try:
@@ -77,6 +79,8 @@ def judge_run(
 
     spec = criteria.baseline
     name = baseline_name or (spec.name if spec is not None else None)
+    if not use_baseline:
+        name = None
     baseline = None
     if name is not None:
         try:

@@ -66,7 +66,7 @@ def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None
     ``summary.json``, and an existing baseline unless ``force``.
     """
     check_name(name)
-    from loadtest.check.paths import resolve_run_dir
+    from loadtest.metrics.rundir import resolve_run_dir
 
     source = resolve_run_dir(run_dir)
     try:

@@ -156,6 +156,16 @@ def new_run_directory(scenario_name: str, root: Path | str = "reports", when: fl
             path = base.with_name(f"{stamp}-{n}")
 
 
+def resolve_run_dir(run_dir: Path | str) -> Path:
+    """The run directory ``run_dir`` names, following ``reports/latest.txt`` where ``latest`` could not be
+    a symlink (see :func:`update_latest`)."""
+    path = Path(run_dir)
+    pointer = path.with_name(LATEST_FILE)
+    if not path.exists() and path.name == LATEST and pointer.is_file():
+        return path.parent / pointer.read_text(encoding="utf-8").strip()
+    return path
+
+
 def update_latest(run_dir: Path, root: Path) -> Path:
     """Point ``<root>/latest`` at ``run_dir`` (a relative symlink; ``latest.txt`` where symlinks fail)."""
     link = root / LATEST

@@ -51,18 +51,9 @@ class RunData:
         return [t + half - self.start for t in self.timeseries.get("t", [])]
 
 
-def resolve_run_dir(run_dir: Path | str) -> Path:
-    """``reports/latest`` also works where symlinks are not allowed (it is then ``reports/latest.txt``)."""
-    path = Path(run_dir)
-    pointer = path.with_name(rundir.LATEST_FILE)
-    if not path.exists() and path.name == rundir.LATEST and pointer.is_file():
-        return path.parent / pointer.read_text(encoding="utf-8").strip()
-    return path
-
-
 def load_run(run_dir: Path | str) -> RunData:
     """Read a run directory; :class:`rundir.RunDirectoryError` says which file is missing or bad."""
-    path = resolve_run_dir(run_dir)
+    path = rundir.resolve_run_dir(run_dir)
     if not path.is_dir():
         raise rundir.RunDirectoryError(f"{path}: not a directory")
     path = path.resolve()  # reports/latest → the run's own directory name in titles

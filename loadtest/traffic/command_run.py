@@ -35,8 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow the probe policy against a real endpoint (it exceeds the rate limits on purpose)")
     parser.add_argument("--no-progress", action="store_true", help="no live progress line")
     parser.add_argument("--no-report", action="store_true", help="write the run directory but not the HTML report")
-    parser.add_argument("--check", action="store_true", help="judge the run against the scenario's thresholds")
-    parser.add_argument("--baseline", metavar="NAME", help="with --check: also compare against this baseline")
+    parser.add_argument("--check", action="store_true",
+                        help="judge thresholds and a baseline (--baseline, or the scenario's baseline.name)")
+    parser.add_argument("--baseline", metavar="NAME", help="with --check: compare against this baseline")
+    parser.add_argument("--no-thresholds", action="store_true",
+                        help="do not judge the scenario's thresholds at the end (e.g. for a shortened trial run)")
     from loadtest.traffic.distributed_args import add_distributed_arguments
 
     add_distributed_arguments(parser)
@@ -64,7 +67,13 @@ def main(args: argparse.Namespace) -> int:
         report=not args.no_report,
         check=args.check,
         baseline=args.baseline,
+        thresholds=not args.no_thresholds,
     )
+    if args.no_thresholds and args.check:
+        print("loadtest run: --check and --no-thresholds contradict each other", file=sys.stderr)
+        from loadtest import exitcodes
+
+        return exitcodes.INVALID_INPUT
     if distributed_requested(args) or not args.scenario:
         return run_distributed_command(args, options, out=sys.stdout, err=sys.stderr)
     return run_scenario_file(options, out=sys.stdout, err=sys.stderr)

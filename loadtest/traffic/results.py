@@ -136,9 +136,15 @@ def call_subcommand(module_name: str, argv: list[str], err: TextIO) -> int | Non
         return exitcodes.INVALID_INPUT
 
 
-def run_check(run_dir: Path, baseline: str | None, out: TextIO, err: TextIO) -> int:
-    """``--check``: judge the written run directory against the scenario's thresholds (and a baseline)."""
+def run_check(
+    run_dir: Path, baseline: str | None, out: TextIO, err: TextIO, *, use_baseline: bool = True, report: bool = True
+) -> int:
+    """Judge the written run directory against the scenario's thresholds (and, with ``use_baseline``, a
+    baseline: ``--baseline`` or the scenario's ``baseline.name``); the check rebuilds the report with the
+    verdicts unless ``report`` is false."""
     argv = [str(run_dir)] + (["--baseline", baseline] if baseline else [])
+    argv += [] if use_baseline else ["--no-baseline"]
+    argv += [] if report else ["--no-report"]
     code = call_subcommand("loadtest.check.command_check", argv, err)
     if code is None:
         print("check: the check part (loadtest.check) is not installed; nothing was judged", file=err)
@@ -188,3 +194,37 @@ def print_summary(runtime: TrafficRuntime, outcome: RunOutcome, out: TextIO) -> 
     print(f"  run dir   {outcome.run_dir}", file=out)
     if report.exists():
         print(f"  report    {report}", file=out)
+
+
+def conclude_run(
+    runtime: TrafficRuntime,
+    outcome: RunOutcome,
+    options: Any,
+    *,
+    scenario: dict[str, Any],
+    settings: dict[str, Any],
+    ground_truth: dict[str, Any] | None,
+    emulator_log: Path | None,
+    out: TextIO,
+    err: TextIO,
+    after_summary: Any = None,
+) -> int:
+    """The end of every ``loadtest run`` (single process or master): write the run directory, print the
+    summary, judge, and return the exit code.
+
+    Thresholds are always judged when the scenario has any (verdicts in the terminal and the report, exit 1
+    when one fails); ``--check`` adds the baseline comparison. An interrupted run is not judged."""
+    judge = (options.check or (options.thresholds and bool(runtime.scenario.thresholds))) and not outcome.interrupted
+    write_results(
+        runtime, outcome, scenario=scenario, settings=settings, ground_truth=ground_truth,
+        emulator_log=emulator_log,
+        reports_root=options.out_dir if options.run_dir is None else None,
+        build_report=options.report and not judge,  # the check rebuilds it with the verdicts
+        err=err,
+    )
+    print_summary(runtime, outcome, out)
+    if after_summary is not None:
+        after_summary()
+    if not judge:
+        return exitcodes.INTERRUPTED if outcome.interrupted else exitcodes.OK
+    return run_check(outcome.run_dir, options.baseline, out, err, use_baseline=options.check, report=options.report)

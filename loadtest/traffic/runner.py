@@ -31,7 +31,7 @@ from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TargetError, TrafficRuntime
 from loadtest.traffic.shape import make_shape_class
 from loadtest.traffic.target import TargetStartError, api_base_url, start_emulator
-from loadtest.traffic.users import build_user_classes, network_timeout_for, start_health_sampler, underserved_flows
+from loadtest.traffic.users import build_user_classes, network_timeout_for, start_health_sampler
 
 LOCUST_CSV_PREFIX = "locust"
 LOCUST_HTML = "locust.html"
@@ -61,6 +61,8 @@ class RunOptions:
     progress: bool = True
     report: bool = True
     check: bool = False
+    thresholds: bool = True
+    """Judge the scenario's thresholds at the end (``--no-thresholds`` turns it off)."""
     baseline: str | None = None
 
 
@@ -133,37 +135,22 @@ def run_scenario_file(options: RunOptions, out: TextIO, err: TextIO) -> int:
     try:
         host = options.host or api_base_url(scenario, emulator)
         print(f"loadtest: running {scenario.name!r} for {scenario.total_duration:g}s against {host}", file=out)
-        thin = underserved_flows(runtime)
-        if thin:
-            print(f"loadtest: note: each flow is a Locust user class and users are split by weight; with at most "
-                  f"{scenario.load.peak_users} users, flow(s) {', '.join(thin)} may get no user "  # type: ignore[union-attr]
-                  f"(raise load.users or their weight)", file=err)
         outcome = execute(runtime, host, run_dir, progress_to=out if options.progress else None)
         ground_truth = _ground_truth(emulator, scenario)
     finally:
         if emulator is not None:
             emulator.stop()
 
-    from loadtest.traffic.results import print_summary, write_results
+    from loadtest.traffic.results import conclude_run
 
-    write_results(
-        runtime,
-        outcome,
+    return conclude_run(
+        runtime, outcome, options,
         scenario=resolved_dict(scenario),
         settings=_settings(options, scenario, host, emulator is not None),
         ground_truth=ground_truth,
         emulator_log=emulator_log if emulator is not None else None,
-        reports_root=options.out_dir if options.run_dir is None else None,
-        build_report=options.report,
-        err=err,
+        out=out, err=err,
     )
-    print_summary(runtime, outcome, out)
-    code = exitcodes.INTERRUPTED if outcome.interrupted else exitcodes.OK
-    if options.check and not outcome.interrupted:
-        from loadtest.traffic.results import run_check
-
-        code = run_check(outcome.run_dir, options.baseline, out, err)
-    return code
 
 
 def _ground_truth(emulator: Any, scenario: Scenario) -> dict[str, Any] | None:

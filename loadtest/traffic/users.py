@@ -1,7 +1,10 @@
 """Real Locust ``User`` classes built from a scenario (listed by ``--list``, chosen with ``--class-picker``).
 
-Closed model: one ``FastHttpUser`` class per flow of the mix (weight = the flow's weight), each user
-running its flow again and again with the scenario's think time between runs. Open model: a single
+Closed model: one ``FastHttpUser`` class named after the scenario; each user picks a flow of the mix by
+weight for every iteration (as the scenario reference promises: "for each flow run, a flow is picked with
+probability proportional to its weight"), runs it, and waits the scenario's think time. One class rather
+than one per flow, because Locust splits *users* among classes by weight and gives a low-weight class no
+user at all when users are few; a per-iteration draw serves every flow at any user count. Open model: a single
 dispatcher user that starts flows (picked by weight) on the arrival schedule, on a pool of
 ``max_in_flight`` greenlets sharing the user's connection pool. The ``/health`` sampler is not a user: it
 is a background greenlet (:func:`start_health_sampler`), so it never takes a user slot.
@@ -82,21 +85,20 @@ def build_user_classes(
     load = scenario.load
 
     if isinstance(load, ClosedLoad):
-        think = load.think_time
-        classes: list[type[FastHttpUser]] = []
-        for name, flow in mix:
-            classes.append(_closed_user_class(runtime, host, name, flow, think, timeout))
-        return classes
+        return [_closed_user_class(runtime, host, scenario.name, mix, load.think_time, timeout)]
     return [_open_user_class(runtime, host, load, mix, total, timeout, rate_scale)]
 
 
-def _closed_user_class(runtime, host, name, flow, think, timeout) -> type[FastHttpUser]:
+def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> type[FastHttpUser]:
     constant_think = float(think.value or 0.0) if think.kind == "constant" else None
-    class FlowUser(FastHttpUser):
-        """Runs one flow of the mix again and again (closed model)."""
+    names = [name for name, _ in mix]
+    flows = dict(mix)
+    weights = [flows[name].weight for name in names]
+
+    class MixUser(FastHttpUser):
+        """Runs the scenario's mix: a flow picked by weight per iteration (closed model)."""
 
         abstract = False
-        weight = flow.weight
         network_timeout = timeout
         connection_timeout = min(timeout, 30.0)
 
@@ -112,12 +114,13 @@ def _closed_user_class(runtime, host, name, flow, think, timeout) -> type[FastHt
         def flow_iteration(self) -> None:
             if runtime.control.stopping:
                 return
-            run_flow(self.ctx, name, flow)
+            name = names[0] if len(names) == 1 else self.ctx.rng.choices(names, weights)[0]
+            run_flow(self.ctx, name, flows[name])
 
-    FlowUser.host = host
-    FlowUser.__name__ = FlowUser.__qualname__ = class_name(name)
-    FlowUser.__doc__ = f"Runs flow {name!r} ({flow.flow}) again and again (closed model)."
-    return FlowUser
+    MixUser.host = host
+    MixUser.__name__ = MixUser.__qualname__ = class_name(scenario_name)
+    MixUser.__doc__ = f"Runs the mix of scenario {scenario_name!r} ({', '.join(names)}), a flow per iteration."
+    return MixUser
 
 
 def _open_user_class(runtime, host, load: OpenLoad, mix, total, timeout, rate_scale) -> type[FastHttpUser]:
@@ -175,16 +178,6 @@ def _open_user_class(runtime, host, load: OpenLoad, mix, total, timeout, rate_sc
     OpenArrivalsUser.host = host
     OpenArrivalsUser.__name__ = OpenArrivalsUser.__qualname__ = "OpenArrivalsUser"
     return OpenArrivalsUser
-
-
-def underserved_flows(runtime: TrafficRuntime) -> list[str]:
-    """Closed model: flows whose share of the peak user count is under one user (Locust may give them none)."""
-    load = runtime.scenario.load
-    if not isinstance(load, ClosedLoad):
-        return []
-    mix = weighted_flows(runtime)
-    total = sum(flow.weight for _, flow in mix)
-    return [name for name, flow in mix if total and flow.weight / total * load.peak_users < 1]
 
 
 def health_flow(runtime: TrafficRuntime) -> tuple[str, HealthFlow] | None:

@@ -162,14 +162,14 @@ rate_limits:
     assert throttled <= 4 * 2 * 3
 
 
-def test_locustfile_lists_one_user_class_per_flow(tmp_path: Path) -> None:
+def test_locustfile_lists_the_scenario_user_class(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", "scenarios/mixed.yaml", "--list"],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
     listed = [line.strip() for line in result.stdout.splitlines()[1:] if line.strip()]
-    assert listed == ["AsyncUser", "SyncUser", "ChatUser", "StatusSyncUser", "RunCancelUser"]
+    assert listed == ["MixedUser"]
 
 
 def test_locustfile_headless_run_starts_the_emulator_and_writes_the_run_directory(tmp_path: Path) -> None:
@@ -187,3 +187,35 @@ def test_locustfile_headless_run_starts_the_emulator_and_writes_the_run_director
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["metrics"]["jobs.submitted"]["overall"]["value"] > 0
     assert "POST /run [run_poll]" in result.stdout + result.stderr
+
+
+THRESHOLDED = """
+name: judged
+duration: 1s
+target:
+  emulator: {workers_min: 1, workers_max: 1, cold_start: 0s, execution_time: 30ms}
+load: {users: 2}
+mix:
+  - {flow: run_poll, poll: {interval: 20ms, max_wait: 5s}}
+thresholds:
+  - {metric: end_to_end.p95, max: 1ms}     # cannot be met: jobs take 30 ms
+  - {metric: rate_429, max: 0%}
+"""
+
+
+def test_run_judges_the_scenario_thresholds_without_being_asked(tmp_path: Path, traffic) -> None:
+    """Thresholds in a scenario are judged at the end of every run: verdicts written, exit 1 when one fails."""
+    path = tmp_path / "judged.yaml"
+    path.write_text(THRESHOLDED)
+    judged = traffic.run_loadtest(["run", str(path), "--run-dir", str(tmp_path / "judged"), "--no-progress"])
+    assert judged.returncode == 1, judged.stdout + judged.stderr
+    verdicts = traffic.read_json(tmp_path / "judged", "verdicts.json")
+    outcome = {item["criterion"].split()[0]: item["verdict"] for item in verdicts["verdicts"]}
+    assert outcome == {"end_to_end.p95": "fail", "rate_429.value": "pass"}, verdicts["verdicts"]
+    assert "end_to_end.p95" in (tmp_path / "judged" / "report.html").read_text()
+
+    skipped = traffic.run_loadtest(
+        ["run", str(path), "--run-dir", str(tmp_path / "skipped"), "--no-progress", "--no-thresholds"]
+    )
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert not (tmp_path / "skipped" / "verdicts.json").exists()

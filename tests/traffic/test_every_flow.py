@@ -58,3 +58,35 @@ def test_every_flow_kind_reaches_the_target_and_is_accounted_for(tmp_path: Path,
     assert totals["run_stream"]["chunks"] > 0
     assert summary["metrics"]["first_chunk"]["by_flow"]["run_stream"]["count"] > 0
     assert summary["health"]["samples"] >= 2
+
+
+FEW_USERS_MANY_FLOWS = """
+name: few-users
+seed: 3
+duration: 3s
+target:
+  emulator: {workers_min: 2, workers_max: 2, cold_start: 0s, execution_time: 10ms}
+load: {users: 2}
+mix:
+  - {flow: run_poll, name: heavy, weight: 10, poll: {interval: 20ms, max_wait: 5s}}
+  - {flow: runsync, name: sync, weight: 1, wait: 2s}
+  - {flow: status_sync, name: long_poll, weight: 1, wait: 2s}
+  - {flow: run_cancel, name: cancel, weight: 1, cancel_after: 10ms}
+"""
+
+
+def test_every_flow_runs_even_with_fewer_users_than_flows(tmp_path: Path, traffic) -> None:
+    """Each iteration draws its flow by weight, so low-weight flows run even when users are few."""
+    path = tmp_path / "few.yaml"
+    path.write_text(FEW_USERS_MANY_FLOWS)
+    run_dir = tmp_path / "run"
+    result = traffic.run_loadtest(["run", str(path), "--run-dir", str(run_dir), "--no-report"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = traffic.read_json(run_dir, "summary.json")
+    traffic.assert_counts_match_ground_truth(
+        summary, traffic.endpoint_truth(traffic.read_json(run_dir, "ground_truth.json"))
+    )
+    submitted = {flow: sum(statuses.values()) for flow, statuses in summary["jobs"]["by_flow"].items()}
+    assert all(submitted.get(flow, 0) > 0 for flow in ("heavy", "sync", "long_poll", "cancel")), submitted
+    light = submitted["sync"] + submitted["long_poll"] + submitted["cancel"]
+    assert submitted["heavy"] > light, submitted  # weight 10 against 1 + 1 + 1

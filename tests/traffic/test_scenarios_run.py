@@ -13,7 +13,8 @@ EMULATED = sorted(p.name for p in SCENARIOS.glob("*.yaml") if p.name != "real-en
 @pytest.mark.parametrize("name", EMULATED)
 def test_example_scenario_runs_and_agrees_with_ground_truth(name: str, run_dir: Path, traffic) -> None:
     result = traffic.run_loadtest(
-        ["run", str(SCENARIOS / name), "--duration", "1.5s", "--run-dir", str(run_dir), "--no-report"]
+        ["run", str(SCENARIOS / name), "--duration", "1.5s", "--run-dir", str(run_dir), "--no-report",
+         "--no-thresholds"]  # thresholds are written for the full duration
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr

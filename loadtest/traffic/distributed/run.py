@@ -244,7 +244,7 @@ def run_distributed(options: Any, master: MasterOptions, out: TextIO, err: TextI
     from loadtest import exitcodes
     from loadtest.metrics.rundir import new_run_directory
     from loadtest.scenario.loader import resolved_dict
-    from loadtest.traffic.results import print_summary, run_check, write_results
+    from loadtest.traffic.results import conclude_run
     from loadtest.traffic.runner import _ground_truth, _settings, prepare_scenario
     from loadtest.traffic.runtime import TargetError
     from loadtest.traffic.target import TargetStartError, api_base_url, start_emulator
@@ -302,17 +302,14 @@ def run_distributed(options: Any, master: MasterOptions, out: TextIO, err: TextI
     settings = _settings(options, scenario, host, emulator is not None)
     settings["locust_processes"] = master.expect_workers
     settings["distributed"] = coordinator.describe("processes" if master.local_processes else "master")
-    write_results(
-        runtime, outcome, scenario=resolved_dict(scenario), settings=settings, ground_truth=ground_truth,
-        emulator_log=emulator_log if emulator is not None else None,
-        reports_root=options.out_dir if options.run_dir is None else None,
-        build_report=options.report, err=err,
+
+    def report_lost_workers() -> None:
+        for lost in settings["distributed"]["lost_workers"]:
+            print(f"  LOST      worker {lost['index']} ({lost['name']}): {lost['reason']} at {lost['lost_at_s']}s, "
+                  f"missed {lost['missed_s']}s ({100 * (lost['missed_fraction'] or 0):.0f}% of the run)", file=out)
+
+    return conclude_run(
+        runtime, outcome, options, scenario=resolved_dict(scenario), settings=settings, ground_truth=ground_truth,
+        emulator_log=emulator_log if emulator is not None else None, out=out, err=err,
+        after_summary=report_lost_workers,
     )
-    print_summary(runtime, outcome, out)
-    for lost in settings["distributed"]["lost_workers"]:
-        print(f"  LOST      worker {lost['index']} ({lost['name']}): {lost['reason']} at {lost['lost_at_s']}s, "
-              f"missed {lost['missed_s']}s ({100 * (lost['missed_fraction'] or 0):.0f}% of the run)", file=out)
-    code = exitcodes.INTERRUPTED if outcome.interrupted else exitcodes.OK
-    if options.check and not outcome.interrupted:
-        code = run_check(outcome.run_dir, options.baseline, out, err)
-    return code
