@@ -108,14 +108,26 @@ def prepare_scenario(options: RunOptions, err: TextIO) -> Scenario | None:
     return scenario
 
 
-def run_scenario_file(options: RunOptions, out: TextIO, err: TextIO) -> int:
-    """The whole ``loadtest run``; returns the exit code."""
+@dataclass
+class PreparedRun:
+    """What every ``loadtest run`` has before traffic starts: the scenario, its runtime, the run directory
+    and, for an emulator target, the running emulator (stop it when the run ends)."""
+
+    scenario: Scenario
+    runtime: TrafficRuntime
+    run_dir: Path
+    emulator: Any
+    emulator_log: Path
+
+
+def prepare_run(options: RunOptions, err: TextIO) -> PreparedRun | int:
+    """Validate the scenario, build its runtime, create the run directory and start the emulator when the
+    scenario targets it; an exit code instead when one of those fails (the reason printed to ``err``)."""
     scenario = prepare_scenario(options, err)
     if scenario is None:
         return exitcodes.INVALID_INPUT
-    base_dir = options.scenario_path.resolve().parent
     try:
-        runtime = TrafficRuntime(scenario, base_dir=base_dir)
+        runtime = TrafficRuntime(scenario, base_dir=options.scenario_path.resolve().parent)
     except TargetError as exc:
         print(exc, file=err)
         return exitcodes.INVALID_INPUT
@@ -132,6 +144,16 @@ def run_scenario_file(options: RunOptions, out: TextIO, err: TextIO) -> int:
         except TargetStartError as exc:
             print(f"target: {exc} (log: {emulator_log})", file=err)
             return exitcodes.TARGET_ERROR
+    return PreparedRun(scenario, runtime, run_dir, emulator, emulator_log)
+
+
+def run_scenario_file(options: RunOptions, out: TextIO, err: TextIO) -> int:
+    """The whole ``loadtest run``; returns the exit code."""
+    prepared = prepare_run(options, err)
+    if isinstance(prepared, int):
+        return prepared
+    scenario, runtime, run_dir = prepared.scenario, prepared.runtime, prepared.run_dir
+    emulator, emulator_log = prepared.emulator, prepared.emulator_log
     try:
         host = options.host or api_base_url(scenario, emulator)
         print(f"loadtest: running {scenario.name!r} for {scenario.total_duration:g}s against {host}", file=out)

@@ -242,25 +242,20 @@ def run_distributed(options: Any, master: MasterOptions, out: TextIO, err: TextI
     """``loadtest run SCENARIO --processes N`` or ``--master --expect-workers N``: the master's whole run,
     from the scenario to the run directory, the summary and the check; returns the exit code."""
     from loadtest import exitcodes
-    from loadtest.metrics.rundir import new_run_directory
     from loadtest.scenario.loader import resolved_dict
     from loadtest.traffic.results import conclude_run
-    from loadtest.traffic.runner import _ground_truth, _settings, prepare_scenario
-    from loadtest.traffic.runtime import TargetError
-    from loadtest.traffic.target import TargetStartError, api_base_url, start_emulator
+    from loadtest.traffic.runner import _ground_truth, _settings, prepare_run
+    from loadtest.traffic.target import api_base_url
 
     if master.expect_workers < 1:
         print(f"--{'processes' if master.local_processes else 'expect-workers'}: must be at least 1, "
               f"got {master.expect_workers}", file=err)
         return exitcodes.INVALID_INPUT
-    scenario = prepare_scenario(options, err)
-    if scenario is None:
-        return exitcodes.INVALID_INPUT
-    try:
-        runtime = TrafficRuntime(scenario, base_dir=options.scenario_path.resolve().parent)
-    except TargetError as exc:
-        print(exc, file=err)
-        return exitcodes.INVALID_INPUT
+    prepared = prepare_run(options, err)
+    if isinstance(prepared, int):
+        return prepared
+    scenario, runtime, run_dir = prepared.scenario, prepared.runtime, prepared.run_dir
+    emulator, emulator_log = prepared.emulator, prepared.emulator_log
     request = RunRequest(
         scenario_name=options.scenario_path.name,
         scenario_text=options.scenario_path.read_text(encoding="utf-8"),
@@ -270,16 +265,6 @@ def run_distributed(options: Any, master: MasterOptions, out: TextIO, err: TextI
             "max_in_flight": options.max_in_flight, "seed": options.seed,
         }.items() if v is not None},
     )
-    run_dir = options.run_dir or new_run_directory(scenario.name, options.out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    emulator = None
-    emulator_log = run_dir / "emulator.log"
-    if scenario.is_emulated and not options.host:
-        try:
-            emulator = start_emulator(scenario, log_path=emulator_log)
-        except TargetStartError as exc:
-            print(f"target: {exc} (log: {emulator_log})", file=err)
-            return exitcodes.TARGET_ERROR
     try:
         host = options.host or api_base_url(scenario, emulator)
         mode = f"{master.local_processes} local worker processes" if master.local_processes else (
