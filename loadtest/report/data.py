@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,21 @@ class RunData:
 
     def series(self, name: str) -> dict[str, list[float | None]] | None:
         return self.timeseries.get("series", {}).get(name)
+
+    def per_second(self, counts: Sequence[float]) -> list[float]:
+        """Counts per bucket as rates, each divided by the part of its bucket the run covered.
+
+        Buckets are aligned to the clock, so the first and last cover only part of a second; dividing by
+        the whole bucket would draw a false dip (or, for a sliver, a spike) at each end of every plot.
+        A bucket the run covered for under a quarter of its length is left out (NaN: a gap)."""
+        bucket = float(self.timeseries.get("bucket_s", 1.0))
+        start = self.start
+        end = start + float(self.summary["run"].get("duration_s") or 0.0)
+        rates = []
+        for t, count in zip(self.timeseries.get("t", []), counts, strict=False):
+            covered = min(end, t + bucket) - max(start, t)
+            rates.append(count / covered if covered >= bucket / 4 else math.nan)
+        return rates
 
     def elapsed(self) -> list[float]:
         """Bucket middles as seconds since the run's start (where a per-bucket figure is plotted)."""

@@ -158,13 +158,12 @@ def throughput(runs: Sequence[RunData]) -> Plot | None:
     ax = fig.add_subplot()
     drawn = False
     for index, run in enumerate(runs):
-        bucket = float(run.timeseries.get("bucket_s", 1.0))
         ops = _ops_with(run, "requests")
         for k, op in enumerate(ops):
             counts = run.series(f"requests{{op={op}}}")["count"]
             style = {"color": RUN_COLOURS[(index if len(runs) > 1 else k) % len(RUN_COLOURS)],
                      "linestyle": ("-", "--", ":", "-.")[k % 4] if len(runs) > 1 else "-"}
-            ax.plot(run.elapsed(), [c / bucket for c in counts], linewidth=1.4,
+            ax.plot(run.elapsed(), run.per_second(counts), linewidth=1.4,
                     label=f"{op}{_run_suffix(run, runs)}", **style)
             drawn = True
     if not drawn:
@@ -190,7 +189,6 @@ def throttling(runs: Sequence[RunData]) -> Plot | None:
     axes = fig.subplots(len(ops), 1, squeeze=False)[:, 0]
     for ax, op in zip(axes, ops, strict=True):
         for index, run in enumerate(runs):
-            bucket = float(run.timeseries.get("bucket_s", 1.0))
             offered = run.series(f"requests{{op={op}}}")
             if not offered:
                 continue
@@ -198,9 +196,9 @@ def throttling(runs: Sequence[RunData]) -> Plot | None:
             x = run.elapsed()
             suffix = _run_suffix(run, runs)
             colour = RUN_COLOURS[index % len(RUN_COLOURS)]
-            ax.plot(x, [c / bucket for c in offered["count"]], color=colour, linewidth=1.4,
+            ax.plot(x, run.per_second(offered["count"]), color=colour, linewidth=1.4,
                     label=f"offered{suffix}")
-            ax.fill_between(x, [c / bucket for c in throttled["count"]], color="#c62828",
+            ax.fill_between(x, run.per_second(throttled["count"]), color="#c62828",
                             alpha=0.35 if index == 0 else 0.2, step=None, label=f"429 answers{suffix}")
         limit = _limit_per_s(op)
         if limit is not None:
