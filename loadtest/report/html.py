@@ -17,6 +17,7 @@ body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin
 padding:16px 24px;color:#1b1b1b;line-height:1.4}
 h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:2px solid #e0e0e0;padding-bottom:4px;margin-top:32px}
 .sub{color:#555;margin-top:4px}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:0.92em}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f5f5f5}
 td:first-child,th:first-child{text-align:left}
@@ -48,7 +49,8 @@ def table_html(headers: Sequence[str], rows: Sequence[Sequence[str]], raw: bool 
     body = "".join(
         "<tr>" + "".join(f"<td>{cell if raw else escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # Wide tables (many flows or statistics) scroll inside their box instead of widening the page.
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def verdict_class(verdict: str) -> str:
