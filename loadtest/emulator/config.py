@@ -147,7 +147,7 @@ class EndpointConfig(_Strict):
 
     id: str = Field(default="emulated", pattern=r"^[A-Za-z0-9_.-]+$")
     """Endpoint id in ``/v2/{id}/...``."""
-    api_key_env: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable holding the key this endpoint demands; unset: any key is
     accepted, but one must be sent (as on the platform)."""
     workers_min: int = Field(default=0, ge=0)

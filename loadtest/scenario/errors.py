@@ -239,7 +239,11 @@ def _a(word: str) -> str:
 
 
 def _found(value: Any, source: SourceMap, path: tuple[str | int, ...]) -> str:
-    """What the file says at ``path``, as written."""
+    """What the file says at ``path``, as written (never for an ``api_key*`` key: a key pasted where a
+    variable name belongs must not be echoed into terminals and CI logs)."""
+    if path and isinstance(path[-1], str) and path[-1].startswith("api_key"):
+        return ("a value not repeated here (if it is the key itself, put it in an environment variable "
+                "and give that variable's name)")
     if source.source_text.get(path) == "" and value is None:
         return "an empty value"
     for end in range(len(path), 0, -1):  # a shorthand such as "$bytes: 10GB" stands for a deeper key

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="write the run directory but not the HTML report")
     parser.add_argument("--check", action="store_true",
                         help="judge thresholds and a baseline (--baseline, or the scenario's baseline.name)")
-    parser.add_argument("--baseline", metavar="NAME", help="with --check: compare against this baseline")
+    parser.add_argument("--baseline", metavar="NAME", help="compare against this saved baseline (implies --check)")
     parser.add_argument("--no-thresholds", action="store_true",
                         help="do not judge the scenario's thresholds at the end (e.g. for a shortened trial run)")
     from loadtest.traffic.distributed_args import add_distributed_arguments
@@ -65,12 +65,12 @@ def main(args: argparse.Namespace) -> int:
         confirm_probe=args.confirm_probe,
         progress=not args.no_progress,
         report=not args.no_report,
-        check=args.check,
+        check=args.check or bool(args.baseline),  # naming a baseline asks for the comparison
         baseline=args.baseline,
         thresholds=not args.no_thresholds,
     )
-    if args.no_thresholds and args.check:
-        print("loadtest run: --check and --no-thresholds contradict each other", file=sys.stderr)
+    if args.no_thresholds and (args.check or args.baseline):
+        print("loadtest run: --check/--baseline and --no-thresholds contradict each other", file=sys.stderr)
         from loadtest import exitcodes
 
         return exitcodes.INVALID_INPUT

@@ -73,10 +73,23 @@ def main(args: argparse.Namespace) -> int:
     ]
     print(f"loadtest ui: http://{args.web_host}:{args.web_port}  (target {host}; run directory {run_dir})")
     child = subprocess.Popen(command, env={**os.environ, "LOADTEST_SCENARIO": str(args.scenario)})
+
+    terminated = False
+
+    def forward_term(signum: int, frame: object) -> None:
+        """SIGTERM (a service manager, `kill`): pass it on to Locust (which shuts down cleanly on it) instead
+        of leaving it serving a UI whose emulator is gone."""
+        nonlocal terminated
+        terminated = True
+        child.send_signal(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, forward_term)
     try:
         return child.wait()
     except KeyboardInterrupt:
-        if not _ctrl_c_reached(child):  # a second SIGINT would cut Locust's writing of the run directory short
+        # a second SIGINT would cut Locust's writing of the run directory short
+        if not terminated and not _ctrl_c_reached(child):
             child.send_signal(signal.SIGINT)
         try:
             child.wait(timeout=60)

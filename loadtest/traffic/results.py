@@ -214,7 +214,12 @@ def conclude_run(
 
     Thresholds are always judged when the scenario has any (verdicts in the terminal and the report, exit 1
     when one fails); ``--check`` adds the baseline comparison. An interrupted run is not judged."""
-    judge = (options.check or (options.thresholds and bool(runtime.scenario.thresholds))) and not outcome.interrupted
+    unreachable = target_unreachable(runtime)
+    judge = (
+        (options.check or (options.thresholds and bool(runtime.scenario.thresholds)))
+        and not outcome.interrupted and not unreachable
+    )
+    (outcome.run_dir / "verdicts.json").unlink(missing_ok=True)  # a reused --run-dir keeps no stale verdicts
     write_results(
         runtime, outcome, scenario=scenario, settings=settings, ground_truth=ground_truth,
         emulator_log=emulator_log,
@@ -225,6 +230,23 @@ def conclude_run(
     print_summary(runtime, outcome, out)
     if after_summary is not None:
         after_summary()
+    if unreachable:
+        print(f"target: no request reached the target: all {unreachable} failed to connect (is it up? is the "
+              "base URL right?). What was measured is kept in the run directory.", file=err)
+        return exitcodes.INTERRUPTED if outcome.interrupted else exitcodes.TARGET_ERROR
     if not judge:
         return exitcodes.INTERRUPTED if outcome.interrupted else exitcodes.OK
-    return run_check(outcome.run_dir, options.baseline, out, err, use_baseline=options.check, report=options.report)
+    code = run_check(outcome.run_dir, options.baseline, out, err, use_baseline=options.check, report=options.report)
+    report = outcome.run_dir / "report.html"
+    if options.report and report.exists():
+        print(f"  report    {report}", file=out)
+    return code
+
+
+def target_unreachable(runtime: TrafficRuntime) -> int:
+    """The number of requests sent when every one of them failed to connect (status 0), else 0."""
+    sent = failed_to_connect = 0
+    for (_, _op, _flow, status), n in runtime.recorder.requests.items():
+        sent += n
+        failed_to_connect += n if status == 0 else 0
+    return sent if sent and failed_to_connect == sent else 0

@@ -124,7 +124,7 @@ def prepare_run(options: RunOptions, err: TextIO) -> PreparedRun | int:
     """Validate the scenario, build its runtime, create the run directory and start the emulator when the
     scenario targets it; an exit code instead when one of those fails (the reason printed to ``err``)."""
     scenario = prepare_scenario(options, err)
-    if scenario is None:
+    if scenario is None or not _baseline_available(options, scenario, err):
         return exitcodes.INVALID_INPUT
     try:
         runtime = TrafficRuntime(scenario, base_dir=options.scenario_path.resolve().parent)
@@ -145,6 +145,21 @@ def prepare_run(options: RunOptions, err: TextIO) -> PreparedRun | int:
             print(f"target: {exc} (log: {emulator_log})", file=err)
             return exitcodes.TARGET_ERROR
     return PreparedRun(scenario, runtime, run_dir, emulator, emulator_log)
+
+
+def _baseline_available(options: RunOptions, scenario: Scenario, err: TextIO) -> bool:
+    """With ``--check``, the baseline to compare with must exist before any traffic is sent."""
+    name = options.baseline or (scenario.baseline.name if scenario.baseline is not None else None)
+    if not options.check or name is None:
+        return True
+    from loadtest.check.store import BaselineError, load_baseline
+
+    try:
+        load_baseline(name)
+    except BaselineError as exc:
+        print(f"loadtest run: {exc}", file=err)
+        return False
+    return True
 
 
 def run_scenario_file(options: RunOptions, out: TextIO, err: TextIO) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,3 +220,29 @@ def test_run_judges_the_scenario_thresholds_without_being_asked(tmp_path: Path, 
     )
     assert skipped.returncode == 0, skipped.stdout + skipped.stderr
     assert not (tmp_path / "skipped" / "verdicts.json").exists()
+
+
+def test_a_missing_baseline_is_refused_before_any_traffic(tmp_path: Path, traffic) -> None:
+    run_dir = tmp_path / "run"
+    result = traffic.run_loadtest(
+        ["run", str(REPO / "scenarios" / "smoke.yaml"), "--baseline", "no-such-baseline", "--run-dir", str(run_dir)]
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no-such-baseline" in result.stderr and "not found" in result.stderr
+    assert not (run_dir / "summary.json").exists()  # nothing was run
+
+
+def test_a_target_no_request_reaches_exits_4_and_keeps_the_measurements(tmp_path: Path, traffic) -> None:
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    run_dir = tmp_path / "run"
+    result = traffic.run_loadtest(
+        ["run", str(REPO / "scenarios" / "smoke.yaml"), "--host", f"http://127.0.0.1:{dead}/v2",
+         "--duration", "1s", "--run-dir", str(run_dir), "--no-progress", "--no-report"]
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "no request reached the target" in result.stderr
+    summary = traffic.read_json(run_dir, "summary.json")
+    assert summary["metrics"]["errors"]["overall"]["value"] > 0
+    assert not (run_dir / "verdicts.json").exists()
