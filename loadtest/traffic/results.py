@@ -46,7 +46,8 @@ def write_results(
     extra = {name: run_dir / name for name in LOCUST_FILES if (run_dir / name).exists()}
     all_settings = dict(settings)
     all_settings["stop_reason"] = outcome.stop_reason
-    all_settings["jobs_in_flight_at_end"] = outcome.in_flight_at_end
+    # every job recorded as unfinished, whether its flow saw the stop or the runtime closed it afterwards
+    all_settings["jobs_in_flight_at_end"] = totals(runtime)["in_flight"]
     if outcome.dispatch:
         all_settings["open_model"] = outcome.dispatch
     write_run_directory(

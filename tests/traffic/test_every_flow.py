@@ -90,3 +90,5 @@ def test_every_flow_runs_even_with_fewer_users_than_flows(tmp_path: Path, traffi
     assert all(submitted.get(flow, 0) > 0 for flow in ("heavy", "sync", "long_poll", "cancel")), submitted
     light = submitted["sync"] + submitted["long_poll"] + submitted["cancel"]
     assert submitted["heavy"] > light, submitted  # weight 10 against 1 + 1 + 1
+    in_flight = summary["metrics"]["jobs.in_flight"]["overall"]["value"]
+    assert summary["run"]["settings"]["jobs_in_flight_at_end"] == in_flight
