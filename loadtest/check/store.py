@@ -91,7 +91,7 @@ def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None
             "format": STORE_FORMAT,
             "name": name,
             "saved_at": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "source_run_dir": str(source),
+            "source_run_dir": os.path.relpath(source.resolve()),  # reports/latest → the run it named
             "scenario": summary["run"].get("scenario"),
             "run_started_at": summary["run"].get("started_at"),
             "duration_s": summary["run"].get("duration_s"),
