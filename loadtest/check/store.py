@@ -59,6 +59,12 @@ def check_name(name: str) -> str:
     return name
 
 
+def _as_given(path: Path) -> str:
+    """``path`` with links resolved (``reports/latest`` → the run it named), absolute only if it was."""
+    resolved = path.resolve()
+    return str(resolved if path.is_absolute() else os.path.relpath(resolved))
+
+
 def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None, *, force: bool = False) -> Path:
     """Copy ``run_dir``'s summary and per-bucket data to ``<root>/<name>/``; returns that directory.
 
@@ -91,7 +97,7 @@ def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None
             "format": STORE_FORMAT,
             "name": name,
             "saved_at": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "source_run_dir": os.path.relpath(source.resolve()),  # reports/latest → the run it named
+            "source_run_dir": _as_given(source),
             "scenario": summary["run"].get("scenario"),
             "run_started_at": summary["run"].get("started_at"),
             "duration_s": summary["run"].get("duration_s"),
