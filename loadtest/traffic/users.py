@@ -1,10 +1,10 @@
 """Real Locust ``User`` classes built from a scenario (listed by ``--list``, chosen with ``--class-picker``).
 
-Closed model: one ``FastHttpUser`` class named after the scenario; each user picks a flow of the mix by
-weight for every iteration (as the scenario reference promises: "for each flow run, a flow is picked with
-probability proportional to its weight"), runs it, and waits the scenario's think time. One class rather
-than one per flow, because Locust splits *users* among classes by weight and gives a low-weight class no
-user at all when users are few; a per-iteration draw serves every flow at any user count. Open model: a single
+Closed model: one ``FastHttpUser`` class named after the scenario; each user takes the flows of the mix
+in proportion to their weights, interleaved (:class:`WeightedCycle`), one per iteration, and waits the
+scenario's think time between them. One class rather than one per flow, because Locust splits *users*
+among classes by weight and gives a low-weight class no user at all when users are few; a per-iteration
+share serves every flow at any user count. Open model: a single
 dispatcher user that starts flows (picked by weight) on the arrival schedule, on a pool of
 ``max_in_flight`` greenlets sharing the user's connection pool. The ``/health`` sampler is not a user: it
 is a background greenlet (:func:`start_health_sampler`), so it never takes a user slot.
@@ -14,6 +14,7 @@ The method that runs a flow is called ``flow_iteration``: ``run`` is reserved by
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -89,11 +90,35 @@ def build_user_classes(
     return [_open_user_class(runtime, host, load, mix, total, timeout, rate_scale)]
 
 
+class WeightedCycle:
+    """The flows of a mix in proportion to their weights, evenly interleaved (smooth weighted round robin).
+
+    Deterministic rather than drawn at random, so a short run with few users still serves every flow in
+    its share: within any ``sum(weights) / min(weight)`` iterations each flow comes up. ``start`` advances
+    the cycle, so that user *n* begins where user *n - 1* would be next and users do not run in lockstep.
+    """
+
+    def __init__(self, names: list[str], weights: list[float], start: int = 0) -> None:
+        self.names, self.weights = names, weights
+        self.total = sum(weights)
+        self.credit = [0.0] * len(names)
+        for _ in range(start % max(1, len(names))):
+            self.next()
+
+    def next(self) -> str:
+        for i, weight in enumerate(self.weights):
+            self.credit[i] += weight
+        best = max(range(len(self.names)), key=self.credit.__getitem__)
+        self.credit[best] -= self.total
+        return self.names[best]
+
+
 def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> type[FastHttpUser]:
     constant_think = float(think.value or 0.0) if think.kind == "constant" else None
     names = [name for name, _ in mix]
     flows = dict(mix)
     weights = [flows[name].weight for name in names]
+    user_numbers = itertools.count()
 
     class MixUser(FastHttpUser):
         """Runs the scenario's mix: a flow picked by weight per iteration (closed model)."""
@@ -104,6 +129,7 @@ def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> typ
 
         def on_start(self) -> None:
             self.ctx: FlowContext = runtime.context_for(self.client)
+            self.mix = WeightedCycle(names, weights, start=next(user_numbers))
 
         def wait_time(self) -> float:
             if runtime.control.stopping:
@@ -114,7 +140,7 @@ def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> typ
         def flow_iteration(self) -> None:
             if runtime.control.stopping:
                 return
-            name = names[0] if len(names) == 1 else self.ctx.rng.choices(names, weights)[0]
+            name = self.mix.next()
             run_flow(self.ctx, name, flows[name])
 
     MixUser.host = host
