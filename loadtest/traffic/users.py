@@ -34,6 +34,7 @@ from loadtest.scenario.model import (
 )
 from loadtest.traffic.arrivals import ArrivalDispatcher, ArrivalPhase, arrival_offsets
 from loadtest.traffic.flows import FlowContext, run_flow, sample_health_forever
+from loadtest.traffic.mix import WeightedCycle
 from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.sampling import sample_seconds
 
@@ -88,29 +89,6 @@ def build_user_classes(
     if isinstance(load, ClosedLoad):
         return [_closed_user_class(runtime, host, scenario.name, mix, load.think_time, timeout)]
     return [_open_user_class(runtime, host, load, mix, total, timeout, rate_scale)]
-
-
-class WeightedCycle:
-    """The flows of a mix in proportion to their weights, evenly interleaved (smooth weighted round robin).
-
-    Deterministic rather than drawn at random, so a short run with few users still serves every flow in
-    its share: within any ``sum(weights) / min(weight)`` iterations each flow comes up. ``start`` advances
-    the cycle, so that user *n* begins where user *n - 1* would be next and users do not run in lockstep.
-    """
-
-    def __init__(self, names: list[str], weights: list[float], start: int = 0) -> None:
-        self.names, self.weights = names, weights
-        self.total = sum(weights)
-        self.credit = [0.0] * len(names)
-        for _ in range(start % max(1, len(names))):
-            self.next()
-
-    def next(self) -> str:
-        for i, weight in enumerate(self.weights):
-            self.credit[i] += weight
-        best = max(range(len(self.names)), key=self.credit.__getitem__)
-        self.credit[best] -= self.total
-        return self.names[best]
 
 
 def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> type[FastHttpUser]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from loadtest.traffic.users import WeightedCycle
+from loadtest.traffic.mix import WeightedCycle
 
 
 def test_each_flow_comes_up_in_proportion_to_its_weight() -> None:
