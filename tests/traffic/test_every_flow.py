@@ -8,9 +8,9 @@ ALL_FLOWS = """
 name: every-flow
 duration: 2s
 target:
-  emulator:
-    workers_min: 2
-    workers_max: 2
+  emulator:                   # a worker per user: purges and long jobs must not starve the short ones
+    workers_min: 8
+    workers_max: 8
     cold_start: 0s
     execution_time: 50ms
 load: {users: 7}
