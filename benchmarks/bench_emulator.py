@@ -181,7 +181,7 @@ RSS_SCRIPT = textwrap.dedent(
     """
     import asyncio, gc, json, sys
     from loadtest.emulator.app import Emulator
-    from loadtest.emulator.config import EmulatorConfig
+    from loadtest.emulator_config import EmulatorConfig
     from loadtest.emulator.parsing import parse_submission
 
     COUNT = int(sys.argv[1])

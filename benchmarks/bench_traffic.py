@@ -120,8 +120,8 @@ def _measure(command: list[str], env: dict[str, str], cpu: int | None, history_c
 
 
 def main(argv: list[str]) -> int:
-    from loadtest.emulator.config import EndpointConfig, LimitsConfig
     from loadtest.emulator.process import EmulatorProcess
+    from loadtest.emulator_config import EndpointConfig, LimitsConfig
 
     cpus = sorted(os.sched_getaffinity(0))
     emulator_cpu, generator_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)

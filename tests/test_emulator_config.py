@@ -1,7 +1,8 @@
 import pytest
+from loadtest.distributions import Distribution
 from pydantic import ValidationError
 
-from loadtest.emulator.config import Distribution, EmulatorConfig, EndpointConfig
+from loadtest.emulator_config import EmulatorConfig, EndpointConfig
 
 
 def test_shorthand_duration_is_constant():

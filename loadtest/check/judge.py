@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from loadtest.check.buckets import RunBuckets
-from loadtest.check.compare import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, compare_runs
+from loadtest.check.baselines import BaselineError, load_baseline
 from loadtest.check.criteria import BaselineSpec, Criteria, CriteriaError, criteria_from_run_dir, criteria_from_scenario
-from loadtest.check.store import BaselineError, load_baseline
+from loadtest.check.regression import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, compare_runs
 from loadtest.check.thresholds import judge_thresholds
 from loadtest.check.verdicts import Verdicts
 from loadtest.metrics import rundir
+from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.rundir import resolve_run_dir
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from loadtest.check.buckets import RunBuckets
 from loadtest.check.criteria import ThresholdSpec
 from loadtest.check.formatting import format_value
 from loadtest.check.verdicts import FAIL, NO_DATA, PASS, THRESHOLD, Verdict
 from loadtest.metrics import catalog
+from loadtest.metrics.figures import RunBuckets
 
 
 def expected_text(spec: ThresholdSpec) -> str:

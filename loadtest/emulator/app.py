@@ -20,12 +20,12 @@ from aiohttp import web
 
 from loadtest.contract import OPERATIONS, Op
 from loadtest.emulator.admin import ADMIN_PREFIX, add_admin_routes
-from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.endpoint import EndpointRuntime
 from loadtest.emulator.handlers import HANDLERS
 from loadtest.emulator.parsing import BadRequest
 from loadtest.emulator.responses import error_response, too_many
 from loadtest.emulator.webhooks import WebhookSender
+from loadtest.emulator_config import EmulatorConfig
 
 __all__ = ["ADMIN_PREFIX", "Emulator", "build_app"]
 

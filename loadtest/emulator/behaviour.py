@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from loadtest.contract import STREAM_CHUNK_MAX_BYTES
-from loadtest.emulator.config import Distribution, EndpointConfig
+from loadtest.distributions import sampler
+from loadtest.emulator_config import EndpointConfig
 
 DEFAULT_OUTPUT = "Hello World!"
 MOCK_ERROR_MESSAGE = "Mock error"
@@ -49,33 +49,6 @@ class Plan:
     progress: list[object] | None = None
     """``mock_progress`` updates: shown as the output of the running job, one every ``progress_wait``."""
     progress_wait: float = 0.0
-
-
-def sampler(distribution: Distribution, rng: random.Random) -> Callable[[], float]:
-    """A function drawing seconds (never negative) from ``distribution``."""
-    d = distribution
-    match d.kind:
-        case "constant":
-            value = float(d.value or 0.0)
-            return lambda: value
-        case "uniform":
-            low, high = float(d.min or 0.0), float(d.max or 0.0)
-            return lambda: rng.uniform(low, high)
-        case "normal":
-            mean, stddev = float(d.mean or 0.0), float(d.stddev or 0.0)
-            return lambda: max(0.0, rng.gauss(mean, stddev))
-        case "lognormal":
-            median, sigma = float(d.median or 0.0), float(d.sigma or 0.0)
-            if median <= 0:
-                return lambda: 0.0
-            mu = math.log(median)
-            return lambda: rng.lognormvariate(mu, sigma)
-        case "exponential":
-            mean = float(d.mean or 0.0)
-            if mean <= 0:
-                return lambda: 0.0
-            return lambda: rng.expovariate(1.0 / mean)
-    raise AssertionError(d.kind)
 
 
 def handler_error(message: str, error_type: str = "<class 'Exception'>", worker_id: str = "") -> str:

@@ -16,12 +16,12 @@ from typing import Any
 from loadtest import contract
 from loadtest.contract import Op
 from loadtest.emulator.behaviour import Behaviour, Plan
-from loadtest.emulator.config import EndpointConfig
 from loadtest.emulator.groundtruth import Counters
+from loadtest.emulator.jobstore import Job, JobStore
 from loadtest.emulator.limits import Limits
-from loadtest.emulator.store import Job, JobStore
 from loadtest.emulator.webhooks import WebhookSender
 from loadtest.emulator.workers import SimulatedWorkers, WorkerPool
+from loadtest.emulator_config import EndpointConfig
 
 TICK_S = 0.05
 """Housekeeping period: expiry sweep and time-based scaling."""

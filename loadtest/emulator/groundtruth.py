@@ -14,7 +14,7 @@ from loadtest.contract import HEALTH_JOB_KEYS, HEALTH_WORKER_KEYS, JobStatus
 
 if TYPE_CHECKING:
     from loadtest.emulator.endpoint import EndpointRuntime
-    from loadtest.emulator.store import Job
+    from loadtest.emulator.jobstore import Job
 
 FINAL_STATUSES: tuple[str, ...] = (
     JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value, JobStatus.TIMED_OUT.value

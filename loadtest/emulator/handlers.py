@@ -18,10 +18,10 @@ from loadtest import contract
 from loadtest.contract import Op
 from loadtest.emulator.behaviour import DEFAULT_OUTPUT
 from loadtest.emulator.endpoint import EndpointRuntime
+from loadtest.emulator.jobstore import RETRYABLE, TERMINAL, Job, TransitionError
 from loadtest.emulator.limits import QUEUE_SIZE
 from loadtest.emulator.parsing import parse_json, parse_submission, parse_ttl, parse_wait
 from loadtest.emulator.responses import JSON_TYPE, error_response, json_response, too_many
-from loadtest.emulator.store import RETRYABLE, TERMINAL, Job, TransitionError
 
 Handler = Callable[[EndpointRuntime, web.Request, str], Awaitable[web.Response]]
 

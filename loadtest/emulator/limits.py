@@ -12,7 +12,7 @@ import math
 
 from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
-from loadtest.emulator.config import EndpointConfig
+from loadtest.emulator_config import EndpointConfig
 
 RATE = "rate"
 CONCURRENCY = "concurrency"

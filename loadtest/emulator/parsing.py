@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest import contract
-from loadtest.emulator.config import PolicyConfig
+from loadtest.emulator_config import PolicyConfig
 
 
 class BadRequest(ValueError):

@@ -4,7 +4,7 @@
         emu.base_url        # http://127.0.0.1:PORT/v2
         emu.ground_truth()  # GET /_emulator/ground-truth, parsed
 
-Starts ``python -m loadtest.emulator`` on a free loopback port, waits for its ready file, and stops it
+Starts ``python -m loadtest.cli emulate`` on a free loopback port, waits for its ready file, and stops it
 with SIGTERM (then SIGKILL) on exit. If it dies or does not come up in time, :class:`EmulatorStartError`
 says so with the tail of its log.
 """
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest.emulator.config import EmulatorConfig, EndpointConfig
+from loadtest.emulator_config import EmulatorConfig, EndpointConfig
 
 LOG_TAIL_LINES = 30
 
@@ -146,7 +146,7 @@ class EmulatorProcess:
         if self._log_file is None:
             self._log_file = self._workdir / "emulator.log"
         command = [
-            *self.wrapper, sys.executable, "-m", "loadtest.emulator", "--config", str(config_path),
+            *self.wrapper, sys.executable, "-m", "loadtest.cli", "emulate", "--config", str(config_path),
             "--ready-file", str(ready_path), "--log-file", str(self._log_file), "--log-level", self.log_level,
             "--exit-with-parent", *self.extra_args,
         ]

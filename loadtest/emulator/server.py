@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from loadtest.emulator.app import ADMIN_PREFIX, Emulator, build_app
-from loadtest.emulator.config import EmulatorConfig, EndpointConfig
+from loadtest.emulator_config import EmulatorConfig, EndpointConfig
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import logging
 
 import aiohttp
 
-from loadtest.emulator.config import WebhookConfig
 from loadtest.emulator.groundtruth import Counters
+from loadtest.emulator_config import WebhookConfig
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from loadtest.emulator import behaviour as bh
-from loadtest.emulator.config import EndpointConfig
 from loadtest.emulator.groundtruth import Counters
-from loadtest.emulator.store import COMPLETED, FAILED, IN_PROGRESS, TIMED_OUT, Job, JobStore
+from loadtest.emulator.jobstore import COMPLETED, FAILED, IN_PROGRESS, TIMED_OUT, Job, JobStore
+from loadtest.emulator_config import EndpointConfig
 
 INITIALIZING = "initializing"
 UP = "up"

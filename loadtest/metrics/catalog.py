@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from loadtest import flowkinds
 from loadtest.contract import Op
 
 
@@ -80,23 +81,10 @@ DEFAULT_STAT: dict[Kind, str] = {
     Kind.GAUGE: "max",
 }
 
-# Flow kinds as the scenario model names them (loadtest/scenario/model.py).
-FLOW_KINDS: tuple[str, ...] = (
-    "run_poll",
-    "runsync",
-    "run_stream",
-    "run_cancel",
-    "retry_failed",
-    "status_sync",
-    "health",
-    "purge_queue",
-)
-JOB_FLOW_KINDS: frozenset[str] = frozenset(
-    {"run_poll", "runsync", "run_stream", "run_cancel", "retry_failed", "status_sync"}
-)
+JOB_FLOW_KINDS: frozenset[str] = flowkinds.JOB_KINDS
 """Flows that submit jobs and so produce job-level figures."""
-STREAM_FLOW_KINDS: frozenset[str] = frozenset({"run_stream"})
-ALL_FLOW_KINDS: frozenset[str] = frozenset(FLOW_KINDS)
+STREAM_FLOW_KINDS: frozenset[str] = flowkinds.STREAM_KINDS
+ALL_FLOW_KINDS: frozenset[str] = frozenset(flowkinds.KIND_NAMES)
 ALL_OPS: frozenset[str] = frozenset(op.value for op in Op)
 
 

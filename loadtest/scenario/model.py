@@ -29,8 +29,11 @@ from typing_extensions import TypeAliasType
 
 from loadtest import contract
 from loadtest.contract import Op
-from loadtest.emulator.config import Distribution, EndpointConfig
+from loadtest.distributions import Distribution
+from loadtest.emulator_config import EndpointConfig
 from loadtest.fields import Duration, Probability, Rate, Size
+from loadtest.flowkinds import FLOW_KINDS as FLOW_KIND_TABLE_BY_NAME
+from loadtest.flowkinds import KIND_NAMES
 
 __all__ = [
     "FLOW_KINDS",
@@ -579,25 +582,10 @@ Flow = Annotated[
     Field(discriminator="flow"),
 ]
 
-FLOW_KINDS: tuple[str, ...] = (
-    "run_poll", "runsync", "run_stream", "run_cancel", "retry_failed", "status_sync", "health", "purge_queue",
-)
-
-FLOW_OPERATIONS: dict[str, tuple[Op, ...]] = {
-    "run_poll": (Op.RUN, Op.STATUS),
-    "runsync": (Op.RUNSYNC, Op.STATUS),
-    "run_stream": (Op.RUN, Op.STREAM),
-    "run_cancel": (Op.RUN, Op.CANCEL, Op.STATUS),
-    "retry_failed": (Op.RUN, Op.STATUS, Op.RETRY),
-    "status_sync": (Op.RUN, Op.STATUS_SYNC),
-    "health": (Op.HEALTH,),
-    "purge_queue": (Op.PURGE_QUEUE,),
-}
-"""Operations each flow kind calls (for scope checks, rate budgets and reports)."""
-
-SUBMITTING_OPS: dict[str, Op | None] = {
-    kind: next((op for op in ops if op in (Op.RUN, Op.RUNSYNC)), None) for kind, ops in FLOW_OPERATIONS.items()
-}
+FLOW_KINDS: tuple[str, ...] = KIND_NAMES
+FLOW_OPERATIONS: dict[str, tuple[Op, ...]] = {name: kind.operations for name, kind in FLOW_KIND_TABLE_BY_NAME.items()}
+"""Operations each flow kind calls (for scope checks, rate budgets and reports); from ``loadtest.flowkinds``."""
+SUBMITTING_OPS: dict[str, Op | None] = {name: kind.submits for name, kind in FLOW_KIND_TABLE_BY_NAME.items()}
 """The operation by which each flow kind submits its job (``None`` for health and purge-queue)."""
 
 

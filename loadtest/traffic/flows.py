@@ -28,6 +28,7 @@ from typing import Any
 
 from loadtest import contract
 from loadtest.contract import Op
+from loadtest.distributions import draw
 from loadtest.metrics.recorder import IN_FLIGHT, JobRecord, Recorder
 from loadtest.scenario.model import (
     Flow,
@@ -43,7 +44,6 @@ from loadtest.scenario.model import (
 )
 from loadtest.traffic.client import ApiClient, ApiResult
 from loadtest.traffic.control import RunControl
-from loadtest.traffic.sampling import sample_seconds
 
 NOT_FOUND = "NOT_FOUND"
 """Last-seen status of a job the target no longer knows (404: expired, purged)."""
@@ -363,7 +363,7 @@ def run_cancel(ctx: FlowContext, name: str, flow: RunCancelFlow) -> None:
     if submitted is None:
         return
     story, _ = submitted
-    if ctx.control.sleep(sample_seconds(flow.cancel_after, ctx.rng)):
+    if ctx.control.sleep(draw(flow.cancel_after, ctx.rng)):
         result = _call_on_job(ctx, story, Op.CANCEL)
         if result.ok:
             story.observe(result.body, 0.0, time.perf_counter())
@@ -407,21 +407,22 @@ def purge_queue(ctx: FlowContext, name: str, flow: PurgeQueueFlow) -> None:
     ctx.api.call(Op.PURGE_QUEUE, flow=name)
 
 
-FLOW_RUNNERS: dict[type, Callable[[FlowContext, str, Any], None]] = {
-    RunPollFlow: run_poll,
-    RunsyncFlow: runsync,
-    RunStreamFlow: run_stream,
-    StatusSyncFlow: status_sync,
-    RunCancelFlow: run_cancel,
-    RetryFailedFlow: retry_failed,
-    HealthFlow: health,
-    PurgeQueueFlow: purge_queue,
+FLOW_RUNNERS: dict[str, Callable[[FlowContext, str, Any], None]] = {
+    "run_poll": run_poll,
+    "runsync": runsync,
+    "run_stream": run_stream,
+    "status_sync": status_sync,
+    "run_cancel": run_cancel,
+    "retry_failed": retry_failed,
+    "health": health,
+    "purge_queue": purge_queue,
 }
+"""What each flow kind of :mod:`loadtest.flowkinds` does, by kind name."""
 
 
 def run_flow(ctx: FlowContext, name: str, flow: Flow) -> None:
     """Run one flow of the mix to its end."""
-    FLOW_RUNNERS[type(flow)](ctx, name, flow)
+    FLOW_RUNNERS[flow.flow](ctx, name, flow)
 
 
 def sample_health_forever(ctx: FlowContext, name: str, flow: HealthFlow) -> None:

@@ -65,7 +65,7 @@ def write_results(
         link_latest=reports_root is not None,
     )
     if build_report:
-        code = call_subcommand("loadtest.report.command_report", [str(run_dir)], err)
+        code = call_subcommand("loadtest.cli.report", [str(run_dir)], err)
         if code not in (None, exitcodes.OK):
             print(f"report: could not be built (exit {code}); the run directory is complete", file=err)
     return run_dir
@@ -146,7 +146,7 @@ def run_check(
     argv = [str(run_dir)] + (["--baseline", baseline] if baseline else [])
     argv += [] if use_baseline else ["--no-baseline"]
     argv += [] if report else ["--no-report"]
-    code = call_subcommand("loadtest.check.command_check", argv, err)
+    code = call_subcommand("loadtest.cli.check", argv, err)
     if code is None:
         print("check: the check part (loadtest.check) is not installed; nothing was judged", file=err)
         return exitcodes.NOT_JUDGEABLE

@@ -24,13 +24,13 @@ from locust.html import get_html_report
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 
 from loadtest import exitcodes
+from loadtest.pipeline.target import TargetStartError, api_base_url, start_emulator
 from loadtest.scenario.loader import ScenarioError, load_scenario, resolved_dict
 from loadtest.scenario.model import EndpointTarget, Scenario
-from loadtest.traffic.overrides import OverrideError, Overrides, apply_overrides
+from loadtest.scenario.overrides import OverrideError, Overrides, apply_overrides
 from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TargetError, TrafficRuntime
 from loadtest.traffic.shape import make_shape_class
-from loadtest.traffic.target import TargetStartError, api_base_url, start_emulator
 from loadtest.traffic.users import build_user_classes, network_timeout_for, start_health_sampler
 
 LOCUST_CSV_PREFIX = "locust"
@@ -152,7 +152,7 @@ def _baseline_available(options: RunOptions, scenario: Scenario, err: TextIO) ->
     name = options.baseline or (scenario.baseline.name if scenario.baseline is not None else None)
     if not options.check or name is None:
         return True
-    from loadtest.check.store import BaselineError, load_baseline
+    from loadtest.check.baselines import BaselineError, load_baseline
 
     try:
         load_baseline(name)

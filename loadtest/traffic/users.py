@@ -23,20 +23,18 @@ from gevent import Greenlet
 from locust import FastHttpUser, task
 from locust.contrib.fasthttp import FastHttpSession
 
+from loadtest.distributions import draw
+from loadtest.flowkinds import FLOW_KINDS
 from loadtest.scenario.model import (
     ClosedLoad,
     Flow,
     HealthFlow,
     OpenLoad,
-    RunStreamFlow,
-    RunsyncFlow,
-    StatusSyncFlow,
 )
 from loadtest.traffic.arrivals import ArrivalDispatcher, ArrivalPhase, arrival_offsets
 from loadtest.traffic.flows import FlowContext, run_flow, sample_health_forever
 from loadtest.traffic.mix import WeightedCycle
 from loadtest.traffic.runtime import TrafficRuntime
-from loadtest.traffic.sampling import sample_seconds
 
 IDLE_PAUSE_S = 0.1
 """A user's pause when the run is stopping (so an ending run never spins)."""
@@ -54,7 +52,7 @@ def class_name(flow_name: str, suffix: str = "User") -> str:
 
 def network_timeout_for(flows: list[Flow]) -> float:
     """Socket timeout: above the longest long-poll ``wait`` any flow asks the server to hold."""
-    waits = [flow.wait for flow in flows if isinstance(flow, RunsyncFlow | RunStreamFlow | StatusSyncFlow)]
+    waits = [float(getattr(flow, "wait", 0.0)) for flow in flows if FLOW_KINDS[flow.flow].long_polls]
     return max([60.0, *(w + 30.0 for w in waits)])
 
 
@@ -112,7 +110,7 @@ def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> typ
         def wait_time(self) -> float:
             if runtime.control.stopping:
                 return IDLE_PAUSE_S
-            return constant_think if constant_think is not None else sample_seconds(think, self.ctx.rng)
+            return constant_think if constant_think is not None else draw(think, self.ctx.rng)
 
         @task
         def flow_iteration(self) -> None:

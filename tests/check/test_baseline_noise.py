@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadtest import exitcodes
+from loadtest.check.baselines import save_baseline
 from loadtest.check.judge import judge_run
-from loadtest.check.store import save_baseline
 
 REPETITIONS = 20
 

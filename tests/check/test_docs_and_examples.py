@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from loadtest.check import command_baseline, command_check
+from loadtest.cli import baseline as command_baseline
+from loadtest.cli import check as command_check
 
 REPO = Path(__file__).resolve().parents[2]
 

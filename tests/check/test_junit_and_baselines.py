@@ -90,7 +90,7 @@ def test_baseline_save_list_and_refusals(tmp_path: Path, check_helpers, capsys, 
 
 
 def test_committed_ci_baseline_is_readable() -> None:
-    from loadtest.check.store import load_baseline
+    from loadtest.check.baselines import load_baseline
 
     repo = Path(__file__).resolve().parents[2]
     baseline = load_baseline("ci-smoke", repo / "baselines")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from loadtest import exitcodes
-from loadtest.check.buckets import RunBuckets
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.metrics import catalog
+from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.recorder import Recorder
 from loadtest.metrics.rundir import read_json, read_summary, write_run_directory
 

@@ -300,8 +300,8 @@ def _free_port() -> int:
 def test_misused_distributed_flags_are_refused_clearly(args: list[str], message: str) -> None:
     import argparse
 
-    from loadtest.traffic import command_run
-    from loadtest.traffic.distributed_args import distributed_requested, usage_problems
+    from loadtest.cli import run as command_run
+    from loadtest.cli.distributed_flags import distributed_requested, usage_problems
 
     parser = argparse.ArgumentParser()
     command_run.add_arguments(parser)

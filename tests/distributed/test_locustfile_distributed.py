@@ -1,4 +1,4 @@
-"""Plain Locust with our locustfile: ``locust -f loadtest/traffic/locustfile.py --processes 2 --headless``.
+"""Plain Locust with our locustfile: ``locust -f loadtest/locustfile.py --processes 2 --headless``.
 
 A headless run ends with ``quit()`` (the scenario's shape is done), which fires the master's ``test_stop``
 before the workers are told to stop; the master must still collect every worker's measurements before it
@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO / "loadtest" / "traffic" / "locustfile.py"
+LOCUSTFILE = REPO / "loadtest" / "locustfile.py"
 
 SCENARIO = """
 name: locustfile-distributed

@@ -18,9 +18,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from loadtest.emulator.config import EmulatorConfig, EndpointConfig
 from loadtest.emulator.endpoint import EndpointRuntime
 from loadtest.emulator.server import EmulatorServer
+from loadtest.emulator_config import EmulatorConfig, EndpointConfig
 
 KEY = "test-key"
 

@@ -7,13 +7,14 @@ import random
 import statistics
 
 import pytest
+from loadtest.distributions import Distribution, sampler
 
 from loadtest.emulator import behaviour as bh
-from loadtest.emulator.config import Distribution, EndpointConfig
+from loadtest.emulator_config import EndpointConfig
 
 
 def _draws(spec, n=4000, seed=1):
-    draw = bh.sampler(Distribution.model_validate(spec), random.Random(seed))
+    draw = sampler(Distribution.model_validate(spec), random.Random(seed))
     return [draw() for _ in range(n)]
 
 

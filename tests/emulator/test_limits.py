@@ -6,8 +6,8 @@ import asyncio
 
 from loadtest import contract
 from loadtest.contract import Op
-from loadtest.emulator.config import EndpointConfig
 from loadtest.emulator.limits import Limits
+from loadtest.emulator_config import EndpointConfig
 
 BASE = {"id": "ep", "workers_max": 1, "cold_start": "10ms", "execution_time": "10ms"}
 

@@ -58,14 +58,14 @@ def test_cli_bad_config_is_a_clear_input_error(tmp_path: Path) -> None:
     config = tmp_path / "emu.yaml"
     config.write_text("endpoints:\n  - id: a\n    workers_max: 0\n")
     result = subprocess.run(
-        [sys.executable, "-m", "loadtest.emulator", "--config", str(config)],
+        [sys.executable, "-m", "loadtest.cli", "emulate", "--config", str(config)],
         capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == exitcodes.INVALID_INPUT
     assert "endpoints.0.workers_max" in result.stderr
     assert "Traceback" not in result.stderr
     missing = subprocess.run(
-        [sys.executable, "-m", "loadtest.emulator", "--config", str(tmp_path / "nope.yaml")],
+        [sys.executable, "-m", "loadtest.cli", "emulate", "--config", str(tmp_path / "nope.yaml")],
         capture_output=True, text=True, timeout=30,
     )
     assert missing.returncode == exitcodes.INVALID_INPUT and "cannot read" in missing.stderr
@@ -74,7 +74,7 @@ def test_cli_bad_config_is_a_clear_input_error(tmp_path: Path) -> None:
 def test_cli_port_in_use_is_a_target_error(emulator: EmulatorProcess) -> None:
     port = emulator.base_url.split(":")[2].split("/")[0]
     result = subprocess.run(
-        [sys.executable, "-m", "loadtest.emulator", "--port", port], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "loadtest.cli", "emulate", "--port", port], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == exitcodes.TARGET_ERROR
     assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
@@ -173,7 +173,7 @@ def test_cli_yaml_config_with_two_endpoints_and_flag_overrides(tmp_path: Path) -
     )
     ready = tmp_path / "ready.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loadtest.emulator", "--config", str(config), "--workers-max", "7",
+        [sys.executable, "-m", "loadtest.cli", "emulate", "--config", str(config), "--workers-max", "7",
          "--cold-start", "0s", "--ready-file", str(ready)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from loadtest.emulator.store import TERMINAL
+from loadtest.emulator.jobstore import TERMINAL
 
 BASE = {"id": "ep", "workers_max": 4, "workers_min": 4, "cold_start": "10ms", "execution_time": "20ms",
         "policy": {"ttl_min": 0, "execution_timeout_min": 0}, "limits": {"rate": False, "concurrency": False}}

@@ -10,8 +10,8 @@ import pytest
 from loadtest import cli, exitcodes
 from loadtest.metrics import rundir
 from loadtest.metrics.synthetic import synthetic_recorder
-from loadtest.report.compare import differences
 from loadtest.report.data import load_run
+from loadtest.report.side_by_side import differences
 
 
 @pytest.fixture(scope="module")

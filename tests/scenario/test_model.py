@@ -103,5 +103,19 @@ def test_literal_api_key_is_refused_and_never_echoed() -> None:
 
 
 def test_flow_kinds_agree_with_the_metrics_catalogue() -> None:
-    assert FLOW_KINDS == catalog.FLOW_KINDS
+    assert set(FLOW_KINDS) == catalog.ALL_FLOW_KINDS
     assert set(FLOW_OPERATIONS) == set(FLOW_KINDS)
+
+
+def test_every_flow_kind_has_settings_and_a_runner() -> None:
+    """One row in loadtest.flowkinds, one settings class in the model's union, one runner: no kind without
+    the others."""
+    import typing
+
+    from loadtest.flowkinds import KIND_NAMES
+    from loadtest.scenario.model import Flow
+    from loadtest.traffic.flows import FLOW_RUNNERS
+
+    union = typing.get_args(typing.get_args(Flow)[0])
+    modelled = {typing.get_args(cls.model_fields["flow"].annotation)[0] for cls in union}
+    assert modelled == set(KIND_NAMES) == set(FLOW_RUNNERS)

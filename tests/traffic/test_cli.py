@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from loadtest.emulator.config import EndpointConfig
 from loadtest.emulator.process import EmulatorProcess
+from loadtest.emulator_config import EndpointConfig
 
 REPO = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO / "loadtest" / "traffic" / "locustfile.py"
+LOCUSTFILE = REPO / "loadtest" / "locustfile.py"
 
 
 def test_invalid_scenario_lists_every_error_and_exits_2(tmp_path: Path, traffic) -> None:

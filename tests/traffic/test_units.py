@@ -15,9 +15,9 @@ import pytest
 from loadtest.contract import Op
 from loadtest.metrics.recorder import IN_FLIGHT, Recorder
 from loadtest.scenario.loader import load_scenario_text
+from loadtest.scenario.overrides import OverrideError, Overrides, apply_overrides
 from loadtest.traffic.client import parse_retry_after, request_name
 from loadtest.traffic.flows import JobBook, JobStory, SpendingGuard
-from loadtest.traffic.overrides import OverrideError, Overrides, apply_overrides
 from loadtest.traffic.runtime import EMULATOR_PLACEHOLDER_KEY, TargetError, api_key_for, build_limiters
 
 OPEN = """
@@ -35,8 +35,8 @@ mix: [{flow: run_poll}]
 
 def test_locust_is_not_imported_by_the_plain_modules():
     code = (
-        "import sys, loadtest.traffic.flows, loadtest.traffic.overrides, loadtest.traffic.runtime, "
-        "loadtest.traffic.command_run, loadtest.traffic.command_ui; assert 'locust' not in sys.modules"
+        "import sys, loadtest.traffic.flows, loadtest.scenario.overrides, loadtest.traffic.runtime, "
+        "loadtest.cli.run, loadtest.cli.ui; assert 'locust' not in sys.modules"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 

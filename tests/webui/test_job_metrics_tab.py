@@ -11,7 +11,8 @@ from flask import Flask, jsonify
 
 from loadtest.metrics.recorder import IN_FLIGHT, JobRecord, Recorder
 from loadtest.scenario.loader import load_scenario_text
-from loadtest.traffic import uihooks, webui
+from loadtest.traffic.webui import runs as uihooks
+from loadtest.traffic.webui import tabs as webui
 
 T0 = 1_800_000_000.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.scenario.model import OpenLoad, Scenario
-from loadtest.traffic.overrides import Overrides, apply_overrides
+from loadtest.scenario.overrides import Overrides, apply_overrides
 from loadtest.traffic.runtime import TrafficRuntime
 
 MSG_HELLO = "loadtest:hello"

@@ -242,10 +242,10 @@ def run_distributed(options: Any, master: MasterOptions, out: TextIO, err: TextI
     """``loadtest run SCENARIO --processes N`` or ``--master --expect-workers N``: the master's whole run,
     from the scenario to the run directory, the summary and the check; returns the exit code."""
     from loadtest import exitcodes
+    from loadtest.pipeline.target import api_base_url
     from loadtest.scenario.loader import resolved_dict
     from loadtest.traffic.results import conclude_run
     from loadtest.traffic.runner import _ground_truth, _settings, prepare_run
-    from loadtest.traffic.target import api_base_url
 
     if master.expect_workers < 1:
         print(f"--{'processes' if master.local_processes else 'expect-workers'}: must be at least 1, "

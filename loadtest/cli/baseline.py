@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from loadtest.check.store import BaselineError, baselines_root, list_baselines, save_baseline
+    from loadtest.check.baselines import BaselineError, baselines_root, list_baselines, save_baseline
 
     root = getattr(args, "baselines_dir", None)
     if args.action == "save":

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from loadtest.check.buckets import RunBuckets
 from loadtest.check.criteria import BaselineSpec, default_compared_refs
 from loadtest.check.formatting import format_delta, format_percent, format_value
 from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, PASS, Verdict
 from loadtest.metrics import catalog
 from loadtest.metrics.catalog import MetricRef
+from loadtest.metrics.figures import RunBuckets
 from loadtest.scenario.quantities import Tolerance
 
 DEFAULT_CONFIDENCE = 0.99

@@ -35,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from loadtest.check.compare import DEFAULT_CONFIDENCE
     from loadtest.check.judge import CheckInputError, judge_run
     from loadtest.check.junit import write_junit
+    from loadtest.check.regression import DEFAULT_CONFIDENCE
 
     began = time.monotonic()
     confidence = DEFAULT_CONFIDENCE if args.confidence is None else args.confidence

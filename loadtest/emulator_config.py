@@ -1,8 +1,11 @@
 """Configuration of emulated endpoints: the shape shared by emulator YAML files and scenarios.
 
+It lives outside the ``emulator`` package because it is an interface, not emulator code: the scenario
+model embeds it and the emulator reads it, and neither imports the other.
+
 A scenario's ``target.emulator`` section *is* an :class:`EndpointConfig`, so the same keys mean the same
 thing whether the emulator is started by ``loadtest emulate --config FILE`` or embedded in a run.
-Pure pydantic, no server imports (see the package docstring). Defaults follow the documented platform
+Pure pydantic, no server imports. Defaults follow the documented platform
 behaviour (``loadtest.contract``); every duration is configurable so tests can run fast.
 """
 
@@ -14,72 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadtest import contract
 from loadtest.contract import Op
+from loadtest.distributions import Distribution
 from loadtest.fields import Duration, Probability, Size
-
-DistributionKind = Literal["constant", "uniform", "normal", "lognormal", "exponential"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class Distribution(_Strict):
-    """A random duration. A bare duration (``"2s"``) is shorthand for a constant.
-
-    - ``constant``: ``value``
-    - ``uniform``: ``min``, ``max``
-    - ``normal``: ``mean``, ``stddev`` (truncated at zero)
-    - ``lognormal``: ``median``, ``sigma`` (the shape, a plain number)
-    - ``exponential``: ``mean``
-    """
-
-    kind: DistributionKind = "constant"
-    value: Duration | None = None
-    min: Duration | None = None
-    max: Duration | None = None
-    mean: Duration | None = None
-    stddev: Duration | None = None
-    median: Duration | None = None
-    sigma: float | None = Field(default=None, ge=0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: object) -> object:
-        if isinstance(data, str | int | float) and not isinstance(data, bool):
-            return {"kind": "constant", "value": data}
-        return data
-
-    @model_validator(mode="after")
-    def _needs_parameters(self) -> Distribution:
-        needed = {
-            "constant": ("value",),
-            "uniform": ("min", "max"),
-            "normal": ("mean", "stddev"),
-            "lognormal": ("median", "sigma"),
-            "exponential": ("mean",),
-        }[self.kind]
-        missing = [name for name in needed if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"a {self.kind} distribution needs {', '.join(needed)}; missing {', '.join(missing)}")
-        if self.kind == "uniform" and self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"uniform distribution has min ({self.min}s) greater than max ({self.max}s)")
-        return self
-
-    @property
-    def expected(self) -> float:
-        """The mean in seconds (used by validators that check whether a scenario can fit its limits)."""
-        import math
-
-        match self.kind:
-            case "constant":
-                return float(self.value or 0.0)
-            case "uniform":
-                return (float(self.min or 0.0) + float(self.max or 0.0)) / 2
-            case "normal" | "exponential":
-                return float(self.mean or 0.0)
-            case "lognormal":
-                return float(self.median or 0.0) * math.exp(float(self.sigma or 0.0) ** 2 / 2)
-        raise AssertionError(self.kind)
 
 
 class ScalerConfig(_Strict):

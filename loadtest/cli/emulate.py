@@ -61,7 +61,7 @@ def load_config(args: argparse.Namespace) -> Any:
     import yaml
     from pydantic import ValidationError
 
-    from loadtest.emulator.config import EmulatorConfig
+    from loadtest.emulator_config import EmulatorConfig
 
     data: dict[str, Any] = {}
     source = "flags"

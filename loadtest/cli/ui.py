@@ -1,6 +1,6 @@
 """Run a scenario in Locust's web UI: the emulator is started when the scenario targets it.
 
-Starts ``locust -f loadtest/traffic/locustfile.py --scenario SCENARIO`` with the web UI on
+Starts ``locust -f loadtest/locustfile.py --scenario SCENARIO`` with the web UI on
 ``--web-host``/``--web-port`` (loopback by default), the host set to the emulator (or the real endpoint's
 base URL), and ``--run-dir`` so that each test stopped from the UI writes the run directory and report.
 ``--locust-arg ARG`` (repeatable) passes arguments to Locust unchanged. Ctrl-C stops Locust and the emulator.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from loadtest import exitcodes
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,9 +37,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"--processes: must be at least 1, got {args.processes}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
     from loadtest.metrics.rundir import new_run_directory
+    from loadtest.pipeline.target import TargetStartError, api_base_url, start_emulator
     from loadtest.scenario.loader import ScenarioError, load_scenario
     from loadtest.traffic.runtime import TargetError, api_key_for
-    from loadtest.traffic.target import TargetStartError, api_base_url, start_emulator
 
     try:
         scenario = load_scenario(args.scenario)
@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"target: {exc}", file=sys.stderr)
             return exitcodes.TARGET_ERROR
     host = args.host or api_base_url(scenario, emulator)
-    from loadtest.traffic.uihooks import prefill_arguments
+    from loadtest.traffic.webui.runs import prefill_arguments
 
     # the start form pre-filled from the scenario; --class-picker offers the scenario's shape as well
     extra = [*prefill_arguments(scenario), "--class-picker", *args.locust_args]

@@ -1,4 +1,4 @@
-"""Locust entry: ``locust -f loadtest/traffic/locustfile.py --scenario FILE [locust options]``.
+"""Locust entry: ``locust -f loadtest/locustfile.py --scenario FILE [locust options]``.
 
 Locust collects user classes when it imports this file, before it parses its options, so the scenario
 path is read here from the command line (``--scenario FILE`` / ``--scenario=FILE``) or from the
@@ -58,7 +58,7 @@ def _add_arguments(parser: Any) -> None:
                         help="loadtest scenario YAML file whose flows become the user classes")
     parser.add_argument("--run-dir", type=str, env_var=RUN_DIR_ENV, default="",
                         help="write loadtest's run directory here at the end of the test")
-    from loadtest.traffic import uihooks
+    from loadtest.traffic.webui import runs as uihooks
 
     uihooks.add_ui_arguments(parser, SCENARIO)  # the scenario's choices as the web UI's custom parameters
 
@@ -105,7 +105,7 @@ if RUNTIME is not None and SCENARIO is not None:
         if isinstance(environment.runner, LocalRunner):
             # the spending guard (or anything else) asking the run to end stops Locust's runner too
             RUNTIME.on_stop_requested = lambda reason: gevent.spawn(environment.runner.stop)
-        from loadtest.traffic import uihooks
+        from loadtest.traffic.webui import runs as uihooks
 
         uihooks.attach(environment, RUNTIME)  # job metrics tabs and report links in the web UI
         from loadtest.traffic import distributed
@@ -114,7 +114,7 @@ if RUNTIME is not None and SCENARIO is not None:
         if isinstance(environment.runner, WorkerRunner) or environment.host:
             return
         if isinstance(scenario.target, EmulatorTarget):
-            from loadtest.traffic.target import start_emulator
+            from loadtest.pipeline.target import start_emulator
 
             _emulator = start_emulator(scenario, log_path=None)
             environment.host = _emulator.base_url
@@ -125,7 +125,7 @@ if RUNTIME is not None and SCENARIO is not None:
         from locust.runners import MasterRunner
 
         assert RUNTIME is not None
-        from loadtest.traffic import uihooks
+        from loadtest.traffic.webui import runs as uihooks
 
         uihooks.on_test_start(environment, RUNTIME)  # web UI: fresh measurements and the chosen policy
         RUNTIME.control.reset()
@@ -147,7 +147,7 @@ if RUNTIME is not None and SCENARIO is not None:
         from locust.runners import WorkerRunner
 
         if run_dir and not isinstance(environment.runner, WorkerRunner):  # only the master writes it
-            from loadtest.traffic import uihooks
+            from loadtest.traffic.webui import runs as uihooks
 
             # one run directory per test (web UI), else --run-dir as given
             uihooks.write_test_run(RUNTIME, environment, Path(run_dir), in_flight_at_end=in_flight)

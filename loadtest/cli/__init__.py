@@ -1,4 +1,4 @@
-"""The ``loadtest`` command line: one subcommand per job, each implemented in its own package.
+"""The ``loadtest`` command line: one subcommand per job, a module of this package each.
 
 Subcommand modules are imported lazily so that ``loadtest validate`` does not pay for Locust and gevent,
 and so that the emulator (asyncio) and the traffic side (gevent) never share a process by accident.
@@ -17,15 +17,15 @@ from loadtest import __version__, exitcodes
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
-    "run": ("loadtest.traffic.command_run", "run a scenario headless and write a report"),
-    "ui": ("loadtest.traffic.command_ui", "run a scenario in Locust's web UI"),
-    "validate": ("loadtest.scenario.command_validate", "check scenario files without running them"),
-    "schema": ("loadtest.scenario.command_schema", "write the scenario JSON Schema"),
-    "emulate": ("loadtest.emulator.command", "start the built-in RunPod serverless emulator"),
-    "report": ("loadtest.report.command_report", "rebuild the report of a run directory"),
-    "compare": ("loadtest.report.command_compare", "compare two run directories side by side"),
-    "check": ("loadtest.check.command_check", "judge a run against thresholds and a baseline"),
-    "baseline": ("loadtest.check.command_baseline", "save or list baselines"),
+    "run": ("loadtest.cli.run", "run a scenario headless and write a report"),
+    "ui": ("loadtest.cli.ui", "run a scenario in Locust's web UI"),
+    "validate": ("loadtest.cli.validate", "check scenario files without running them"),
+    "schema": ("loadtest.cli.schema", "write the scenario JSON Schema"),
+    "emulate": ("loadtest.cli.emulate", "start the built-in RunPod serverless emulator"),
+    "report": ("loadtest.cli.report", "rebuild the report of a run directory"),
+    "compare": ("loadtest.cli.compare", "compare two run directories side by side"),
+    "check": ("loadtest.cli.check", "judge a run against thresholds and a baseline"),
+    "baseline": ("loadtest.cli.baseline", "save or list baselines"),
 }
 
 
@@ -37,12 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loadtest {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that part of the tool is not built yet
-            raise
+        module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(sub_parser)
         sub_parser.set_defaults(_module=module)

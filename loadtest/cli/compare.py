@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from loadtest.metrics.rundir import RunDirectoryError
-    from loadtest.report.compare import build_comparison
+    from loadtest.report.side_by_side import build_comparison
 
     try:
         html = build_comparison(args.run_a, args.run_b, args.out)

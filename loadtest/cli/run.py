@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", metavar="NAME", help="compare against this saved baseline (implies --check)")
     parser.add_argument("--no-thresholds", action="store_true",
                         help="do not judge the scenario's thresholds at the end (e.g. for a shortened trial run)")
-    from loadtest.traffic.distributed_args import add_distributed_arguments
+    from loadtest.cli.distributed_flags import add_distributed_arguments
 
     add_distributed_arguments(parser)
 
@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     # Locust (gevent) monkey-patches the standard library: import it before any networking module.
     import locust  # noqa: F401
 
-    from loadtest.traffic.distributed_args import distributed_requested, run_distributed_command
+    from loadtest.cli.distributed_flags import distributed_requested, run_distributed_command
     from loadtest.traffic.runner import RunOptions, run_scenario_file
 
     options = RunOptions(

@@ -6,7 +6,7 @@
   run directory holds that test only.
 * Every test that stops writes its own run directory (``loadtest ui``'s ``--run-dir`` for the first, then
   new ones beside it as ``loadtest run`` would) and its report, which the UI links to
-  (:mod:`loadtest.traffic.webui`).
+  (:mod:`loadtest.traffic.webui.tabs`).
 * :func:`prefill_arguments`: the users, spawn rate and run time the start form shows, from the scenario.
 """
 
@@ -24,7 +24,7 @@ logger = logging.getLogger("loadtest")
 POLICY_ARG = "rate_limit_policy"
 ON_429_ARG = "on_429"
 _runs: Any = None
-"""The :class:`loadtest.traffic.webui.UiRuns` of this process once the UI is attached."""
+"""The :class:`loadtest.traffic.webui.tabs.UiRuns` of this process once the UI is attached."""
 
 
 def policies_for(scenario: Scenario) -> list[str]:
@@ -102,7 +102,7 @@ def fresh_measurements(runtime: Any) -> None:
 def attach(environment: Any, runtime: Any) -> None:
     """At Locust's ``init``: add our tabs and routes to the web UI (when there is one)."""
     global _runs
-    from loadtest.traffic import webui
+    from loadtest.traffic.webui import tabs as webui
 
     if environment.web_ui is None:
         return
