@@ -10,8 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import yaml
+
 from loadtest.metrics import hdr, rundir
-from loadtest.metrics.catalog import JOB_HISTOGRAM_METRICS
+from loadtest.metrics.catalog import JOB_HISTOGRAM_METRICS, MetricRef
+from loadtest.metrics.figures import HistogramFigure, RunBuckets
+from loadtest.report import timeline
+from loadtest.report.limits import LimitsInForce, limits_in_force, read_limits_json
 
 DISTRIBUTION_METRICS: tuple[str, ...] = (*JOB_HISTOGRAM_METRICS, "latency")
 
@@ -25,11 +31,21 @@ class RunData:
     timeseries: dict[str, Any]
     distributions: dict[str, list[tuple[float, float]]]
     """Series name (``queue_delay``, ``end_to_end{flow=chat}``, ``latency{op=run}``) → (percentile, ms)."""
+    distribution_counts: dict[str, int] = field(default_factory=dict)
+    """Samples behind each distribution (jobs, or requests for ``latency``)."""
     health: list[dict[str, float]] = field(default_factory=list)
     verdicts: list[dict[str, Any]] | None = None
     scenario_text: str | None = None
     tag: str | None = None
     """Short name in overlaid plots (``A``/``B`` in a comparison); defaults to :attr:`label`."""
+    scenario: dict[str, Any] | None = None
+    """``scenario.yaml`` parsed (None when absent or unreadable: see :attr:`warnings`)."""
+    limits: LimitsInForce = field(default_factory=lambda: limits_in_force(None, None))
+    """The rate and concurrency limits in force, with where each comes from."""
+    warnings: list[str] = field(default_factory=list)
+    """Problems reading optional files; the report shows them at the top."""
+    _buckets: RunBuckets | None = None
+    _buckets_read: bool = False
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -44,28 +60,79 @@ class RunData:
         """A short name for this run: ``<scenario>/<directory name>``."""
         return f"{self.summary['run'].get('scenario') or '?'}/{self.path.name}"
 
+    @property
+    def duration_s(self) -> float:
+        return float(self.summary["run"].get("duration_s") or 0.0)
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration_s
+
+    @property
+    def bucket_s(self) -> float:
+        return float(self.timeseries.get("bucket_s", 1.0))
+
     def series(self, name: str) -> dict[str, list[float | None]] | None:
         return self.timeseries.get("series", {}).get(name)
 
-    def per_second(self, counts: Sequence[float]) -> list[float]:
-        """Counts per bucket as rates, each divided by the part of its bucket the run covered.
+    def buckets(self) -> RunBuckets | None:
+        """The run's per-bucket histograms and counters (``recorder.json``), read on first use; None
+        when the file is absent (the report then falls back to ``timeseries.json``)."""
+        if not self._buckets_read:
+            self._buckets_read = True
+            snapshot = rundir.read_json(self.path, rundir.RECORDER_JSON, required=False)
+            if snapshot:
+                self._buckets = RunBuckets(snapshot, start=self.start, end=self.end)
+        return self._buckets
 
-        Buckets are aligned to the clock, so the first and last cover only part of a second; dividing by
-        the whole bucket would draw a false dip (or, for a sliver, a spike) at each end of every plot.
-        A bucket the run covered for under a quarter of its length is left out (NaN: a gap)."""
-        bucket = float(self.timeseries.get("bucket_s", 1.0))
-        start = self.start
-        end = start + float(self.summary["run"].get("duration_s") or 0.0)
-        rates = []
-        for t, count in zip(self.timeseries.get("t", []), counts, strict=False):
-            covered = min(end, t + bucket) - max(start, t)
-            rates.append(count / covered if covered >= bucket / 4 else math.nan)
-        return rates
+    def counter_windows(self, names: Sequence[str] = ()) -> timeline.Windows:
+        """Windows over ``timeseries.json``'s buckets for the counters ``names``: wide enough that a typical
+        window counts :data:`timeline.TARGET_COUNT` of the median counter (see :func:`timeline.typical_width`)."""
+        starts = np.asarray(self.timeseries.get("t", []), dtype=float)
+        per = timeline.typical_width([self.counts(name) for name in names] or [np.zeros(len(starts))],
+                                     self.bucket_s, timeline.TARGET_COUNT)
+        return timeline.windows_over(starts, self.bucket_s, self.start, self.end, per)
 
-    def elapsed(self) -> list[float]:
-        """Bucket middles as seconds since the run's start (where a per-bucket figure is plotted)."""
-        half = float(self.timeseries.get("bucket_s", 1.0)) / 2
-        return [t + half - self.start for t in self.timeseries.get("t", [])]
+    def counts(self, name: str) -> np.ndarray:
+        """A counter's per-bucket counts from ``timeseries.json`` (zeros when it was never counted)."""
+        column = (self.series(name) or {}).get("count") or []
+        values = np.zeros(len(self.timeseries.get("t", [])))
+        values[: len(column)] = [0.0 if v is None else float(v) for v in column[: len(values)]]
+        return values
+
+    def ops_sent(self) -> list[str]:
+        """Operations the run sent requests to."""
+        prefix = "requests{op="
+        return sorted(n[len(prefix):-1] for n in self.timeseries.get("series", {}) if n.startswith(prefix))
+
+    def peak_rates(self) -> dict[str, float]:
+        """Per operation sent, the highest offered rate over a window (see :meth:`counter_windows`)."""
+        peaks = {}
+        for op in self.ops_sent():
+            name = f"requests{{op={op}}}"
+            rates = self.counter_windows([name]).rate(self.counts(name))
+            peaks[op] = float(np.nanmax(rates)) if np.isfinite(rates).any() else 0.0
+        return peaks
+
+    def throttled_by_op(self) -> dict[str, float]:
+        """429 answers per operation over the whole run."""
+        by_op = (self.metrics.get("throttled") or {}).get("by_op") or {}
+        return {op: float((figures or {}).get("value") or 0.0) for op, figures in by_op.items()}
+
+    def percentiles(self, metric: str) -> timeline.PercentileSeries | None:
+        """``metric``'s p50/p95/p99 per time window, merged from the bucket histograms where the run
+        kept them (see :mod:`loadtest.report.timeline`); None when the run never measured it."""
+        buckets = self.buckets()
+        if buckets is not None:
+            figure = buckets.figure(MetricRef(metric, "count"))
+            if isinstance(figure, HistogramFigure) and figure.counts.size:
+                starts = (buckets.first + np.arange(buckets.count)) * buckets.bucket_s
+                return timeline.percentiles_from_histograms(figure, starts, buckets.bucket_s, self.start, self.end)
+        columns = self.series(metric)
+        if not columns or not any(v for v in columns.get("count", []) if v):
+            return None
+        starts = np.asarray(self.timeseries.get("t", []), dtype=float)
+        return timeline.percentiles_from_columns(columns, starts, self.bucket_s, self.start, self.end)
 
 
 def load_run(run_dir: Path | str) -> RunData:
@@ -76,21 +143,45 @@ def load_run(run_dir: Path | str) -> RunData:
     path = path.resolve()  # reports/latest → the run's own directory name in titles
     summary = rundir.read_summary(path)
     timeseries = rundir.read_json(path, rundir.TIMESERIES_JSON, required=False) or {"t": [], "series": {}}
+    distributions, distribution_counts = _distributions(path)
+    scenario_text = _text(path / rundir.SCENARIO_YAML)
+    warnings: list[str] = []
+    scenario = _scenario(scenario_text, path / rundir.SCENARIO_YAML, warnings)
+    limits = limits_in_force(scenario, read_limits_json(path), path / "limits.json")
+    warnings += limits.warnings
     return RunData(
         path=path,
         summary=summary,
         timeseries=timeseries,
-        distributions=_distributions(path),
+        distributions=distributions,
+        distribution_counts=distribution_counts,
         health=_health(path / rundir.HEALTH_CSV),
         verdicts=_verdicts(path),
-        scenario_text=_text(path / rundir.SCENARIO_YAML),
+        scenario_text=scenario_text,
+        scenario=scenario,
+        limits=limits,
+        warnings=warnings,
     )
 
 
-def _distributions(path: Path) -> dict[str, list[tuple[float, float]]]:
+def _scenario(text: str | None, where: Path, warnings: list[str]) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        warnings.append(f"{where}: cannot read it ({exc}); limits are drawn as documented")
+        return None
+    if not isinstance(document, dict):
+        warnings.append(f"{where}: not a mapping; limits are drawn as documented")
+        return None
+    return document
+
+
+def _distributions(path: Path) -> tuple[dict[str, list[tuple[float, float]]], dict[str, int]]:
     document = rundir.read_json(path, rundir.HISTOGRAMS_JSON, required=False)
     if not document:
-        return {}
+        return {}, {}
     parts: dict[str, list[hdr.Sparse]] = {}
     for metric, flow, op, encoded in document["histograms"]:
         if metric not in DISTRIBUTION_METRICS:
@@ -101,7 +192,9 @@ def _distributions(path: Path) -> dict[str, list[tuple[float, float]]]:
         names = [metric, f"{metric}{{flow={flow}}}"] + ([f"{metric}{{op={op}}}"] if op else [])
         for name in names:
             parts.setdefault(name, []).append(sparse)
-    return {name: hdr.distribution(hdr.sparse_sum(pieces)) for name, pieces in sorted(parts.items())}
+    merged = {name: hdr.sparse_sum(pieces) for name, pieces in sorted(parts.items())}
+    return ({name: hdr.distribution(sparse) for name, sparse in merged.items()},
+            {name: int(sparse[1].sum()) for name, sparse in merged.items()})
 
 
 def _health(path: Path) -> list[dict[str, float]]:

@@ -1,4 +1,5 @@
-"""``report.html``: one self-contained file (inline CSS, PNGs as data URIs, no script, no external fetch)."""
+"""``report.html``: one self-contained file that opens offline: inline CSS, the charting library and each
+chart's data inline (``interactive.py``), bar charts as PNG data URIs; nothing is fetched."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from loadtest.report import tables
+from loadtest.report import interactive, tables
 from loadtest.report.data import RunData
-from loadtest.report.plots import Plot
+from loadtest.report.png import Plot
 
 CSS = """
-body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1060px;
+body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;
 padding:16px 24px;color:#1b1b1b;line-height:1.4}
 h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:2px solid #e0e0e0;padding-bottom:4px;margin-top:32px}
 .sub{color:#555;margin-top:4px}
 .scroll{overflow-x:auto;max-width:100%}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:0.92em}
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f5f5f5}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:0.9em}
+th,td{border:1px solid #ddd;padding:4px 6px;text-align:right}th{background:#f5f5f5;vertical-align:bottom}
+td{white-space:nowrap}td.wrap{white-space:normal}
 td:first-child,th:first-child{text-align:left}
 code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
 .pass{color:#1b5e20;font-weight:bold}.fail{color:#b71c1c;font-weight:bold}.other{color:#e65100;font-weight:bold}
@@ -29,7 +31,11 @@ code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
 figure{margin:16px 0 28px}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:0.9em}
 pre{background:#fafafa;border:1px solid #eee;padding:8px;overflow:auto;font-size:0.85em}
-.better{color:#1b5e20;font-weight:bold}.worse{color:#b71c1c;font-weight:bold}
+.better{color:#1b5e20;font-weight:bold}.worse{color:#b71c1c;font-weight:bold}.noise{color:#555}
+figure.chart .chart-title{font-weight:bold;font-size:1.1em;margin-bottom:4px}
+.chart-panel{margin-bottom:6px}.uplot .u-title{font-size:0.9em;font-weight:normal;text-align:left}
+.uplot .u-legend{font-size:0.82em;text-align:left}.uplot .u-legend .u-marker{width:1.2em}
+.chart-error{color:#b71c1c}.hint{color:#555;font-size:0.9em}
 """
 
 
@@ -37,17 +43,42 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def figure_html(plot: Plot) -> str:
+def figure_html(plot: Plot, plots_dir: str | None = "plots") -> str:
+    """A chart: drawn in the page when it can be (with its PNG for readers without scripts), else the PNG
+    embedded as a data URI."""
+    png = f"{plots_dir}/{plot.slug}.png" if plots_dir else None
+    if plot.chart.interactive:
+        return interactive.figure_html(plot.chart, png)
     return (
         f'<figure id="plot-{escape(plot.slug)}"><img alt="{escape(plot.title)}" src="{data_uri(plot.png)}" '
         f'width="{plot.width_px}" height="{plot.height_px}"><figcaption>{escape(plot.caption)}</figcaption></figure>'
     )
 
 
-def table_html(headers: Sequence[str], rows: Sequence[Sequence[str]], raw: bool = False) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+def plots_html(plots: Sequence[Plot], plots_dir: str | None = "plots") -> str:
+    """The list of charts, the library once, then every chart."""
+    out = ["<ul>" + "".join(f'<li><a href="#plot-{escape(p.slug)}">{escape(p.title)}</a></li>' for p in plots)
+           + "</ul>"]
+    if any(p.chart.interactive for p in plots):
+        out.append('<p class="hint">Hover a chart to read its values and the samples behind them; click a legend '
+                   "entry to hide or show it; drag across a chart to zoom into that time range, double-click to "
+                   "zoom out. The same charts are PNG files in <code>plots/</code>.</p>")
+        out.append(interactive.assets())
+    out += [figure_html(p, plots_dir) for p in plots]
+    return "\n".join(out)
+
+
+def _header(text: str) -> str:
+    """A column header that may wrap after ``.`` and ``_`` (long metric names)."""
+    return escape(text).replace(".", ".<wbr>").replace("_", "_<wbr>")
+
+
+def table_html(headers: Sequence[str], rows: Sequence[Sequence[str]], raw: bool = False, wrap: bool = False) -> str:
+    """A table; cells are figures kept on one line, or text that wraps (``wrap``)."""
+    head = "".join(f"<th>{_header(h)}</th>" for h in headers)
+    cell_tag = '<td class="wrap">' if wrap else "<td>"
     body = "".join(
-        "<tr>" + "".join(f"<td>{cell if raw else escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"{cell_tag}{cell if raw else escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
     # Wide tables (many flows or statistics) scroll inside their box instead of widening the page.
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
@@ -70,8 +101,15 @@ def page(title: str, body: str) -> str:
     )
 
 
-def render_report(run: RunData, plots: Sequence[Plot]) -> str:
-    """The report page of one run."""
+def warnings_html(warnings: Sequence[str]) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+    return f'<div class="banner warn"><b>Warnings</b><ul>{items}</ul></div>'
+
+
+def render_report(run: RunData, plots: Sequence[Plot], files: Sequence[Sequence[str]] = ()) -> str:
+    """The report page of one run; ``files``: (name, what) rows of the run directory."""
     s = run.summary
     r = s["run"]
     parts = [
@@ -82,14 +120,25 @@ def render_report(run: RunData, plots: Sequence[Plot]) -> str:
     if r.get("interrupted"):
         parts.append('<div class="banner warn">The run was <b>interrupted</b>: figures cover only the part '
                      "that ran.</div>")
+    parts.append(warnings_html(run.warnings))
     parts.append(_verdicts_section(run.verdicts))
     parts.append(_headline_section(run))
+    parts.append(_limits_section(run))
     parts.append("<h2>Plots</h2>")
-    parts.append("<ul>" + "".join(f'<li><a href="#plot-{escape(p.slug)}">{escape(p.title)}</a></li>'
-                                  for p in plots) + "</ul>")
-    parts.extend(figure_html(p) for p in plots)
-    parts.append(_settings_section(run))
+    parts.append(plots_html(plots))
+    parts.append(_settings_section(run, files))
     return page(f"loadtest report: {r.get('scenario') or run.path.name}", "\n".join(parts))
+
+
+def _limits_section(run: RunData) -> str:
+    rows = tables.limit_rows(run.limits, run.peak_rates(), run.throttled_by_op())
+    if not rows:
+        return ""
+    source = {"emulator": "the emulator's configuration for this run (<code>target.emulator.limits</code>)",
+              "discovered": "<code>limits.json</code> (a limit discovery)",
+              "documented": "the RunPod documentation (the target was not the built-in emulator)"}[run.limits.source]
+    return (f"<h2>Limits in force</h2><p class=\"sub\">From {source}. Peak offered: the busiest window's "
+            "request rate.</p>" + table_html(tables.LIMIT_HEADERS, rows, wrap=True))
 
 
 def _verdicts_section(verdicts: list[dict[str, Any]] | None) -> str:
@@ -110,7 +159,7 @@ def _verdicts_section(verdicts: list[dict[str, Any]] | None) -> str:
     cells = [[escape(c) for c in row[:3]] + [f'<span class="{verdict_class(row[3])}">{escape(row[3])}</span>',
                                                 escape(row[4])] for row in rows]
     return "<h2>Verdicts</h2>" + banner + table_html(["criterion", "expected", "measured", "verdict", "why"],
-                                                     cells, raw=True)
+                                                     cells, raw=True, wrap=True)
 
 
 def _headline_section(run: RunData) -> str:
@@ -135,13 +184,12 @@ def _headline_section(run: RunData) -> str:
     return "\n".join(out)
 
 
-def _settings_section(run: RunData) -> str:
+def _settings_section(run: RunData, files: Sequence[Sequence[str]]) -> str:
     settings = json.dumps(run.summary["run"].get("settings", {}), indent=2, sort_keys=True)
     parts = ["<h2>Settings</h2>", f"<pre>{escape(settings)}</pre>"]
-    files = run.summary.get("files") or {}
     if files:
         parts.append("<h3>Files in the run directory</h3>")
-        parts.append(table_html(["file", "what"], [[k, v] for k, v in files.items()]))
+        parts.append(table_html(["file", "what"], [list(row) for row in files], wrap=True))
     if run.scenario_text is not None:
         parts.append("<h2>Scenario</h2>")
         parts.append(f"<pre>{escape(run.scenario_text)}</pre>")

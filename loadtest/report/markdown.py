@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from loadtest.report import tables
 from loadtest.report.data import RunData
+from loadtest.report.png import Plot
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -18,13 +19,16 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_summary(run: RunData) -> str:
+def render_summary(run: RunData, plots: Sequence[Plot] = ()) -> str:
+    """The summary; ``plots`` are listed as links to ``plots/<name>.png`` (beside this file)."""
     r = run.summary["run"]
     out = [f"# Load test: {r.get('scenario') or run.path.name}", "",
            f"{r['started_at']} → {r['ended_at']} ({r['duration_s']:.1f} s), "
            f"loadtest {run.summary['tool']['version']}, run directory `{run.path.name}`"]
     if r.get("interrupted"):
         out += ["", "> **Interrupted**: figures cover only the part that ran."]
+    for warning in run.warnings:
+        out += ["", f"> **Warning**: {warning}"]
     if run.verdicts is not None:
         rows = tables.verdict_rows(run.verdicts)
         out += ["", "## Verdicts", ""]
@@ -42,4 +46,10 @@ def render_summary(run: RunData) -> str:
         if rows:
             out += ["", f"## {title}", ""]
             out.append(md_table([scope, *headers], [[name, *[c.text for c in cells]] for name, cells in rows]))
+    limits = tables.limit_rows(run.limits, run.peak_rates(), run.throttled_by_op())
+    if limits:
+        out += ["", "## Limits in force", "", md_table(tables.LIMIT_HEADERS, limits)]
+    if plots:
+        out += ["", "## Plots", ""]
+        out += [f"- [{plot.title}](plots/{plot.slug}.png)" for plot in plots]
     return "\n".join(out) + "\n"

@@ -1,225 +1,147 @@
-"""The report's plots: matplotlib (Agg, no pyplot state), each titled, with labelled axes and units.
+"""The report's charts, built from run data; drawn as PNGs by ``png.py`` and interactively by
+``interactive.py``.
 
-Every plot function takes one or more :class:`RunData` and returns a :class:`Plot` with its PNG bytes,
-or None when the run did not measure what it shows. Several runs in one call overlay them (compare).
+Every chart function takes one or more :class:`RunData` and returns a :class:`Chart`, or None when the
+runs did not measure what it shows. Several runs in one call are overlaid (compare): each series keeps
+its colour and the runs differ by dash (A solid, B dashed).
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter
+import numpy as np
 
-from loadtest.contract import OPERATIONS, RATE_WINDOW_S, Op
+from loadtest.report import style as st
+from loadtest.report import timeline
+from loadtest.report.charts import Chart, Panel, Series
 from loadtest.report.data import RunData
+from loadtest.report.limits import RateLimit
+from loadtest.report.png import Plot, render
+from loadtest.report.style import Style
 
-WIDTH_IN, HEIGHT_IN, PANEL_IN, DPI = 10.0, 4.2, 3.0, 100
-"""A single-panel plot is 1000 × 420 pixels; a plot of n stacked panels is 1000 × (n × 300 + 120)."""
-PERCENTILE_STYLES: tuple[tuple[str, str], ...] = (("p50", "-"), ("p95", "--"), ("p99", ":"))
-STATUS_COLOURS: dict[str, str] = {
-    "COMPLETED": "#2e7d32", "FAILED": "#c62828", "TIMED_OUT": "#ef6c00", "CANCELLED": "#6a1b9a",
-    "IN_FLIGHT": "#9e9e9e", "IN_QUEUE": "#90a4ae", "IN_PROGRESS": "#607d8b",
-}
-RUN_COLOURS = ("#1565c0", "#d84315", "#2e7d32", "#6a1b9a")
-
-
-@dataclass(frozen=True)
-class Plot:
-    """One rendered plot: a file-name slug, the title, a caption saying how to read it, PNG bytes."""
-
-    slug: str
-    title: str
-    caption: str
-    png: bytes
-    width_px: int
-    height_px: int
+ChartMaker = Callable[[Sequence[RunData]], Chart | None]
+WORKER_STATES: tuple[str, ...] = ("running", "idle", "initializing", "ready", "throttled", "unhealthy")
+THROTTLING_SHOWN_FROM = 0.5
+"""An operation gets a 429 panel when it got 429s or its offered rate reached half its limit."""
+LIMIT_DASHES: tuple[str, ...] = ("dashed", "dotted", "dashdot")
+QUEUE_LIMIT_SHOWN_FROM = 0.25
+"""The queue-size limit is drawn when the queue reached a quarter of it (else it would flatten the plot)."""
 
 
-def _figure(panels: int = 1) -> Figure:
-    height = HEIGHT_IN if panels == 1 else panels * PANEL_IN + HEIGHT_IN - PANEL_IN
-    fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+# ------------------------------------------------------------------------------------------- helpers
 
 
-def _render(fig: Figure, slug: str, title: str, caption: str) -> Plot:
-    fig.suptitle(title, fontsize=13, fontweight="bold")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    width, height = (round(float(v)) for v in fig.get_size_inches() * DPI)
-    return Plot(slug, title, caption, buffer.getvalue(), width, height)
-
-
-def _time_axis(ax, runs: Sequence[RunData]) -> None:
-    ax.set_xlabel("time since start (s)")
-    ax.grid(True, alpha=0.3)
-    if len(runs) > 0:
-        ax.set_xlim(left=0)
-
-
-def _run_suffix(run: RunData, runs: Sequence[RunData]) -> str:
+def _suffix(run: RunData, runs: Sequence[RunData]) -> str:
     return f" [{run.tag or run.label}]" if len(runs) > 1 else ""
 
 
-def _line_style(index: int, runs: Sequence[RunData], default: str) -> dict[str, object]:
-    if len(runs) > 1:
-        return {"color": RUN_COLOURS[index % len(RUN_COLOURS)]}
-    return {"color": default}
+def _time_axis(runs: Sequence[RunData]) -> tuple[float, str]:
+    """(divisor from seconds, x label) of a time-since-start axis for these runs."""
+    unit, divisor = st.elapsed_unit(max((run.duration_s for run in runs), default=0.0))
+    return divisor, f"time since start ({unit})"
 
 
-# ------------------------------------------------------------------------------------- time series
+def _values(array: np.ndarray | Sequence[float], divisor: float = 1.0) -> list[float | None]:
+    """Plain floats for a series (None for gaps), divided into the display unit."""
+    return [None if v is None or not math.isfinite(float(v)) else float(v) / divisor for v in array]
 
 
-def percentiles_over_time(metric: str, label: str) -> Callable[[Sequence[RunData]], Plot | None]:
-    def plot(runs: Sequence[RunData]) -> Plot | None:
-        if not any(run.series(metric) for run in runs):
+def _largest(arrays: Sequence[np.ndarray]) -> float:
+    finite = [float(np.nanmax(a)) for a in arrays if len(a) and np.isfinite(a).any()]
+    return max(finite, default=0.0)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if value < 1000 else f"{value:,.0f}"
+
+
+# --------------------------------------------------------------------------------- times, over time
+
+
+def percentiles_over_time(metric: str, label: str) -> ChartMaker:
+    """p50/p95/p99 of a job time per window, each only where its window holds enough jobs; the jobs per
+    window in a panel below."""
+
+    def chart(runs: Sequence[RunData]) -> Chart | None:
+        found = [(i, run, ps) for i, run in enumerate(runs)
+                 if (ps := run.percentiles(metric)) is not None and float(ps.counts.sum()) > 0]
+        if not found:
             return None
-        fig = _figure()
-        ax = fig.add_subplot()
-        palette = {"p50": "#1565c0", "p95": "#ef6c00", "p99": "#c62828"}
-        for index, run in enumerate(runs):
-            columns = run.series(metric)
-            if not columns:
-                continue
-            x = run.elapsed()
-            for stat, style in PERCENTILE_STYLES:
-                colour = RUN_COLOURS[index % len(RUN_COLOURS)] if len(runs) > 1 else palette[stat]
-                values = [float("nan") if v is None else v for v in columns[stat]]
-                ax.plot(x, values, linestyle=style, color=colour, linewidth=1.4,
-                        label=f"{stat}{_run_suffix(run, runs)}")
-        _time_axis(ax, runs)
-        ax.set_ylabel(f"{label} (ms)")
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left", fontsize=8, ncol=3)
-        return _render(fig, f"{metric}_over_time", f"{label} over time (p50 / p95 / p99 per second)",
-                       f"Each point is one time bucket's percentile of {label.lower()}, by when jobs ended.")
+        unit, divisor = st.time_unit(_largest([v for _, _, ps in found for v in ps.values.values()]))
+        tdiv, x_label = _time_axis(runs)
+        lines: list[Series] = []
+        counts: list[Series] = []
+        for i, run, ps in found:
+            x = list(ps.windows.middles / tdiv)
+            suffix = _suffix(run, runs)
+            for stat in timeline.PERCENTILE_STATS:
+                values = _values(ps.values[stat], divisor)
+                need = timeline.min_samples(stat)
+                shown = stat if any(v is not None for v in values) else f"{stat} (no window held {need} jobs)"
+                look = Style(st.STAT_COLOURS[stat], st.STAT_DASHES[stat] if len(runs) == 1 else st.RUN_DASHES[i])
+                lines.append(Series(shown + suffix, x, values, look, points=True, counts=_values(ps.counts)))
+            colour = st.COUNT_COLOUR if len(runs) == 1 else st.PALETTE[i % len(st.PALETTE)]
+            counts.append(Series(f"jobs{suffix}", x, _values(ps.counts), Style(colour), kind="area",
+                                 fill_alpha=0.6, count_label="jobs"))
+        widths = "/".join(sorted({_num(ps.width_s) for _, _, ps in found}))
+        thresholds = ", ".join(f"{s} ≥ {timeline.min_samples(s)}" for s in timeline.PERCENTILE_STATS)
+        panels = [
+            Panel(f"p50 / p95 / p99 of the jobs that ended in each {widths} s window", f"{label} ({unit})", lines,
+                  x_label, unit, x_is_time=True),
+            Panel(f"jobs that ended in each {widths} s window", "jobs", counts, x_label, "jobs", x_is_time=True,
+                  height=0.45),
+        ]
+        caption = (f"Percentiles of {label.lower()} per {widths} s window (the buckets' histograms merged, "
+                   f"so each is exact for its window). A percentile is drawn only where its window held enough "
+                   f"jobs for it ({thresholds}); the lower panel shows how many.")
+        return Chart(f"{metric}_over_time", f"{label} over time", caption, panels)
 
-    return plot
+    return chart
 
 
-def distribution(metric: str, label: str, by_flow: bool = False) -> Callable[[Sequence[RunData]], Plot | None]:
-    def plot(runs: Sequence[RunData]) -> Plot | None:
-        curves: list[tuple[str, list[tuple[float, float]], dict[str, object]]] = []
-        for index, run in enumerate(runs):
-            names = (
-                [n for n in run.distributions if n.startswith(f"{metric}{{flow=")] if by_flow else [metric]
-            )
-            for k, name in enumerate(names):
+# -------------------------------------------------------------------------------------- distributions
+
+
+def distribution(metric: str, label: str, by_flow: bool = False) -> ChartMaker:
+    """Value at every percentile over the whole run, on a nines axis; per flow when ``by_flow``."""
+
+    def chart(runs: Sequence[RunData]) -> Chart | None:
+        prefix = f"{metric}{{flow="
+        keys = (sorted({n for run in runs for n in run.distributions if n.startswith(prefix)}) if by_flow
+                else [metric])
+        curves: list[tuple[str, list[tuple[float, float]], int, Style]] = []
+        for i, run in enumerate(runs):
+            for k, name in enumerate(keys):
                 points = run.distributions.get(name)
                 if not points:
                     continue
-                legend = name.partition("=")[2].rstrip("}") if by_flow else label
-                colour = RUN_COLOURS[(index if len(runs) > 1 else k) % len(RUN_COLOURS)]
-                style = {"color": colour, "linestyle": ("-", "--", ":", "-.")[k % 4] if len(runs) > 1 else "-"}
-                curves.append((f"{legend}{_run_suffix(run, runs)}", points, style))
+                what = name[len(prefix):-1] if by_flow else label
+                n = run.distribution_counts.get(name, 0)
+                curves.append((f"{what} (n={n:,}){_suffix(run, runs)}", points, n, st.run_style(k, i, len(runs))))
         if not curves:
             return None
-        fig = _figure()
-        ax = fig.add_subplot()
+        unit, divisor = st.time_unit(max(v for _, points, _, _ in curves for _, v in points))
+        series = []
         top = 0.0
-        for legend, points, style in curves:
-            nines = [_nines(p) for p, _ in points]
-            top = max(top, nines[-1])
-            ax.plot(nines, [v for _, v in points], linewidth=1.6, label=legend, **style)
-        ticks = [t for t in (0.0, math.log10(2), 1.0, 2.0, 3.0, 4.0, 5.0) if t <= top + 1e-9]
-        if top - ticks[-1] > 0.25:
-            ticks.append(top)  # the last percentile drawn, so the right end is labelled
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _nines_label(v)))
-        ax.set_xlabel("percentile")
-        ax.set_ylabel(f"{label} (ms)")
-        ax.set_ylim(bottom=0)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8)
+        for name, points, n, look in curves:
+            x = [st.nines(p) for p, _ in points]
+            top = max(top, x[-1])
+            below = [float(round(p / 100 * n)) for p, _ in points]
+            series.append(Series(name, x, [v / divisor for _, v in points], look, counts=below,
+                                 count_label="jobs at or below"))
+        panel = Panel("", f"{label} ({unit})", series, "percentile (nines axis: p90, p99, p99.9 equally spaced)",
+                      unit, x_ticks=st.nines_ticks(top))
         slug = f"{metric}_by_flow" if by_flow else f"{metric}_distribution"
         title = f"{label} per flow (percentile distribution)" if by_flow else f"{label} distribution"
-        return _render(fig, slug, title,
-                       "Value at each percentile over the whole run; the right end is the worst samples.")
+        return Chart(slug, title, "Value at each percentile over the whole run; each curve ends at its largest "
+                                  "sample; n is how many it holds.", [panel])
 
-    return plot
-
-
-def _nines(percentile: float) -> float:
-    return -math.log10(max(1e-9, 1 - percentile / 100))
+    return chart
 
 
-def _nines_label(v: float) -> str:
-    pct = 100 * (1 - 10.0 ** (-float(v)))
-    return f"p{pct:.4g}" if v > 0 else "p0"
-
-
-def throughput(runs: Sequence[RunData]) -> Plot | None:
-    fig = _figure()
-    ax = fig.add_subplot()
-    drawn = False
-    for index, run in enumerate(runs):
-        ops = _ops_with(run, "requests")
-        for k, op in enumerate(ops):
-            counts = run.series(f"requests{{op={op}}}")["count"]
-            style = {"color": RUN_COLOURS[(index if len(runs) > 1 else k) % len(RUN_COLOURS)],
-                     "linestyle": ("-", "--", ":", "-.")[k % 4] if len(runs) > 1 else "-"}
-            ax.plot(run.elapsed(), run.per_second(counts), linewidth=1.4,
-                    label=f"{op}{_run_suffix(run, runs)}", **style)
-            drawn = True
-    if not drawn:
-        return None
-    _time_axis(ax, runs)
-    ax.set_ylabel("requests per second")
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8, ncol=4)
-    return _render(fig, "throughput_by_op", "Throughput per operation (requests sent per second)",
-                   "All requests sent, whatever their answer (429s and errors included).")
-
-
-def throttling(runs: Sequence[RunData]) -> Plot | None:
-    """One panel per operation: offered rate, 429s per second, and the documented limit."""
-    ops: list[str] = []
-    for run in runs:
-        for op in _ops_with(run, "requests"):
-            if op not in ops and (_limit_per_s(op) is not None or run.series(f"throttled{{op={op}}}")):
-                ops.append(op)
-    if not ops:
-        return None
-    fig = _figure(len(ops))
-    axes = fig.subplots(len(ops), 1, squeeze=False)[:, 0]
-    for ax, op in zip(axes, ops, strict=True):
-        for index, run in enumerate(runs):
-            offered = run.series(f"requests{{op={op}}}")
-            if not offered:
-                continue
-            throttled = run.series(f"throttled{{op={op}}}") or {"count": [0] * len(offered["count"])}
-            x = run.elapsed()
-            suffix = _run_suffix(run, runs)
-            colour = RUN_COLOURS[index % len(RUN_COLOURS)]
-            ax.plot(x, run.per_second(offered["count"]), color=colour, linewidth=1.4,
-                    label=f"offered{suffix}")
-            ax.fill_between(x, run.per_second(throttled["count"]), color="#c62828",
-                            alpha=0.35 if index == 0 else 0.2, step=None, label=f"429 answers{suffix}")
-        limit = _limit_per_s(op)
-        if limit is not None:
-            ax.axhline(limit, color="black", linestyle="--", linewidth=1.2,
-                       label=f"documented limit {limit:g}/s ({OPERATIONS[Op(op)].rate_limit} per {RATE_WINDOW_S:g} s)")
-        ax.set_title(f"/{op}", fontsize=10, loc="left")
-        ax.set_ylabel("requests per second")
-        ax.set_ylim(bottom=0)
-        _time_axis(ax, runs)
-        ax.legend(loc="upper left", fontsize=8, ncol=3)
-    return _render(fig, "rate_429_by_op", "429 answers per operation against the offered rate and documented limit",
-                   "Red area: requests answered 429 per second; line: requests offered; dashed: the documented "
-                   "rate limit (per 10 s window, shown per second).")
-
-
-def _limit_per_s(op: str) -> float | None:
-    try:
-        limit = OPERATIONS[Op(op)].rate_limit
-    except ValueError:
-        return None
-    return None if limit is None else limit / RATE_WINDOW_S
+# ---------------------------------------------------------------------------------- requests and 429s
 
 
 def _ops_with(run: RunData, counter: str) -> list[str]:
@@ -227,101 +149,264 @@ def _ops_with(run: RunData, counter: str) -> list[str]:
     return sorted(name[len(prefix):-1] for name in run.timeseries.get("series", {}) if name.startswith(prefix))
 
 
-def health(runs: Sequence[RunData]) -> Plot | None:
+def throughput(runs: Sequence[RunData]) -> Chart | None:
+    ops = sorted({op for run in runs for op in _ops_with(run, "requests")})
+    if not ops:
+        return None
+    tdiv, x_label = _time_axis(runs)
+    series = []
+    widths = set()
+    for i, run in enumerate(runs):
+        windows = run.counter_windows([f"requests{{op={op}}}" for op in ops])
+        widths.add(_num(windows.width_s))
+        present = set(_ops_with(run, "requests"))
+        for k, op in enumerate(ops):
+            if op not in present:
+                continue
+            counts = run.counts(f"requests{{op={op}}}")
+            series.append(Series(f"/{op}{_suffix(run, runs)}", list(windows.middles / tdiv),
+                                 _values(windows.rate(counts)), st.run_style(k, i, len(runs)),
+                                 counts=_values(windows.sum(counts)), count_label="requests"))
+    width = "/".join(sorted(widths))
+    panel = Panel(f"requests sent per second, averaged over each {width} s window", "requests per second", series,
+                  x_label, "/s", x_is_time=True)
+    return Chart("throughput_by_op", "Throughput per operation",
+                 "All requests sent, whatever their answer (429s and errors included).", [panel])
+
+
+def _throttled_ops(runs: Sequence[RunData]) -> list[str]:
+    ops = sorted({op for run in runs for op in _ops_with(run, "requests")})
+    shown = []
+    for op in ops:
+        for run in runs:
+            throttled = run.counts(f"throttled{{op={op}}}")
+            limit = run.limits.get(op).rate
+            offered = run.counter_windows([f"requests{{op={op}}}"]).rate(run.counts(f"requests{{op={op}}}"))
+            peak = float(np.nanmax(offered)) if np.isfinite(offered).any() else 0.0
+            if throttled.sum() > 0 or (limit is not None and peak >= THROTTLING_SHOWN_FROM * limit.per_second):
+                shown.append(op)
+                break
+    return shown
+
+
+def _limit_series(run: RunData, limit: RateLimit, look: Style, tdiv: float, suffix: str) -> Series:
+    """The limit as requests per second over the run: constant, or stepping with the running workers
+    when the budget is per worker (from the /health samples)."""
+    if limit.per_worker and run.health:
+        x = [0.0] + [(row["t"] - run.start) / tdiv for row in run.health] + [run.duration_s / tdiv]
+        running = [0.0] + [row.get("workers.running", 0.0) for row in run.health]
+        running.append(running[-1])
+        y = [limit.budget(r) / limit.window_s for r in running]
+    else:
+        x, y = [0.0, run.duration_s / tdiv], [limit.per_second, limit.per_second]
+    return Series(limit.label + suffix, x, y, look, kind="limit", where="post", count_label="")
+
+
+def throttling(runs: Sequence[RunData]) -> Chart | None:
+    """Per operation that got 429s or came near its limit: answers that were not 429 and 429 answers
+    stacked (their top is the offered rate), with the rate limits in force."""
+    ops = _throttled_ops(runs)
+    if not ops:
+        return None
+    tdiv, x_label = _time_axis(runs)
+    panels = []
+    for op in ops:
+        series: list[Series] = []
+        top_limit = 0.0
+        drawn_limits: set[tuple[str, float, float, float | None]] = set()  # one line per distinct limit
+        notes = []
+        for i, run in enumerate(runs):
+            suffix = _suffix(run, runs)
+            windows = run.counter_windows([f"requests{{op={op}}}"])
+            x = list(windows.middles / tdiv)
+            offered_n = run.counts(f"requests{{op={op}}}")
+            throttled_n = run.counts(f"throttled{{op={op}}}")
+            offered, throttled = windows.rate(offered_n), windows.rate(throttled_n)
+            accepted = offered - throttled
+            if len(runs) == 1:
+                series.append(Series("answered, not 429", x, _values(accepted), Style(st.ACCEPTED_COLOUR),
+                                     kind="area", value=_values(accepted), counts=_values(windows.sum(offered_n)
+                                                                                          - windows.sum(throttled_n)),
+                                     count_label="requests", fill_alpha=0.45))
+                series.append(Series("429 answers (top: offered rate)", x,
+                                     _values(offered), Style(st.THROTTLED_COLOUR), kind="area",
+                                     base=_values(np.nan_to_num(accepted)), value=_values(throttled),
+                                     counts=_values(windows.sum(throttled_n)), count_label="requests",
+                                     fill_alpha=0.55))
+            else:
+                dash = st.RUN_DASHES[i % len(st.RUN_DASHES)]
+                series.append(Series(f"offered{suffix}", x, _values(offered), Style(st.ACCEPTED_COLOUR, dash),
+                                     counts=_values(windows.sum(offered_n)), count_label="requests"))
+                series.append(Series(f"429 answers{suffix}", x, _values(throttled),
+                                     Style(st.THROTTLED_COLOUR, dash), counts=_values(windows.sum(throttled_n)),
+                                     count_label="requests"))
+            limits = run.limits.get(op)
+            for limit, colour in ((limits.rate, st.LIMIT_COLOUR), (limits.discovered_rate, st.DISCOVERED_COLOUR)):
+                if limit is None:
+                    continue
+                key = (limit.source, limit.value, limit.window_s, limit.per_worker)
+                if key in drawn_limits:
+                    continue
+                drawn_limits.add(key)
+                same_colour = sum(1 for s in series if s.kind == "limit" and s.style.colour == colour)
+                look = Style(colour, LIMIT_DASHES[same_colour % len(LIMIT_DASHES)] if colour == st.LIMIT_COLOUR
+                             else ("dashdot", "dotted")[same_colour % 2])
+                limit_series = _limit_series(run, limit, look, tdiv, suffix if len(runs) > 1 else "")
+                series.append(limit_series)
+                top_limit = max(top_limit, max(v for v in limit_series.y if v is not None))
+            for conc in (limits.concurrency, limits.discovered_concurrency):
+                if conc is not None and f"concurrency: {conc.label}" not in notes:
+                    notes.append(f"concurrency: {conc.label}")
+            if limits.rate is None:
+                notes.append(f"no rate limit in force ({run.limits.source}){suffix}")
+        panels.append(Panel(f"/{op}: requests per second, per {_num(windows.width_s)} s window", "requests per second",
+                            series, x_label, "/s", x_is_time=True, y_max=top_limit * 1.15 if top_limit else None,
+                            note="; ".join(notes)))
+    caption = (f"Per operation: requests answered other than 429 (blue) and 429 answers stacked on them (red), so "
+               f"the top of the red is the offered rate; the dashed line is the rate limit in force, shown per "
+               f"second and labelled with where it comes from ({_SOURCE_TEXT}). Operations that got no 429 and stayed "
+               f"under {THROTTLING_SHOWN_FROM:.0%} of their limit are left out; every operation's limits are in "
+               f"the table 'Limits in force'.")
+    if len(runs) > 1:
+        caption = ("Per operation and run: requests offered and 429 answers per second, with the rate limit in "
+                   f"force ({_SOURCE_TEXT}).")
+    return Chart("rate_429_by_op", "429 answers per operation against the limits in force", caption, panels)
+
+
+_SOURCE_TEXT = ("emulator: the run's target.emulator.limits; discovered: the run's limits.json; documented: the "
+                "RunPod documentation")
+
+
+# ------------------------------------------------------------------------------------- endpoint health
+
+
+def _health_rows(run: RunData) -> tuple[list[dict[str, float]], float]:
+    """/health samples, at most :data:`timeline.MAX_POINTS`: for longer runs, per window of samples the
+    largest queue and jobs in progress and the last worker counts. Returns (rows, samples per row)."""
+    rows = run.health
+    per = max(1, math.ceil(len(rows) / timeline.MAX_POINTS))
+    if per == 1:
+        return rows, 1.0
+    out = []
+    for start in range(0, len(rows), per):
+        group = rows[start:start + per]
+        merged = dict(group[-1])
+        merged["t"] = group[0]["t"]
+        for key in ("jobs.inQueue", "jobs.inProgress"):
+            merged[key] = max(row.get(key, 0.0) for row in group)
+        out.append(merged)
+    return out, float(per)
+
+
+def health(runs: Sequence[RunData]) -> Chart | None:
     if not any(run.health for run in runs):
         return None
-    fig = _figure(2)
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    worker_states = ("idle", "initializing", "ready", "running", "throttled", "unhealthy")
-    for index, run in enumerate(runs):
+    tdiv, x_label = _time_axis(runs)
+    jobs: list[Series] = []
+    workers: list[Series] = []
+    queue_top = 0.0
+    queue_limits: set[int] = set()
+    thinned = False
+    for i, run in enumerate(runs):
         if not run.health:
             continue
-        x = [row["t"] - run.start for row in run.health]
-        suffix = _run_suffix(run, runs)
-        dash = "-" if index == 0 else "--"
-        top.plot(x, [row.get("jobs.inQueue", 0) for row in run.health], color="#c62828", linestyle=dash,
-                 label=f"in queue{suffix}")
-        top.plot(x, [row.get("jobs.inProgress", 0) for row in run.health], color="#1565c0", linestyle=dash,
-                 label=f"in progress{suffix}")
+        rows, per = _health_rows(run)
+        thinned = thinned or per > 1
+        x = [(row["t"] - run.start) / tdiv for row in rows]
+        suffix = _suffix(run, runs)
+        dash = st.RUN_DASHES[i % len(st.RUN_DASHES)] if len(runs) > 1 else "solid"
+        queue = [row.get("jobs.inQueue", 0.0) for row in rows]
+        queue_top = max(queue_top, max(queue, default=0.0))
+        jobs.append(Series(f"in queue{suffix}", x, queue, Style(st.PALETTE[1], dash), kind="step", where="post",
+                           count_label=""))
+        jobs.append(Series(f"in progress{suffix}", x, [row.get("jobs.inProgress", 0.0) for row in rows],
+                           Style(st.PALETTE[0], dash), kind="step", where="post", count_label=""))
+        if run.limits.queue_size is not None:
+            queue_limits.add(run.limits.queue_size)
         if len(runs) == 1:
-            stacks = [[row.get(f"workers.{s}", 0) for row in run.health] for s in worker_states]
-            bottom.stackplot(x, stacks, labels=list(worker_states), alpha=0.8)
+            base = np.zeros(len(rows))
+            for state in WORKER_STATES:
+                values = np.array([row.get(f"workers.{state}", 0.0) for row in rows])
+                if not values.any():
+                    continue
+                workers.append(Series(state, x, list(base + values), Style(st.WORKER_STATE_COLOURS[state]),
+                                      kind="area", where="post", base=list(base), value=list(values),
+                                      count_label="", fill_alpha=0.75))
+                base = base + values
+            if run.limits.workers_max is not None and workers:
+                end = run.duration_s / tdiv
+                workers.append(Series(f"workers_max {run.limits.workers_max} (emulator)", [0.0, end],
+                                      [float(run.limits.workers_max)] * 2, Style(st.LIMIT_COLOUR, "dotted"),
+                                      kind="limit", where="post", count_label=""))
         else:
-            bottom.plot(x, [row.get("workers.running", 0) for row in run.health], linestyle=dash,
-                        color=RUN_COLOURS[index % len(RUN_COLOURS)], label=f"running{suffix}")
-    top.set_ylabel("jobs")
-    top.set_title("queue length and jobs in progress", fontsize=10, loc="left")
-    top.set_ylim(bottom=0)
-    top.grid(True, alpha=0.3)
-    top.legend(loc="upper left", fontsize=8)
-    bottom.set_ylabel("workers")
-    bottom.set_title("workers by state", fontsize=10, loc="left")
-    bottom.set_ylim(bottom=0)
-    _time_axis(bottom, runs)
-    bottom.legend(loc="upper left", fontsize=8, ncol=6)
-    return _render(fig, "endpoint_health", "Endpoint queue and workers over time (from /health)",
-                   "Sampled from the endpoint's /health route during the run.")
+            for state, colour in (("running", st.WORKER_STATE_COLOURS["running"]),
+                                  ("idle", st.WORKER_STATE_COLOURS["idle"])):
+                workers.append(Series(f"{state}{suffix}", x, [row.get(f"workers.{state}", 0.0) for row in rows],
+                                      Style(colour, dash), kind="step", where="post", count_label=""))
+    source = {run.limits.queue_size_source for run in runs if run.limits.queue_size is not None}
+    for k, limit in enumerate(sorted(queue_limits)):
+        if queue_top >= QUEUE_LIMIT_SHOWN_FROM * limit:
+            end = max(run.duration_s for run in runs) / tdiv
+            jobs.append(Series(f"queue-size limit {limit:,} ({'/'.join(sorted(source))}): above it /run and "
+                               f"/runsync get 429", [0.0, end], [float(limit), float(limit)],
+                               Style(st.LIMIT_COLOUR, ("dashed", "dotted")[k % 2]), kind="limit", where="post",
+                               count_label=""))
+    panels = [Panel("queue length and jobs in progress", "jobs", jobs, x_label, "jobs", x_is_time=True)]
+    if workers:
+        title = "workers by state (stacked)" if len(runs) == 1 else "workers running and idle"
+        panels.append(Panel(title, "workers", workers, x_label, "workers", x_is_time=True, height=0.7))
+    caption = "Sampled from the endpoint's /health route during the run; levels are held until the next sample."
+    if thinned:
+        caption += " Long run: each step shows a group of samples (largest queue, last worker counts)."
+    return Chart("endpoint_health", "Endpoint queue and workers over time (from /health)", caption, panels)
 
 
 # ----------------------------------------------------------------------------------------- bar charts
 
 
-def latency_by_op(runs: Sequence[RunData]) -> Plot | None:
+def latency_by_op(runs: Sequence[RunData]) -> Chart | None:
     ops = sorted({op for run in runs for op, v in run.metrics.get("latency", {}).get("by_op", {}).items() if v})
     if not ops:
         return None
-    fig = _figure()
-    ax = fig.add_subplot()
     stats = ("p50", "p95", "p99")
-    groups = [(run, stat) for run in runs for stat in stats]
-    width = 0.8 / len(groups)
-    for g, (run, stat) in enumerate(groups):
-        by_op = run.metrics["latency"]["by_op"]
-        values = [(by_op.get(op) or {}).get(stat, 0.0) for op in ops]
-        colour = ({"p50": "#1565c0", "p95": "#ef6c00", "p99": "#c62828"}[stat] if len(runs) == 1
-                  else RUN_COLOURS[runs.index(run) % len(RUN_COLOURS)])
-        alpha = 1.0 if len(runs) == 1 else (1.0, 0.7, 0.45)[stats.index(stat)]
-        bars = ax.bar([i + (g - (len(groups) - 1) / 2) * width for i in range(len(ops))], values, width,
-                      color=colour, alpha=alpha, label=f"{stat}{_run_suffix(run, runs)}")
-        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
-    ax.set_xticks(range(len(ops)), [f"/{op}" for op in ops])
-    ax.set_xlabel("operation")
-    ax.set_ylabel("request latency (ms)")
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, ncol=3)
-    return _render(fig, "latency_by_op", "Request latency per operation (p50 / p95 / p99)",
-                   "Whole-run percentiles of HTTP request latency, every answer included.")
+    largest = max(float((run.metrics["latency"]["by_op"].get(op) or {}).get(s) or 0.0)
+                  for run in runs for op in ops for s in stats)
+    unit, divisor = st.time_unit(largest)
+    series = []
+    for i, run in enumerate(runs):
+        by_op = run.metrics.get("latency", {}).get("by_op", {})
+        for stat in stats:
+            values = [(by_op.get(op) or {}).get(stat) for op in ops]
+            series.append(Series(f"{stat}{_suffix(run, runs)}", [], [None if v is None else v / divisor
+                                                                    for v in values],
+                                 Style(st.STAT_COLOURS[stat], st.RUN_DASHES[i % len(st.RUN_DASHES)])))
+    panel = Panel("", f"request latency ({unit})", series, "operation", unit, kind="bars",
+                  categories=[f"/{op}" for op in ops])
+    caption = "Whole-run percentiles of HTTP request latency, every answer included."
+    if len(runs) > 1:
+        caption += " Hatched bars: run B."
+    return Chart("latency_by_op", "Request latency per operation (p50 / p95 / p99)", caption, [panel])
 
 
-def job_statuses(runs: Sequence[RunData]) -> Plot | None:
+def job_statuses(runs: Sequence[RunData]) -> Chart | None:
     rows: list[tuple[str, dict[str, int]]] = []
     for run in runs:
         for flow, statuses in run.summary.get("jobs", {}).get("by_flow", {}).items():
-            rows.append((f"{flow}{_run_suffix(run, runs)}", statuses))
+            rows.append((f"{flow}{_suffix(run, runs)}", statuses))
     if not rows:
         return None
-    order = [s for s in STATUS_COLOURS if any(s in r for _, r in rows)]
+    order = [s for s in st.STATUS_COLOURS if any(s in r for _, r in rows)]
     order += sorted({s for _, r in rows for s in r} - set(order))
-    fig = _figure()
-    ax = fig.add_subplot()
-    left = [0.0] * len(rows)
-    for status in order:
-        values = [float(r.get(status, 0)) for _, r in rows]
-        bars = ax.barh([name for name, _ in rows], values, left=left, color=STATUS_COLOURS.get(status, "#455a64"),
-                       label=status)
-        ax.bar_label(bars, labels=[f"{int(v)}" if v else "" for v in values], label_type="center", fontsize=7,
-                     color="white")
-        left = [a + b for a, b in zip(left, values, strict=True)]
-    ax.set_xlabel("jobs")
-    ax.set_ylabel("flow")
-    ax.invert_yaxis()
-    ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8, ncol=len(order))
-    return _render(fig, "job_statuses", "Final job statuses per flow",
-                   "How every submitted job ended; IN_FLIGHT jobs had not finished when the run ended.")
+    extra = iter(st.PALETTE)
+    series = [Series(status, [], [float(r.get(status, 0)) for _, r in rows],
+                     Style(st.STATUS_COLOURS.get(status) or next(extra, "#455A64"))) for status in order]
+    panel = Panel("", "flow", series, "jobs", "jobs", kind="hbars", categories=[name for name, _ in rows],
+                  height=max(1.0, 0.25 * len(rows)))
+    return Chart("job_statuses", "Final job statuses per flow",
+                 "How every submitted job ended; IN_FLIGHT jobs had not finished when the run ended.", [panel])
 
 
-PLOTS: tuple[Callable[[Sequence[RunData]], Plot | None], ...] = (
+CHARTS: tuple[ChartMaker, ...] = (
     percentiles_over_time("queue_delay", "Queue delay"),
     distribution("queue_delay", "Queue delay"),
     percentiles_over_time("execution_time", "Execution time"),
@@ -329,15 +414,22 @@ PLOTS: tuple[Callable[[Sequence[RunData]], Plot | None], ...] = (
     distribution("end_to_end", "End-to-end job time", by_flow=True),
     percentiles_over_time("end_to_end", "End-to-end job time"),
     distribution("first_chunk", "Time to first chunk", by_flow=True),
+    percentiles_over_time("first_chunk", "Time to first chunk"),
+    distribution("chunk_gap", "Gap between streamed chunks", by_flow=True),
     throughput,
     throttling,
     latency_by_op,
     health,
     job_statuses,
 )
-"""Every plot of a report, in report order."""
+"""Every chart of a report, in report order."""
+
+
+def charts(runs: Sequence[RunData]) -> list[Chart]:
+    """Every chart the runs have data for."""
+    return [chart for make in CHARTS if (chart := make(runs)) is not None]
 
 
 def render_all(runs: Sequence[RunData]) -> list[Plot]:
-    """Every plot the runs have data for."""
-    return [plot for make in PLOTS if (plot := make(runs)) is not None]
+    """Every chart the runs have data for, drawn as PNGs."""
+    return [render(chart) for chart in charts(runs)]

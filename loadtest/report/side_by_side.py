@@ -10,8 +10,9 @@ from pathlib import Path
 from loadtest.metrics.catalog import METRICS, Direction, Kind
 from loadtest.metrics.rundir import write_atomic
 from loadtest.report import tables
+from loadtest.report.build import write_plots
 from loadtest.report.data import RunData, load_run
-from loadtest.report.html import figure_html, page, table_html
+from loadtest.report.html import page, plots_html, table_html
 from loadtest.report.markdown import md_table
 from loadtest.report.plots import render_all
 
@@ -102,9 +103,7 @@ def build_comparison(run_a: Path | str, run_b: Path | str, out_dir: Path | str |
     out.mkdir(parents=True, exist_ok=True)
     diffs = differences(a, b)
     plots = render_all([a, b])
-    (out / "plots").mkdir(exist_ok=True)
-    for plot in plots:
-        write_atomic(out / "plots" / f"{plot.slug}.png", plot.png)
+    write_plots(plots, out / "plots")
     headers = ["figure", "A", "B", "B − A", "change"]
     text_rows = [[d.ref, tables.fmt(d.a, d.unit), tables.fmt(d.b, d.unit), _delta_text(d), d.change] for d in diffs]
     html_rows = [[*(_esc(c) for c in row[:4]), f'<span class="{row[4]}">{row[4]}</span>' if row[4] else ""]
@@ -119,7 +118,7 @@ def build_comparison(run_a: Path | str, run_b: Path | str, out_dir: Path | str |
         "neutral figures describe the load and are not judged).</p>"
     )
     body = [intro, "<h2>Figures</h2>", table_html(headers, html_rows, raw=True), "<h2>Plots (A and B overlaid)</h2>"]
-    body += [figure_html(p) for p in plots]
+    body.append(plots_html(plots))
     html = out / COMPARE_HTML
     write_atomic(html, page(f"loadtest compare: {a.label} vs {b.label}", "\n".join(body)))
     markdown = [f"# Comparison: {a.label} (A) vs {b.label} (B)", "",

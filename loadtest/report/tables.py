@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from loadtest.metrics.catalog import METRICS, Kind
+from loadtest.report.limits import LimitsInForce
 
 HEADLINE_HISTOGRAMS: tuple[str, ...] = ("queue_delay", "execution_time", "end_to_end", "first_chunk", "chunk_gap",
                                         "latency")
@@ -104,3 +106,67 @@ def verdict_rows(verdicts: list[dict[str, Any]] | None) -> list[list[str]]:
     """Verdicts as text rows: criterion, expected, measured, verdict, why."""
     return [[str(v.get(k, "")) for k in ("criterion", "expected", "measured", "verdict", "why")]
             for v in verdicts or []]
+
+
+# ------------------------------------------------------------------------------------ limits in force
+
+LIMIT_HEADERS: tuple[str, ...] = ("operation", "rate limit in force", "concurrency limit in force",
+                                  "documented", "peak offered", "429 answers")
+
+
+def limit_rows(limits: LimitsInForce, peaks: Mapping[str, float], throttled: Mapping[str, float]) -> list[list[str]]:
+    """One row per operation the run sent: the limits in force (with their source), the documented ones
+    when they differ, the busiest window's offered rate and the 429s received."""
+    rows = []
+    for op in sorted(peaks):
+        entry = limits.get(op)
+        rate = entry.rate.label if entry.rate else "none"
+        if entry.discovered_rate is not None:
+            rate += f"; {entry.discovered_rate.label}"
+        conc = entry.concurrency.label if entry.concurrency else "none"
+        if entry.discovered_concurrency is not None:
+            conc += f"; {entry.discovered_concurrency.label}"
+        documented = []
+        if entry.documented_rate is not None:
+            documented.append(f"{entry.documented_rate.value:,.0f} per {entry.documented_rate.window_s:g} s")
+        if entry.documented_concurrency is not None:
+            documented.append(f"{entry.documented_concurrency.value:,.0f} in flight")
+        rows.append([f"/{op}", rate, conc, ", ".join(documented) or "none",
+                     f"{peaks[op]:,.3g}/s", f"{throttled.get(op, 0.0):,.0f}"])
+    return rows
+
+
+# ----------------------------------------------------------------------------------- run directory files
+
+FILE_DESCRIPTIONS: dict[str, str] = {
+    "report.html": "this report (one file, opens offline)",
+    "summary.md": "the headline tables and verdicts in Markdown (for a CI step summary)",
+    "plots/": "every chart of this report as a PNG image",
+    "verdicts.json": "the thresholds' and baseline comparisons' verdicts (loadtest check)",
+    "junit.xml": "the verdicts as JUnit XML",
+    "limits.json": "rate and concurrency limits found by a limit discovery",
+    "emulator.log": "the built-in emulator's log",
+    "locust.html": "Locust's own HTML report",
+    "locust_stats.csv": "Locust's request statistics",
+    "locust_stats_history.csv": "Locust's request statistics over time",
+    "locust_failures.csv": "Locust's failed requests",
+    "locust_exceptions.csv": "Locust's exceptions",
+}
+"""What the files a run directory may hold are, beyond the measurement files ``summary.json`` describes."""
+_VAGUE = "copied in by the run"
+
+
+def run_files(directory: Path, summary_files: Mapping[str, str], written: Sequence[str]) -> list[list[str]]:
+    """Every file of the run directory (and the ones this report writes), with what it holds."""
+    names = {(p.name + "/" if p.is_dir() else p.name) for p in directory.iterdir() if not p.name.startswith(".")}
+    names |= set(written)
+    rows = []
+    for name in sorted(names):
+        described = summary_files.get(name.rstrip("/"))
+        if not described or described == _VAGUE:
+            described = FILE_DESCRIPTIONS.get(name, described or "")
+        if name.endswith("/") and (directory / name).is_dir():
+            count = sum(1 for p in (directory / name).iterdir() if not p.name.startswith("."))
+            described = f"{described} ({count} files)" if described else f"{count} files"
+        rows.append([name, described])
+    return rows

@@ -1,0 +1,293 @@
+"""The rate and concurrency limits in force during a run, and where each figure comes from.
+
+A plot that draws a limit must draw the one the target enforced, labelled with its source:
+
+* **emulator**: the run's target was the built-in emulator; its ``target.emulator.limits`` in the run's
+  ``scenario.yaml`` (overrides, window, window kind, per-worker budgets, switches) is the truth. Keys are
+  read defensively: a run directory written by an older or newer version may lack or add some.
+* **discovered**: the run directory holds ``limits.json`` (written by a limit-discovery run); on a real
+  endpoint it replaces the documented figures, beside the emulator's it is drawn as a second line.
+* **documented**: otherwise, the figures of :mod:`loadtest.contract`.
+
+``limits.json`` (format 1), as read here; every key but ``operations`` and ``value`` is optional::
+
+    {"format": 1,
+     "operations": {
+       "run": {"rate_limit": {"value": 20, "window_s": 1, "window_kind": "fixed", "interval": [19, 21]},
+               "concurrency_limit": {"value": 200, "interval": [198, 200]}}}}
+
+``value`` is requests per window (``rate_limit``) or requests in flight (``concurrency_limit``);
+``window_s`` defaults to the documented 10 s; ``interval`` is the discovery's uncertainty, same unit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtest import contract
+from loadtest.contract import OPERATIONS, Op
+from loadtest.emulator_config import EndpointConfig
+from loadtest.units import UnitError, parse_duration
+
+LIMITS_JSON = "limits.json"
+_DEFAULT_WORKERS_MAX: int = EndpointConfig.model_fields["workers_max"].default
+EMULATOR = "emulator"
+DISCOVERED = "discovered"
+DOCUMENTED = "documented"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``value`` requests per ``window_s`` seconds; with ``per_worker``, ``max(value, running × per_worker)``."""
+
+    value: float
+    window_s: float
+    source: str
+    window_kind: str | None = None
+    """``fixed`` or ``rolling`` when known."""
+    per_worker: float | None = None
+    interval: tuple[float, float] | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.value / self.window_s
+
+    def budget(self, running_workers: float) -> float:
+        """Requests allowed per window with ``running_workers`` workers running."""
+        return max(self.value, running_workers * self.per_worker) if self.per_worker else self.value
+
+    @property
+    def label(self) -> str:
+        """``emulator limit 20 per 1 s`` (with the window kind, per-worker rule and interval when known)."""
+        count = f"max({_num(self.value)}, {_num(self.per_worker)} × running workers)" if self.per_worker \
+            else _num(self.value)
+        kind = f" {self.window_kind}" if self.window_kind else ""
+        text = f"{self.source} limit {count} per {_num(self.window_s)} s{kind} window"
+        if self.window_s != 1 and not self.per_worker:
+            text += f" (= {_num(self.per_second)}/s)"
+        if self.interval:
+            text += f", interval {_num(self.interval[0])}–{_num(self.interval[1])}"
+        return text
+
+
+@dataclass(frozen=True)
+class ConcurrencyLimit:
+    value: float
+    source: str
+    interval: tuple[float, float] | None = None
+
+    @property
+    def label(self) -> str:
+        text = f"{self.source} limit {_num(self.value)} in flight"
+        if self.interval:
+            text += f" (interval {_num(self.interval[0])}–{_num(self.interval[1])})"
+        return text
+
+
+@dataclass(frozen=True)
+class OpLimits:
+    """One operation's limits: the ones in force, and a discovered one drawn beside the emulator's."""
+
+    op: str
+    rate: RateLimit | None
+    concurrency: ConcurrencyLimit | None
+    discovered_rate: RateLimit | None = None
+    discovered_concurrency: ConcurrencyLimit | None = None
+    documented_rate: RateLimit | None = None
+    documented_concurrency: ConcurrencyLimit | None = None
+
+
+@dataclass
+class LimitsInForce:
+    """Per operation, what was enforced; where it comes from; and anything that could not be read."""
+
+    source: str
+    """``emulator``, ``discovered`` or ``documented``: where the figures in force come from."""
+    ops: dict[str, OpLimits] = field(default_factory=dict)
+    queue_size: int | None = None
+    """Queue length above which submissions got 429 (None: the rule is off or unknown)."""
+    queue_size_source: str = DOCUMENTED
+    workers_max: int | None = None
+    """The emulated endpoint's ``workers_max`` (None when the target was not the emulator)."""
+    warnings: list[str] = field(default_factory=list)
+
+    def get(self, op: str) -> OpLimits:
+        return self.ops.get(op) or OpLimits(op, None, None)
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3g}"
+
+
+def documented(op: Op) -> tuple[RateLimit | None, ConcurrencyLimit | None]:
+    operation = OPERATIONS[op]
+    rate = (RateLimit(float(operation.rate_limit), contract.RATE_WINDOW_S, DOCUMENTED)
+            if operation.rate_limit is not None else None)
+    conc = (ConcurrencyLimit(float(operation.concurrency_limit), DOCUMENTED)
+            if operation.concurrency_limit is not None else None)
+    return rate, conc
+
+
+def limits_in_force(scenario: Mapping[str, Any] | None, discovered: Mapping[str, Any] | None,
+                    where: Path | str = LIMITS_JSON) -> LimitsInForce:
+    """The limits of every documented operation during the run (see the module docstring)."""
+    warnings: list[str] = []
+    emulator = _emulator_section(scenario)
+    found = _discovered(discovered, where, warnings) if discovered is not None else {}
+    source = EMULATOR if emulator is not None else (DISCOVERED if found else DOCUMENTED)
+    result = LimitsInForce(source, warnings=warnings)
+    limits = _mapping(emulator.get("limits")) if emulator is not None else {}
+    for op in Op:
+        doc_rate, doc_conc = documented(op)
+        found_rate, found_conc = found.get(op.value, (None, None))
+        if emulator is not None:
+            rate, conc = _emulator_limits(op, limits, doc_rate, doc_conc, warnings)
+        else:
+            rate = found_rate or doc_rate
+            conc = found_conc or doc_conc
+        result.ops[op.value] = OpLimits(
+            op.value, rate, conc,
+            discovered_rate=found_rate if emulator is not None else None,
+            discovered_concurrency=found_conc if emulator is not None else None,
+            documented_rate=doc_rate, documented_concurrency=doc_conc,
+        )
+    if emulator is not None:
+        workers_max = _number(emulator.get("workers_max"))
+        result.workers_max = int(workers_max) if workers_max is not None else _DEFAULT_WORKERS_MAX
+        if limits.get("queue_size", True) is not False:
+            explicit = limits.get("queue_size_limit")
+            if isinstance(explicit, int | float) and not isinstance(explicit, bool):
+                result.queue_size, result.queue_size_source = int(explicit), EMULATOR
+            else:
+                result.queue_size = contract.queue_size_limit(result.workers_max)
+                result.queue_size_source = DOCUMENTED
+    return result
+
+
+def read_limits_json(run_dir: Path) -> Mapping[str, Any] | None:
+    """``limits.json`` of a run directory as plain data (None when absent); unreadable JSON is an error."""
+    path = run_dir / LIMITS_JSON
+    if not path.exists():
+        return None
+    from loadtest.metrics.rundir import RunDirectoryError
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunDirectoryError(f"{path}: cannot read it: {exc}") from None
+    if not isinstance(document, dict):
+        raise RunDirectoryError(f"{path}: expected a JSON object with an 'operations' key")
+    return document
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _emulator_section(scenario: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The scenario's ``target.emulator`` (``{}`` when the scenario names no target: the default emulator);
+    None when the target was something else or the scenario is unknown."""
+    if scenario is None:
+        return None
+    if scenario.get("target") is None:
+        return {}
+    target = _mapping(scenario.get("target"))
+    return _mapping(target.get("emulator")) if "emulator" in target else None
+
+
+def _seconds(value: object, what: str, warnings: list[str]) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except (UnitError, ValueError, TypeError):
+        warnings.append(f"{what}: {value!r} is not a duration; ignored")
+        return None
+    if not math.isfinite(seconds) or seconds <= 0:
+        warnings.append(f"{what}: {value!r} is not a positive duration; ignored")
+        return None
+    return seconds
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _emulator_limits(op: Op, limits: Mapping[str, Any], doc_rate: RateLimit | None,
+                     doc_conc: ConcurrencyLimit | None,
+                     warnings: list[str]) -> tuple[RateLimit | None, ConcurrencyLimit | None]:
+    """What ``loadtest/emulator/limits.py`` enforces for ``op`` under these ``limits`` keys."""
+    rate: RateLimit | None = None
+    if limits.get("rate", True) is not False:
+        override = _number(_mapping(limits.get("rate_overrides")).get(op.value))
+        value = override if override is not None else (doc_rate.value if doc_rate else None)
+        per_worker = _number(_mapping(limits.get("rate_per_worker")).get(op.value))
+        if value is not None:  # the emulator applies a per-worker budget only to a rate-limited operation
+            window = None
+            for key in ("window_overrides", "windows", "rate_windows"):  # per-operation windows, by any name
+                window = window or _seconds(_mapping(limits.get(key)).get(op.value), f"limits.{key}.{op}", warnings)
+            window = window or _seconds(limits.get("window"), "limits.window", warnings) or contract.RATE_WINDOW_S
+            kind = limits.get("window_kind")
+            kind_overrides = _mapping(limits.get("window_kind_overrides"))
+            kind = kind_overrides.get(op.value, kind)
+            rate = RateLimit(value, window, EMULATOR, window_kind=kind if isinstance(kind, str) else None,
+                             per_worker=per_worker or None)
+    conc: ConcurrencyLimit | None = None
+    if limits.get("concurrency", True) is not False:
+        override = _number(_mapping(limits.get("concurrency_overrides")).get(op.value))
+        value = override if override is not None else (doc_conc.value if doc_conc else None)
+        if value is not None:
+            conc = ConcurrencyLimit(value, EMULATOR)
+    return rate, conc
+
+
+def _interval(value: object) -> tuple[float, float] | None:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        low, high = _number(value[0]), _number(value[1])
+        if low is not None and high is not None:
+            return (low, high)
+    return None
+
+
+def _discovered(document: Mapping[str, Any], where: Path | str,
+                warnings: list[str]) -> dict[str, tuple[RateLimit | None, ConcurrencyLimit | None]]:
+    operations = document.get("operations")
+    if not isinstance(operations, Mapping):
+        warnings.append(f"{where}: no 'operations' object; discovered limits ignored")
+        return {}
+    out: dict[str, tuple[RateLimit | None, ConcurrencyLimit | None]] = {}
+    for name, entry in operations.items():
+        if name not in {op.value for op in Op} or not isinstance(entry, Mapping):
+            warnings.append(f"{where}: operations.{name}: not a known operation with an object; ignored")
+            continue
+        rate: RateLimit | None = None
+        rate_entry = entry.get("rate_limit")
+        if isinstance(rate_entry, Mapping):
+            value = _number(rate_entry.get("value"))
+            window = _seconds(rate_entry.get("window_s", contract.RATE_WINDOW_S),
+                              f"{where}: operations.{name}.rate_limit.window_s", warnings)
+            if value is None or window is None:
+                warnings.append(f"{where}: operations.{name}.rate_limit: needs a numeric 'value'; ignored")
+            else:
+                kind = rate_entry.get("window_kind")
+                rate = RateLimit(value, window, DISCOVERED, window_kind=kind if isinstance(kind, str) else None,
+                                 interval=_interval(rate_entry.get("interval")))
+        conc: ConcurrencyLimit | None = None
+        conc_entry = entry.get("concurrency_limit")
+        if isinstance(conc_entry, Mapping):
+            value = _number(conc_entry.get("value"))
+            if value is None:
+                warnings.append(f"{where}: operations.{name}.concurrency_limit: needs a numeric 'value'; ignored")
+            else:
+                conc = ConcurrencyLimit(value, DISCOVERED, interval=_interval(conc_entry.get("interval")))
+        out[name] = (rate, conc)
+    return out

@@ -1,0 +1,162 @@
+"""Limit lines tell the truth: the emulator's configured limits when it was the target, a discovered limit
+from limits.json, the documented one otherwise; each labelled with which it is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loadtest import cli, exitcodes
+from loadtest.emulator_config import EndpointConfig
+from loadtest.metrics import rundir
+from loadtest.metrics.recorder import JobRecord, Recorder
+from loadtest.report.data import load_run
+from loadtest.report.limits import DISCOVERED, DOCUMENTED, EMULATOR, limits_in_force
+from loadtest.report.plots import charts
+
+T0 = 1_750_000_000.0
+
+PROBE_LIMITS = {"window": "1s", "rate_overrides": {"run": 20}}
+
+
+def _emulator(limits: dict[str, object], **endpoint: object) -> dict[str, object]:
+    """A scenario as the run writes it: target.emulator resolved by the model."""
+    config = EndpointConfig.model_validate({"limits": limits, **endpoint}).model_dump(mode="json")
+    return {"name": "probe", "target": {"emulator": config}}
+
+
+def test_emulator_overrides_window_and_switches() -> None:
+    limits = limits_in_force(_emulator(PROBE_LIMITS), None)
+    assert limits.source == EMULATOR
+    run = limits.get("run")
+    assert run.rate is not None and (run.rate.value, run.rate.window_s, run.rate.source) == (20, 1.0, EMULATOR)
+    assert run.rate.label == "emulator limit 20 per 1 s window"
+    assert run.concurrency is not None and run.concurrency.label == "emulator limit 200 in flight"
+    status = limits.get("status").rate
+    assert status is not None and status.label == "emulator limit 2,000 per 1 s window"  # the documented count
+    assert limits.get("run").documented_rate is not None and limits.get("run").documented_rate.value == 1000
+    off = limits_in_force(_emulator({"rate": False, "concurrency": False}), None)
+    assert off.get("run").rate is None and off.get("run").concurrency is None
+
+
+def test_default_emulator_limits_are_the_documented_figures_per_its_window() -> None:
+    limits = limits_in_force(_emulator({}, workers_max=4), None)
+    rate = limits.get("run").rate
+    assert rate is not None and rate.label == "emulator limit 1,000 per 10 s window (= 100/s)"
+    assert limits.queue_size == 2000 and limits.workers_max == 4
+
+
+def test_per_worker_budget_window_kind_and_per_operation_windows_are_read() -> None:
+    scenario = _emulator({"rate_per_worker": {"run": 5}, "rate_overrides": {"run": 10}, "window": 2})
+    scenario["target"]["emulator"]["limits"].update(  # keys a newer emulator adds
+        {"window_kind": "rolling", "window_overrides": {"status": "500ms"}})
+    limits = limits_in_force(scenario, None)
+    run = limits.get("run").rate
+    assert run is not None and run.per_worker == 5 and run.budget(4) == 20 and run.budget(1) == 10
+    assert run.label == "emulator limit max(10, 5 × running workers) per 2 s rolling window"
+    status = limits.get("status").rate
+    assert status is not None and status.window_s == 0.5 and status.window_kind == "rolling"
+
+
+def test_documented_limits_when_the_target_is_not_the_emulator() -> None:
+    limits = limits_in_force({"name": "real", "target": {"endpoint_id": "abc"}}, None)
+    rate = limits.get("run").rate
+    assert limits.source == DOCUMENTED and rate is not None
+    assert rate.label == "documented limit 1,000 per 10 s window (= 100/s)"
+    assert limits.queue_size is None
+
+
+DISCOVERED_DOC = {"format": 1, "operations": {
+    "run": {"rate_limit": {"value": 19.6, "window_s": 1, "window_kind": "fixed", "interval": [19, 21]},
+            "concurrency_limit": {"value": 150}},
+    "bogus": {"rate_limit": {"value": 3}},
+    "status": {"rate_limit": {"window_s": 1}},
+}}
+
+
+def test_discovered_limits_replace_the_documented_ones_and_bad_entries_are_named() -> None:
+    limits = limits_in_force({"target": {"endpoint_id": "abc"}}, DISCOVERED_DOC)
+    assert limits.source == DISCOVERED
+    run = limits.get("run")
+    assert run.rate is not None and run.rate.label == "discovered limit 19.6 per 1 s fixed window, interval 19–21"
+    assert run.concurrency is not None and run.concurrency.value == 150
+    assert limits.get("status").rate is not None and limits.get("status").rate.source == DOCUMENTED
+    assert any("bogus" in w for w in limits.warnings) and any("status" in w for w in limits.warnings)
+    beside = limits_in_force(_emulator(PROBE_LIMITS), DISCOVERED_DOC)
+    assert beside.get("run").rate.source == EMULATOR and beside.get("run").discovered_rate.value == 19.6
+
+
+def _probe_run(root: Path, limits_json: dict[str, object] | None = None) -> Path:
+    """The shape of rate-limit-probe.yaml: /run offered up to 40/s against 20 per 1 s; 429s past 20/s."""
+    rec = Recorder(start=T0)
+    for second in range(30):
+        offered = min(40, 2 + 4 * second) if second < 20 else 10
+        for k in range(offered):
+            t = T0 + second + (k + 0.5) / offered
+            rec.record_request("run", "run_poll", 429 if k >= 20 else 200, 1.0, t=t)
+            if k < 20:
+                rec.record_job(JobRecord(job_id=f"{second}-{k}", flow="run_poll", submitted_at=t,
+                                         final_status="COMPLETED", delay_ms=5, execution_ms=50, end_to_end_ms=80), t=t)
+    path = rundir.new_run_directory("probe", root=root, when=T0)
+    rundir.write_run_directory(path, rec, scenario=_emulator(PROBE_LIMITS, workers_min=2, workers_max=2),
+                               duration_s=30.0, started_at=T0, link_latest=False)
+    if limits_json is not None:
+        (path / "limits.json").write_text(json.dumps(limits_json))
+    return path
+
+
+def test_the_probe_panel_draws_the_limit_in_force_where_429s_begin(tmp_path: Path) -> None:
+    run = load_run(_probe_run(tmp_path))
+    chart = next(c for c in charts([run]) if c.slug == "rate_429_by_op")
+    assert [p.title.split(":")[0] for p in chart.panels] == ["/run"]
+    series = {s.label: s for s in chart.panels[0].series}
+    limit = series["emulator limit 20 per 1 s window"]
+    assert limit.kind == "limit" and set(limit.y) == {20.0}
+    assert not any("documented" in label for label in series)
+    # 429s begin where the offered rate passes the drawn limit, and what got through stays on it.
+    accepted = series["answered, not 429"].value
+    throttled = series["429 answers (top: offered rate)"].value
+    assert accepted is not None and throttled is not None
+    for got, refused in zip(accepted, throttled, strict=True):
+        if got is None or refused is None:
+            continue
+        assert got <= 20.0 + 1e-9 and (refused == 0 or got == pytest.approx(20.0))
+    assert "concurrency: emulator limit 200 in flight" in chart.panels[0].note
+
+
+def test_a_discovered_limit_is_drawn_beside_the_emulator_limit(tmp_path: Path) -> None:
+    run = load_run(_probe_run(tmp_path, DISCOVERED_DOC))
+    chart = next(c for c in charts([run]) if c.slug == "rate_429_by_op")
+    labels = [s.label for s in chart.panels[0].series if s.kind == "limit"]
+    assert labels == ["emulator limit 20 per 1 s window", "discovered limit 19.6 per 1 s fixed window, interval 19–21"]
+    assert any("bogus" in w for w in run.warnings)
+
+
+def test_the_report_shows_limits_in_force_and_warnings(tmp_path: Path) -> None:
+    path = _probe_run(tmp_path, DISCOVERED_DOC)
+    assert cli.main(["report", str(path), "-q"]) == exitcodes.OK
+    html = (path / "report.html").read_text()
+    assert "Limits in force" in html and "emulator limit 20 per 1 s window" in html
+    assert "documented" in html and "1,000 per 10 s" in html  # the documented figure beside it
+    assert "operations.bogus" in html  # the bad limits.json entry is named at the top
+    markdown = (path / "summary.md").read_text()
+    assert "## Limits in force" in markdown and "| /run | emulator limit 20 per 1 s window" in markdown
+
+
+def test_unreadable_limits_json_is_refused_with_its_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _probe_run(tmp_path)
+    (path / "limits.json").write_text("{not json")
+    assert cli.main(["report", str(path)]) == exitcodes.INVALID_INPUT
+    assert "limits.json: cannot read it" in capsys.readouterr().err
+
+
+def test_the_probe_scenario_file_gives_the_emulator_limit() -> None:
+    from loadtest.scenario.loader import load_scenario, resolved_dict  # what the run writes to scenario.yaml
+
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios/rate-limit-probe.yaml")
+    written = yaml.safe_load(yaml.safe_dump(rundir._plain(resolved_dict(scenario)), sort_keys=False))
+    rate = limits_in_force(written, None).get("run").rate
+    assert rate is not None and rate.label == "emulator limit 20 per 1 s window"
