@@ -10,11 +10,18 @@ ARGS ?=
 
 venv: $(STAMP)
 
+# A first install takes a few minutes; say so, and say each step (VERBOSE=1 shows pip's own output).
+PIP_QUIET := $(if $(VERBOSE),,--quiet)
+
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@test -x $(BIN)/python || { echo "make: creating $(VENV) (a Python virtual environment for this checkout)"; \
+		$(PYTHON) -m venv $(VENV); }
+	@echo "make: updating pip in $(VENV)"
+	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
+	@echo "make: installing loadtest and its dependencies into $(VENV) (first time: a few minutes; VERBOSE=1 shows pip)"
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]'
 	@touch $(STAMP)
+	@echo "make: $(VENV) is ready"
 
 test: venv
 	$(BIN)/ruff check .

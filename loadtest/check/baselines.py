@@ -59,10 +59,16 @@ def check_name(name: str) -> str:
     return name
 
 
-def _as_given(path: Path) -> str:
-    """``path`` with links resolved (``reports/latest`` → the run it named), absolute only if it was."""
+def _neutral(path: Path) -> str:
+    """Where the run came from, without naming the machine it was on: ``path`` with links resolved
+    (``reports/latest`` → the run it named), relative to the working directory when it lies inside it
+    (``reports/smoke/20261128-105428``), else its last two parts (``smoke/20261128-105428``). A baseline
+    is committed and read on other machines; an absolute path would name a developer's home directory."""
     resolved = path.resolve()
-    return str(resolved if path.is_absolute() else os.path.relpath(resolved))
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return Path(*resolved.parts[-2:]).as_posix()
 
 
 def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None, *, force: bool = False) -> Path:
@@ -97,7 +103,7 @@ def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None
             "format": STORE_FORMAT,
             "name": name,
             "saved_at": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "source_run_dir": _as_given(source),
+            "source_run_dir": _neutral(source),
             "scenario": summary["run"].get("scenario"),
             "run_started_at": summary["run"].get("started_at"),
             "duration_s": summary["run"].get("duration_s"),

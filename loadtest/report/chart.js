@@ -176,6 +176,7 @@
       var w = Math.max(320, host.clientWidth || 900);
       plots.forEach(function (plot) { plot.setSize({ width: w, height: plot.height }); });
     });
+    figure.uplots = plots;  // for scripts (and tests) that read a chart's state
     figure.classList.add("drawn");
   }
 

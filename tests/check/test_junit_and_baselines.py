@@ -68,7 +68,10 @@ def test_baseline_save_list_and_refusals(tmp_path: Path, check_helpers, capsys, 
     saved = tmp_path / "store" / "nightly"
     assert {"summary.json", "recorder.json", "scenario.yaml", "baseline.json"} <= {p.name for p in saved.iterdir()}
     meta = json.loads((saved / "baseline.json").read_text())
-    assert meta["scenario"] == "synthetic" and meta["source_run_dir"] == str(run)
+    assert meta["scenario"] == "synthetic" and meta["source_run_dir"] == f"{run.parent.name}/run"  # no machine path
+    monkeypatch.chdir(tmp_path)
+    assert main(["baseline", "save", "run", "relative"]) == 0
+    assert json.loads((saved.parent / "relative" / "baseline.json").read_text())["source_run_dir"] == "run"
     capsys.readouterr()
     assert main(["baseline", "list"]) == 0
     assert "nightly" in capsys.readouterr().out

@@ -41,7 +41,8 @@ def _busy_run(root: Path, name: str, seed: int, slow: bool = False) -> Path:
         base = 12_000.0 if slow else 300.0
         rec.record_job(JobRecord(
             job_id=f"j{i}", flow=flow, submitted_at=t, final_status=rng.choice(["COMPLETED"] * 8 + ["FAILED"]),
-            delay_ms=rng.uniform(10, base), execution_ms=rng.uniform(50, base), end_to_end_ms=rng.uniform(100, 2 * base),
+            delay_ms=rng.uniform(10, base), execution_ms=rng.uniform(50, base),
+            end_to_end_ms=rng.uniform(100, 2 * base),
             first_chunk_ms=rng.uniform(20, 200), chunk_gaps_ms=[rng.uniform(5, 50) for _ in range(3)], chunks=4,
         ), t=t)
     path = rundir.new_run_directory(name, root=root, when=T0 + seed)
