@@ -43,7 +43,8 @@ def test_compare_command_writes_its_own_directory(runs: tuple[Path, Path], tmp_p
     out = tmp_path / "cmp"
     assert cli.main(["compare", str(runs[0]), str(runs[1]), "--out", str(out)]) == exitcodes.OK
     html = (out / "compare.html").read_text()
-    assert html.count("data:image/png;base64,") == len(list((out / "plots").glob("*.png"))) >= 8
+    drawn = html.count("data:image/png;base64,") + html.count('<figure class="chart"')  # images + charts
+    assert drawn == len(list((out / "plots").glob("*.png"))) >= 8
     assert "A = <code>" in html and "B = <code>" in html
     document = json.loads((out / "compare.json").read_text())
     assert any(d["ref"] == "jobs.submitted" and d["delta"] == 300 for d in document["differences"])

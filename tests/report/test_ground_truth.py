@@ -122,7 +122,8 @@ def test_job_percentiles_agree_with_ground_truth(measured) -> None:
 def test_report_shows_the_run(measured) -> None:
     run_dir, _, _ = measured
     html = (run_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(list((run_dir / "plots").glob("*.png"))) >= 8
+    drawn = html.count("data:image/png;base64,") + html.count('<figure class="chart"')  # images + charts
+    assert drawn == len(list((run_dir / "plots").glob("*.png"))) >= 8
     summary = json.loads((run_dir / "summary.json").read_text())
     from loadtest.report.tables import fmt
 
