@@ -1,4 +1,4 @@
-/* loadtest report: draws each <figure class="chart"> from its JSON with uPlot (inlined above).
+/* loadtest report: draws each chart figure (figure.chart) from its JSON with uPlot (inlined above).
  * Hover: every series' value and the samples behind it. Legend click: hide/show a series.
  * Drag across the plot: zoom that range (the panels of one chart zoom together); double-click: zoom out. */
 (function () {
