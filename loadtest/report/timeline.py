@@ -67,14 +67,6 @@ class Windows:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.covered >= self.width_s / 4, self.sum(per_bucket) / self.covered, np.nan)
 
-    def weights(self) -> np.ndarray:
-        """A (windows × buckets) matrix of ones: what the figure engine merges per window."""
-        buckets = len(self.covered) * self.per
-        rows = np.repeat(np.arange(len(self.covered)), self.per)[:buckets]
-        matrix = np.zeros((len(self.covered), buckets))
-        matrix[rows, np.arange(buckets)] = 1.0
-        return matrix
-
 
 def _group_sum(values: np.ndarray, per: int) -> np.ndarray:
     values = np.asarray(values, dtype=float)
@@ -158,8 +150,7 @@ def percentiles_from_histograms(figure: HistogramFigure, bucket_starts: np.ndarr
     per_bucket = figure.counts.sum(axis=1) if figure.counts.size else np.zeros(len(bucket_starts))
     per = percentile_width(per_bucket, bucket_s)
     windows = windows_over(bucket_starts, bucket_s, run_start, run_end, per)
-    weights = windows.weights()[:, : figure.counts.shape[0]]
-    merged = weights @ figure.counts if figure.counts.size else np.zeros((len(windows.covered), 0))
+    merged = merge_rows(figure.counts, per, len(windows.covered))
     counts = merged.sum(axis=1) if merged.size else np.zeros(len(windows.covered))
     values = {}
     for stat in stats:
@@ -182,6 +173,15 @@ def percentiles_from_columns(columns: dict[str, list[float | None]], bucket_star
         values[stat] = np.where(counts >= min_samples(stat), raw, np.nan)
     return PercentileSeries(windows, counts, values)
 
+
+
+def merge_rows(counts: np.ndarray, per: int, windows: int) -> np.ndarray:
+    """(buckets × cells) histogram counts summed over consecutive groups of ``per`` buckets: the same as
+    the engine's weighted merge with one row per window, without a (windows × buckets) matrix product."""
+    padded = np.zeros((windows * per, counts.shape[1]))
+    rows = min(len(counts), windows * per)
+    padded[:rows] = counts[:rows]
+    return padded.reshape(windows, per, counts.shape[1]).sum(axis=1)
 
 
 def _fit(values: np.ndarray, length: int, fill: float) -> np.ndarray:

@@ -26,7 +26,14 @@ def test_windows_sum_whole_buckets() -> None:
     windows = timeline.windows_over(np.arange(100.0, 110.0), 1.0, 100.0, 110.0, 5)
     assert list(windows.sum(np.ones(10))) == [5.0, 5.0]
     assert list(windows.rate(np.ones(10) * 3)) == [3.0, 3.0]
-    assert windows.weights().shape == (2, 10) and windows.weights().sum() == 10
+
+
+def test_merging_windows_is_the_engines_weighted_merge() -> None:
+    counts = np.random.default_rng(1).integers(0, 5, size=(23, 7)).astype(float)
+    weights = np.zeros((5, 23))
+    for bucket in range(23):
+        weights[bucket // 5, bucket] = 1.0  # one row per window of 5 buckets, the last holding 3
+    assert np.array_equal(timeline.merge_rows(counts, 5, 5), weights @ counts)
 
 
 def test_a_one_hour_run_is_drawn_with_at_most_max_points_windows() -> None:
