@@ -155,6 +155,7 @@
     // One x range for every panel of the chart: from 0 on a time axis, to the last point of any panel.
     var lo = Infinity, hi = -Infinity, time = spec.panels.every(function (p) { return p.xTime; });
     spec.panels.forEach(function (p) {
+      if (p.xRange) { lo = Math.min(lo, p.xRange[0]); hi = Math.max(hi, p.xRange[1]); return; }
       p.series.forEach(function (s) {
         s.x.forEach(function (x) { if (x < lo) lo = x; if (x > hi) hi = x; });
       });

@@ -63,6 +63,8 @@ class Panel:
     """Fixed, labelled x ticks (a nines axis); None: automatic."""
     x_is_time: bool = False
     """x is time since the run's start (such panels zoom together in the page)."""
+    x_range: tuple[float, float] | None = None
+    """The x axis's extent (a time axis: the whole run, whatever the series cover); None: fit the data."""
     y_max: float | None = None
     """Top of the y axis when a limit line must stay in view; None: fit the data."""
     height: float = 1.0

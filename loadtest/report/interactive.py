@@ -109,6 +109,7 @@ def panel_json(panel: Panel) -> dict[str, object]:
     return {
         "title": panel.title, "note": panel.note, "yLabel": panel.y_label, "xLabel": panel.x_label,
         "unit": panel.unit, "xTime": panel.x_is_time, "xTicks": panel.x_ticks, "yMax": panel.y_max,
+        "xRange": list(panel.x_range) if panel.x_range is not None else None,
         "height": panel.height, "series": series_out,
     }
 

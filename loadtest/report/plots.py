@@ -43,9 +43,16 @@ def _time_axis(runs: Sequence[RunData]) -> tuple[float, str]:
     return divisor, f"time since start ({unit})"
 
 
+
 def _values(array: np.ndarray | Sequence[float], divisor: float = 1.0) -> list[float | None]:
     """Plain floats for a series (None for gaps), divided into the display unit."""
     return [None if v is None or not math.isfinite(float(v)) else float(v) / divisor for v in array]
+
+
+def _held(windows: timeline.Windows, values: np.ndarray, tdiv: float) -> tuple[list[float], list[float | None]]:
+    """A per-window figure as a level across each window: (edges in display units, values)."""
+    edges, held = windows.held(np.asarray(values, dtype=float))
+    return [e / tdiv for e in edges], _values(held)
 
 
 def _largest(arrays: Sequence[np.ndarray]) -> float:
@@ -83,7 +90,8 @@ def percentiles_over_time(metric: str, label: str) -> ChartMaker:
                 look = Style(st.STAT_COLOURS[stat], st.STAT_DASHES[stat] if len(runs) == 1 else st.RUN_DASHES[i])
                 lines.append(Series(shown + suffix, x, values, look, points=True, counts=_values(ps.counts)))
             colour = st.COUNT_COLOUR if len(runs) == 1 else st.PALETTE[i % len(st.PALETTE)]
-            counts.append(Series(f"jobs{suffix}", x, _values(ps.counts), Style(colour), kind="area",
+            edges, held = _held(ps.windows, ps.counts, tdiv)
+            counts.append(Series(f"jobs{suffix}", edges, held, Style(colour), kind="area", where="post",
                                  fill_alpha=0.6, count_label="jobs"))
         widths = "/".join(sorted({_num(ps.width_s) for _, _, ps in found}))
         thresholds = ", ".join(f"{s} ≥ {timeline.min_samples(s)}" for s in timeline.PERCENTILE_STATS)
@@ -224,15 +232,17 @@ def throttling(runs: Sequence[RunData]) -> Chart | None:
             offered, throttled = windows.rate(offered_n), windows.rate(throttled_n)
             accepted = offered - throttled
             if len(runs) == 1:
-                series.append(Series("answered, not 429", x, _values(accepted), Style(st.ACCEPTED_COLOUR),
-                                     kind="area", value=_values(accepted), counts=_values(windows.sum(offered_n)
-                                                                                          - windows.sum(throttled_n)),
-                                     count_label="requests", fill_alpha=0.45))
-                series.append(Series("429 answers (top: offered rate)", x,
-                                     _values(offered), Style(st.THROTTLED_COLOUR), kind="area",
-                                     base=_values(np.nan_to_num(accepted)), value=_values(throttled),
-                                     counts=_values(windows.sum(throttled_n)), count_label="requests",
-                                     fill_alpha=0.55))
+                edges, got = _held(windows, accepted, tdiv)
+                _, top = _held(windows, offered, tdiv)
+                _, refused = _held(windows, throttled, tdiv)
+                _, got_n = _held(windows, windows.sum(offered_n) - windows.sum(throttled_n), tdiv)
+                _, refused_n = _held(windows, windows.sum(throttled_n), tdiv)
+                series.append(Series("answered, not 429", edges, got, Style(st.ACCEPTED_COLOUR), kind="area",
+                                     where="post", value=got, counts=got_n, count_label="requests",
+                                     fill_alpha=0.45))
+                series.append(Series("429 answers (top: offered rate)", edges, top, Style(st.THROTTLED_COLOUR),
+                                     kind="area", where="post", base=[v or 0.0 for v in got], value=refused,
+                                     counts=refused_n, count_label="requests", fill_alpha=0.55))
             else:
                 dash = st.RUN_DASHES[i % len(st.RUN_DASHES)]
                 series.append(Series(f"offered{suffix}", x, _values(offered), Style(st.ACCEPTED_COLOUR, dash),
@@ -426,8 +436,15 @@ CHARTS: tuple[ChartMaker, ...] = (
 
 
 def charts(runs: Sequence[RunData]) -> list[Chart]:
-    """Every chart the runs have data for."""
-    return [chart for make in CHARTS if (chart := make(runs)) is not None]
+    """Every chart the runs have data for; time axes span the whole (longest) run, whatever a series covers."""
+    divisor, _ = _time_axis(runs)
+    span = (0.0, max((run.duration_s for run in runs), default=0.0) / divisor)
+    made = [chart for make in CHARTS if (chart := make(runs)) is not None]
+    for chart in made:
+        for panel in chart.panels:
+            if panel.x_is_time and panel.x_range is None and span[1] > 0:
+                panel.x_range = span
+    return made
 
 
 def render_all(runs: Sequence[RunData]) -> list[Plot]:

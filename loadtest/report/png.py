@@ -181,7 +181,9 @@ def _decorate(ax: Axes, panel: Panel, last: bool) -> None:
         if panel.x_ticks:
             ax.xaxis.set_major_locator(FixedLocator([v for v, _ in panel.x_ticks]))
             ax.set_xticklabels([label for _, label in panel.x_ticks])
-        if panel.x_is_time:
+        if panel.x_range is not None:
+            ax.set_xlim(*panel.x_range)
+        elif panel.x_is_time:
             ax.set_xlim(left=0)
         if panel.unit in ("jobs", "workers"):
             ax.yaxis.set_major_locator(MaxNLocator(nbins=4 if panel.height < 0.8 else "auto", integer=True))

@@ -26,8 +26,8 @@ TARGET_JOBS = 20
 """A percentile window is widened until the median window with jobs holds this many (p95 needs 20)."""
 TARGET_COUNT = 10
 """A rate window is widened until the typical window counts this many (a rate of 1 or 2 is noise)."""
-MIN_WINDOWS = 12
-"""...but never so wide that fewer windows than this cover the run."""
+MIN_WINDOWS = 6
+"""...but never so wide that fewer windows than this cover the run (a trend needs a few points)."""
 LADDER_S: tuple[float, ...] = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 """Window widths tried, in seconds (each rounded to whole buckets)."""
 PERCENTILE_STATS: tuple[str, ...] = ("p50", "p95", "p99")
@@ -52,10 +52,19 @@ class Windows:
     """Each window's middle (of the part the run covered), seconds since the run's start."""
     covered: np.ndarray
     """Seconds of the run inside each window."""
+    edges: np.ndarray
+    """Window boundaries, seconds since the run's start, clipped to the run (one more than windows): a
+    window's figure is drawn as a level from its left edge to its right one."""
 
     @property
     def width_s(self) -> float:
         return self.per * self.bucket_s
+
+    def held(self, values: np.ndarray) -> tuple[list[float], list[float]]:
+        """(x, y) drawing each window's value as a level across the window (steps held from each left
+        edge, the last value repeated at the right end)."""
+        y = [float(v) for v in values]
+        return [float(e) for e in self.edges], [*y, y[-1]] if y else []
 
     def sum(self, per_bucket: np.ndarray) -> np.ndarray:
         """Per-bucket values summed over each window."""
@@ -89,7 +98,9 @@ def windows_over(bucket_starts: np.ndarray, bucket_s: float, run_start: float, r
     with np.errstate(divide="ignore", invalid="ignore"):
         middles = np.where(covered > 0, _group_sum(centre_b * covered_b, per) / covered,
                            _group_sum(starts - run_start + bucket_s / 2, per) / np.maximum(real, 1))
-    return Windows(per, bucket_s, middles, covered)
+    bounds = np.append(starts[::per], starts[-1] + bucket_s if len(starts) else run_start) - run_start
+    edges = np.clip(bounds, 0.0, max(0.0, run_end - run_start))
+    return Windows(per, bucket_s, middles, covered, edges)
 
 
 def counter_width(buckets: int, bucket_s: float) -> int:

@@ -118,15 +118,18 @@ def test_nines_axis_labels_are_round_percentiles(busy: tuple[RunData, RunData]) 
 def test_percentile_points_only_where_a_window_holds_enough_jobs(busy: tuple[RunData, RunData]) -> None:
     chart = next(c for c in charts([busy[0]]) if c.slug == "queue_delay_over_time")
     lines, counts = chart.panels
-    jobs = counts.series[0].y
+    jobs = lines.series[0].counts  # each point carries its window's job count (shown on hover)
+    assert jobs is not None and counts.series[0].y[:-1] == jobs  # the lower panel draws the same counts
     need = {"p50": 5, "p95": 20, "p99": 100}
     for series in lines.series:
         stat = series.label.split()[0]
+        assert series.counts == jobs
         for value, n in zip(series.y, jobs, strict=True):
             if value is not None:
                 assert n is not None and n >= need[stat], (series.label, n)
     assert any(v is not None for v in lines.series[0].y)  # p50 is drawn
-    assert lines.series[0].counts == jobs  # and each point carries its job count for the hover
+    p99 = lines.series[2]  # 40 jobs per 1 s window: never enough for a p99, and the legend says so
+    assert all(v is None for v in p99.y) and p99.label == "p99 (no window held 100 jobs)"
 
 
 def test_states_are_steps_and_legends_sit_outside_the_data(busy: tuple[RunData, RunData]) -> None:
