@@ -21,7 +21,7 @@ h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:2px solid #e0e0e0;padding-bo
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:0.9em}
 th,td{border:1px solid #ddd;padding:4px 6px;text-align:right}th{background:#f5f5f5;vertical-align:bottom}
-td{white-space:nowrap}td.wrap{white-space:normal}
+td{white-space:nowrap}td.wrap{white-space:normal;text-align:left}th.wrap{text-align:left}
 td:first-child,th:first-child{text-align:left}
 code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
 .pass{color:#1b5e20;font-weight:bold}.fail{color:#b71c1c;font-weight:bold}.other{color:#e65100;font-weight:bold}
@@ -75,7 +75,8 @@ def _header(text: str) -> str:
 
 def table_html(headers: Sequence[str], rows: Sequence[Sequence[str]], raw: bool = False, wrap: bool = False) -> str:
     """A table; cells are figures kept on one line, or text that wraps (``wrap``)."""
-    head = "".join(f"<th>{_header(h)}</th>" for h in headers)
+    head_tag = '<th class="wrap">' if wrap else "<th>"
+    head = "".join(f"{head_tag}{_header(h)}</th>" for h in headers)
     cell_tag = '<td class="wrap">' if wrap else "<td>"
     body = "".join(
         "<tr>" + "".join(f"{cell_tag}{cell if raw else escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
