@@ -9,7 +9,8 @@ For each compared figure (say ``end_to_end.p95``) with baseline value B and run 
    runs' time buckets are cut into at most 50 consecutive blocks; a block bootstrap (1000 resamples of
    blocks, with replacement, separately for each run) recomputes the figure from the resampled
    buckets' merged histograms or counters; the resampled differences R* - B* give a 99% interval for
-   R - B (the union of the basic and the percentile bootstrap intervals, see :func:`noise_interval`).
+   R - B (the union of the basic and the percentile bootstrap intervals, see
+   :func:`loadtest.metrics.noise.noise_interval`, shared with ``loadtest compare``).
    If the interval's better end still lies beyond
    the allowance, the run is worse than the baseline by more than the tolerance with 99.5% confidence:
    a regression. Otherwise noise could explain the excess: pass, and the verdict says so.
@@ -18,19 +19,15 @@ So a regression must be both larger than the tolerance and statistically clear o
 reliably caught is about A plus 2.6 standard errors of the difference. Blocks keep bursts and drifts
 together (buckets are not independent), and resampling the recorded histograms needs no assumption
 about the distribution. Figures without per-bucket data (``jobs.retried``), or runs
-too short for a noise estimate (fewer than :data:`MIN_BLOCKS` blocks), are judged on the tolerance alone,
+too short for a noise estimate (fewer than :data:`loadtest.metrics.noise.MIN_BLOCKS` blocks), are judged on the tolerance alone,
 and the verdict says so.
 """
 
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from loadtest.check.criteria import BaselineSpec, default_compared_refs
 from loadtest.check.formatting import format_delta, format_percent, format_value
@@ -38,27 +35,8 @@ from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, PASS, Verdict
 from loadtest.metrics import catalog
 from loadtest.metrics.catalog import MetricRef
 from loadtest.metrics.figures import RunBuckets
+from loadtest.metrics.noise import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, noise_interval
 from loadtest.scenario.quantities import Tolerance
-
-DEFAULT_CONFIDENCE = 0.99
-DEFAULT_RESAMPLES = 1000
-MIN_BLOCKS = 5
-"""A run with fewer buckets than this inside its measured period gives no noise estimate."""
-MIN_VALID_RESAMPLES = 0.8
-"""Share of resamples that must measure the figure (histograms can come out empty) for an interval."""
-
-
-@dataclass(frozen=True)
-class Noise:
-    """A confidence interval for R - B, or why there is none."""
-
-    low: float | None
-    high: float | None
-    reason: str = ""
-
-    @property
-    def known(self) -> bool:
-        return self.low is not None and self.high is not None
 
 
 def allowance(tolerance: Tolerance, baseline_value: float) -> float:
@@ -68,49 +46,6 @@ def allowance(tolerance: Tolerance, baseline_value: float) -> float:
 
 def tolerance_text(tolerance: Tolerance, unit: str) -> str:
     return f"{tolerance.amount * 100:g}%" if tolerance.relative else format_value(tolerance.amount, unit)
-
-
-def noise_interval(
-    ref: MetricRef,
-    run: RunBuckets | None,
-    base: RunBuckets | None,
-    *,
-    confidence: float = DEFAULT_CONFIDENCE,
-    resamples: int = DEFAULT_RESAMPLES,
-) -> Noise:
-    """The block-bootstrap interval of R - B, relative to the observed difference (add it to get the interval).
-
-    Two standard bootstrap intervals are computed and their union kept: the *basic* interval (the
-    resampled deviations mirrored around the estimate) and the *percentile* interval (the resampled
-    differences themselves). They disagree when a figure sits on a step of its distribution, e.g. a
-    p95 of polled end-to-end times between two polling rounds: the basic interval then points the wrong
-    way, the percentile one does not. Taking both keeps a regression verdict to differences that both
-    readings call clear.
-    """
-    if run is None or base is None:
-        return Noise(None, None, "no per-bucket data (recorder.json) to estimate the noise")
-    run_figure, base_figure = run.figure(ref), base.figure(ref)
-    if run_figure is None or base_figure is None:
-        return Noise(None, None, f"{ref.metric} is not kept per time bucket, so its noise is unknown")
-    for buckets, which in ((run, "run"), (base, "baseline")):
-        inside = int((buckets.lengths() > 0).sum())
-        if inside < MIN_BLOCKS:
-            return Noise(None, None, f"the {which} is too short for a noise estimate ({inside} buckets)")
-    rng = np.random.default_rng(zlib.crc32(str(ref).encode()))
-    run_values = run_figure.values(run.block_bootstrap(resamples, rng))
-    base_values = base_figure.values(base.block_bootstrap(resamples, rng))
-    run_hat = float(run_figure.values(run.whole_run())[0])
-    base_hat = float(base_figure.values(base.whole_run())[0])
-    estimate = run_hat - base_hat
-    deviations = (run_values - base_values) - estimate
-    deviations = deviations[~np.isnan(deviations)]
-    if len(deviations) < MIN_VALID_RESAMPLES * resamples:
-        return Noise(None, None, "too few samples for a noise estimate (most resamples measured nothing)")
-    tail = (1.0 - confidence) / 2.0
-    low_dev, high_dev = (float(q) for q in np.quantile(deviations, [tail, 1.0 - tail]))
-    basic = (-high_dev, -low_dev)
-    percentile = (low_dev, high_dev)
-    return Noise(min(basic[0], percentile[0]), max(basic[1], percentile[1]))
 
 
 def _direction(ref: MetricRef) -> int:
