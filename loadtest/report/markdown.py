@@ -9,12 +9,13 @@ from loadtest.report.data import RunData
 from loadtest.report.png import Plot
 
 
-def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: Sequence[int] = ()) -> str:
+    """A table: the first column and ``text_columns`` left-aligned, figures right-aligned."""
     def clean(cell: str) -> str:
         return cell.replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(clean(h) for h in headers) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
+    aligns = ["---" if i == 0 or i in text_columns else "---:" for i in range(len(headers))]
+    lines = ["| " + " | ".join(clean(h) for h in headers) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(clean(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -32,7 +33,7 @@ def render_summary(run: RunData, plots: Sequence[Plot] = ()) -> str:
     if run.verdicts is not None:
         rows = tables.verdict_rows(run.verdicts)
         out += ["", "## Verdicts", ""]
-        out.append(md_table(["criterion", "expected", "measured", "verdict", "why"], rows) if rows
+        out.append(md_table(["criterion", "expected", "measured", "verdict", "why"], rows, (3, 4)) if rows
                    else "No criteria were judged.")
     hist = tables.headline_histograms(run.metrics)
     out += ["", "## Times", ""]
@@ -48,7 +49,7 @@ def render_summary(run: RunData, plots: Sequence[Plot] = ()) -> str:
             out.append(md_table([scope, *headers], [[name, *[c.text for c in cells]] for name, cells in rows]))
     limits = tables.limit_rows(run.limits, run.peak_rates(), run.throttled_by_op())
     if limits:
-        out += ["", "## Limits in force", "", md_table(tables.LIMIT_HEADERS, limits)]
+        out += ["", "## Limits in force", "", md_table(tables.LIMIT_HEADERS, limits, (1, 2, 3))]
     if plots:
         out += ["", "## Plots", ""]
         out += [f"- [{plot.title}](plots/{plot.slug}.png)" for plot in plots]
