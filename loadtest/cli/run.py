@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", metavar="RATE", help="open model: constant arrival rate, e.g. 50/s (replaces stages)")
     parser.add_argument("--max-in-flight", type=int, metavar="N", help="open model: flows running at once")
     parser.add_argument("--seed", type=int, help="replace the scenario's seed")
+    parser.add_argument("--drain", metavar="TIME",
+                        help="after the duration, follow jobs in flight this long (no new ones); 0 stops at once "
+                             "(replaces the scenario's drain, default 30s)")
     parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, metavar="DIR",
                         help=f"where run directories are created (default: {DEFAULT_OUT_DIR}/)")
     parser.add_argument("--run-dir", metavar="DIR",
@@ -81,6 +84,7 @@ def main(args: argparse.Namespace) -> int:
         rate=args.rate,
         max_in_flight=args.max_in_flight,
         seed=args.seed,
+        drain=args.drain,
         out_dir=Path(args.out_dir),
         run_dir=Path(args.run_dir) if args.run_dir else None,
         host=args.host,

@@ -7,36 +7,19 @@ web UI, a plain ``locust -f`` run. Each step is a typed call into its stage: ``m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from loadtest import exitcodes
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.check.verdicts import Verdicts
-from loadtest.metrics.recorder import Recorder
 from loadtest.metrics.rundir import VERDICTS_JSON, write_run_directory
 from loadtest.pipeline import console
+from loadtest.pipeline.finished import FinishedRun, findings
 from loadtest.report.build import build_report
 from loadtest.scenario.loader import resolved_dict
-from loadtest.scenario.model import Scenario
-from loadtest.traffic.drive import LOCUST_FILES, RunOutcome
-
-
-@dataclass
-class FinishedRun:
-    """A run whose traffic is over: what was measured and how, ready to be written, judged and shown."""
-
-    scenario: Scenario
-    recorder: Recorder
-    outcome: RunOutcome
-    run_dir: Path
-    settings: dict[str, object] = field(default_factory=dict)
-    """How the run was made (target, host, overrides, workers...): ``run.settings`` in summary.json."""
-    ground_truth: dict[str, object] | None = None
-    emulator_log: Path | None = None
-    target_failure: str | None = None
-    """Why the target stopped answering (the emulator died...), a sentence; None when it did not."""
+from loadtest.traffic.drive import LOCUST_FILES
 
 
 @dataclass(frozen=True)
@@ -44,7 +27,8 @@ class Afterwards:
     """What to do with a finished run."""
 
     thresholds: bool = True
-    """Judge the scenario's thresholds (when it has any)."""
+    """Judge the scenario's thresholds; the built-in criterion (no run where most requests failed passes)
+    is judged either way."""
     baseline: str | None = None
     """Also compare with this saved baseline."""
     report: bool = True
@@ -63,17 +47,18 @@ def conclude(run: FinishedRun, after: Afterwards, out: TextIO, err: TextIO) -> C
     """Write, judge, render and summarise ``run``; returns the exit code with what was made."""
     outcome = run.outcome
     unreachable = console.connection_failures_only(run.recorder)
-    judged = (after.thresholds and bool(run.scenario.thresholds)) or after.baseline is not None
-    judged = judged and not outcome.interrupted and not unreachable and run.target_failure is None
+    judged = not outcome.interrupted and not unreachable and run.failure is None
 
     write(run, after.reports_root)
-    verdicts = judge(run, after.baseline, err) if judged else None
+    verdicts = judge(run, after, err) if judged else None
     report = render(run, err) if after.report else None
 
-    console.print_summary(run.scenario, run.recorder, outcome, run.run_dir, out)
-    if run.target_failure is not None:
-        print(f"target: {run.target_failure}. What was measured until then is kept in the run directory.",
-              file=err)
+    console.print_summary(run.scenario, run.recorder, outcome, run.run_dir, out, failed=run.failure is not None)
+    for finding in findings(run):
+        print(f"  WARNING   {finding.message}", file=out)
+    if run.failure is not None:  # on stderr too: the one sentence a CI log must show
+        print(f"loadtest: {run.failure.sentence} (exit {run.failure.exit_code}); what was measured until then is "
+              "kept in the run directory", file=err)
     elif unreachable:
         print(f"target: no request reached the target: all {unreachable} failed to connect (is it up? is the "
               "base URL right?). What was measured is kept in the run directory.", file=err)
@@ -86,10 +71,12 @@ def conclude(run: FinishedRun, after: Afterwards, out: TextIO, err: TextIO) -> C
 
 
 def exit_code(run: FinishedRun, unreachable: int, verdicts: Verdicts | int | None) -> int:
-    """One exit code for the run (``loadtest/exitcodes.py``): a dead target outranks everything."""
-    if run.target_failure is not None or unreachable:
-        return exitcodes.INTERRUPTED if run.outcome.interrupted and run.target_failure is None else \
-            exitcodes.TARGET_ERROR
+    """One exit code for the run (``loadtest/exitcodes.py``): a failed run (dead target, refused key)
+    outranks everything, an interrupt outranks verdicts."""
+    if run.failure is not None:
+        return run.failure.exit_code
+    if unreachable:
+        return exitcodes.INTERRUPTED if run.outcome.interrupted else exitcodes.TARGET_ERROR
     if run.outcome.interrupted:
         return exitcodes.INTERRUPTED
     if isinstance(verdicts, int):
@@ -108,23 +95,25 @@ def write(run: FinishedRun, reports_root: Path | None) -> None:
         settings["open_model"] = outcome.dispatch
     if outcome.workers:
         settings["distributed"] = outcome.workers
-    if run.target_failure is not None:
-        settings["target_failure"] = run.target_failure
+    if run.failure is not None:
+        settings["failure"] = {"sentence": run.failure.sentence, "exit_code": run.failure.exit_code}
     (run.run_dir / VERDICTS_JSON).unlink(missing_ok=True)  # a reused --run-dir keeps no stale verdicts
     extra = {name: run.run_dir / name for name in LOCUST_FILES if (run.run_dir / name).exists()}
     write_run_directory(
         run.run_dir, run.recorder, scenario=resolved_dict(run.scenario), settings=settings,
+        warnings=[{"kind": f.kind, "message": f.message} for f in findings(run)],
         interrupted=outcome.interrupted, duration_s=outcome.duration_s, started_at=outcome.started_at,
         ground_truth=run.ground_truth, emulator_log=run.emulator_log, extra_files=extra,
         reports_root=reports_root, link_latest=reports_root is not None,
     )
 
 
-def judge(run: FinishedRun, baseline: str | None, err: TextIO) -> Verdicts | int:
-    """The run's thresholds (and the baseline comparison) as verdicts, written to ``verdicts.json``; an exit
-    code instead when the run directory cannot be judged (the reason printed)."""
+def judge(run: FinishedRun, after: Afterwards, err: TextIO) -> Verdicts | int:
+    """The run's thresholds, the built-in criterion (and the baseline comparison) as verdicts, written to
+    ``verdicts.json``; an exit code instead when the run directory cannot be judged (the reason printed)."""
     try:
-        verdicts = judge_run(run.run_dir, None, baseline, use_baseline=baseline is not None)
+        verdicts = judge_run(run.run_dir, None, after.baseline, use_baseline=after.baseline is not None,
+                             scenario_thresholds=after.thresholds)
     except CheckInputError as exc:
         print(f"check: {exc}", file=err)
         return exitcodes.INVALID_INPUT

@@ -39,13 +39,16 @@ def connection_failures_only(recorder: Recorder) -> int:
     return sent if sent and failed_to_connect == sent else 0
 
 
-def print_summary(scenario: Scenario, recorder: Recorder, outcome: RunOutcome, run_dir: Path, out: TextIO) -> None:
+def print_summary(
+    scenario: Scenario, recorder: Recorder, outcome: RunOutcome, run_dir: Path, out: TextIO, *, failed: bool = False
+) -> None:
     """The short terminal summary: how the run ended, requests, jobs, arrivals, lost workers, run directory."""
     c = totals(recorder)
     seconds = max(outcome.duration_s, 1e-9)
-    state = "INTERRUPTED" if outcome.interrupted else "finished"
-    print(f"\nloadtest: {scenario.name} {state} after {outcome.duration_s:.1f}s"
-          + (f" ({outcome.stop_reason})" if outcome.stop_reason and not outcome.interrupted else ""), file=out)
+    state = "INTERRUPTED" if outcome.interrupted else ("STOPPED" if failed or outcome.stop_reason else "finished")
+    drained = (f" ({outcome.duration_s - outcome.drained_s:.1f}s of load, then {outcome.drained_s:.1f}s following "
+               "the jobs in flight)") if outcome.drained_s > 0 else ""
+    print(f"\nloadtest: {scenario.name} {state} after {outcome.duration_s:.1f}s{drained}", file=out)
     throttled_pct = 100.0 * c["throttled"] / c["requests"] if c["requests"] else 0.0
     print(f"  requests  {c['requests']} ({c['requests'] / seconds:.1f}/s), 429 {c['throttled']} "
           f"({throttled_pct:.1f}%), errors {c['errors']}", file=out)

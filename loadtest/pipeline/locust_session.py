@@ -22,8 +22,10 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadtest import exitcodes
 from loadtest.metrics.rundir import EMULATOR_LOG
-from loadtest.pipeline.conclude import Afterwards, FinishedRun, conclude
+from loadtest.pipeline.conclude import Afterwards, conclude
+from loadtest.pipeline.finished import FinishedRun
 from loadtest.pipeline.target import Target, TargetStartError
+from loadtest.pipeline.watch import RunWatch
 from loadtest.scenario.model import EmulatorTarget, Scenario
 from loadtest.traffic.distributed.hooks import attach_to_locust
 from loadtest.traffic.distributed.master import MasterCoordinator
@@ -36,7 +38,7 @@ from loadtest.traffic.webui import tabs
 logger = logging.getLogger("loadtest")
 
 WATCH_S = 1.0
-"""How often the session looks at the emulator it started (a dead one stops the test)."""
+"""How often the session runs its watchers during a test (a dead emulator, a refused key...)."""
 
 
 class LocustSession:
@@ -50,7 +52,7 @@ class LocustSession:
         self.coordinator: MasterCoordinator | None = None
         self.ui: tabs.UiRuns | None = None
         self.watcher: Greenlet | None = None
-        self.target_failure: str | None = None
+        self.watch: RunWatch | None = None
 
     # ------------------------------------------------------------------------------------- events
 
@@ -101,11 +103,12 @@ class LocustSession:
             self.coordinator.begin_test()
         runtime.control.reset()
         runtime.start_clock()
-        self.target_failure = None
         if not isinstance(runner, MasterRunner) and environment.host:
             runtime.start_health_sampling(environment.events.request, environment.host)
-        if self.target is not None and self.watcher is None:
-            self.watcher = gevent.spawn(self._watch_target)
+        if not isinstance(runner, WorkerRunner):  # a worker's failures reach its master with its reports
+            self.watch = RunWatch(runtime, self.target)
+            if self.watcher is None:
+                self.watcher = gevent.spawn(self._watch)
 
     def on_test_stopping(self) -> None:
         self.runtime.control.stop()
@@ -148,7 +151,7 @@ class LocustSession:
             },
             ground_truth=self.target.ground_truth() if self.target is not None else None,
             emulator_log=self.target.emulator.log_path if self.target and self.target.emulator else None,
-            target_failure=self.target_failure,
+            failure=self.watch.failure if self.watch is not None else None,
         )
         try:
             # in the web UI, run directories go beside the first one (OUT_DIR/<scenario>/<time>): latest follows
@@ -175,18 +178,18 @@ class LocustSession:
 
     # ---------------------------------------------------------------------------------- internals
 
-    def _watch_target(self) -> None:
-        """Stop the test when the emulator this session started dies."""
-        assert self.target is not None
+    def _watch(self) -> None:
+        """While a test runs, the same watchers as ``loadtest run``'s loop: a dead emulator, a refused key,
+        a silent target or a lost abort threshold stops the test."""
         while True:
             gevent.sleep(WATCH_S)
-            death = self.target.death()
-            if death is not None and self.target_failure is None and not self.runtime.control.stopping:
-                self.target_failure = death
-                logger.error("loadtest: %s; stopping the test", death)
-                self.runtime.request_stop(death)
-            if death is not None:
-                return
+            watch = self.watch
+            if watch is None or self.runtime.control.stopping:
+                continue
+            reason = watch.check()
+            if reason is not None:
+                logger.error("loadtest: %s; stopping the test", reason)
+                self.runtime.request_stop(reason)
 
     @staticmethod
     def _run_dir_option(environment: Environment) -> Path | None:

@@ -20,6 +20,8 @@ class RunOptions:
     rate: str | None = None
     max_in_flight: int | None = None
     seed: int | None = None
+    drain: str | None = None
+    """How long to follow jobs in flight after the duration (replaces the scenario's ``drain``)."""
     run_dir: Path | None = None
     """Exact run directory to write (default: ``out_dir/<scenario>/<time>``)."""
     host: str | None = None
@@ -35,10 +37,10 @@ class RunOptions:
 
     @property
     def overrides(self) -> Overrides:
-        return Overrides(self.duration, self.users, self.rate, self.max_in_flight, self.seed)
+        return Overrides(self.duration, self.users, self.rate, self.max_in_flight, self.seed, self.drain)
 
     def override_flags(self) -> dict[str, str | int]:
         """The overrides given, by flag name (recorded in summary.json and sent to distributed workers)."""
         given = {"duration": self.duration, "users": self.users, "rate": self.rate,
-                 "max_in_flight": self.max_in_flight, "seed": self.seed}
+                 "max_in_flight": self.max_in_flight, "seed": self.seed, "drain": self.drain}
         return {name: value for name, value in given.items() if value is not None}

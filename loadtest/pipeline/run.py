@@ -12,24 +12,21 @@ monkey-patching, see ``loadtest.cli.run``).
 
 from __future__ import annotations
 
-import time
 from typing import TextIO
 
 from loadtest import exitcodes
-from loadtest.check.live import LiveThresholds
 from loadtest.metrics.rundir import EMULATOR_LOG
-from loadtest.pipeline.conclude import Afterwards, FinishedRun, conclude
+from loadtest.pipeline.conclude import Afterwards, conclude
+from loadtest.pipeline.finished import FinishedRun
 from loadtest.pipeline.options import RunOptions
 from loadtest.pipeline.prepare import PreparedRun, Refused, baseline_name, prepare
 from loadtest.pipeline.target import Target, TargetStartError
+from loadtest.pipeline.watch import RunWatch
 from loadtest.scenario.model import Scenario
 from loadtest.traffic.distributed.drive import MasterDrive, MasterOptions
 from loadtest.traffic.distributed.protocol import RunRequest
-from loadtest.traffic.drive import Drive, LocalDrive, Watcher
+from loadtest.traffic.drive import Drive, LocalDrive
 from loadtest.traffic.runtime import TrafficRuntime
-
-LIVE_CHECK_S = 2.0
-"""How often thresholds marked ``abort`` are judged on the live recorder (``loadtest.check.live``)."""
 
 
 def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOptions | None = None) -> int:
@@ -52,16 +49,16 @@ def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOp
                   "pass --host", file=err)
         print(f"loadtest: running {scenario.name!r} for {scenario.total_duration:g}s against {target.base_url}{mode}",
               file=out)
-        drive = make_drive(options, prepared, runtime, target, master, out, err)
+        watch = RunWatch(runtime, target)
+        drive = make_drive(options, prepared, runtime, target, master, watch, out, err)
         outcome = drive.run()
         ground_truth = target.ground_truth() if outcome is not None else None
-        failure = target_failure(target, runtime)
     if outcome is None:
         return exitcodes.TARGET_ERROR
     finished = FinishedRun(
         scenario=scenario, recorder=runtime.recorder, outcome=outcome, run_dir=prepared.run_dir,
         settings=run_settings(options, scenario, target, master), ground_truth=ground_truth,
-        emulator_log=target.emulator.log_path if target.emulator is not None else None, target_failure=failure,
+        emulator_log=target.emulator.log_path if target.emulator is not None else None, failure=watch.failure,
     )
     after = Afterwards(
         thresholds=options.thresholds, baseline=baseline_name(options, scenario), report=options.report,
@@ -72,13 +69,15 @@ def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOp
 
 def make_drive(
     options: RunOptions, prepared: PreparedRun, runtime: TrafficRuntime, target: Target,
-    master: MasterOptions | None, out: TextIO, err: TextIO,
+    master: MasterOptions | None, watch: RunWatch, out: TextIO, err: TextIO,
 ) -> Drive:
     """The run loop for this run, with its watchers."""
     progress = out if options.progress else None
-    watch = watchers(runtime, target)
+    watchers = watch.watchers()
+    drain = runtime.scenario.drain
     if master is None:
-        return LocalDrive(runtime, target.base_url, prepared.run_dir, progress=progress, watchers=watch)
+        return LocalDrive(runtime, target.base_url, prepared.run_dir, progress=progress, watchers=watchers,
+                          drain_s=drain)
     request = RunRequest(
         scenario_name=options.scenario_path.name,
         scenario_text=options.scenario_path.read_text(encoding="utf-8"),
@@ -86,36 +85,7 @@ def make_drive(
         overrides=dict(options.override_flags()),
     )
     return MasterDrive(runtime, target.base_url, prepared.run_dir, request=request, options=master, err=err,
-                       progress=progress, watchers=watch)
-
-
-def watchers(runtime: TrafficRuntime, target: Target) -> list[Watcher]:
-    """What may stop the run early: the target dying, a threshold marked ``abort`` that is certainly lost."""
-    found: list[Watcher] = [lambda: target_failure(target, runtime)]
-    live = LiveThresholds.from_scenario(runtime.scenario)
-    if live is not None:
-        next_check = [time.monotonic() + LIVE_CHECK_S]
-
-        def threshold_lost() -> str | None:
-            now = time.monotonic()
-            if now < next_check[0]:
-                return None
-            next_check[0] = now + LIVE_CHECK_S
-            lost = live.check(runtime.recorder)  # on the merged measurements of every worker, in a master
-            return LiveThresholds.stop_reason(lost) if lost is not None else None
-
-        found.append(threshold_lost)
-    return found
-
-
-def target_failure(target: Target, runtime: TrafficRuntime) -> str | None:
-    """The target's death as one sentence with when it happened in the run ("... at 6.1 s"), or None."""
-    death = target.death()
-    if death is None:
-        return None
-    start = runtime.started_at
-    when = f" at {max(0.0, (target.died_at or time.time()) - start):.1f}s into the run" if start else ""
-    return f"{death}{when}"
+                       progress=progress, watchers=watchers, drain_s=drain)
 
 
 def run_settings(

@@ -60,7 +60,7 @@ class Target:
         return self.emulator is not None
 
     def death(self) -> str | None:
-        """Why the emulator is gone ("the emulator exited (killed by signal 9)"), or None while it serves
+        """How the emulator ended ("killed by signal 9, SIGKILL", "exit code 3"), or None while it serves
         (and always for a target this process did not start)."""
         if self.emulator is None:
             return None
@@ -69,7 +69,7 @@ class Target:
             return None
         if self.died_at is None:
             self.died_at = time.time()
-        return f"the emulator exited ({describe_exit(code)})"
+        return describe_exit(code)
 
     def ground_truth(self) -> dict[str, Any] | None:
         """The emulator's own figures for the run; None for a real endpoint or a dead emulator."""
@@ -92,11 +92,11 @@ class Target:
 
 
 def describe_exit(code: int) -> str:
-    """``-9`` -> "killed by signal 9 (SIGKILL)"; ``3`` -> "exit code 3"."""
+    """``-9`` -> "killed by signal 9, SIGKILL"; ``3`` -> "exit code 3"."""
     if code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             return f"killed by signal {-code}"
-        return f"killed by signal {-code} ({name})"
+        return f"killed by signal {-code}, {name}"
     return f"exit code {code}"

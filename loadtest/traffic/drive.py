@@ -68,6 +68,8 @@ class RunOutcome:
     in_flight_at_end: int = 0
     workers: dict[str, object] = field(default_factory=dict)
     """A distributed run's workers (``run.settings.distributed`` in summary.json); empty otherwise."""
+    drained_s: float = 0.0
+    """Of ``duration_s``, the seconds spent draining after the load's duration (following jobs in flight)."""
 
 
 class LocustFiles:
@@ -109,6 +111,7 @@ class Drive:
         *,
         progress: TextIO | None = None,
         watchers: Sequence[Watcher] = (),
+        drain_s: float = 0.0,
     ) -> None:
         self.runtime = runtime
         self.host = host
@@ -116,6 +119,9 @@ class Drive:
         self.progress_to = progress
         self.watchers = list(watchers)
         self.duration = runtime.scenario.total_duration
+        self.drain_s = drain_s
+        """After the duration, follow the jobs in flight this long at most (no new ones are submitted)."""
+        self.drained_s = 0.0
         self.interrupted = False
         self.environment = Environment(
             user_classes=self.user_classes(), shape_class=self.shape_class()(), events=Events(), host=host,
@@ -130,7 +136,7 @@ class Drive:
         return list(build_user_classes(self.runtime, self.host, duration=self.duration))
 
     def shape_class(self) -> type[LoadTestShape]:
-        return make_shape_class(self.runtime.scenario, duration=self.duration + SHAPE_SLACK_S)
+        return make_shape_class(self.runtime.scenario, duration=self.duration + self.drain_s + SHAPE_SLACK_S)
 
     def create_runner(self) -> Runner:
         return self.environment.create_local_runner()
@@ -147,6 +153,11 @@ class Drive:
     def going(self) -> bool:
         """Whether the run can go on (a master loses its last worker)."""
         return True
+
+    def start_draining(self) -> None:
+        """No new jobs from here on (a master tells its workers); the open model's schedule is over by now,
+        and an arrival it still starts submits nothing."""
+        self.runtime.control.start_draining()
 
     def ended(self, elapsed: float) -> None:
         """The loop is over (deadline, stop request or interrupt), ``elapsed`` seconds after the start."""
@@ -182,7 +193,8 @@ class Drive:
             gc.freeze()  # everything built so far lives for the whole run: keep it out of the collector's scans
             began = self._start()
             try:
-                self._loop(began, progress)
+                if self._loop(began, progress):
+                    self._drain(began, progress)
             except KeyboardInterrupt:
                 self._interrupt()
             self.ended(time.monotonic() - began)
@@ -199,7 +211,7 @@ class Drive:
             return RunOutcome(
                 started_at=started_at, duration_s=measured, interrupted=self.interrupted,
                 stop_reason=runtime.stop_reason, dispatch=self.dispatch(), in_flight_at_end=in_flight,
-                workers=self.describe_workers(),
+                workers=self.describe_workers(), drained_s=self.drained_s,
             )
         finally:
             for handler in handlers:
@@ -215,21 +227,40 @@ class Drive:
         self.start()
         return self.runtime.start_clock()
 
-    def _loop(self, began: float, progress: ProgressLine | None) -> None:
+    def _loop(self, began: float, progress: ProgressLine | None) -> bool:
+        """Until the duration ends (True) or the run is stopped early (False)."""
+        while self._tick(began, progress):
+            if time.monotonic() >= self._deadline(began):
+                return True
+        return False
+
+    def _tick(self, began: float, progress: ProgressLine | None) -> bool:
+        """One beat of the loop: sleep, progress, watchers; False when the run must not go on."""
         runtime = self.runtime
-        while not runtime.control.stopping and self.going():
-            now = time.monotonic()
-            deadline = self._deadline(began)
-            if now >= deadline:
-                return
-            gevent.sleep(min(TICK_S, deadline - now))
-            if progress is not None:
-                progress.maybe_print(time.monotonic() - began)
-            for watcher in self.watchers:
-                reason = watcher()
-                if reason is not None:
-                    runtime.request_stop(reason)
-                    return
+        if runtime.control.stopping or not self.going():
+            return False
+        gevent.sleep(max(0.0, min(TICK_S, self._deadline(began) - time.monotonic())) if not runtime.control.draining
+                     else TICK_S)
+        if progress is not None:
+            progress.maybe_print(time.monotonic() - began)
+        for watcher in self.watchers:
+            reason = watcher()
+            if reason is not None:
+                runtime.request_stop(reason)
+                return False
+        return not runtime.control.stopping
+
+    def _drain(self, began: float, progress: ProgressLine | None) -> None:
+        """The duration is over: follow the jobs in flight (none submitted any more) for up to ``drain_s``."""
+        counts = self.runtime.job_counts
+        if self.drain_s <= 0 or counts.in_flight == 0:
+            return
+        self.start_draining()
+        start = time.monotonic()
+        end = start + self.drain_s
+        while counts.in_flight > 0 and time.monotonic() < end and self._tick(began, progress):
+            pass
+        self.drained_s = time.monotonic() - start
 
     def _deadline(self, began: float) -> float:
         """When the run ends: ``duration`` after the start; for the open model, ``duration`` after the

@@ -26,6 +26,7 @@ from loadtest.traffic.client import ApiClient
 from loadtest.traffic.control import RunControl
 from loadtest.traffic.flows import FlowContext, HealthGate, JobBook, SpendingGuard, sample_health_forever
 from loadtest.traffic.limiter import ClientLimiters, LimitsTable, OperationLimits
+from loadtest.traffic.reachability import Reachability
 
 if TYPE_CHECKING:  # Locust itself is imported only where users run (it monkey-patches the process)
     from locust.contrib.fasthttp import FastHttpSession
@@ -62,6 +63,16 @@ def api_key_for(scenario: Scenario) -> str:
             )
         return key
     return EMULATOR_PLACEHOLDER_KEY
+
+
+def api_key_source(scenario: Scenario) -> str:
+    """Where the key sent comes from, for messages (never the key itself)."""
+    target = scenario.target
+    if isinstance(target, EndpointTarget):
+        return f"the environment variable {target.api_key_env}"
+    if target.emulator.api_key_env:
+        return f"the environment variable {target.emulator.api_key_env}"
+    return "loadtest's placeholder (target.emulator.api_key_env is not set)"
 
 
 def endpoint_id_of(scenario: Scenario) -> str:
@@ -177,6 +188,8 @@ class TrafficRuntime:
         self.flows: dict[str, Flow] = scenario.flows_by_name()
         self.live = LiveCounts()
         self.health_gate = HealthGate()
+        self.reachability = Reachability()
+        """Whether requests get answers and the key is accepted (read by the run's watchers)."""
         self.health_sampler: Greenlet | None = None
         """The background /health sampler greenlet, when the mix has a health flow."""
         self.started_at: float | None = None
@@ -207,6 +220,15 @@ class TrafficRuntime:
     def _on_guard_reached(self) -> None:
         self.request_stop(f"spending guard: target.max_jobs ({self.guard.max_jobs}) jobs submitted")
 
+    def refusal_sentence(self) -> str | None:
+        """The key's refusal as one sentence with the target's own words (the key itself never shown)."""
+        refusal = self.reachability.refusal
+        if refusal is None:
+            return None
+        words = refusal.message.replace(self._api_key, "<redacted>") if self._api_key else refusal.message
+        return (f"the target refused the API key from {api_key_source(self.scenario)} ({words}); "
+                "check the key and the endpoint id")
+
     def finish(self) -> int:
         """End of the run: stop flows and record every job still open as in flight; returns how many."""
         self.control.stop()
@@ -219,6 +241,7 @@ class TrafficRuntime:
         self.jobs = JobBook(self.recorder)
         self.job_counts = self.jobs
         self.live = LiveCounts()
+        self.reachability = Reachability()
         self.stop_reason = None
         self.dispatcher = None
         self.guard = SpendingGuard(self.guard.max_jobs, on_reached=self._on_guard_reached)
@@ -260,6 +283,7 @@ class TrafficRuntime:
             limiters=self.limiters,
             on_response=self._on_response,
             rng=rng,
+            reachability=self.reachability,
         )
         return FlowContext(
             api=api,

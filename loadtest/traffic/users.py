@@ -32,7 +32,7 @@ from loadtest.traffic.mix import WeightedCycle
 from loadtest.traffic.runtime import TrafficRuntime
 
 IDLE_PAUSE_S = 0.1
-"""A user's pause when the run is stopping (so an ending run never spins)."""
+"""A user's pause when the run is draining or stopping (so an ending run never spins)."""
 OPEN_POOL_HEADROOM = 8
 """Connections beyond ``max_in_flight`` for the dispatcher's pool (a flow holds one at a time)."""
 DRAIN_GRACE_S = 30.0
@@ -106,13 +106,13 @@ def _closed_user_class(
             self.mix = WeightedCycle(names, weights, start=next(user_numbers))
 
         def wait_time(self) -> float:
-            if runtime.control.stopping:
+            if not runtime.control.accepting:
                 return IDLE_PAUSE_S
             return constant_think if constant_think is not None else draw(think, self.ctx.rng)
 
         @task
         def flow_iteration(self) -> None:
-            if runtime.control.stopping:
+            if not runtime.control.accepting:
                 return
             name = self.mix.next()
             run_flow(self.ctx, name, flows[name])

@@ -27,6 +27,7 @@ from loadtest.traffic.distributed.protocol import (
     DEFAULT_MASTER_PORT,
     FINAL_WAIT_S,
     FIRST_USERS_WAIT_S,
+    MSG_DRAIN,
     WORKER_EXIT_WAIT_S,
     WORKER_WAIT_S,
     RunRequest,
@@ -73,13 +74,14 @@ class MasterDrive(Drive):
         err: TextIO,
         progress: TextIO | None = None,
         watchers: list[Watcher] | None = None,
+        drain_s: float = 0.0,
     ) -> None:
         self.request = request
         self.options = options
         self.err = err
         self.processes: list[subprocess.Popen[bytes]] = []
         self.workers_dir = locust_dir / "workers"
-        super().__init__(runtime, host, locust_dir, progress=progress, watchers=watchers or [])
+        super().__init__(runtime, host, locust_dir, progress=progress, watchers=watchers or [], drain_s=drain_s)
         assert isinstance(self.runner, MasterRunner)
         self.coordinator = MasterCoordinator(runtime, self.runner, request, options.expect_workers)
 
@@ -87,7 +89,7 @@ class MasterDrive(Drive):
         return list(user_classes_for(self.runtime, self.host, self.options.expect_workers))
 
     def shape_class(self) -> type[LoadTestShape]:
-        return distributed_shape(self.runtime.scenario, self.duration, self.options.expect_workers)
+        return distributed_shape(self.runtime.scenario, self.duration + self.drain_s, self.options.expect_workers)
 
     def create_runner(self) -> Runner:
         local = self.options.local_processes > 0
@@ -124,6 +126,11 @@ class MasterDrive(Drive):
 
     def going(self) -> bool:
         return bool(self.coordinator.active())
+
+    def start_draining(self) -> None:
+        super().start_draining()
+        for info in self.coordinator.active():
+            self.runner.send_message(MSG_DRAIN, None, info.client_id)
 
     def ended(self, elapsed: float) -> None:
         self.coordinator.end_test()

@@ -27,6 +27,7 @@ from loadtest.traffic.distributed.protocol import (
     REPORT_KEY,
     RunRequest,
 )
+from loadtest.traffic.reachability import Refusal
 from loadtest.traffic.runtime import TrafficRuntime
 
 # --------------------------------------------------------------------------------------------- master
@@ -54,6 +55,8 @@ class WorkerInfo:
     dispatch: DispatchFigures | None = None
     share: float | None = None
     """The budget share last sent to it."""
+    failing_since: float | None = None
+    """Since when its requests have gone unanswered, as it last reported (None: answers come)."""
 
 
 class RemoteJobs:
@@ -144,6 +147,15 @@ class MasterCoordinator:
         self.jobs.in_flight_by_worker[info.client_id] = int(live.get("in_flight", 0))
         info.last_report = time.time()
         info.reports += 1
+        view = data.get("reachability")
+        if isinstance(view, dict):
+            since = view.get("failing_since")
+            info.failing_since = float(since) if isinstance(since, int | float) else None
+            refused = view.get("refusal")
+            refusal = Refusal(int(refused["status"]), str(refused["message"])) if isinstance(refused, dict) else None
+            failure = view.get("last_failure")
+            self.runtime.reachability.take_workers([i.failing_since for i in self.active()] or [info.failing_since],
+                                                   str(failure) if failure else None, refusal)
 
     def _on_report(self, client_id: str, data: dict[str, Any], **_: object) -> None:
         payload = data.get(REPORT_KEY)

@@ -16,6 +16,7 @@ from locust.runners import WorkerRunner
 
 from loadtest.traffic.arrivals import dispatch_figures
 from loadtest.traffic.distributed.protocol import (
+    MSG_DRAIN,
     MSG_FINAL,
     MSG_FINISH,
     MSG_HELLO,
@@ -63,6 +64,7 @@ class WorkerAgent:
         runner.register_message(MSG_SCENARIO, self._on_scenario)
         runner.register_message(MSG_SHARE, self._on_share)
         runner.register_message(MSG_FINISH, self._on_finish)
+        runner.register_message(MSG_DRAIN, self._on_drain)
         if runtime is not None:
             runtime.stop_requested.add(self._ask_master_to_stop)
             self.index = max(0, runner.worker_index)
@@ -103,10 +105,23 @@ class WorkerAgent:
         listener sends the final report); Locust's ``quit`` follows."""
         self.runner.stop()
 
+    def _on_drain(self, environment: Environment, msg: Message, **_: object) -> None:
+        runtime = self.runtime
+        if runtime is not None:
+            runtime.control.start_draining()
+
     def _on_share(self, environment: Environment, msg: Message, **_: object) -> None:
         share = float(msg.data["share"])
         if self.runtime is not None and self.runtime.limiters is not None:
             self.runtime.limiters.set_share(share)
+
+    def _reachability(self) -> dict[str, object]:
+        """This worker's view of the target: failing since when, the last error, a refused key."""
+        assert self.runtime is not None
+        view = self.runtime.reachability
+        refusal = view.refusal
+        return {"failing_since": view.failing_since, "last_failure": view.last_failure,
+                "refusal": None if refusal is None else {"status": refusal.status, "message": refusal.message}}
 
     def _live_delta(self) -> dict[str, int]:
         assert self.runtime is not None
@@ -121,7 +136,8 @@ class WorkerAgent:
     def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: object) -> None:
         if self.runtime is None:
             return
-        data[REPORT_KEY] = {"snapshot": self.runtime.recorder.drain(), "live": self._live_delta()}
+        data[REPORT_KEY] = {"snapshot": self.runtime.recorder.drain(), "live": self._live_delta(),
+                            "reachability": self._reachability()}
 
     def _on_test_start(self, environment: Environment, **_: object) -> None:
         runtime = self.runtime
@@ -144,6 +160,7 @@ class WorkerAgent:
         in_flight = runtime.finish()
         self.runner.send_message(MSG_FINAL, {
             "snapshot": runtime.recorder.drain(), "live": self._live_delta(), "in_flight_at_end": in_flight,
+            "reachability": self._reachability(),
             "dispatch": dispatch_figures(runtime.dispatcher),
         })
         gevent.spawn_later(0.5, self.done.set)  # after Locust's own client_stopped has gone out
