@@ -18,9 +18,9 @@ For each compared figure (say ``end_to_end.p95``) with baseline value B and run 
 So a regression must be both larger than the tolerance and statistically clear of it; the smallest
 reliably caught is about A plus 2.6 standard errors of the difference. Blocks keep bursts and drifts
 together (buckets are not independent), and resampling the recorded histograms needs no assumption
-about the distribution. Figures without per-bucket data (``jobs.retried``), or runs
-too short for a noise estimate (fewer than :data:`loadtest.metrics.noise.MIN_BLOCKS` blocks), are judged on the tolerance alone,
-and the verdict says so.
+about the distribution. Figures without per-bucket data (``jobs.retried``), or runs too short for a
+noise estimate (fewer than :data:`loadtest.metrics.noise.MIN_BLOCKS` blocks), are judged on the
+tolerance alone, and the verdict says so.
 """
 
 from __future__ import annotations

@@ -13,12 +13,13 @@ import numpy as np
 import yaml
 
 from loadtest.metrics import hdr, rundir
-from loadtest.metrics.catalog import JOB_HISTOGRAM_METRICS, MetricRef
+from loadtest.metrics.catalog import HISTOGRAM_METRICS, METRICS, MetricRef
 from loadtest.metrics.figures import HistogramFigure, RunBuckets
 from loadtest.report import timeline
 from loadtest.report.limits import LimitsInForce, limits_in_force, read_limits_json
 
-DISTRIBUTION_METRICS: tuple[str, ...] = (*JOB_HISTOGRAM_METRICS, "latency")
+DISTRIBUTION_METRICS: tuple[str, ...] = HISTOGRAM_METRICS
+"""Every time the catalogue keeps as a histogram (job times, request latency, Retry-After, backoff waits)."""
 
 
 @dataclass
@@ -121,6 +122,8 @@ class RunData:
     def percentiles(self, metric: str) -> timeline.PercentileSeries | None:
         """``metric``'s p50/p95/p99 per time window, merged from the bucket histograms where the run
         kept them (see :mod:`loadtest.report.timeline`); None when the run never measured it."""
+        if metric not in METRICS:
+            return None  # a figure this version does not know (a newer run directory)
         buckets = self.buckets()
         if buckets is not None:
             figure = buckets.figure(MetricRef(metric, "count"))

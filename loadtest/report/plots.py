@@ -67,9 +67,9 @@ def _num(value: float) -> str:
 # --------------------------------------------------------------------------------- times, over time
 
 
-def percentiles_over_time(metric: str, label: str) -> ChartMaker:
-    """p50/p95/p99 of a job time per window, each only where its window holds enough jobs; the jobs per
-    window in a panel below."""
+def percentiles_over_time(metric: str, label: str, count_label: str = "jobs") -> ChartMaker:
+    """p50/p95/p99 of a time per window, each only where its window holds enough samples; the samples per
+    window in a panel below (``count_label``: what they are; job times count by when the job ended)."""
 
     def chart(runs: Sequence[RunData]) -> Chart | None:
         found = [(i, run, ps) for i, run in enumerate(runs)
@@ -86,24 +86,27 @@ def percentiles_over_time(metric: str, label: str) -> ChartMaker:
             for stat in timeline.PERCENTILE_STATS:
                 values = _values(ps.values[stat], divisor)
                 need = timeline.min_samples(stat)
-                shown = stat if any(v is not None for v in values) else f"{stat} (no window held {need} jobs)"
+                shown = stat if any(v is not None for v in values) else \
+                    f"{stat} (no window held {need} {count_label})"
                 look = Style(st.STAT_COLOURS[stat], st.STAT_DASHES[stat] if len(runs) == 1 else st.RUN_DASHES[i])
-                lines.append(Series(shown + suffix, x, values, look, points=True, counts=_values(ps.counts)))
+                lines.append(Series(shown + suffix, x, values, look, points=True, counts=_values(ps.counts),
+                                    count_label=count_label))
             colour = st.COUNT_COLOUR if len(runs) == 1 else st.PALETTE[i % len(st.PALETTE)]
             edges, held = _held(ps.windows, ps.counts, tdiv)
-            counts.append(Series(f"jobs{suffix}", edges, held, Style(colour), kind="area", where="post",
-                                 fill_alpha=0.6, count_label="jobs"))
+            counts.append(Series(f"{count_label}{suffix}", edges, held, Style(colour), kind="area", where="post",
+                                 fill_alpha=0.6, count_label=count_label))
         widths = "/".join(sorted({_num(ps.width_s) for _, _, ps in found}))
         thresholds = ", ".join(f"{s} ≥ {timeline.min_samples(s)}" for s in timeline.PERCENTILE_STATS)
+        ended = " (by when each job ended)" if count_label == "jobs" else ""
         panels = [
-            Panel(f"p50 / p95 / p99 of the jobs that ended in each {widths} s window", f"{label} ({unit})", lines,
-                  x_label, unit, x_is_time=True),
-            Panel(f"jobs that ended in each {widths} s window", "jobs", counts, x_label, "jobs", x_is_time=True,
-                  height=0.45),
+            Panel(f"p50 / p95 / p99 per {widths} s window", f"{label} ({unit})", lines, x_label, unit,
+                  x_is_time=True),
+            Panel(f"{count_label} per {widths} s window{ended}", count_label, counts, x_label, "jobs",
+                  x_is_time=True, height=0.45),
         ]
         caption = (f"Percentiles of {label.lower()} per {widths} s window (the buckets' histograms merged, "
                    f"so each is exact for its window). A percentile is drawn only where its window held enough "
-                   f"jobs for it ({thresholds}); the lower panel shows how many.")
+                   f"{count_label} for it ({thresholds}); the lower panel shows how many.")
         return Chart(f"{metric}_over_time", f"{label} over time", caption, panels)
 
     return chart
@@ -112,12 +115,13 @@ def percentiles_over_time(metric: str, label: str) -> ChartMaker:
 # -------------------------------------------------------------------------------------- distributions
 
 
-def distribution(metric: str, label: str, by_flow: bool = False) -> ChartMaker:
-    """Value at every percentile over the whole run, on a nines axis; per flow when ``by_flow``."""
+def distribution(metric: str, label: str, by: str | None = None, count_label: str = "jobs") -> ChartMaker:
+    """Value at every percentile over the whole run, on a nines axis; per flow or per operation with
+    ``by="flow"``/``by="op"``."""
 
     def chart(runs: Sequence[RunData]) -> Chart | None:
-        prefix = f"{metric}{{flow="
-        keys = (sorted({n for run in runs for n in run.distributions if n.startswith(prefix)}) if by_flow
+        prefix = f"{metric}{{{by}="
+        keys = (sorted({n for run in runs for n in run.distributions if n.startswith(prefix)}) if by
                 else [metric])
         curves: list[tuple[str, list[tuple[float, float]], int, Style]] = []
         for i, run in enumerate(runs):
@@ -125,7 +129,9 @@ def distribution(metric: str, label: str, by_flow: bool = False) -> ChartMaker:
                 points = run.distributions.get(name)
                 if not points:
                     continue
-                what = name[len(prefix):-1] if by_flow else label
+                what = name[len(prefix):-1] if by else label
+                if by == "op":
+                    what = f"/{what}"
                 n = run.distribution_counts.get(name, 0)
                 curves.append((f"{what} (n={n:,}){_suffix(run, runs)}", points, n, st.run_style(k, i, len(runs))))
         if not curves:
@@ -138,13 +144,14 @@ def distribution(metric: str, label: str, by_flow: bool = False) -> ChartMaker:
             top = max(top, x[-1])
             below = [float(round(p / 100 * n)) for p, _ in points]
             series.append(Series(name, x, [v / divisor for _, v in points], look, counts=below,
-                                 count_label="jobs at or below"))
+                                 count_label=f"{count_label} at or below"))
         panel = Panel("", f"{label} ({unit})", series, "percentile (nines axis: p90, p99, p99.9 equally spaced)",
                       unit, x_ticks=st.nines_ticks(top))
-        slug = f"{metric}_by_flow" if by_flow else f"{metric}_distribution"
-        title = f"{label} per flow (percentile distribution)" if by_flow else f"{label} distribution"
+        slug = f"{metric}_by_{by}" if by else f"{metric}_distribution"
+        title = f"{label} per {'operation' if by == 'op' else by} (percentile distribution)" if by \
+            else f"{label} distribution"
         return Chart(slug, title, "Value at each percentile over the whole run; each curve ends at its largest "
-                                  "sample; n is how many it holds.", [panel])
+                                  f"sample; n is how many {count_label} it holds.", [panel])
 
     return chart
 
@@ -152,38 +159,50 @@ def distribution(metric: str, label: str, by_flow: bool = False) -> ChartMaker:
 # ---------------------------------------------------------------------------------- requests and 429s
 
 
-def _ops_with(run: RunData, counter: str) -> list[str]:
-    prefix = f"{counter}{{op="
+def _scoped(run: RunData, counter: str, scope: str) -> list[str]:
+    prefix = f"{counter}{{{scope}="
     return sorted(name[len(prefix):-1] for name in run.timeseries.get("series", {}) if name.startswith(prefix))
 
 
-def throughput(runs: Sequence[RunData]) -> Chart | None:
-    ops = sorted({op for run in runs for op in _ops_with(run, "requests")})
-    if not ops:
-        return None
-    tdiv, x_label = _time_axis(runs)
-    series = []
-    widths = set()
-    for i, run in enumerate(runs):
-        windows = run.counter_windows([f"requests{{op={op}}}" for op in ops])
-        widths.add(_num(windows.width_s))
-        present = set(_ops_with(run, "requests"))
-        for k, op in enumerate(ops):
-            if op not in present:
-                continue
-            counts = run.counts(f"requests{{op={op}}}")
-            series.append(Series(f"/{op}{_suffix(run, runs)}", list(windows.middles / tdiv),
-                                 _values(windows.rate(counts)), st.run_style(k, i, len(runs)),
-                                 counts=_values(windows.sum(counts)), count_label="requests"))
-    width = "/".join(sorted(widths))
-    panel = Panel(f"requests sent per second, averaged over each {width} s window", "requests per second", series,
-                  x_label, "/s", x_is_time=True)
-    return Chart("throughput_by_op", "Throughput per operation",
-                 "All requests sent, whatever their answer (429s and errors included).", [panel])
+def rates_over_time(counter: str, scope: str, slug: str, title: str, what: str, count_label: str,
+                    caption: str) -> ChartMaker:
+    """A counter per second, one line per operation or flow, averaged over windows."""
+
+    def chart(runs: Sequence[RunData]) -> Chart | None:
+        names = sorted({n for run in runs for n in _scoped(run, counter, scope)})
+        if not names:
+            return None
+        tdiv, x_label = _time_axis(runs)
+        series = []
+        widths = set()
+        for i, run in enumerate(runs):
+            windows = run.counter_windows([f"{counter}{{{scope}={n}}}" for n in names])
+            widths.add(_num(windows.width_s))
+            present = set(_scoped(run, counter, scope))
+            for k, name in enumerate(names):
+                if name not in present:
+                    continue
+                counts = run.counts(f"{counter}{{{scope}={name}}}")
+                label = f"/{name}" if scope == "op" else name
+                series.append(Series(f"{label}{_suffix(run, runs)}", list(windows.middles / tdiv),
+                                     _values(windows.rate(counts)), st.run_style(k, i, len(runs)),
+                                     counts=_values(windows.sum(counts)), count_label=count_label))
+        width = "/".join(sorted(widths))
+        panel = Panel(f"{what} per second, averaged over each {width} s window", f"{what} per second", series,
+                      x_label, "/s", x_is_time=True)
+        return Chart(slug, title, caption, [panel])
+
+    return chart
+
+
+throughput = rates_over_time("requests", "op", "throughput_by_op", "Throughput per operation", "requests",
+                             "requests", "All requests sent, whatever their answer (429s and errors included).")
+chunk_rate = rates_over_time("chunks", "flow", "chunks_by_flow", "Streamed chunks received per second, per flow",
+                             "chunks", "chunks", "Chunks read from /stream, by when they arrived.")
 
 
 def _throttled_ops(runs: Sequence[RunData]) -> list[str]:
-    ops = sorted({op for run in runs for op in _ops_with(run, "requests")})
+    ops = sorted({op for run in runs for op in _scoped(run, "requests", "op")})
     shown = []
     for op in ops:
         for run in runs:
@@ -421,13 +440,17 @@ CHARTS: tuple[ChartMaker, ...] = (
     distribution("queue_delay", "Queue delay"),
     percentiles_over_time("execution_time", "Execution time"),
     distribution("execution_time", "Execution time"),
-    distribution("end_to_end", "End-to-end job time", by_flow=True),
+    distribution("end_to_end", "End-to-end job time", by="flow"),
     percentiles_over_time("end_to_end", "End-to-end job time"),
-    distribution("first_chunk", "Time to first chunk", by_flow=True),
+    distribution("first_chunk", "Time to first chunk", by="flow"),
     percentiles_over_time("first_chunk", "Time to first chunk"),
-    distribution("chunk_gap", "Gap between streamed chunks", by_flow=True),
+    distribution("chunk_gap", "Gap between streamed chunks", by="flow", count_label="gaps"),
+    chunk_rate,
     throughput,
     throttling,
+    distribution("retry_after", "Retry-After asked for", by="op", count_label="429 answers"),
+    percentiles_over_time("retry_after", "Retry-After asked for", count_label="429 answers"),
+    distribution("backoff_wait", "Wait after a 429 before sending again", by="op", count_label="waits"),
     latency_by_op,
     health,
     job_statuses,
