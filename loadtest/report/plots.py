@@ -229,6 +229,26 @@ def _limit_series(run: RunData, limit: RateLimit, look: Style, tdiv: float, suff
     return Series(limit.label + suffix, x, y, look, kind="limit", where="post", count_label="")
 
 
+def _limit_lines(op: str, runs: Sequence[RunData], tdiv: float) -> list[Series]:
+    """One line per distinct rate limit of ``op`` in force in the runs (black; a discovered one purple),
+    named for the run only when the runs' limits differ."""
+    found: dict[tuple[str, float, float, float | None], list[tuple[RunData, RateLimit, str]]] = {}
+    for run in runs:
+        entry = run.limits.get(op)
+        for limit, colour in ((entry.rate, st.LIMIT_COLOUR), (entry.discovered_rate, st.DISCOVERED_COLOUR)):
+            if limit is not None:
+                found.setdefault((limit.source, limit.value, limit.window_s, limit.per_worker), []).append(
+                    (run, limit, colour))
+    lines: list[Series] = []
+    for users in found.values():
+        run, limit, colour = users[0]
+        same_colour = sum(1 for line in lines if line.style.colour == colour)
+        dashes = LIMIT_DASHES if colour == st.LIMIT_COLOUR else ("dashdot", "dotted")
+        suffix = "" if len(users) == len(runs) else " [" + ", ".join(r.tag or r.label for r, _, _ in users) + "]"
+        lines.append(_limit_series(run, limit, Style(colour, dashes[same_colour % len(dashes)]), tdiv, suffix))
+    return lines
+
+
 def throttling(runs: Sequence[RunData]) -> Chart | None:
     """Per operation that got 429s or came near its limit: answers that were not 429 and 429 answers
     stacked (their top is the offered rate), with the rate limits in force."""
@@ -239,8 +259,6 @@ def throttling(runs: Sequence[RunData]) -> Chart | None:
     panels = []
     for op in ops:
         series: list[Series] = []
-        top_limit = 0.0
-        drawn_limits: set[tuple[str, float, float, float | None]] = set()  # one line per distinct limit
         notes = []
         for i, run in enumerate(runs):
             suffix = _suffix(run, runs)
@@ -270,24 +288,14 @@ def throttling(runs: Sequence[RunData]) -> Chart | None:
                                      Style(st.THROTTLED_COLOUR, dash), counts=_values(windows.sum(throttled_n)),
                                      count_label="requests"))
             limits = run.limits.get(op)
-            for limit, colour in ((limits.rate, st.LIMIT_COLOUR), (limits.discovered_rate, st.DISCOVERED_COLOUR)):
-                if limit is None:
-                    continue
-                key = (limit.source, limit.value, limit.window_s, limit.per_worker)
-                if key in drawn_limits:
-                    continue
-                drawn_limits.add(key)
-                same_colour = sum(1 for s in series if s.kind == "limit" and s.style.colour == colour)
-                look = Style(colour, LIMIT_DASHES[same_colour % len(LIMIT_DASHES)] if colour == st.LIMIT_COLOUR
-                             else ("dashdot", "dotted")[same_colour % 2])
-                limit_series = _limit_series(run, limit, look, tdiv, suffix if len(runs) > 1 else "")
-                series.append(limit_series)
-                top_limit = max(top_limit, max(v for v in limit_series.y if v is not None))
             for conc in (limits.concurrency, limits.discovered_concurrency):
                 if conc is not None and f"concurrency: {conc.label}" not in notes:
                     notes.append(f"concurrency: {conc.label}")
             if limits.rate is None:
                 notes.append(f"no rate limit in force ({run.limits.source}){suffix}")
+        lines = _limit_lines(op, runs, tdiv)
+        series += lines
+        top_limit = max((v for line in lines for v in line.y if v is not None), default=0.0)
         panels.append(Panel(f"/{op}: requests per second, per {_num(windows.width_s)} s window", "requests per second",
                             series, x_label, "/s", x_is_time=True, y_max=top_limit * 1.15 if top_limit else None,
                             note="; ".join(notes)))

@@ -160,3 +160,16 @@ def test_the_probe_scenario_file_gives_the_emulator_limit() -> None:
     written = yaml.safe_load(yaml.safe_dump(rundir._plain(resolved_dict(scenario)), sort_keys=False))
     rate = limits_in_force(written, None).get("run").rate
     assert rate is not None and rate.label == "emulator limit 20 per 1 s window"
+
+
+def test_overlaid_runs_name_a_limit_only_when_their_limits_differ(tmp_path: Path) -> None:
+    a, b = load_run(_probe_run(tmp_path / "a")), load_run(_probe_run(tmp_path / "b"))
+    a.tag, b.tag = "A", "B"
+    chart = next(c for c in charts([a, b]) if c.slug == "rate_429_by_op")
+    assert [s.label for s in chart.panels[0].series if s.kind == "limit"] == ["emulator limit 20 per 1 s window"]
+    (b.path / "scenario.yaml").write_text(yaml.safe_dump({"name": "probe", "target": {"endpoint_id": "abc"}}))
+    b = load_run(b.path)
+    b.tag = "B"
+    chart = next(c for c in charts([a, b]) if c.slug == "rate_429_by_op")
+    assert [s.label for s in chart.panels[0].series if s.kind == "limit"] == [
+        "emulator limit 20 per 1 s window [A]", "documented limit 1,000 per 10 s window (= 100/s) [B]"]
