@@ -188,6 +188,7 @@ def main(args: argparse.Namespace) -> int:
 
     from loadtest.emulator.endpoint import ConfigurationError
     from loadtest.emulator.server import serve_forever
+    from loadtest.emulator.workers import WorkerStartError
 
     def announce(base_url: str) -> None:
         print(base_url, flush=True)
@@ -199,6 +200,9 @@ def main(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"loadtest emulate: {exc}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
+    except WorkerStartError as exc:
+        print(f"loadtest emulate: {exc}", file=sys.stderr)
+        return exitcodes.TARGET_ERROR
     except OSError as exc:
         print(f"loadtest emulate: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return exitcodes.TARGET_ERROR

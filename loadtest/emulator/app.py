@@ -93,6 +93,10 @@ class Emulator:
         for runtime in self.endpoints.values():
             runtime.listening(self.url)
 
+    async def warm_up(self) -> None:
+        """Wait until every endpoint's always-on workers can take jobs (raises ``WorkerStartError``)."""
+        await asyncio.gather(*(runtime.pool.warm_up() for runtime in self.endpoints.values()))
+
     async def reset(self, endpoint_id: str | None = None) -> list[str]:
         """Forget all jobs and counters, restart the workers: a fresh endpoint (tests)."""
         ids = [endpoint_id] if endpoint_id else list(self.endpoints)

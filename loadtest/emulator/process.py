@@ -66,7 +66,9 @@ class EmulatorProcess:
     ) -> None:
         base = _as_config(config)
         self.config = base.model_copy(update={"host": host, "port": port})
-        self.ready_timeout = ready_timeout
+        starts = [float(e.worker.start_timeout) for e in self.config.endpoints if e.worker is not None]
+        self.ready_timeout = ready_timeout + max(starts, default=0.0)
+        """The emulator announces itself once its always-on real workers take jobs: their start counts."""
         self.log_level = log_level
         self.env = dict(env) if env is not None else None
         self.extra_args = list(extra_args)

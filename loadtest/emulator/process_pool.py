@@ -49,7 +49,15 @@ from loadtest.emulator.groundtruth import Counters
 from loadtest.emulator.jobstore import COMPLETED, FAILED, IN_PROGRESS, TIMED_OUT, Job, JobStore
 from loadtest.emulator.scaling import workers_to_start
 from loadtest.emulator.supervisor import supervisor
-from loadtest.emulator.workers import CRASH_RETRIES, INITIALIZING, STOPPED, UNHEALTHY, UP, WorkerPool
+from loadtest.emulator.workers import (
+    CRASH_RETRIES,
+    INITIALIZING,
+    STOPPED,
+    UNHEALTHY,
+    UP,
+    WorkerPool,
+    WorkerStartError,
+)
 from loadtest.emulator_config import EndpointConfig, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -316,6 +324,22 @@ class ProcessWorkers(WorkerPool):
     def listening(self, url: str) -> None:
         self._url = url
         self._scale(self.loop.time())
+
+    async def warm_up(self) -> None:
+        while True:
+            failed = next((w for w in self._workers() if w.exit_reason in _FAILED_REASONS), None)
+            if failed is not None:
+                tail = failed.tail or _tail(failed.stderr_path) or _tail(failed.stdout_path)
+                shown = "\n".join(f"  | {line}" for line in tail[-TAIL_LINES:]) or "  (it printed nothing)"
+                raise WorkerStartError(
+                    f"endpoint {self.config.id!r}: the worker ({self.worker_config.describe()}) "
+                    f"{(failed.exit_reason or '').replace('_', ' ')} with exit code {failed.exit_code}; its output "
+                    f"({failed.stderr_path.name}, {failed.stdout_path.name}):\n{shown}"
+                )
+            ready = sum(1 for worker in self.active.values() if worker.serving and worker.first_request_at is not None)
+            if ready >= self.config.workers_min:
+                return
+            await asyncio.sleep(0.05)
 
     def notify_queued(self, now: float | None = None) -> None:
         at = self.loop.time() if now is None else now

@@ -135,6 +135,7 @@ async def serve_forever(
     server = EmulatorServer(config, worker_output_dir)
     await server.start()
     try:
+        await server.emulator.warm_up()  # real always-on workers: announced once they take jobs
         announce(server.base_url)
         if ready_file is not None:
             write_ready_file(ready_file, server.ready_info())

@@ -31,6 +31,10 @@ UP = "up"
 UNHEALTHY = "unhealthy"
 STOPPED = "stopped"
 
+class WorkerStartError(RuntimeError):
+    """An always-on worker could not start; the message says why (with the worker's own output)."""
+
+
 CRASH_RETRIES = 1
 """How many times the platform re-runs a job whose worker crashed before failing it."""
 
@@ -73,6 +77,10 @@ class WorkerPool(ABC):
     def listening(self, url: str) -> None:  # noqa: B027 (a hook: most pools need nothing)
         """The emulator now serves at ``url`` (``http://HOST:PORT``): real workers need it to reach their
         routes, so a pool of processes starts them from here."""
+
+    async def warm_up(self) -> None:  # noqa: B027 (a hook: simulated workers are warm at once)
+        """Return once the always-on workers (``workers_min``) can take jobs; the emulator announces itself
+        only then, so a run never measures their start-up. Raises ``WorkerStartError`` when one cannot."""
 
     async def aclose(self) -> None:
         """Stop for good, waiting for whatever must end first (worker processes); then :meth:`close`."""

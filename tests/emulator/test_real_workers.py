@@ -24,13 +24,14 @@ from typing import Any
 
 import pytest
 
-from loadtest.emulator.process import EmulatorProcess
+from loadtest.emulator.process import EmulatorProcess, EmulatorStartError
 
 HANDLERS = Path(__file__).parent / "worker_handlers"
 FAKE_FILE_KEY = "rpa_FAKEKEYFROMCONFIGTOML0123456789"
 FAKE_SECRET = "s3cr3t-from-the-environment-9876"
 CLOCK_SLACK_S = 0.010
 PICKUP_GRANULARITY_S = 1.0
+BROKEN = "import sys; print('loading model weights from /models/x', file=sys.stderr); sys.exit(3)"
 WORKER_TIMING = {"take_hold": "5s", "stop_hold": "5s", "ping_interval": "1s", "stop_grace": "2s"}
 
 
@@ -159,7 +160,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Real]:
     env = {**os.environ, "HOME": str(home), name: value, "MY_APP_SECRET_TOKEN": FAKE_SECRET}
     base = tmp_path_factory.mktemp("real-run")
     config = {"endpoints": [
-        _endpoint("sync", "sync_ops.py", workers_min=1, workers_max=2, idle_timeout="3s",
+        _endpoint("sync", "sync_ops.py", workers_min=1, workers_max=2, idle_timeout="2s",
                   scaler={"type": "queue_delay", "value": 0.5}),
         _endpoint("async", "async_ops.py", workers_min=1, workers_max=1),
         _endpoint("gen", "gen_ops.py", workers_min=1, workers_max=1),
@@ -175,12 +176,12 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Real]:
 # --- start-up, health -----------------------------------------------------------------------------------
 
 
-def test_workers_initialize_then_serve_with_the_sdk_version_recorded(real: Real) -> None:
+def test_always_on_workers_are_up_when_the_emulator_is_ready(real: Real) -> None:
     assert real.emu.worker_output_dir == real.output
-    first = real.sync.health()["workers"]
-    assert first["initializing"] + first["idle"] == 1  # importing runpod takes a while: usually initializing
     for api in (real.sync, real.async_, real.gen):
-        api.wait_for(lambda api=api: api.health()["workers"]["idle"] == 1, f"{api.endpoint} worker up")
+        assert api.health()["workers"] == {
+            "idle": 1, "initializing": 0, "ready": 0, "running": 0, "throttled": 0, "unhealthy": 0
+        }
     truth = real.sync.real()
     assert truth["label"] == "real worker: python -u sync_ops.py, runpod SDK 1.12.0"
     assert truth["sdk_version"] == "1.12.0" and truth["sdk_version_source"] == "interpreter"
@@ -360,6 +361,8 @@ def test_burst_beyond_capacity_loses_and_repeats_nothing_then_scales_down(real: 
     api.wait_for(lambda: api.truth()["workers"]["current"]["total"] == 1, "back to one worker", 30)
     before = api.truth()
     ids = [api.run({"op": "sleep", "seconds": 0.2}) for _ in range(12)]
+    # the scaler starts a second worker: initializing from its spawn to its first job request
+    api.wait_for(lambda: api.health()["workers"]["initializing"] == 1, "a second worker starting", 10)
     jobs = [api.wait(job_id, {"COMPLETED"}, timeout=60) for job_id in ids]
     assert len({job["id"] for job in jobs}) == 12 and all(job["status"] == "COMPLETED" for job in jobs)
     after = api.truth()
@@ -458,16 +461,31 @@ def test_emulator_killed_with_sigkill_takes_its_workers_along(tmp_path: Path) ->
         emu.stop()
 
 
-def test_worker_that_cannot_start_is_reported_with_its_output(tmp_path: Path) -> None:
-    script = "import sys; print('loading model weights from /models/x', file=sys.stderr); sys.exit(3)"
+def test_always_on_worker_that_cannot_start_fails_the_start_with_its_output(tmp_path: Path) -> None:
+    marker = f"LOADTEST_TEST_MARKER={uuid.uuid4().hex}"
+    name, value = marker.split("=")
     emu = EmulatorProcess(
-        {"id": "broken", "workers_min": 1, "workers_max": 1, "worker": {"command": ["/bin/sh", "-c", f"exec python3 -c \"{script}\""]}},
+        {"id": "broken", "workers_min": 1, "worker": {"command": ["python3", "-c", BROKEN]}},
+        log_file=tmp_path / "emulator.log", env={**os.environ, name: value},
+    )
+    with pytest.raises(EmulatorStartError) as caught:
+        emu.start()
+    message = str(caught.value)
+    assert "the worker (python3 -c" in message and "start failed with exit code 3" in message
+    assert "loading model weights from /models/x" in message and "Traceback" not in message
+    assert not processes_with(marker)
+
+
+def test_worker_that_cannot_start_on_demand_is_reported_and_backed_off(tmp_path: Path) -> None:
+    emu = EmulatorProcess(
+        {"id": "broken", "workers_max": 1, "worker": {"command": ["/bin/sh", "-c", f"exec python3 -c \"{BROKEN}\""]}},
         log_file=tmp_path / "emulator.log",
     )
     with emu:
         api = Api(emu, "broken")
-        real = api.wait_for(lambda: (lambda r: r if r["start_failures"] >= 1 else None)(api.real()), "a start failure")
-        assert api.health()["workers"]["unhealthy"] >= 0
+        job_id = api.run({"prompt": "x"})
+        real = api.wait_for(lambda: (lambda r: r if r["start_failures"] >= 1 else None)(api.real()), "a failure")
+        assert api.health()["workers"]["unhealthy"] == 1
         failed = next(w for w in real["workers"] if w["exitReason"] == "start_failed")
         assert failed["exitCode"] == 3 and failed["coldStartMs"] is None
         assert failed["outputTail"] == ["loading model weights from /models/x"]
@@ -475,6 +493,7 @@ def test_worker_that_cannot_start_is_reported_with_its_output(tmp_path: Path) ->
         assert any("does not start Python directly" in warning for warning in real["warnings"])
         time.sleep(1.5)
         assert api.real()["start_failures"] <= 3  # backs off instead of restarting in a tight loop
+        assert api.status(job_id)["status"] == "IN_QUEUE"  # the job waits for a worker that can start
 
 
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs a Python without runpod")
