@@ -190,7 +190,8 @@ def test_always_on_workers_are_up_when_the_emulator_is_ready(real: Real) -> None
         }
     truth = real.sync.real()
     assert truth["label"] == f"real worker: {PYTHON} -u sync_ops.py, runpod SDK {truth['sdk_version']}"
-    assert truth["sdk_version_source"] == "interpreter" and truth["sdk_version"] == (SDK_VERSION or truth["sdk_version"])
+    assert truth["sdk_version_source"] == "interpreter"
+    assert truth["sdk_version"] == (SDK_VERSION or truth["sdk_version"])
     (worker,) = truth["workers"]
     assert worker["coldStartMs"] > 0 and worker["state"] == "idle"
     assert truth["timings_ms"]["cold_start"]["count"] == 1
@@ -289,7 +290,7 @@ def test_generator_raising_midway_keeps_its_chunks_and_fails(real: Real) -> None
     job_id = api.run({"n": 5, "gap": 0.05, "fail_at": 2})
     failed = api.wait(job_id, {"FAILED"})
     assert failed["error"].startswith("handler: generator failed at chunk 2")
-    status, body = api.call("GET", f"stream/{job_id}")
+    _, body = api.call("GET", f"stream/{job_id}")
     assert [item["output"]["token"] for item in body["stream"]] == [0, 1]
 
 
