@@ -469,9 +469,13 @@ class ProcessWorkers(WorkerPool):
         return DRAIN_POLL_HOLD_S if not worker.serving or self._closing else hold
 
     def take_now(self, worker: ProcessWorker, count: int, now: float) -> list[Job]:
-        """Jobs for a take that just arrived, if it is first in line (held takes are served first)."""
-        if not worker.serving or self._closing or self._takes:
+        """Jobs for a take that just arrived: what is left once the takes already waiting were served."""
+        if not worker.serving or self._closing or not self.store.in_queue:
             return []
+        if self._takes:
+            self._dispatch(now)  # first come, first served (it also drops takes whose worker hung up)
+            if self._takes:
+                return []
         return self._hand_out(worker, count, now)
 
     def wait_take(self, worker: ProcessWorker, count: int, request: Any) -> Poll:

@@ -135,7 +135,16 @@ async def serve_forever(
     server = EmulatorServer(config, worker_output_dir)
     await server.start()
     try:
-        await server.emulator.warm_up()  # real always-on workers: announced once they take jobs
+        # real always-on workers: announced once they take jobs (a stop request ends the wait)
+        warm = asyncio.ensure_future(server.emulator.warm_up())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({warm, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not warm.done():
+            warm.cancel()
+            log.info("emulator stopping before its workers were up")
+            return
+        stopping.cancel()
+        warm.result()  # raises WorkerStartError
         announce(server.base_url)
         if ready_file is not None:
             write_ready_file(ready_file, server.ready_info())
