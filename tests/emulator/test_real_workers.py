@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from loadtest.contract import RESULT_MAX_BYTES
 from loadtest.emulator.process import EmulatorProcess, EmulatorStartError
 
 HANDLERS = Path(__file__).parent / "worker_handlers"
@@ -247,6 +248,14 @@ def test_raising_handler_and_error_dict_fail_the_job(real: Real) -> None:
     assert "output" not in raised
     returned = api.wait(api.run({"op": "error_dict"}), {"FAILED"})
     assert returned["error"] == "bad thing" and returned["output"] == {"partial": 1}
+
+
+def test_result_over_the_size_limit_completes_without_output(real: Real) -> None:
+    api = real.sync
+    refused = api.truth()["worker_requests"].get("job-done", {}).get("400", 0)
+    job = api.wait(api.run({"op": "big", "bytes": RESULT_MAX_BYTES + 1024}), {"COMPLETED"})
+    assert "output" not in job  # the platform refuses the upload with 400; the client sees no output
+    assert api.truth()["worker_requests"]["job-done"]["400"] == refused + 1
 
 
 def test_retry_runs_a_failed_job_again(real: Real, tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ def handler(job):
         runpod.serverless.progress_update(job, "last-moment")
     elif op == "refresh":
         return {"refresh_worker": True, "pid": os.getpid()}
+    elif op == "big":
+        return {"blob": "x" * job_input["bytes"]}
     elif op == "crash":
         os._exit(7)  # dies holding the job; the SDK's ping process is orphaned
     elif op == "credentials":
