@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, metavar="DIR",
                         help=f"where run directories are created (default: {DEFAULT_OUT_DIR}/)")
     parser.add_argument("--run-dir", metavar="DIR",
-                        help="exact run directory to write (default: OUT_DIR/<scenario>/<time>)")
+                        help="exact run directory to write (default: OUT_DIR/<scenario>/<time>); refused when it "
+                             "already holds files, unless --force")
+    parser.add_argument("--force", action="store_true",
+                        help="with --run-dir: replace the files an earlier run wrote there")
     parser.add_argument("--host", metavar="URL",
                         help="send to this API base URL instead (e.g. an emulator you started: http://127.0.0.1:8000/v2)")
     parser.add_argument("--confirm-probe", action="store_true",
@@ -87,6 +90,7 @@ def main(args: argparse.Namespace) -> int:
         drain=args.drain,
         out_dir=Path(args.out_dir),
         run_dir=Path(args.run_dir) if args.run_dir else None,
+        force=args.force,
         host=args.host,
         confirm_probe=args.confirm_probe,
         progress=not args.no_progress,

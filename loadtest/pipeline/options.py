@@ -24,6 +24,8 @@ class RunOptions:
     """How long to follow jobs in flight after the duration (replaces the scenario's ``drain``)."""
     run_dir: Path | None = None
     """Exact run directory to write (default: ``out_dir/<scenario>/<time>``)."""
+    force: bool = False
+    """Write into a ``run_dir`` that already holds files, replacing the files a run writes there."""
     host: str | None = None
     """Send to this API base URL instead of the scenario's target (no emulator is started)."""
     confirm_probe: bool = False
