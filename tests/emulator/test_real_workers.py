@@ -446,11 +446,11 @@ def test_worker_routes_need_the_run_token(real: Real) -> None:
     assert api.truth()["worker_requests"]["unknown"]["404"] >= 1
 
 
-def test_zz_stop_leaves_no_process_and_no_secret_in_any_file(real: Real) -> None:
-    assert processes_with(real.marker)  # the workers and their ping processes are there before the stop
-    real.emu.stop()
-    leftovers = processes_with(real.marker)
-    assert not leftovers, leftovers
+def test_zz_emulator_killed_takes_its_workers_along_and_no_secret_is_in_any_file(real: Real) -> None:
+    # (a graceful stop leaving nothing behind: tests/traffic/test_real_worker_run.py)
+    assert len(processes_with(real.marker)) >= 3  # workers, their ping processes, the watchdog
+    os.kill(real.emu.pid or 0, signal.SIGKILL)
+    real.sync.wait_for(lambda: not processes_with(real.marker), "every worker process gone", timeout=10)
     files = [path for path in real.output.iterdir()] + [real.log]
     assert len(files) > 3
     for path in files:
@@ -460,24 +460,6 @@ def test_zz_stop_leaves_no_process_and_no_secret_in_any_file(real: Real) -> None
 
 
 # --- failures around the workers ------------------------------------------------------------------------
-
-
-def test_emulator_killed_with_sigkill_takes_its_workers_along(tmp_path: Path) -> None:
-    marker = f"LOADTEST_TEST_MARKER={uuid.uuid4().hex}"
-    name, value = marker.split("=")
-    emu = EmulatorProcess(
-        _endpoint("k", "sync_ops.py", workers_min=1, workers_max=1), env={**os.environ, name: value},
-        log_file=tmp_path / "emulator.log",
-    )
-    emu.start()
-    try:
-        api = Api(emu, "k")
-        api.wait_for(lambda: api.health()["workers"]["idle"] == 1, "the worker up")
-        api.wait_for(lambda: len(processes_with(marker)) >= 3, "worker, ping process and watchdog")
-        os.kill(emu.pid or 0, signal.SIGKILL)
-        api.wait_for(lambda: not processes_with(marker), "every worker process gone", timeout=10)
-    finally:
-        emu.stop()
 
 
 def test_always_on_worker_that_cannot_start_fails_the_start_with_its_output(tmp_path: Path) -> None:
