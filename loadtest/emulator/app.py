@@ -98,7 +98,8 @@ class Emulator:
         await asyncio.gather(*(runtime.pool.warm_up() for runtime in self.endpoints.values()))
 
     async def reset(self, endpoint_id: str | None = None) -> list[str]:
-        """Forget all jobs and counters, restart the workers: a fresh endpoint (tests)."""
+        """Forget all jobs and counters, restart the workers: a fresh endpoint (tests). Raises
+        ``WorkerStartError`` when a real always-on worker cannot start again."""
         ids = [endpoint_id] if endpoint_id else list(self.endpoints)
         for eid in ids:
             old = self.endpoints[eid]
@@ -108,6 +109,7 @@ class Emulator:
             runtime.start()
             if self.url is not None:
                 runtime.listening(self.url)
+            await runtime.pool.warm_up()  # as at start: the always-on workers are up when this returns
         if endpoint_id is None:
             self.unrouted.clear()
         return ids

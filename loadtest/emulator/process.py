@@ -146,7 +146,7 @@ class EmulatorProcess:
         """Forget every job and counter (``POST /_emulator/reset``)."""
         query = f"?endpoint={endpoint}" if endpoint else ""
         request = urllib.request.Request(f"{self.admin_url}/reset{query}", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=self.ready_timeout) as response:  # real workers restart
             response.read()
 
     def running(self) -> bool:

@@ -446,6 +446,17 @@ def test_worker_routes_need_the_run_token(real: Real) -> None:
     assert api.truth()["worker_requests"]["unknown"]["404"] >= 1
 
 
+def test_reset_restarts_the_real_workers_and_waits_for_them(real: Real) -> None:
+    api = real.gen
+    (old,) = [w for w in api.real()["workers"] if w["state"] == "idle"]
+    real.emu.reset("gen")
+    assert api.health()["workers"]["idle"] == 1  # the always-on worker is up again when reset returns
+    (new,) = api.real()["workers"]
+    assert new["id"] != old["id"] and new["pid"] != old["pid"]
+    api.wait_for(lambda: not group_members(old["pid"]), "the old worker gone", 10)
+    assert api.wait(api.run({"n": 2, "gap": 0.01}), {"COMPLETED"})["output"][1]["token"] == 1
+
+
 def test_zz_emulator_killed_takes_its_workers_along_and_no_secret_is_in_any_file(real: Real) -> None:
     # (a graceful stop leaving nothing behind: tests/traffic/test_real_worker_run.py)
     assert len(processes_with(real.marker)) >= 3  # workers, their ping processes, the watchdog
