@@ -396,7 +396,8 @@ class ProcessWorkers(WorkerPool):
         self._closing = True
         sup = supervisor()
         for worker in self.active.values():
-            sup.signal_group(worker.pid, signal.SIGKILL)
+            if worker.alive or worker.pid in self._reaping:  # a group long gone may have a new owner
+                sup.signal_group(worker.pid, signal.SIGKILL)
             self._wake_polls(worker)
         for poll in self._takes:
             if not poll.future.done():
