@@ -176,8 +176,6 @@ class WorkerRoute(StrEnum):
 WORKER_POLL_CLIENT_TIMEOUT_S = 90.0
 """The SDK gives up on a job-take or job-stop request after this long (``asyncio.wait_for``) and asks
 again; a server's long-poll hold must stay below it."""
-WORKER_FULL_RECHECK_S = 1.0
-"""A worker with no free slot looks again only after this long: pickup is quantized to it."""
 WORKER_PING_INTERVAL_MIN_S = 1
 """``RUNPOD_PING_INTERVAL`` is integer-divided by 1000: below 1 s the SDK's ping process dies."""
 RESULT_MAX_BYTES = 20 * MB
