@@ -14,18 +14,12 @@ venv: $(STAMP)
 PIP_QUIET := $(if $(VERBOSE),,--quiet)
 
 $(STAMP): pyproject.toml
-<<<<<<< HEAD
 	@test -x $(BIN)/python || { echo "make: creating $(VENV) (a Python virtual environment for this checkout)"; \
 		$(PYTHON) -m venv $(VENV); }
 	@echo "make: updating pip in $(VENV)"
 	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip
 	@echo "make: installing loadtest and its dependencies into $(VENV) (first time: a few minutes; VERBOSE=1 shows pip)"
-	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev]'
-=======
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,worker]'
->>>>>>> main
+	@$(BIN)/python -m pip install $(PIP_QUIET) -e '.[dev,worker]'
 	@touch $(STAMP)
 	@echo "make: $(VENV) is ready"
 
