@@ -72,7 +72,7 @@
       var j = pick[di];
       if (j === null || j === undefined) return "–";
       var own = s.value ? s.value[j] : s.y[j];
-      var text = withUnit(own, unit);
+      var text = (s.lower && s.lower[j] ? "≥ " : "") + withUnit(own, unit);
       if (s.counts && s.counts[j] !== null && s.counts[j] !== undefined && s.countLabel) {
         text += " · " + number(s.counts[j]) + " " + s.countLabel;
       }

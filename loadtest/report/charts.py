@@ -39,6 +39,8 @@ class Series:
     value: Sequence[float | None] | None = None
     counts: Sequence[float | None] | None = None
     count_label: str = "jobs"
+    lower: Sequence[bool] | None = None
+    """Points that are only lower bounds (shown as "≥ value" on hover)."""
     points: bool = False
     where: Literal["mid", "post"] = "mid"
     """Steps and areas: ``mid`` for a window's figure (centred on it), ``post`` for a sampled level

@@ -105,6 +105,7 @@ def panel_json(panel: Panel) -> dict[str, object]:
             "alpha": series.fill_alpha, "x": _positions(x), "y": _rounded(y),
             "value": _rounded(value) if series.value is not None else None,
             "counts": _rounded(counts), "countLabel": series.count_label, "stackOn": stack_on,
+            "lower": list(series.lower) if series.lower is not None and series.where != "mid" else None,
         })
     return {
         "title": panel.title, "note": panel.note, "yLabel": panel.y_label, "xLabel": panel.x_label,

@@ -89,8 +89,9 @@ def percentiles_over_time(metric: str, label: str, count_label: str = "jobs") ->
                 shown = stat if any(v is not None for v in values) else \
                     f"{stat} (no window held {need} {count_label})"
                 look = Style(st.STAT_COLOURS[stat], st.STAT_DASHES[stat] if len(runs) == 1 else st.RUN_DASHES[i])
+                lower = [bool(v) for v in ps.lower[stat]] if ps.lower is not None and any(ps.lower[stat]) else None
                 lines.append(Series(shown + suffix, x, values, look, points=True, counts=_values(ps.counts),
-                                    count_label=count_label))
+                                    count_label=count_label, lower=lower))
             colour = st.COUNT_COLOUR if len(runs) == 1 else st.PALETTE[i % len(st.PALETTE)]
             edges, held = _held(ps.windows, ps.counts, tdiv)
             counts.append(Series(f"{count_label}{suffix}", edges, held, Style(colour), kind="area", where="post",
@@ -107,6 +108,9 @@ def percentiles_over_time(metric: str, label: str, count_label: str = "jobs") ->
         caption = (f"Percentiles of {label.lower()} per {widths} s window (the buckets' histograms merged, "
                    f"so each is exact for its window). A percentile is drawn only where its window held enough "
                    f"{count_label} for it ({thresholds}); the lower panel shows how many.")
+        if any(s.lower for s in lines):
+            caption += (" Some points are lower bounds (jobs unfinished at the end went in with their time so "
+                        "far): the page shows them as ≥ on hover.")
         return Chart(f"{metric}_over_time", f"{label} over time", caption, panels)
 
     return chart

@@ -148,6 +148,9 @@ class PercentileSeries:
     windows: Windows
     counts: np.ndarray
     values: dict[str, np.ndarray]
+    lower: dict[str, np.ndarray] | None = None
+    """Per stat, where the value is only a lower bound (unfinished jobs' times so far went in); None: all
+    exact."""
 
     @property
     def width_s(self) -> float:
