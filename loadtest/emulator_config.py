@@ -11,18 +11,18 @@ behaviour (``loadtest.contract``); every duration is configurable so tests can r
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loadtest import contract
 from loadtest.contract import Op
 from loadtest.distributions import Distribution
-from loadtest.fields import Duration, Probability, Size
+from loadtest.fields import Concurrency, Count, Duration, Finite, Integer, Probability, Retries, Size, Workers
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class ScalerConfig(_Strict):
@@ -33,7 +33,7 @@ class ScalerConfig(_Strict):
     """
 
     type: Literal["queue_delay", "request_count"] = "queue_delay"
-    value: float = Field(default=4.0, gt=0)
+    value: Finite = Field(default=4.0, gt=0)
 
 
 class LimitsConfig(_Strict):
@@ -46,14 +46,14 @@ class LimitsConfig(_Strict):
     window: Duration = contract.RATE_WINDOW_S
     """Length of the rate-limit window; shorten it in tests (the per-window counts stay as documented
     unless overridden)."""
-    rate_overrides: dict[Op, int] = Field(default_factory=dict)
+    rate_overrides: dict[Op, Count] = Field(default_factory=dict)
     """Requests per window, by operation name, replacing the documented figure."""
-    concurrency_overrides: dict[Op, int] = Field(default_factory=dict)
+    concurrency_overrides: dict[Op, Concurrency] = Field(default_factory=dict)
     """Requests in flight, by operation name, replacing the documented figure."""
-    rate_per_worker: dict[Op, int] = Field(default_factory=dict)
+    rate_per_worker: dict[Op, Count] = Field(default_factory=dict)
     """Dynamic rate limit, by operation: the window's budget becomes ``max(base, running workers * N)``
     (the documented rule; the platform's per-worker figure is not published, so it is off unless set)."""
-    queue_size_limit: int | None = Field(default=None, ge=0)
+    queue_size_limit: Count | None = None
     """Queue length above which ``/run`` and ``/runsync`` get 429; unset: the documented rule
     (``max(50, workers_max * 500)``)."""
     payload_overrides: dict[Op, Size] = Field(default_factory=dict)
@@ -80,7 +80,7 @@ class PolicyConfig(_Strict):
 class WebhookConfig(_Strict):
     """Webhook delivery: one attempt plus ``retries`` more, ``retry_delay`` apart, on a non-2xx answer."""
 
-    retries: int = Field(default=contract.WEBHOOK_RETRIES, ge=0)
+    retries: Retries = contract.WEBHOOK_RETRIES
     retry_delay: Duration = contract.WEBHOOK_RETRY_DELAY_S
     timeout: Duration = 10.0
 
@@ -93,9 +93,9 @@ class EndpointConfig(_Strict):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable holding the key this endpoint demands; unset: any key is
     accepted, but one must be sent (as on the platform)."""
-    workers_min: int = Field(default=0, ge=0)
-    workers_max: int = Field(default=3, ge=1)
-    concurrency: int = Field(default=1, ge=1)
+    workers_min: Workers = 0
+    workers_max: Annotated[Workers, Field(ge=1)] = 3
+    concurrency: Concurrency = 1
     """Jobs one worker runs at once."""
     idle_timeout: Duration = 5.0
     """An idle worker above ``workers_min`` is stopped after this long."""
@@ -110,7 +110,7 @@ class EndpointConfig(_Strict):
     """Endpoint-level execution timeout; a job's ``policy.executionTimeout`` overrides it."""
     stream_interval: Duration | None = None
     """Time between streamed chunks of a generator job; unset: its execution time spread evenly."""
-    seed: int | None = None
+    seed: Integer | None = None
     """Seed for every random draw of this endpoint (execution times, failures, cold starts)."""
     generator: bool = False
     """Every job streams, like RunPod's mock worker started with ``--generator``: each element of a list
@@ -120,7 +120,7 @@ class EndpointConfig(_Strict):
     unset, a streaming job finishes with no ``output``, as on the platform."""
     stream_default_wait: Duration = contract.STREAM_DEFAULT_WAIT_MS / 1000
     """How long ``/stream`` holds an empty answer when the request sets no ``?wait=``."""
-    job_records_max: int = Field(default=1_000_000, ge=0)
+    job_records_max: Count = 1_000_000
     """Per-job ground-truth records kept (oldest dropped first, counted as dropped)."""
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

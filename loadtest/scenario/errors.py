@@ -21,6 +21,7 @@ from typing_extensions import TypeAliasType
 
 from loadtest.scenario import model as model_module
 from loadtest.scenario.source import SourceMap
+from loadtest.units import shown
 
 __all__ = ["ScenarioError", "ScenarioIssue", "did_you_mean", "document_paths", "format_path", "translate"]
 
@@ -48,10 +49,15 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(error) for error in self.errors))
 
 
+_PATH_PART_MAX = 40
+
+
 def format_path(path: Iterable[str | int]) -> str:
-    """``("mix", 2, "poll", "interval")`` -> ``mix[2].poll.interval``."""
+    """``("mix", 2, "poll", "interval")`` -> ``mix[2].poll.interval`` (very long keys cut short)."""
     text = ""
     for part in path:
+        if isinstance(part, str) and len(part) > _PATH_PART_MAX:
+            part = f"{part[:_PATH_PART_MAX - 3]}..."
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
@@ -248,12 +254,12 @@ def _found(value: Any, source: SourceMap, path: tuple[str | int, ...]) -> str:
         return "an empty value"
     for end in range(len(path), 0, -1):  # a shorthand such as "$bytes: 10GB" stands for a deeper key
         if path[:end] in source.source_text:
-            return repr(source.source_text[path[:end]])
+            return shown(source.source_text[path[:end]])
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return shown(value)
 
 
 def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str, tuple[str | int, ...], bool]:
@@ -280,14 +286,15 @@ def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str
         related = {k for model in step.siblings if isinstance(model, type) for k in model_fields_by_key(model)}
         hint = did_you_mean(key, allowed) or did_you_mean(key, sorted(related - set(allowed)))
         known = f" (allowed here: {', '.join(allowed)})" if allowed and not hint else ""
-        return f"unknown key {key!r}{hint}{known}", path, True
+        return f"unknown key {shown(key)}{hint}{known}", path, True
     if kind == "missing":
         return f"missing required key {path[-1]!r}", path, True
     if kind == "union_tag_invalid":
         tags = [tag.strip().strip("'") for tag in str(ctx.get("expected_tags", "")).split(",")]
         field = str(ctx.get("discriminator", "")).strip("'")
         hint = did_you_mean(str(ctx.get("tag")), tags)
-        return f"unknown {field} {ctx.get('tag')!r}{hint} (expected one of: {', '.join(tags)})", (*path, field), False
+        found = shown(ctx.get("tag"))
+        return f"unknown {field} {found}{hint} (expected one of: {', '.join(tags)})", (*path, field), False
     if kind == "union_tag_not_found":
         field = str(ctx.get("discriminator", "")).strip("'")
         kinds = ", ".join(model_module.FLOW_KINDS)
@@ -296,10 +303,17 @@ def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str
         choices = _choices_of(step.leaf)
         hint = did_you_mean(value, choices)
         what = "operation" if step.bad_key else "value"
-        return f"unknown {what} {value!r}{hint} (expected one of: {', '.join(choices)})", path, step.bad_key
+        return f"unknown {what} {shown(value)}{hint} (expected one of: {', '.join(choices)})", path, step.bad_key
     if kind == "value_error":
         text = str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
         return text, path, False
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        word = "at most" if kind == "less_than_equal" else "less than"
+        text = f"{bound:,}" if isinstance(bound, int) else f"{bound:g}"
+        return f"must be {word} {text}, found {_found(value, source, path)}", path, False
+    if kind == "finite_number":
+        return f"must be a finite number (not infinity or NaN), found {_found(value, source, path)}", path, False
     if kind in ("too_short", "too_long"):
         return str(error["msg"]).replace(" after validation", "").lower(), path, False
     if kind in _TYPE_WORDS:
@@ -309,9 +323,13 @@ def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str
     return f"{message}, found {_found(value, source, path)}", path, False
 
 
+TRANSLATED_MAX = 1000
+"""Most pydantic errors of one file turned into messages (each may run a did-you-mean search)."""
+
+
 def translate(exc: ValidationError, source: SourceMap, file: str) -> list[ScenarioIssue]:
-    """Every pydantic error of ``exc`` as a :class:`ScenarioIssue` located in ``file``."""
-    raw = exc.errors(include_url=False)
+    """The pydantic errors of ``exc`` (the first :data:`TRANSLATED_MAX`) as issues located in ``file``."""
+    raw = exc.errors(include_url=False)[:TRANSLATED_MAX]
     steps = [walk(tuple(error["loc"])) for error in raw]
     chosen = _merge_union_branches(raw, steps, source)
     issues: dict[tuple[int, int, str, str], ScenarioIssue] = {}

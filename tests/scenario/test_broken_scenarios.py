@@ -62,10 +62,10 @@ CASES: list[tuple[str, str, int, str, str]] = [
         "duration-without-unit-word",
         """
         name: t
-        duration: 10 seconds
+        duration: 10 fortnights
         mix: [{flow: run_poll}]
         """,
-        2, "duration", "unknown duration unit 'seconds' in '10 seconds'",
+        2, "duration", "unknown duration unit 'fortnights' in '10 fortnights'; the units are ms, millisecond",
     ),
     (
         "zero-users",
@@ -348,7 +348,7 @@ CASES: list[tuple[str, str, int, str, str]] = [
             failure_rate: 2
         mix: [{flow: run_poll}]
         """,
-        5, "target.emulator.failure_rate", "less than or equal to 1",
+        5, "target.emulator.failure_rate", "must be at most 1, found '2'",
     ),
     (
         "misspelt-arrivals",
@@ -602,7 +602,7 @@ CASES: list[tuple[str, str, int, str, str]] = [
         mix: [{flow: run_poll}]
         payload:
           input:
-            blob: {$bytes: 10GB}
+            blob: {$bytes: 500MB}
         """,
         6, "payload.input.blob.$bytes", "is more than the 80 MiB a generator may make",
     ),

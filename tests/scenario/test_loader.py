@@ -152,7 +152,8 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     issues = validate_files([empty, missing])
     assert [(issue.file, issue.message) for issue in issues] == [
-        (str(empty), "the file is empty; a scenario is a mapping"),
+        (str(empty), "no scenario here: the file is empty (no YAML document, at most comments); a scenario is a "
+                     "mapping of keys (name, duration, mix, ...)"),
         (str(missing), "file not found"),
     ]
 
