@@ -331,7 +331,7 @@ def translate(exc: ValidationError, source: SourceMap, file: str) -> list[Scenar
     """The pydantic errors of ``exc`` (the first :data:`TRANSLATED_MAX`) as issues located in ``file``."""
     raw = exc.errors(include_url=False)[:TRANSLATED_MAX]
     steps = [walk(tuple(error["loc"])) for error in raw]
-    chosen = _merge_union_branches(raw, steps, source)
+    chosen = _without_typo_consequences(_merge_union_branches(raw, steps, source))
     issues: dict[tuple[int, int, str, str], ScenarioIssue] = {}
     for error, step in chosen:
         message, path, at_key = _message(error, step, source)
@@ -341,6 +341,25 @@ def translate(exc: ValidationError, source: SourceMap, file: str) -> list[Scenar
         issue = ScenarioIssue(file, position.line, position.column, format_path(path), message)
         issues[(issue.line, issue.column, issue.path, issue.message)] = issue
     return list(issues.values())
+
+
+def _without_typo_consequences(chosen: list[tuple[dict[str, Any], _Walk]]) -> list[tuple[dict[str, Any], _Walk]]:
+    """Drop "missing required key 'users'" when the same mapping has an unknown key ``usres`` whose
+    did-you-mean is ``users``: one typo, one error (the unknown key, which says what to write)."""
+    unknown: dict[tuple[str | int, ...], list[str]] = {}
+    for error, step in chosen:
+        if error["type"] == "extra_forbidden" and step.clean and isinstance(step.clean[-1], str):
+            unknown.setdefault(tuple(step.clean[:-1]), []).append(step.clean[-1])
+    if not unknown:
+        return chosen
+
+    def consequence(error: dict[str, Any], step: _Walk) -> bool:
+        if error["type"] != "missing" or not step.clean:
+            return False
+        missing = str(step.clean[-1])
+        return any(did_you_mean(word, [missing]) for word in unknown.get(tuple(step.clean[:-1]), []))
+
+    return [(error, step) for error, step in chosen if not consequence(error, step)]
 
 
 def document_paths(exc: ValidationError) -> list[tuple[str | int, ...]]:

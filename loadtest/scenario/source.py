@@ -8,8 +8,8 @@ an exception.
 
 The events come from libyaml's parser when it is installed (fast) and from PyYAML's pure-Python parser
 otherwise; both feed one composer, written here, so the nodes, their positions and every error past the
-syntax are the same whichever parser ran. A syntax error found by libyaml is re-parsed by the
-pure-Python parser (when the file is small enough for that to be quick) so its wording is the same too.
+syntax are the same whichever parser ran. A file on which libyaml fails is read again by the pure-Python
+parser (when the failure comes early enough for that to be quick), so syntax errors are worded alike too.
 
 The composer records, for each document path (``("mix", 2, "poll", "interval")``), where its key and its
 value start. That map is what turns a pydantic error location back into ``file:line:column``.
@@ -65,8 +65,9 @@ PARSER_ENV: Final = "LOADTEST_YAML_PARSER"
 (the tests run every broken-scenario case through both)."""
 
 _REPARSE_EVENTS_MAX: Final = 20_000
-"""A libyaml syntax error is re-parsed by PyYAML's parser for its wording when it came within this many
-events (about half a second of pure-Python parsing); beyond, libyaml's own wording is reported."""
+"""A file on which libyaml's parser fails within this many events is read again by PyYAML's parser (half
+a second at most), whose answer is given, so both parsers answer alike; beyond, libyaml's own wording of
+the syntax error is reported."""
 
 Path_ = tuple[str | int, ...]
 ParserName = Literal["auto", "libyaml", "python"]
@@ -241,7 +242,9 @@ class _Node:
     merges already resolved). ``size`` counts the values it stands for once aliases are expanded;
     ``height`` its levels of nesting."""
 
-    __slots__ = ("explicit", "height", "items", "kind", "pairs", "position", "size", "style", "tag", "value")
+    __slots__ = (
+        "explicit", "height", "items", "kind", "pairs", "position", "problems", "size", "style", "tag", "value",
+    )
 
     def __init__(self, kind: str, tag: str, position: Position) -> None:
         self.kind = kind
@@ -252,6 +255,9 @@ class _Node:
         self.explicit = False
         self.items: list[_Node] = []
         self.pairs: list[tuple[_Node, _Node]] = []
+        self.problems: list[tuple[Position, str]] = []
+        """What is wrong with the node as written (an unsupported tag, a bad merge), reported by the builder
+        at the node's document path."""
         self.size = 1
         self.height = 0
 
@@ -262,6 +268,10 @@ class _Stop(Exception):
     def __init__(self, problem: Located) -> None:
         super().__init__(problem.message)
         self.problem = problem
+
+
+def _too_deep() -> str:
+    return f"nesting is deeper than {MAX_DEPTH} levels of lists and mappings, the most a scenario may have"
 
 
 def _mark(event: yaml.Event) -> Position:
@@ -299,7 +309,6 @@ class _Composer:
         self.open_anchors: set[str] = set()
         self.expanded = 0
         self.aliases_used = False
-        self.problems: list[Located] = []
 
     def _next(self) -> yaml.Event:
         self.events += 1
@@ -321,7 +330,7 @@ class _Composer:
         return root
 
     def _document(self) -> _Node:
-        stack: list[tuple[_Node, str | None, list[_Node]]] = []
+        stack: list[tuple[_Node, str | None, list[_Node], list[Position]]] = []
         root: _Node | None = None
         next_event = self.next_event
         while True:
@@ -337,26 +346,28 @@ class _Composer:
                     self.anchors[event.anchor] = node  # a later anchor of a name replaces it (YAML 1.2)
             elif kind is _ALIAS:
                 node = self._alias(event, len(stack))
+                if stack:
+                    stack[-1][2].append(node)
+                    stack[-1][3].append(_mark(event))  # where the alias is written, not its anchor
+                    continue
             elif kind in _OPENS:
                 self.expanded += 1
                 if self.expanded > MAX_NODES:
                     raise _Stop(Located((), _mark(event), self._too_many()))
                 if len(stack) + 1 > MAX_DEPTH:
-                    raise _Stop(Located((), _mark(event), (
-                        f"nesting is deeper than {MAX_DEPTH} levels of lists and mappings, the most a "
-                        "scenario may have"
-                    )))
-                collection = _Node(_OPENS[kind], self._collection_tag(event, _OPENS[kind]), _mark(event))
+                    raise _Stop(Located((), _mark(event), _too_deep()))
+                collection = _Node(_OPENS[kind], _MAP, _mark(event))
+                self._collection_tag(event, collection)
                 if event.anchor is not None:
                     self.open_anchors.add(event.anchor)
-                stack.append((collection, event.anchor, []))
+                stack.append((collection, event.anchor, [], []))
                 continue
             elif kind in _CLOSES:
-                node, anchor, children = stack.pop()
+                node, anchor, children, written = stack.pop()
                 if node.kind == "seq":
                     self._finish_sequence(node, children)
                 else:
-                    self._finish_mapping(node, children)
+                    self._finish_mapping(node, children, written)
                 if anchor is not None:
                     self.open_anchors.discard(anchor)
                     self.anchors[anchor] = node
@@ -367,6 +378,7 @@ class _Composer:
                 continue
             if stack:
                 stack[-1][2].append(node)
+                stack[-1][3].append(node.position)
             else:
                 root = node
 
@@ -409,28 +421,28 @@ class _Composer:
         node.explicit = explicit
         return node
 
-    def _collection_tag(self, event: yaml.CollectionStartEvent, kind: str) -> str:
+    def _collection_tag(self, event: yaml.CollectionStartEvent, node: _Node) -> None:
+        default = _SEQ if node.kind == "seq" else _MAP
+        node.tag = default
         tag = event.tag
-        default = _SEQ if kind == "seq" else _MAP
-        if tag is None or tag == "!" or tag == default:
-            return default
-        noun = "list" if kind == "seq" else "mapping"
-        self.problems.append(Located((), _mark(event), (
-            f"unsupported tag {shown(tag)} on a {noun}; a scenario is plain YAML (remove the tag)"
-        )))
-        return default
+        if tag is not None and tag != "!" and tag != default:
+            noun = "list" if node.kind == "seq" else "mapping"
+            node.problems.append((node.position, (
+                f"unsupported tag {shown(tag.replace(_TAG, '!!'))} on a {noun}; a scenario is plain YAML "
+                "(remove the tag)"
+            )))
 
     def _finish_sequence(self, node: _Node, children: list[_Node]) -> None:
         node.items = children
         node.size = 1 + sum(child.size for child in children)
         node.height = 1 + max((child.height for child in children), default=0)
 
-    def _finish_mapping(self, node: _Node, children: list[_Node]) -> None:
+    def _finish_mapping(self, node: _Node, children: list[_Node], written: list[Position]) -> None:
         own: list[tuple[_Node, _Node]] = []
         sources: list[_Node] = []
-        for key, value in zip(children[::2], children[1::2], strict=True):
+        for key, value, where in zip(children[::2], children[1::2], written[1::2], strict=True):
             if key.kind == "scalar" and key.tag == _MERGE and not key.explicit:
-                sources.extend(self._merge_sources(value))
+                sources.extend(self._merge_sources(node, value, where))
             else:
                 own.append((key, value))
         merged: list[tuple[_Node, _Node]] = []
@@ -445,8 +457,9 @@ class _Composer:
         node.size = 1 + sum(key.size + value.size for key, value in node.pairs)
         node.height = 1 + max((value.height for _, value in node.pairs), default=0)
 
-    def _merge_sources(self, value: _Node) -> list[_Node]:
-        """The mappings a ``<<`` key merges in: a mapping, or a list of mappings."""
+    def _merge_sources(self, node: _Node, value: _Node, where: Position) -> list[_Node]:
+        """The mappings a ``<<`` key of ``node`` merges in: a mapping, or a list of mappings (``where`` is
+        the merge value's position as written)."""
         if value.kind == "map":
             return [value]
         if value.kind == "seq" and value.items and all(item.kind == "map" for item in value.items):
@@ -454,7 +467,7 @@ class _Composer:
         found = "text" if value.kind == "scalar" else (
             "an empty list" if not value.items else "a list holding something other than mappings"
         )
-        self.problems.append(Located((), value.position, (
+        node.problems.append((where, (
             f"a merge key (<<) takes a mapping (<<: *defaults) or a list of mappings (<<: [*a, *b]), found {found}"
         )))
         return []
@@ -517,6 +530,8 @@ class _Builder:
 
     def build(self, node: _Node, path: Path_) -> Any:
         self.map.values[path] = node.position
+        for position, message in node.problems:
+            self.problems.append(Located(path, position, message))
         if node.kind == "map":
             return self._mapping(node, path)
         if node.kind == "seq":
@@ -602,9 +617,12 @@ def parse_yaml(text: str, environ: Mapping[str, str] | None = None, *, parser: P
     except _Stop as stop:
         return _failed(stop.problem)
     except yaml.YAMLError as exc:
-        problem = _syntax_problem(exc, text)
         if use_libyaml and composer.events <= _REPARSE_EVENTS_MAX:
-            problem = _python_wording(text) or problem
+            # Early in the file: let PyYAML's parser give the answer, so both parsers answer alike.
+            return parse_yaml(text, environ, parser="python")
+        problem = _syntax_problem(exc, text)
+        if "maximum nesting depth" in str(exc):  # libyaml's own limit (1000 levels), far past ours
+            problem = Located((), problem.position, _too_deep())
         return _failed(problem)
     finally:
         source.dispose()
@@ -616,22 +634,14 @@ def parse_yaml(text: str, environ: Mapping[str, str] | None = None, *, parser: P
         else:
             where, what = root.position, f"the document is null ({shown(root.value)})"
         message = f"no scenario here: {what}; a scenario is a mapping of keys (name, duration, mix, ...)"
-        return _failed(Located((), where, message), composer.problems)
+        return _failed(Located((), where, message))
     builder = _Builder(os.environ if environ is None else environ)
     data = builder.build(root, ())
-    return Parsed(data, builder.map, composer.problems + builder.problems, builder.interpolator.secrets)
+    # A node reached through many aliases is reported once, where it is written.
+    once = {(problem.position, problem.message): problem for problem in reversed(builder.problems)}
+    problems = sorted(once.values(), key=lambda problem: (problem.position.line, problem.position.column))
+    return Parsed(data, builder.map, problems, builder.interpolator.secrets)
 
 
-def _python_wording(text: str) -> Located | None:
-    """The pure-Python parser's account of a syntax error, so both parsers word it alike."""
-    source = _PyParser(text)
-    try:
-        while not isinstance(source.get_event(), yaml.StreamEndEvent):
-            pass
-    except yaml.YAMLError as exc:
-        return _syntax_problem(exc, text)
-    return None
-
-
-def _failed(problem: Located, earlier: list[Located] | None = None) -> Parsed:
-    return Parsed(None, SourceMap(), [*(earlier or []), problem], {})
+def _failed(problem: Located) -> Parsed:
+    return Parsed(None, SourceMap(), [problem], {})
