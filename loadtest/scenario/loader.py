@@ -101,7 +101,9 @@ def load_scenario_text(
 def _error(issues: list[ScenarioIssue], untranslated: int = 0) -> ScenarioError:
     """The error for ``issues``, listing at most :data:`MAX_ISSUES` of them (the first in the file);
     ``untranslated`` more were found but not put into words."""
-    ordered = sorted(issues, key=lambda e: (e.file, e.line, e.column, e.path))
+    # A value reached through several aliases is one mistake, where it is written: say it once.
+    once = {(issue.file, issue.line, issue.column, issue.message): issue for issue in reversed(issues)}
+    ordered = sorted(once.values(), key=lambda e: (e.file, e.line, e.column, e.path))
     if len(ordered) <= MAX_ISSUES and not untranslated:
         return ScenarioError(ordered)
     shown_issues = ordered[:MAX_ISSUES]

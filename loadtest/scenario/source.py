@@ -77,6 +77,12 @@ _VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # What YAML allows in a stream (PyYAML's Reader.NON_PRINTABLE), checked once for both parsers.
 _NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
+_PARSERS_DISAGREE = re.compile(r"[\t?]|(?:^|[\s\[\]{},])!|[\s\S]\ufeff")
+"""What libyaml and PyYAML read differently: tabs (``a\tb: 1``, ``key\t: 1``), ``?`` (inside a flow
+collection PyYAML ends a plain scalar there, libyaml does not), tags (inside a flow collection libyaml
+ends one at ``,``, PyYAML does not) and a byte-order mark past the start (libyaml skips it). A file
+holding any of them is read by PyYAML's parser: its reading decides, and such files are rare."""
+
 SECRET_NAME_RE = re.compile(r"KEY|TOKEN|SECRET|PASS|AUTH|CREDENTIAL", re.IGNORECASE)
 """Environment variable names whose values are redacted from the resolved scenario."""
 
@@ -609,6 +615,8 @@ def parse_yaml(text: str, environ: Mapping[str, str] | None = None, *, parser: P
     if parser == "auto":
         chosen = os.environ.get(PARSER_ENV, "auto")
         parser = chosen if chosen in ("libyaml", "python") else "auto"
+    if _PARSERS_DISAGREE.search(text):
+        parser = "python"  # where libyaml and PyYAML read YAML differently, PyYAML's reading decides
     use_libyaml = parser != "python" and _CParser is not None
     source = _event_source(text, parser)
     composer = _Composer(source)
