@@ -95,6 +95,7 @@ def load_scenario_text(
     if issues:
         raise _error(issues)
     semantics.normalise(scenario)
+    semantics.resolve_paths(scenario)
     return scenario
 
 
