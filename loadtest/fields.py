@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from loadtest import contract
 from loadtest.units import (
     DURATION_UNITS,
     MAX_DURATION_S,
@@ -28,7 +27,6 @@ from loadtest.units import (
 __all__ = [
     "MAX_CONCURRENCY",
     "MAX_COUNT",
-    "MAX_GENERATED_CHARS",
     "MAX_GENERATED_NUMBER",
     "MAX_INTEGER",
     "MAX_MULTIPLIER",
@@ -41,7 +39,6 @@ __all__ = [
     "Count",
     "Duration",
     "Finite",
-    "GeneratedChars",
     "GeneratedNumber",
     "Integer",
     "Multiplier",
@@ -52,7 +49,6 @@ __all__ = [
     "Users",
     "Weight",
     "Workers",
-    "check_generated_size",
 ]
 
 MAX_USERS: Final = 100_000
@@ -74,10 +70,6 @@ MAX_INTEGER: Final = 2**53
 number holds exactly."""
 MAX_GENERATED_NUMBER: Final = 1e15
 """Largest magnitude of a ``$number`` generator's ``min``/``max``."""
-MAX_GENERATED_CHARS: Final = 4 * max(contract.PAYLOAD_LIMIT_BYTES.values())
-"""Largest single generated value (``$text``, ``$bytes``, all of a ``$tokens`` list): well past every
-documented body limit (to observe rejections), yet small enough that a typo (``10GB`` for ``10MB``) is an
-error rather than an out-of-memory crash."""
 MAX_TOKENS: Final = 100_000
 """Most tokens of a ``$tokens`` generator (the chunks of one streamed answer)."""
 
@@ -158,17 +150,3 @@ Integer = Annotated[int, Field(ge=-MAX_INTEGER, le=MAX_INTEGER)]
 GeneratedNumber = Annotated[
     float, Field(ge=-MAX_GENERATED_NUMBER, le=MAX_GENERATED_NUMBER, allow_inf_nan=False)
 ]
-
-
-def check_generated_size(value: int) -> int:
-    """Refuse a generated value above :data:`MAX_GENERATED_CHARS`, saying why the bound exists."""
-    if value > MAX_GENERATED_CHARS:
-        raise ValueError(
-            f"{value} characters is more than the {MAX_GENERATED_CHARS // contract.MB} MiB a generator may make "
-            "(4 x the largest documented request body); is the unit right?"
-        )
-    return value
-
-
-GeneratedChars = Annotated[int, Field(ge=0), AfterValidator(check_generated_size)]
-"""Characters of one generated value, 0 to :data:`MAX_GENERATED_CHARS`."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -37,7 +38,6 @@ from loadtest.fields import (
     Count,
     Duration,
     Finite,
-    GeneratedChars,
     GeneratedNumber,
     Integer,
     Multiplier,
@@ -47,7 +47,6 @@ from loadtest.fields import (
     Size,
     Users,
     Weight,
-    check_generated_size,
 )
 from loadtest.flowkinds import FLOW_KINDS as FLOW_KIND_TABLE_BY_NAME
 from loadtest.flowkinds import KIND_NAMES
@@ -334,6 +333,26 @@ Load = Annotated[
 
 
 # -------------------------------------------------------------------------------------------- payload
+
+
+MAX_GENERATED_CHARS: Final = 4 * max(contract.PAYLOAD_LIMIT_BYTES.values())
+"""Largest single generated value (``$text``, ``$bytes``, all of a ``$tokens`` list): well past every
+documented body limit (to observe rejections), yet small enough that a typo (``10GB`` for ``10MB``) is an
+error rather than an out-of-memory crash."""
+
+
+def check_generated_size(value: int) -> int:
+    """Refuse a generated value above :data:`MAX_GENERATED_CHARS`, saying why the bound exists."""
+    if value > MAX_GENERATED_CHARS:
+        raise ValueError(
+            f"{value} characters is more than the {MAX_GENERATED_CHARS // contract.MB} MiB a generator may make "
+            "(4 x the largest documented request body); is the unit right?"
+        )
+    return value
+
+
+GeneratedChars = Annotated[int, Field(ge=0), AfterValidator(check_generated_size)]
+"""Characters of one generated value, 0 to :data:`MAX_GENERATED_CHARS`."""
 
 
 class TextGen(_Strict):

@@ -77,7 +77,7 @@ def test_every_bound_is_documented_with_its_value() -> None:
         "fields.MAX_MULTIPLIER": (f"{fields.MAX_MULTIPLIER:g}", True),
         "fields.MAX_INTEGER": (f"{fields.MAX_INTEGER:,}", True),
         "fields.MAX_GENERATED_NUMBER": ("10^15", fields.MAX_GENERATED_NUMBER == 1e15),
-        "fields.MAX_GENERATED_CHARS": (f"{fields.MAX_GENERATED_CHARS >> 20} MiB", True),
+        "model.MAX_GENERATED_CHARS": (f"{model.MAX_GENERATED_CHARS >> 20} MiB", True),
         "fields.MAX_TOKENS": (f"{fields.MAX_TOKENS:,}", True),
         "payload.MAX_VALUES_FILE_BYTES": (f"{payload.MAX_VALUES_FILE_BYTES >> 20} MiB", True),
         "source.MAX_FILE_BYTES": (f"{source.MAX_FILE_BYTES >> 20} MiB", True),
