@@ -1,7 +1,7 @@
 import pytest
-from loadtest.distributions import Distribution
 from pydantic import ValidationError
 
+from loadtest.distributions import Distribution
 from loadtest.emulator_config import EmulatorConfig, EndpointConfig
 
 

@@ -1,7 +1,8 @@
 """The emulator's HTTP face: ``/v2/{endpoint_id}/{operation}[/{job_id}]``, the admin routes, ``/metrics``.
 
 One route per endpoint operation (aiohttp resolves plain paths by a dictionary lookup), one coroutine per
-request, no middleware on the hot path; a catch-all under ``/v2/`` answers the rest. Order of checks:
+request, no middleware on the hot path; a catch-all under ``/v2/`` answers the rest. Every request first
+applies the endpoint's simulated events already due (``EndpointRuntime.catch_up``). Order of checks:
 endpoint (404), operation and job id (404), method (405), auth (401), rate and concurrency (429), then in
 the handler payload size (413), queue size (429), body (400). Every answer is JSON with
 ``Content-Type: application/json``; errors are ``{"error": message}``; nothing a client sends gives 500.
@@ -9,6 +10,7 @@ the handler payload size (413), queue size (429), body (400). Every answer is JS
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -18,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from loadtest import looplag
 from loadtest.contract import OPERATIONS, Op
 from loadtest.emulator.admin import ADMIN_PREFIX, add_admin_routes
 from loadtest.emulator.endpoint import EndpointRuntime
@@ -37,7 +40,7 @@ _METHODS = {op.value: frozenset(operation.methods) for op, operation in OPERATIO
 
 
 class Emulator:
-    """Every endpoint of one emulator process, plus what is shared (webhook client, start time)."""
+    """Every endpoint of one emulator process, plus what is shared (webhook client, start time, loop lag)."""
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
@@ -47,6 +50,10 @@ class Emulator:
         self.started_wall = time.time()
         self.origin = 0.0
         self.loop: Any = None
+        self.loop_lag = looplag.LoopLag()
+        """This process's event-loop lag (the ground truth's ``loop_lag``): a stall makes the emulator stamp
+        arrivals late and delays when changes become visible (never the simulated timings)."""
+        self._lag_handle: asyncio.TimerHandle | None = None
 
     def start(self, loop: Any) -> None:
         self.loop = loop
@@ -56,6 +63,15 @@ class Emulator:
             self.endpoints[endpoint_config.id] = runtime
         for runtime in self.endpoints.values():
             runtime.start()
+        due = loop.time() + looplag.TICK_S
+        self._lag_handle = loop.call_at(due, self._lag_tick, due)
+
+    def _lag_tick(self, due: float) -> None:
+        """The lag ticker: asks to wake every ``TICK_S`` and records how late it woke."""
+        now = self.loop.time()
+        self.loop_lag.record(time.time(), now - due)
+        due = now + looplag.TICK_S
+        self._lag_handle = self.loop.call_at(due, self._lag_tick, due)
 
     def reset(self, endpoint_id: str | None = None) -> list[str]:
         """Forget all jobs and counters, restart the workers: a fresh endpoint (tests)."""
@@ -68,9 +84,13 @@ class Emulator:
             runtime.start()
         if endpoint_id is None:
             self.unrouted.clear()
+            self.loop_lag = looplag.LoopLag()
         return ids
 
     async def close(self) -> None:
+        if self._lag_handle is not None:
+            self._lag_handle.cancel()
+            self._lag_handle = None
         for runtime in self.endpoints.values():
             runtime.close()
         await self.webhooks.close()
@@ -116,7 +136,7 @@ def build_app(emulator: Emulator) -> web.Application:
 
         async def serve(request: web.Request) -> web.Response:
             runtime = endpoints[endpoint_id]
-            response = _refuse(runtime, request, op)
+            response = _refuse(runtime, request, op, runtime.catch_up())
             if response is None:  # admitted: the limits must be released
                 if job_op:
                     extra = request.match_info["job_id"]
@@ -175,7 +195,7 @@ def build_app(emulator: Emulator) -> web.Application:
     return app
 
 
-def _refuse(runtime: EndpointRuntime, request: web.Request, op: str) -> web.Response | None:
+def _refuse(runtime: EndpointRuntime, request: web.Request, op: str, now: float) -> web.Response | None:
     """Method, auth and rate/concurrency checks: the refusal, or None when admitted (then release)."""
     if request.method not in _METHODS[op]:
         allowed = ", ".join(sorted(_METHODS[op]))
@@ -187,7 +207,6 @@ def _refuse(runtime: EndpointRuntime, request: web.Request, op: str) -> web.Resp
     if limits.unlimited:
         limits.ops[op].in_flight += 1
         return None
-    now = runtime.loop.time()
     reason = limits.admit(op, now)
     if reason is not None:
         return too_many(runtime, op, reason, now)
