@@ -116,9 +116,10 @@ class EndpointRuntime:
         """Create a job from an already validated request and put it in the queue.
 
         ``plan_input`` (default: the input) is what the mock vocabulary is read from; OpenAI jobs read it
-        from the OpenAI request body. The job enters the queue now, after every event already due.
+        from the OpenAI request body. The job enters the queue at ``clock.now``: the caller has applied the
+        events already due (:meth:`catch_up`; the HTTP layer does for every request).
         """
-        now = self.catch_up()
+        now = self.clock.now
         behaviour = self.behaviour
         if behaviour.simple and b"mock_" not in body:
             exec_s, plan = behaviour.execution_time(), None

@@ -52,6 +52,7 @@ async def _read_submission_body(runtime: EndpointRuntime, request: web.Request, 
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, f"payload too large: {op} accepts at most {limit or 'the read limit'} bytes")
+    runtime.catch_up()  # the body took a while: the job is submitted now, after what fell due meanwhile
     return _check_body(runtime, op, body)
 
 

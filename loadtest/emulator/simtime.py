@@ -54,6 +54,7 @@ class SimulatedTime:
         self._armed_at = math.inf
         self._applying = False
         self._closed = False
+        self._soon = False
 
     def at(self, when: float, callback: Callable[..., None], *args: Any) -> Event:
         """Schedule ``callback(*args)`` at simulated time ``when`` (a time already past is applied at the
@@ -61,7 +62,11 @@ class SimulatedTime:
         event = Event(when, callback, args)
         heapq.heappush(self._heap, (when, next(self._seq), event))
         if when < self._armed_at and not self._applying and not self._closed:
-            self._arm(when)
+            if when > self.loop.time():
+                self._arm(when)
+            elif not self._soon:  # already due: apply it at the loop's next turn, keep the armed timer
+                self._soon = True
+                self.loop.call_soon(self._fire_soon)
         return event
 
     def advance(self, until: float | None = None) -> float:
@@ -122,6 +127,11 @@ class SimulatedTime:
             self._armed_at = math.inf
         elif heap[0][0] != self._armed_at:
             self._arm(heap[0][0])
+
+    def _fire_soon(self) -> None:
+        self._soon = False
+        if not self._closed:
+            self.advance()
 
     def _fire(self, when: float) -> None:
         self._timer = None

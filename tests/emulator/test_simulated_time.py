@@ -137,6 +137,34 @@ def test_a_request_handled_late_sees_every_event_due_before_it(serve):
     serve(config, body)
 
 
+def test_timeouts_and_ttl_apply_at_their_simulated_time_whatever_arrives_later(serve):
+    """A cancel handled after a job's execution timeout finds it TIMED_OUT; a job whose TTL fell during a
+    stall is removed at its deadline, freeing its worker then (the next job starts at that moment); a
+    job that completed before its TTL stays a completed job in the ground truth."""
+    config = {"id": "ttl", "workers_min": 1, "workers_max": 1, "cold_start": 0, "limits": NO_LIMITS,
+              "policy": {"ttl_min": 0, "execution_timeout_min": 0}}
+
+    async def body(api):
+        timed = await api.run({"mock_delay": 5}, policy={"executionTimeout": 50})
+        expiring = await api.run({"mock_delay": 5}, policy={"ttl": 200})
+        completes = await api.run({"mock_delay": 0.02}, policy={"ttl": 300})
+        time.sleep(0.45)  # the timeout (50 ms), the TTL (200 ms) and the third job's end all fall in here
+        status, answer, _ = await api.post(f"cancel/{timed}")
+        assert status == 200 and answer["status"] == "TIMED_OUT" and answer["executionTime"] == 50
+        assert (await api.get(f"status/{expiring}"))[0] == 404
+        assert (await api.get(f"status/{completes}"))[0] == 404  # its TTL (300 ms) has passed too
+        records = {job.id: job for job in api.runtime.store.records}
+        t, e, c = records[timed], records[expiring], records[completes]
+        assert e.started_at is not None and c.started_at is not None and t.finished_at is not None
+        assert abs(e.started_at - t.finished_at) < 1e-9
+        assert abs(c.started_at - e.ttl_deadline) < 1e-9  # the worker was freed at the TTL deadline
+        assert c.status == "COMPLETED" and c.exec_ms == 20
+        counters = api.runtime.counters
+        assert (counters.expired_unfinished, counters.expired_results) == (1, 1)
+
+    serve(config, body)
+
+
 # --- the storm: thousands of jobs, concurrent cancels, a stopped emulator --------------------------------
 
 STORM_JOBS = 2000
