@@ -251,13 +251,14 @@ def test_loop_lag_is_in_the_ground_truth_and_metrics(serve):
         assert set(lag) == {"tick_s", "stall_s", "max_ms", "per_second", "stalls"}
         assert lag["stall_s"] == STALL_S
         assert lag["max_ms"] >= (STALL_S + 0.1) * 1000
-        stall = lag["stalls"][-1]
+        stall = max(lag["stalls"], key=lambda s: s["duration_s"])  # ours (a busy machine may add others)
         assert stall["duration_s"] >= STALL_S + 0.1 and before - 0.1 <= stall["start"] <= before + 0.2
         assert any(ms >= STALL_S * 1000 for _, ms in lag["per_second"])
         async with api.session.get(f"{api.server.url}/metrics") as response:
             text = await response.text()
         gauge = next(line for line in text.splitlines() if line.startswith("loadtest_emulator_loop_lag_max_ms "))
         assert float(gauge.split()[1]) >= (STALL_S + 0.1) * 1000
-        assert "loadtest_emulator_loop_stalls_total 1" in text
+        stalls = next(line for line in text.splitlines() if line.startswith("loadtest_emulator_loop_stalls_total "))
+        assert int(stalls.split()[1]) >= len(lag["stalls"]) >= 1
 
     serve({"id": "lag"}, body)
