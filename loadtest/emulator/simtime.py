@@ -21,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class Event:
@@ -85,7 +88,10 @@ class SimulatedTime:
                         continue
                     if when > self.now:
                         self.now = when
-                    event.callback(*event.args)
+                    try:
+                        event.callback(*event.args)
+                    except Exception:  # a bug in one event must not hold back the others (as asyncio does)
+                        log.exception("error applying simulated event %r", event.callback)
             finally:
                 self._applying = False
             self._rearm()

@@ -69,6 +69,24 @@ def test_the_loop_timer_applies_due_events_without_a_request():
     assert asyncio.run(main()) > 0
 
 
+def test_an_event_that_raises_is_logged_and_the_others_still_apply(caplog):
+    async def main() -> list[str]:
+        clock = SimulatedTime(asyncio.get_running_loop())
+        seen: list[str] = []
+
+        def boom() -> None:
+            raise RuntimeError("bug")
+
+        clock.at(clock.now + 0.001, boom)
+        clock.at(clock.now + 0.002, seen.append, "after")
+        time.sleep(0.01)
+        clock.advance()
+        return seen
+
+    assert asyncio.run(main()) == ["after"]
+    assert "error applying simulated event" in caplog.text
+
+
 # --- FIFO and timings under a stall -------------------------------------------------------------------
 
 def _check_fifo_and_timings(jobs: list[Job], delays: dict[str, float]) -> None:
