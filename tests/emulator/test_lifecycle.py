@@ -301,7 +301,8 @@ def test_recheck_when_full_quantizes_pickup_like_the_sdk_worker(serve):
 
     async def body(api):
         # the first job fills the worker for 0.3 s, so the others are queued before their re-checks
-        ids = [await api.run({"mock_delay": delay}) for delay in (0.3, 0.02, 0.02, 0.02)]
+        ids = [await api.run({"mock_delay": 0.3})]
+        ids += await asyncio.gather(*(api.run({"mock_delay": 0.02}) for _ in range(3)))
         for job_id in ids:
             await api.wait_status(job_id, {"COMPLETED"})
         starts = _starts(api)
@@ -319,7 +320,8 @@ def test_recheck_when_full_frees_slots_of_a_concurrent_worker_together(serve):
     config = dict(BASE, workers_min=1, workers_max=1, cold_start=0, concurrency=2, recheck_when_full="300ms")
 
     async def body(api):
-        ids = [await api.run({"mock_delay": delay}) for delay in (0.25, 0.2, 0.01, 0.01)]
+        ids = [await api.run({"mock_delay": delay}) for delay in (0.25, 0.2)]
+        ids += await asyncio.gather(*(api.run({"mock_delay": 0.01}) for _ in range(2)))
         for job_id in ids:
             await api.wait_status(job_id, {"COMPLETED"})
         first, second, third, fourth = _starts(api)
