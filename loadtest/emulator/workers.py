@@ -40,7 +40,12 @@ CRASH_RETRIES = 1
 
 
 class WorkerPool(ABC):
-    """What an endpoint needs from whatever runs its jobs."""
+    """What an endpoint needs from whatever runs its jobs.
+
+    The endpoint applies its due simulated events (``EndpointRuntime.catch_up``) before every client
+    request; ``release`` and ``notify_queued`` are called at the endpoint clock's present
+    (``SimulatedTime.now``), the moment a pool should stamp the transitions they cause.
+    """
 
     @abstractmethod
     def start(self) -> None:
