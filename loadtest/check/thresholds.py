@@ -66,6 +66,9 @@ def judge_whole_run(spec: ThresholdSpec, summary: Mapping[str, Any]) -> Verdict:
     bound = spec.max if broken == "max" else spec.min
     word = "above" if broken == "max" else "below"
     why = f"{word} the {broken} of {format_value(bound, spec.ref.unit)} over the whole run"
+    if spec.builtin:
+        why = (f"{format_value(value, spec.ref.unit)} of the requests failed (errors other than 429): the run is "
+               f"broken, whatever its thresholds say (guards.max_error_rate {format_value(bound, spec.ref.unit)})")
     return _verdict(spec, value, FAIL, why)
 
 

@@ -14,6 +14,7 @@ from loadtest.emulator import groundtruth
 from loadtest.emulator.endpoint import EndpointRuntime
 from loadtest.emulator.parsing import BadRequest, parse_count
 from loadtest.emulator.responses import JSON_TYPE, error_response, json_response
+from loadtest.emulator.workers import WorkerStartError
 
 if TYPE_CHECKING:
     from loadtest.emulator.app import Emulator
@@ -46,7 +47,7 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
             "started_at": emulator.started_wall,
             "unrouted": {str(code): n for code, n in sorted(emulator.unrouted.items())},
             "loop_lag": emulator.loop_lag.snapshot(),
-            "endpoints": {rt.config.id: groundtruth.endpoint_snapshot(rt) for rt in runtimes},
+            "endpoints": {rt.config.id: groundtruth.endpoint_snapshot(rt, emulator.origin) for rt in runtimes},
         })
 
     async def job_records(request: web.Request) -> web.Response:
@@ -63,7 +64,10 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
         endpoint_id = request.query.get("endpoint")
         if endpoint_id is not None:
             pick(request)
-        return json_response(200, {"reset": emulator.reset(endpoint_id)})
+        try:
+            return json_response(200, {"reset": await emulator.reset(endpoint_id)})
+        except WorkerStartError as exc:
+            return error_response(503, str(exc))
 
     async def config(request: web.Request) -> web.Response:
         return json_response(200, emulator.config.model_dump(mode="json"))

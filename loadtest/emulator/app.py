@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -23,11 +25,13 @@ from aiohttp import web
 from loadtest import looplag
 from loadtest.contract import OPERATIONS, Op
 from loadtest.emulator.admin import ADMIN_PREFIX, add_admin_routes
-from loadtest.emulator.endpoint import EndpointRuntime
+from loadtest.emulator.endpoint import ConfigurationError, EndpointRuntime
 from loadtest.emulator.handlers import HANDLERS
 from loadtest.emulator.parsing import BadRequest
 from loadtest.emulator.responses import error_response, too_many
+from loadtest.emulator.supervisor import shutdown as shutdown_supervisor
 from loadtest.emulator.webhooks import WebhookSender
+from loadtest.emulator.worker_routes import add_worker_routes
 from loadtest.emulator_config import EmulatorConfig
 
 __all__ = ["ADMIN_PREFIX", "Emulator", "build_app"]
@@ -39,27 +43,51 @@ _JOB_OPS = frozenset(op.value for op, operation in OPERATIONS.items() if operati
 _METHODS = {op.value: frozenset(operation.methods) for op, operation in OPERATIONS.items()}
 
 
+def worker_host(host: str) -> str | None:
+    """The address real workers use to reach an emulator listening on ``host``: loopback only (their
+    requests may carry the developer's RunPod key); None when ``host`` offers no loopback address."""
+    if host in ("", "localhost"):
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_unspecified:
+        return "::1" if address.version == 6 else "127.0.0.1"
+    return host if address.is_loopback else None
+
+
 class Emulator:
     """Every endpoint of one emulator process, plus what is shared (webhook client, start time, loop lag)."""
 
-    def __init__(self, config: EmulatorConfig) -> None:
+    def __init__(self, config: EmulatorConfig, worker_output_dir: Path | None = None) -> None:
         self.config = config
+        self.worker_output_dir = worker_output_dir
+        """Where real workers' stdout/stderr files go (None: a fresh temporary directory)."""
         self.webhooks = WebhookSender()
         self.endpoints: dict[str, EndpointRuntime] = {}
         self.unrouted: defaultdict[int, int] = defaultdict(int)
         self.started_wall = time.time()
         self.origin = 0.0
         self.loop: Any = None
+        self.url: str | None = None
         self.loop_lag = looplag.LoopLag()
         """This process's event-loop lag (the ground truth's ``loop_lag``): a stall makes the emulator stamp
         arrivals late and delays when changes become visible (never the simulated timings)."""
         self._lag_handle: asyncio.TimerHandle | None = None
 
     def start(self, loop: Any) -> None:
+        """Create and start every endpoint (raises ``ConfigurationError`` when one cannot run)."""
+        if any(e.worker is not None for e in self.config.endpoints) and worker_host(self.config.host) is None:
+            raise ConfigurationError(
+                f"real workers need the emulator on a loopback address (127.0.0.1, ::1) or on all addresses "
+                f"(0.0.0.0), not {self.config.host!r}: their requests may carry the developer's RunPod key"
+            )
         self.loop = loop
         self.origin = loop.time()
+        self.started_wall = time.time()  # with origin: loop-clock times convert to wall-clock ones
         for endpoint_config in self.config.endpoints:
-            runtime = EndpointRuntime(endpoint_config, loop, self.webhooks)
+            runtime = EndpointRuntime(endpoint_config, loop, self.webhooks, self.worker_output_dir)
             self.endpoints[endpoint_config.id] = runtime
         for runtime in self.endpoints.values():
             runtime.start()
@@ -73,15 +101,30 @@ class Emulator:
         due = now + looplag.TICK_S
         self._lag_handle = self.loop.call_at(due, self._lag_tick, due)
 
-    def reset(self, endpoint_id: str | None = None) -> list[str]:
-        """Forget all jobs and counters, restart the workers: a fresh endpoint (tests)."""
+    def listening(self, port: int) -> None:
+        """The server is bound: tell the endpoints where their workers reach it."""
+        host = worker_host(self.config.host) or self.config.host
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        for runtime in self.endpoints.values():
+            runtime.listening(self.url)
+
+    async def warm_up(self) -> None:
+        """Wait until every endpoint's always-on workers can take jobs (raises ``WorkerStartError``)."""
+        await asyncio.gather(*(runtime.pool.warm_up() for runtime in self.endpoints.values()))
+
+    async def reset(self, endpoint_id: str | None = None) -> list[str]:
+        """Forget all jobs and counters, restart the workers: a fresh endpoint (tests). Raises
+        ``WorkerStartError`` when a real always-on worker cannot start again."""
         ids = [endpoint_id] if endpoint_id else list(self.endpoints)
         for eid in ids:
             old = self.endpoints[eid]
-            old.close()
-            runtime = EndpointRuntime(old.config, self.loop, self.webhooks)
+            await old.aclose()
+            runtime = EndpointRuntime(old.config, self.loop, self.webhooks, self.worker_output_dir)
             self.endpoints[eid] = runtime
             runtime.start()
+            if self.url is not None:
+                runtime.listening(self.url)
+            await runtime.pool.warm_up()  # as at start: the always-on workers are up when this returns
         if endpoint_id is None:
             self.unrouted.clear()
             self.loop_lag = looplag.LoopLag()
@@ -91,8 +134,8 @@ class Emulator:
         if self._lag_handle is not None:
             self._lag_handle.cancel()
             self._lag_handle = None
-        for runtime in self.endpoints.values():
-            runtime.close()
+        await asyncio.gather(*(runtime.aclose() for runtime in self.endpoints.values()))
+        shutdown_supervisor()
         await self.webhooks.close()
 
     def client_max_size(self) -> int:
@@ -189,6 +232,7 @@ def build_app(emulator: Emulator) -> web.Application:
             elif op == Op.OPENAI:
                 path += "/{route:.*}"
             app.router.add_route("*", path, route(endpoint_id, op.value))
+    add_worker_routes(app, emulator)
     app.router.add_route("*", "/v2/{tail:.*}", v2)
     add_admin_routes(app, emulator)
     app.router.add_route("*", "/{tail:.*}", not_found)

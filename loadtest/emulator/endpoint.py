@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import random
+from pathlib import Path
 from typing import Any
 
 from loadtest import contract
@@ -22,8 +23,10 @@ from loadtest.emulator.behaviour import Behaviour, Plan
 from loadtest.emulator.groundtruth import Counters
 from loadtest.emulator.jobstore import Job, JobStore
 from loadtest.emulator.limits import Limits
+from loadtest.emulator.process_pool import ProcessWorkers
 from loadtest.emulator.simtime import SimulatedTime
 from loadtest.emulator.webhooks import WebhookSender
+from loadtest.emulator.worker_env import WorkerSetupError
 from loadtest.emulator.workers import SimulatedWorkers, WorkerPool
 from loadtest.emulator_config import EndpointConfig
 
@@ -40,7 +43,10 @@ class ConfigurationError(ValueError):
 class EndpointRuntime:
     """Everything one endpoint id serves."""
 
-    def __init__(self, config: EndpointConfig, loop: asyncio.AbstractEventLoop, webhooks: WebhookSender) -> None:
+    def __init__(
+        self, config: EndpointConfig, loop: asyncio.AbstractEventLoop, webhooks: WebhookSender,
+        worker_output_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.loop = loop
         self.webhooks = webhooks
@@ -58,9 +64,18 @@ class EndpointRuntime:
         self.limits = Limits(config)
         self.clock = SimulatedTime(loop)
         """Pending simulated events and the simulated present (``clock.now``)."""
-        self.pool: WorkerPool = SimulatedWorkers(
-            config, self.store, self.behaviour, self.clock, self.counters, self.replan
-        )
+        self.pool: WorkerPool
+        if config.worker is not None:
+            try:
+                self.pool = ProcessWorkers(
+                    config, self.store, loop, self.counters, self.behaviour.id_rng, worker_output_dir
+                )
+            except WorkerSetupError as exc:
+                raise ConfigurationError(f"endpoint {config.id!r}: {exc}") from None
+        else:
+            self.pool = SimulatedWorkers(
+                config, self.store, self.behaviour, self.clock, self.counters, self.replan
+            )
         self.limits.running_workers = lambda: self.pool.health_workers()["running"]  # type: ignore[method-assign]
         self.store.on_release = self.pool.release
         self.store.on_terminal = self._on_terminal
@@ -81,11 +96,16 @@ class EndpointRuntime:
         self.pool.start()
         self._tick_handle = self.loop.call_later(TICK_S, self._tick)
 
-    def close(self) -> None:
+    def listening(self, url: str) -> None:
+        """The emulator serves at ``url`` (a loopback address workers can reach)."""
+        self.pool.listening(url)
+
+    async def aclose(self) -> None:
+        """Stop the tick and the workers (real worker processes are stopped and waited for), forget jobs."""
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
-        self.pool.close()
+        await self.pool.aclose()
         self.clock.close()
         self.store.clear()
 

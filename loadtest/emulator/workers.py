@@ -27,6 +27,7 @@ from typing import Any
 from loadtest.emulator import behaviour as bh
 from loadtest.emulator.groundtruth import Counters
 from loadtest.emulator.jobstore import COMPLETED, FAILED, IN_PROGRESS, TIMED_OUT, Job, JobStore
+from loadtest.emulator.scaling import workers_to_start
 from loadtest.emulator.simtime import Event, SimulatedTime
 from loadtest.emulator_config import EndpointConfig
 
@@ -34,6 +35,10 @@ INITIALIZING = "initializing"
 UP = "up"
 UNHEALTHY = "unhealthy"
 STOPPED = "stopped"
+
+class WorkerStartError(RuntimeError):
+    """An always-on worker could not start; the message says why (with the worker's own output)."""
+
 
 CRASH_RETRIES = 1
 """How many times the platform re-runs a job whose worker crashed before failing it."""
@@ -78,6 +83,23 @@ class WorkerPool(ABC):
     def lateness_snapshot(self) -> dict[str, object]:
         """How late job ends were noticed (simulated pools only)."""
         return {}
+
+    def listening(self, url: str) -> None:  # noqa: B027 (a hook: most pools need nothing)
+        """The emulator now serves at ``url`` (``http://HOST:PORT``): real workers need it to reach their
+        routes, so a pool of processes starts them from here."""
+
+    async def warm_up(self) -> None:  # noqa: B027 (a hook: simulated workers are warm at once)
+        """Return once the always-on workers (``workers_min``) can take jobs; the emulator announces itself
+        only then, so a run never measures their start-up. Raises ``WorkerStartError`` when one cannot."""
+
+    async def aclose(self) -> None:
+        """Stop for good, waiting for whatever must end first (worker processes); then :meth:`close`."""
+        self.close()
+
+    def real_workers_snapshot(self, origin: float) -> dict[str, object] | None:
+        """The ground truth's ``real_workers`` section (pools of real worker processes only); times in ms
+        since ``origin`` on the loop clock."""
+        return None
 
 
 class Lateness:
@@ -284,8 +306,7 @@ class SimulatedWorkers(WorkerPool):
         if plan is not None and plan.chunks is not None:
             planned = self._stream_end(job, len(plan.chunks)) - started
         if planned > job.exec_timeout:
-            error = f"job timed out: execution exceeded the {job.exec_timeout * 1000:.0f} ms execution timeout"
-            self._finish(worker, job, TIMED_OUT, end, None, error)
+            self._finish(worker, job, TIMED_OUT, end, None, bh.timeout_error(job.exec_timeout))
         elif plan is None:
             self._finish(worker, job, COMPLETED, end, bh.DEFAULT_OUTPUT, None)
         elif plan.outcome == bh.COMPLETE:
@@ -313,8 +334,7 @@ class SimulatedWorkers(WorkerPool):
             if job.retries < CRASH_RETRIES:
                 self.store.requeue_after_crash(job, at, self.replan(job))
             else:
-                error = f"job failed after {job.retries} retries: worker {worker.id} crashed"
-                self.store.finish(job, FAILED, at, None, error)
+                self.store.finish(job, FAILED, at, None, bh.crash_error(job.retries, worker.id))
         replacement = self._start_worker(at, warm=False)
         replacement.replaces = worker
         self._dispatch(at)
@@ -427,22 +447,8 @@ class SimulatedWorkers(WorkerPool):
 
     # --- scaling -----------------------------------------------------------------------------------
     def _scale(self, now: float) -> None:
-        config = self.config
-        room = config.workers_max - self._live
-        if room <= 0:
-            return
-        start = config.workers_min - self._live
-        normal_queued = self.store.in_queue - self.store.in_queue_low
-        if config.scaler.type == "request_count":
-            desired = math.ceil((normal_queued + self.store.in_progress) / config.scaler.value)
-            start = max(start, min(desired, config.workers_max) - self._live)
-        elif normal_queued > 0:
-            if self._live == 0:
-                start = max(start, 1)
-            coming = self._initializing * self.concurrency
-            overdue = self.store.oldest_waits(now, config.scaler.value, room * self.concurrency + coming)
-            start = max(start, math.ceil(max(0, overdue - coming) / self.concurrency))
-        for _ in range(min(start, room)):
+        count = workers_to_start(self.config, self.store, self._live, self._initializing, self.concurrency, now)
+        for _ in range(count):
             self._start_worker(now, warm=False)
 
     # --- reporting ---------------------------------------------------------------------------------

@@ -36,10 +36,12 @@ class ProgressLine:
         self._last_requests, self._last_t = live.requests, now
         throttled = 100.0 * live.throttled / live.requests if live.requests else 0.0
         dropped = self.runtime.dispatcher.stats.dropped if self.runtime.dispatcher is not None else 0
+        jobs = self.runtime.job_counts
         return (
-            f"[{elapsed:5.0f}s/{self.total_s:.0f}s] {rps:7.1f} req/s | jobs in flight {self.runtime.jobs.in_flight:4d}"
-            f" | submitted {self.runtime.jobs.submitted:6d} | 429 {throttled:5.1f}% | errors {live.errors}"
+            f"[{elapsed:5.0f}s/{self.total_s:.0f}s] {rps:7.1f} req/s | jobs in flight {jobs.in_flight:4d}"
+            f" | submitted {jobs.submitted:6d} | 429 {throttled:5.1f}% | errors {live.errors}"
             + (f" | dropped {dropped}" if dropped else "")
+            + (" | draining: no new jobs, following those in flight" if self.runtime.control.draining else "")
         )
 
     def maybe_print(self, elapsed: float) -> None:
