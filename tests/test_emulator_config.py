@@ -51,3 +51,8 @@ def test_window_kind_and_per_operation_windows():
     assert limits.window_kind == "rolling" and limits.window_overrides == {"run": 0.5}
     with pytest.raises(ValidationError, match=r"window_overrides\.run"):
         EndpointConfig.model_validate({"limits": {"window_overrides": {"run": 0}}})
+
+
+def test_recheck_when_full_is_refused_next_to_a_real_worker():
+    with pytest.raises(ValidationError, match="recheck_when_full describes simulated workers"):
+        EndpointConfig.model_validate({"worker": {"command": ["python", "h.py"]}, "recheck_when_full": "1s"})
