@@ -529,8 +529,9 @@ class _Builder:
     """Turns composed nodes into plain data, filling the :class:`SourceMap` (nodes reached through
     aliases are visited once per use: the composer already bounded how many that makes)."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], *, interpolate: bool = True) -> None:
         self.interpolator = _Interpolator(environ)
+        self.interpolate = interpolate
         self.map = SourceMap()
         self.problems: list[Located] = []
 
@@ -572,7 +573,7 @@ class _Builder:
         text = node.value
         self.map.source_text[path] = text
         tag = node.tag
-        if tag == _STR and "$" in text:
+        if tag == _STR and "$" in text and self.interpolate:
             text, problems = self.interpolator.substitute(text)
             for problem in problems:
                 self.problems.append(Located(path, node.position, problem))
@@ -600,10 +601,13 @@ class _Builder:
 # ------------------------------------------------------------------------------------------- entry
 
 
-def parse_yaml(text: str, environ: Mapping[str, str] | None = None, *, parser: ParserName = "auto") -> Parsed:
+def parse_yaml(
+    text: str, environ: Mapping[str, str] | None = None, *, parser: ParserName = "auto", interpolate: bool = True
+) -> Parsed:
     """Parse ``text``; every problem (syntax, limits, tags, merges, interpolation) comes back in
     :attr:`Parsed.problems` with its line, never raised. ``parser`` picks the event parser: ``auto``
-    (libyaml when installed), ``libyaml`` or ``python``; the result is the same either way."""
+    (libyaml when installed), ``libyaml`` or ``python``; the result is the same either way.
+    ``interpolate=False`` leaves ``${VAR}`` as written (files that are not scenarios)."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         return _failed(_at_start(_too_big()))
     bad = _NON_PRINTABLE.search(text)
@@ -627,7 +631,7 @@ def parse_yaml(text: str, environ: Mapping[str, str] | None = None, *, parser: P
     except yaml.YAMLError as exc:
         if use_libyaml and composer.events <= _REPARSE_EVENTS_MAX:
             # Early in the file: let PyYAML's parser give the answer, so both parsers answer alike.
-            return parse_yaml(text, environ, parser="python")
+            return parse_yaml(text, environ, parser="python", interpolate=interpolate)
         problem = _syntax_problem(exc, text)
         if "maximum nesting depth" in str(exc):  # libyaml's own limit (1000 levels), far past ours
             problem = Located((), problem.position, _too_deep())
@@ -643,12 +647,36 @@ def parse_yaml(text: str, environ: Mapping[str, str] | None = None, *, parser: P
             where, what = root.position, f"the document is null ({shown(root.value)})"
         message = f"no scenario here: {what}; a scenario is a mapping of keys (name, duration, mix, ...)"
         return _failed(Located((), where, message))
-    builder = _Builder(os.environ if environ is None else environ)
+    builder = _Builder(os.environ if environ is None else environ, interpolate=interpolate)
     data = builder.build(root, ())
     # A node reached through many aliases is reported once, where it is written.
     once = {(problem.position, problem.message): problem for problem in reversed(builder.problems)}
     problems = sorted(once.values(), key=lambda problem: (problem.position.line, problem.position.column))
     return Parsed(data, builder.map, problems, builder.interpolator.secrets)
+
+
+class YamlFileError(ValueError):
+    """A YAML file (not a scenario) that cannot be read; the message is ``file:line:col: what``."""
+
+
+def load_yaml_file(path: Path, what: str = "YAML file") -> Any:
+    """The data of a YAML file that is not a scenario (an emulator config, a run's scenario.yaml), read with
+    this module's limits (size, depth, alias budget, safe tags) and no ``${VAR}`` interpolation. Raises
+    :class:`YamlFileError` naming the file, line and problem; an empty file gives ``None``."""
+    try:
+        text = read_source(path)
+    except SourceError as exc:
+        raise YamlFileError(f"{path}:{exc.problem.position.line}:{exc.problem.position.column}: {what}: "
+                            f"{exc.problem.message}") from None
+    if not text.strip():
+        return None
+    parsed = parse_yaml(text, {}, interpolate=False)
+    if parsed.problems:
+        first = parsed.problems[0]
+        more = f" (and {len(parsed.problems) - 1} more)" if len(parsed.problems) > 1 else ""
+        message = first.message.replace("no scenario here: ", "")
+        raise YamlFileError(f"{path}:{first.position.line}:{first.position.column}: {what}: {message}{more}")
+    return parsed.data
 
 
 def _failed(problem: Located) -> Parsed:
