@@ -13,18 +13,29 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loadtest import contract
 from loadtest.contract import Op
 from loadtest.distributions import Distribution
-from loadtest.fields import Duration, Probability, Size
+from loadtest.fields import (
+    MAX_CONCURRENCY,
+    Concurrency,
+    Count,
+    Duration,
+    Finite,
+    Integer,
+    Probability,
+    Retries,
+    Size,
+    Workers,
+)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class ScalerConfig(_Strict):
@@ -35,32 +46,74 @@ class ScalerConfig(_Strict):
     """
 
     type: Literal["queue_delay", "request_count"] = "queue_delay"
-    value: float = Field(default=4.0, gt=0)
+    value: Finite = Field(default=4.0, gt=0)
+
+
+WindowKind = Literal["fixed", "rolling"]
+_InFlight = Annotated[int, Field(ge=0, le=MAX_CONCURRENCY)]
+"""Requests in flight allowed by an override (0 refuses every request)."""
 
 
 class LimitsConfig(_Strict):
-    """Which documented limits the emulator enforces; each can be switched off or overridden."""
+    """Which documented limits the emulator enforces; each can be switched off or overridden.
+
+    Every figure here is enforced exactly (docs/emulator.md, "Limits"), so a discovery run can be checked
+    against it: at most ``rate`` admitted requests in any window of the operation, at most ``concurrency``
+    admitted requests in flight.
+    """
 
     rate: bool = True
     concurrency: bool = True
     queue_size: bool = True
     payload: bool = True
     window: Duration = contract.RATE_WINDOW_S
-    """Length of the rate-limit window; shorten it in tests (the per-window counts stay as documented
-    unless overridden)."""
-    rate_overrides: dict[Op, int] = Field(default_factory=dict)
-    """Requests per window, by operation name, replacing the documented figure."""
-    concurrency_overrides: dict[Op, int] = Field(default_factory=dict)
+    """Length of the rate-limit window of every operation without a ``window_overrides`` entry; shorten it
+    in tests (the per-window counts stay as documented unless overridden)."""
+    window_kind: WindowKind = "fixed"
+    """``fixed``: a window opens with the first request that finds none open and admits ``rate`` requests
+    until it ends ``window`` later; ``rolling`` (sliding log): a request is admitted while fewer than
+    ``rate`` requests were admitted in the ``window`` seconds before it."""
+    window_overrides: dict[Op, Duration] = Field(default_factory=dict)
+    """Window length, by operation name, replacing ``window`` for that operation."""
+    rate_overrides: dict[Op, Count] = Field(default_factory=dict)
+    """Requests per window, by operation name, replacing the documented figure (an operation without a
+    documented limit, such as ``health``, gets one)."""
+    concurrency_overrides: dict[Op, _InFlight] = Field(default_factory=dict)
     """Requests in flight, by operation name, replacing the documented figure."""
-    rate_per_worker: dict[Op, int] = Field(default_factory=dict)
+    rate_per_worker: dict[Op, Count] = Field(default_factory=dict)
     """Dynamic rate limit, by operation: the window's budget becomes ``max(base, running workers * N)``
     (the documented rule; the platform's per-worker figure is not published, so it is off unless set)."""
-    queue_size_limit: int | None = Field(default=None, ge=0)
+    queue_size_limit: Count | None = None
     """Queue length above which ``/run`` and ``/runsync`` get 429; unset: the documented rule
     (``max(50, workers_max * 500)``)."""
     payload_overrides: dict[Op, Size] = Field(default_factory=dict)
     """Largest accepted request body, by operation name (``run``, ``runsync``), replacing the documented
     10 MB / 20 MB."""
+
+    @model_validator(mode="after")
+    def _windows_positive(self) -> LimitsConfig:
+        if self.window <= 0:
+            raise ValueError(f"window must be longer than 0 s, found {self.window:g}")
+        for op, seconds in self.window_overrides.items():
+            if seconds <= 0:
+                raise ValueError(f"window_overrides.{op.value} must be longer than 0 s, found {seconds:g}")
+        return self
+
+    def rate_limit(self, op: Op) -> int | None:
+        """Requests of ``op`` admitted per window (before ``rate_per_worker``); None: no rate limit."""
+        if not self.rate:
+            return None
+        return self.rate_overrides.get(op, contract.OPERATIONS[op].rate_limit)
+
+    def window_for(self, op: Op) -> float:
+        """Length in seconds of ``op``'s rate window."""
+        return float(self.window_overrides.get(op, self.window))
+
+    def concurrency_limit(self, op: Op) -> int | None:
+        """Requests of ``op`` admitted in flight at once; None: no concurrency limit."""
+        if not self.concurrency:
+            return None
+        return self.concurrency_overrides.get(op, contract.OPERATIONS[op].concurrency_limit)
 
 
 class RetentionConfig(_Strict):
@@ -82,7 +135,7 @@ class PolicyConfig(_Strict):
 class WebhookConfig(_Strict):
     """Webhook delivery: one attempt plus ``retries`` more, ``retry_delay`` apart, on a non-2xx answer."""
 
-    retries: int = Field(default=contract.WEBHOOK_RETRIES, ge=0)
+    retries: Retries = contract.WEBHOOK_RETRIES
     retry_delay: Duration = contract.WEBHOOK_RETRY_DELAY_S
     timeout: Duration = 10.0
 
@@ -96,7 +149,7 @@ cannot override them."""
 
 SIMULATED_ONLY_SETTINGS: tuple[str, ...] = (
     "concurrency", "cold_start", "execution_time", "failure_rate", "generator", "return_aggregate_stream",
-    "stream_interval",
+    "stream_interval", "recheck_when_full",
 )
 """Endpoint settings that describe simulated workers; with a real worker its own code decides them."""
 
@@ -108,6 +161,7 @@ _REAL_WORKER_EQUIVALENT: dict[str, str] = {
     "generator": "a generator handler streams",
     "return_aggregate_stream": "set it in runpod.serverless.start({...}) in the worker",
     "stream_interval": "the handler yields when it yields",
+    "recheck_when_full": "a real SDK worker re-checks for work by itself (once a second when full)",
 }
 
 
@@ -196,9 +250,9 @@ class EndpointConfig(_Strict):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable holding the key this endpoint demands; unset: any key is
     accepted, but one must be sent (as on the platform)."""
-    workers_min: int = Field(default=0, ge=0)
-    workers_max: int = Field(default=3, ge=1)
-    concurrency: int = Field(default=1, ge=1)
+    workers_min: Workers = 0
+    workers_max: Annotated[Workers, Field(ge=1)] = 3
+    concurrency: Concurrency = 1
     """Jobs one worker runs at once."""
     idle_timeout: Duration = 5.0
     """An idle worker above ``workers_min`` is stopped after this long."""
@@ -213,7 +267,12 @@ class EndpointConfig(_Strict):
     """Endpoint-level execution timeout; a job's ``policy.executionTimeout`` overrides it."""
     stream_interval: Duration | None = None
     """Time between streamed chunks of a generator job; unset: its execution time spread evenly."""
-    seed: int | None = None
+    recheck_when_full: Duration | None = None
+    """A worker whose ``concurrency`` slots are all taken looks for new work only every this long, counted
+    from the moment it filled up, so a freed slot waits for the next re-check: ``1s`` reproduces the
+    official SDK worker (its job loop sleeps 1 s while full). Unset (the default): a freed slot takes the
+    next queued job at once, the ideal M/M/c server that queueing theory describes."""
+    seed: Integer | None = None
     """Seed for every random draw of this endpoint (execution times, failures, cold starts)."""
     generator: bool = False
     """Every job streams, like RunPod's mock worker started with ``--generator``: each element of a list
@@ -223,7 +282,7 @@ class EndpointConfig(_Strict):
     unset, a streaming job finishes with no ``output``, as on the platform."""
     stream_default_wait: Duration = contract.STREAM_DEFAULT_WAIT_MS / 1000
     """How long ``/stream`` holds an empty answer when the request sets no ``?wait=``."""
-    job_records_max: int = Field(default=1_000_000, ge=0)
+    job_records_max: Count = 1_000_000
     """Per-job ground-truth records kept (oldest dropped first, counted as dropped)."""
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
@@ -237,6 +296,8 @@ class EndpointConfig(_Strict):
     def _workers_consistent(self) -> EndpointConfig:
         if self.workers_min > self.workers_max:
             raise ValueError(f"workers_min ({self.workers_min}) is greater than workers_max ({self.workers_max})")
+        if self.recheck_when_full is not None and self.recheck_when_full <= 0:
+            raise ValueError(f"recheck_when_full must be longer than 0 s (or unset), found {self.recheck_when_full:g}")
         if self.worker is not None:
             simulated = [  # a default value is harmless: a dumped config must load again
                 name for name in SIMULATED_ONLY_SETTINGS

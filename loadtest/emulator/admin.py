@@ -40,10 +40,13 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
     async def ground_truth(request: web.Request) -> web.Response:
         endpoint_id = request.query.get("endpoint")
         runtimes = [pick(request)] if endpoint_id else list(emulator.endpoints.values())
+        for runtime in runtimes:
+            runtime.catch_up()
         return json_response(200, {
             "uptime_s": round(emulator.loop.time() - emulator.origin, 6),
             "started_at": emulator.started_wall,
             "unrouted": {str(code): n for code, n in sorted(emulator.unrouted.items())},
+            "loop_lag": emulator.loop_lag.snapshot(),
             "endpoints": {rt.config.id: groundtruth.endpoint_snapshot(rt, emulator.origin) for rt in runtimes},
         })
 
@@ -54,6 +57,7 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
             limit = parse_count(request.query.get("limit"), "limit", 10_000, JOB_RECORDS_PAGE_MAX)
         except BadRequest as exc:
             return error_response(400, str(exc))
+        runtime.catch_up()
         return json_response(200, groundtruth.job_page(runtime, offset, limit, emulator.origin))
 
     async def reset(request: web.Request) -> web.Response:
@@ -72,7 +76,10 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
         return json_response(200, {"ready": True, "endpoints": list(emulator.endpoints)})
 
     async def metrics(request: web.Request) -> web.Response:
-        text = groundtruth.prometheus_text(list(emulator.endpoints.values()))
+        runtimes = list(emulator.endpoints.values())
+        for runtime in runtimes:
+            runtime.catch_up()
+        text = groundtruth.prometheus_text(runtimes, emulator.loop_lag)
         return web.Response(text=text, content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Format": "prometheus-0.0.4"})
 

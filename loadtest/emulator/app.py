@@ -1,7 +1,8 @@
 """The emulator's HTTP face: ``/v2/{endpoint_id}/{operation}[/{job_id}]``, the admin routes, ``/metrics``.
 
 One route per endpoint operation (aiohttp resolves plain paths by a dictionary lookup), one coroutine per
-request, no middleware on the hot path; a catch-all under ``/v2/`` answers the rest. Order of checks:
+request, no middleware on the hot path; a catch-all under ``/v2/`` answers the rest. Every request first
+applies the endpoint's simulated events already due (``EndpointRuntime.catch_up``). Order of checks:
 endpoint (404), operation and job id (404), method (405), auth (401), rate and concurrency (429), then in
 the handler payload size (413), queue size (429), body (400). Every answer is JSON with
 ``Content-Type: application/json``; errors are ``{"error": message}``; nothing a client sends gives 500.
@@ -21,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from loadtest import looplag
 from loadtest.contract import OPERATIONS, Op
 from loadtest.emulator.admin import ADMIN_PREFIX, add_admin_routes
 from loadtest.emulator.endpoint import ConfigurationError, EndpointRuntime
@@ -56,7 +58,7 @@ def worker_host(host: str) -> str | None:
 
 
 class Emulator:
-    """Every endpoint of one emulator process, plus what is shared (webhook client, start time)."""
+    """Every endpoint of one emulator process, plus what is shared (webhook client, start time, loop lag)."""
 
     def __init__(self, config: EmulatorConfig, worker_output_dir: Path | None = None) -> None:
         self.config = config
@@ -69,6 +71,10 @@ class Emulator:
         self.origin = 0.0
         self.loop: Any = None
         self.url: str | None = None
+        self.loop_lag = looplag.LoopLag()
+        """This process's event-loop lag (the ground truth's ``loop_lag``): a stall makes the emulator stamp
+        arrivals late and delays when changes become visible (never the simulated timings)."""
+        self._lag_handle: asyncio.TimerHandle | None = None
 
     def start(self, loop: Any) -> None:
         """Create and start every endpoint (raises ``ConfigurationError`` when one cannot run)."""
@@ -85,6 +91,15 @@ class Emulator:
             self.endpoints[endpoint_config.id] = runtime
         for runtime in self.endpoints.values():
             runtime.start()
+        due = loop.time() + looplag.TICK_S
+        self._lag_handle = loop.call_at(due, self._lag_tick, due)
+
+    def _lag_tick(self, due: float) -> None:
+        """The lag ticker: asks to wake every ``TICK_S`` and records how late it woke."""
+        now = self.loop.time()
+        self.loop_lag.record(time.time(), now - due)
+        due = now + looplag.TICK_S
+        self._lag_handle = self.loop.call_at(due, self._lag_tick, due)
 
     def listening(self, port: int) -> None:
         """The server is bound: tell the endpoints where their workers reach it."""
@@ -112,9 +127,13 @@ class Emulator:
             await runtime.pool.warm_up()  # as at start: the always-on workers are up when this returns
         if endpoint_id is None:
             self.unrouted.clear()
+            self.loop_lag = looplag.LoopLag()
         return ids
 
     async def close(self) -> None:
+        if self._lag_handle is not None:
+            self._lag_handle.cancel()
+            self._lag_handle = None
         await asyncio.gather(*(runtime.aclose() for runtime in self.endpoints.values()))
         shutdown_supervisor()
         await self.webhooks.close()
@@ -160,7 +179,7 @@ def build_app(emulator: Emulator) -> web.Application:
 
         async def serve(request: web.Request) -> web.Response:
             runtime = endpoints[endpoint_id]
-            response = _refuse(runtime, request, op)
+            response = _refuse(runtime, request, op, runtime.catch_up())
             if response is None:  # admitted: the limits must be released
                 if job_op:
                     extra = request.match_info["job_id"]
@@ -220,7 +239,7 @@ def build_app(emulator: Emulator) -> web.Application:
     return app
 
 
-def _refuse(runtime: EndpointRuntime, request: web.Request, op: str) -> web.Response | None:
+def _refuse(runtime: EndpointRuntime, request: web.Request, op: str, now: float) -> web.Response | None:
     """Method, auth and rate/concurrency checks: the refusal, or None when admitted (then release)."""
     if request.method not in _METHODS[op]:
         allowed = ", ".join(sorted(_METHODS[op]))
@@ -232,7 +251,6 @@ def _refuse(runtime: EndpointRuntime, request: web.Request, op: str) -> web.Resp
     if limits.unlimited:
         limits.ops[op].in_flight += 1
         return None
-    now = runtime.loop.time()
     reason = limits.admit(op, now)
     if reason is not None:
         return too_many(runtime, op, reason, now)

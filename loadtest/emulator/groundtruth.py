@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from loadtest.contract import HEALTH_JOB_KEYS, HEALTH_WORKER_KEYS, JobStatus
+from loadtest.looplag import LoopLag
 
 if TYPE_CHECKING:
     from loadtest.emulator.endpoint import EndpointRuntime
@@ -130,12 +131,14 @@ def job_page(runtime: EndpointRuntime, offset: int, limit: int, origin: float) -
 
 
 def _labels(**labels: object) -> str:
+    if not labels:
+        return ""
     inner = ",".join(f'{key}="{str(value).replace(chr(34), "")}"' for key, value in labels.items())
     return "{" + inner + "}"
 
 
-def prometheus_text(runtimes: list[EndpointRuntime]) -> str:
-    """All endpoints' counters and gauges in the Prometheus text exposition format."""
+def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = None) -> str:
+    """All endpoints' counters and gauges (and the process's loop lag) in the Prometheus text format."""
     lines: list[str] = []
 
     def family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, object], float]]) -> None:
@@ -177,4 +180,10 @@ def prometheus_text(runtimes: list[EndpointRuntime]) -> str:
     family("loadtest_emulator_health_workers", "gauge", "The /health worker counters.", gauge_workers)
     family("loadtest_emulator_webhooks_total", "counter", "Webhook deliveries by result.", hooks)
     family("loadtest_emulator_execution_ms_total", "counter", "Sum of finished jobs' executionTime.", exec_sum)
+    if loop_lag is not None:
+        family("loadtest_emulator_loop_lag_max_ms", "gauge",
+               "Largest event-loop lag of the emulator process since start (or reset), in ms.",
+               [({}, round(loop_lag.max_ms, 3))])
+        family("loadtest_emulator_loop_stalls_total", "counter",
+               f"Event-loop stalls of at least {loop_lag.stall_s:g} s.", [({}, len(loop_lag.stalls()))])
     return "\n".join(lines) + "\n"
