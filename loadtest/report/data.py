@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from loadtest.metrics import hdr, rundir
 from loadtest.metrics.catalog import HISTOGRAM_METRICS, METRICS, MetricRef
@@ -167,12 +166,16 @@ def load_run(run_dir: Path | str) -> RunData:
 
 
 def _scenario(text: str | None, where: Path, warnings: list[str]) -> dict[str, Any] | None:
+    """The run's ``scenario.yaml`` as data, read with the scenario reader's limits (size, depth, aliases);
+    a file that cannot be read is a warning (the report stands without it), not a failure."""
     if text is None:
         return None
+    from loadtest.scenario.source import YamlFileError, load_yaml_file
+
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        warnings.append(f"{where}: cannot read it ({exc}); limits are drawn as documented")
+        document = load_yaml_file(where, "the run's scenario")
+    except YamlFileError as exc:
+        warnings.append(f"{exc}; limits are drawn as documented")
         return None
     if not isinstance(document, dict):
         warnings.append(f"{where}: not a mapping; limits are drawn as documented")

@@ -3,8 +3,9 @@
 A plot that draws a limit must draw the one the target enforced, labelled with its source:
 
 * **emulator**: the run's target was the built-in emulator; its ``target.emulator.limits`` in the run's
-  ``scenario.yaml`` (overrides, window, window kind, per-worker budgets, switches) is the truth. Keys are
-  read defensively: a run directory written by an older or newer version may lack or add some.
+  ``scenario.yaml`` (overrides, windows, window kind, per-worker budgets, switches) is the truth, read
+  through :class:`loadtest.emulator_config.LimitsConfig` (which owns the rules). A section this version
+  cannot validate (a run directory written by another version) is read key by key, with a warning.
 * **discovered**: the run directory holds ``limits.json`` (written by a limit-discovery run); on a real
   endpoint it replaces the documented figures, beside the emulator's it is drawn as a second line.
 * **documented**: otherwise, the figures of :mod:`loadtest.contract`.
@@ -29,9 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
-from loadtest.emulator_config import EndpointConfig
+from loadtest.emulator_config import EndpointConfig, LimitsConfig
 from loadtest.units import UnitError, parse_duration
 
 LIMITS_JSON = "limits.json"
@@ -144,11 +147,12 @@ def limits_in_force(scenario: Mapping[str, Any] | None, discovered: Mapping[str,
     source = EMULATOR if emulator is not None else (DISCOVERED if found else DOCUMENTED)
     result = LimitsInForce(source, warnings=warnings)
     limits = _mapping(emulator.get("limits")) if emulator is not None else {}
+    model = _emulator_model(limits, warnings) if emulator is not None else None
     for op in Op:
         doc_rate, doc_conc = documented(op)
         found_rate, found_conc = found.get(op.value, (None, None))
         if emulator is not None:
-            rate, conc = _emulator_limits(op, limits, doc_rate, doc_conc, warnings)
+            rate, conc = _emulator_limits(op, limits, model, doc_rate, doc_conc, warnings)
         else:
             rate = found_rate or doc_rate
             conc = found_conc or doc_conc
@@ -161,9 +165,9 @@ def limits_in_force(scenario: Mapping[str, Any] | None, discovered: Mapping[str,
     if emulator is not None:
         workers_max = _number(emulator.get("workers_max"))
         result.workers_max = int(workers_max) if workers_max is not None else _DEFAULT_WORKERS_MAX
-        if limits.get("queue_size", True) is not False:
-            explicit = limits.get("queue_size_limit")
-            if isinstance(explicit, int | float) and not isinstance(explicit, bool):
+        if (model.queue_size if model is not None else limits.get("queue_size", True) is not False):
+            explicit = model.queue_size_limit if model is not None else _number(limits.get("queue_size_limit"))
+            if explicit is not None:
                 result.queue_size, result.queue_size_source = int(explicit), EMULATOR
             else:
                 result.queue_size = contract.queue_size_limit(result.workers_max)
@@ -222,26 +226,42 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
-def _emulator_limits(op: Op, limits: Mapping[str, Any], doc_rate: RateLimit | None,
+def _emulator_model(limits: Mapping[str, Any], warnings: list[str]) -> LimitsConfig | None:
+    """The section as the emulator reads it, when this version can read it; else None (read key by key)."""
+    try:
+        return LimitsConfig.model_validate(dict(limits))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(section)"
+        warnings.append(f"target.emulator.limits.{where}: {first['msg']} (a run directory of another version?); "
+                        "the limits are read key by key")
+        return None
+
+
+def _emulator_limits(op: Op, limits: Mapping[str, Any], model: LimitsConfig | None, doc_rate: RateLimit | None,
                      doc_conc: ConcurrencyLimit | None,
                      warnings: list[str]) -> tuple[RateLimit | None, ConcurrencyLimit | None]:
-    """What ``loadtest/emulator/limits.py`` enforces for ``op`` under these ``limits`` keys."""
-    rate: RateLimit | None = None
+    """What the emulator enforces for ``op``: from :class:`LimitsConfig` (the owner of these rules) when
+    the section validates, else from the keys this version knows, read one by one."""
+    if model is not None:
+        value = model.rate_limit(op)
+        rate = (RateLimit(float(value), model.window_for(op), EMULATOR, window_kind=model.window_kind,
+                          per_worker=model.rate_per_worker.get(op)) if value is not None else None)
+        in_flight = model.concurrency_limit(op)
+        return rate, ConcurrencyLimit(float(in_flight), EMULATOR) if in_flight is not None else None
+    rate = None
     if limits.get("rate", True) is not False:
         override = _number(_mapping(limits.get("rate_overrides")).get(op.value))
         value = override if override is not None else (doc_rate.value if doc_rate else None)
         per_worker = _number(_mapping(limits.get("rate_per_worker")).get(op.value))
         if value is not None:  # the emulator applies a per-worker budget only to a rate-limited operation
-            window = None
-            for key in ("window_overrides", "windows", "rate_windows"):  # per-operation windows, by any name
-                window = window or _seconds(_mapping(limits.get(key)).get(op.value), f"limits.{key}.{op}", warnings)
-            window = window or _seconds(limits.get("window"), "limits.window", warnings) or contract.RATE_WINDOW_S
+            window = (_seconds(_mapping(limits.get("window_overrides")).get(op.value),
+                               f"limits.window_overrides.{op}", warnings)
+                      or _seconds(limits.get("window"), "limits.window", warnings) or contract.RATE_WINDOW_S)
             kind = limits.get("window_kind")
-            kind_overrides = _mapping(limits.get("window_kind_overrides"))
-            kind = kind_overrides.get(op.value, kind)
             rate = RateLimit(value, window, EMULATOR, window_kind=kind if isinstance(kind, str) else None,
                              per_worker=per_worker or None)
-    conc: ConcurrencyLimit | None = None
+    conc = None
     if limits.get("concurrency", True) is not False:
         override = _number(_mapping(limits.get("concurrency_overrides")).get(op.value))
         value = override if override is not None else (doc_conc.value if doc_conc else None)

@@ -33,10 +33,10 @@ def test_emulator_overrides_window_and_switches() -> None:
     assert limits.source == EMULATOR
     run = limits.get("run")
     assert run.rate is not None and (run.rate.value, run.rate.window_s, run.rate.source) == (20, 1.0, EMULATOR)
-    assert run.rate.label == "emulator limit 20 per 1 s window"
+    assert run.rate.label == "emulator limit 20 per 1 s fixed window"
     assert run.concurrency is not None and run.concurrency.label == "emulator limit 200 in flight"
     status = limits.get("status").rate
-    assert status is not None and status.label == "emulator limit 2,000 per 1 s window"  # the documented count
+    assert status is not None and status.label == "emulator limit 2,000 per 1 s fixed window"  # the documented count
     assert limits.get("run").documented_rate is not None and limits.get("run").documented_rate.value == 1000
     off = limits_in_force(_emulator({"rate": False, "concurrency": False}), None)
     assert off.get("run").rate is None and off.get("run").concurrency is None
@@ -45,20 +45,29 @@ def test_emulator_overrides_window_and_switches() -> None:
 def test_default_emulator_limits_are_the_documented_figures_per_its_window() -> None:
     limits = limits_in_force(_emulator({}, workers_max=4), None)
     rate = limits.get("run").rate
-    assert rate is not None and rate.label == "emulator limit 1,000 per 10 s window (= 100/s)"
+    assert rate is not None and rate.label == "emulator limit 1,000 per 10 s fixed window (= 100/s)"
     assert limits.queue_size == 2000 and limits.workers_max == 4
 
 
 def test_per_worker_budget_window_kind_and_per_operation_windows_are_read() -> None:
-    scenario = _emulator({"rate_per_worker": {"run": 5}, "rate_overrides": {"run": 10}, "window": 2})
-    scenario["target"]["emulator"]["limits"].update(  # keys a newer emulator adds
-        {"window_kind": "rolling", "window_overrides": {"status": "500ms"}})
+    scenario = _emulator({"rate_per_worker": {"run": 5}, "rate_overrides": {"run": 10}, "window": 2,
+                          "window_kind": "rolling", "window_overrides": {"status": "500ms"}})
     limits = limits_in_force(scenario, None)
+    assert limits.warnings == []
     run = limits.get("run").rate
     assert run is not None and run.per_worker == 5 and run.budget(4) == 20 and run.budget(1) == 10
     assert run.label == "emulator limit max(10, 5 × running workers) per 2 s rolling window"
     status = limits.get("status").rate
     assert status is not None and status.window_s == 0.5 and status.window_kind == "rolling"
+
+
+def test_a_limits_section_of_another_version_is_read_key_by_key_with_a_warning() -> None:
+    scenario = _emulator({"rate_overrides": {"run": 20}, "window": 1})
+    scenario["target"]["emulator"]["limits"]["burst"] = 5  # a key this version does not know
+    limits = limits_in_force(scenario, None)
+    assert any("limits.burst" in w and "key by key" in w for w in limits.warnings), limits.warnings
+    rate = limits.get("run").rate
+    assert rate is not None and rate.label == "emulator limit 20 per 1 s fixed window"
 
 
 def test_documented_limits_when_the_target_is_not_the_emulator() -> None:
@@ -113,7 +122,7 @@ def test_the_probe_panel_draws_the_limit_in_force_where_429s_begin(tmp_path: Pat
     chart = next(c for c in charts([run]) if c.slug == "rate_429_by_op")
     assert [p.title.split(":")[0] for p in chart.panels] == ["/run"]
     series = {s.label: s for s in chart.panels[0].series}
-    limit = series["emulator limit 20 per 1 s window"]
+    limit = series["emulator limit 20 per 1 s fixed window"]
     assert limit.kind == "limit" and set(limit.y) == {20.0}
     assert not any("documented" in label for label in series)
     # 429s begin where the offered rate passes the drawn limit, and what got through stays on it.
@@ -131,7 +140,8 @@ def test_a_discovered_limit_is_drawn_beside_the_emulator_limit(tmp_path: Path) -
     run = load_run(_probe_run(tmp_path, DISCOVERED_DOC))
     chart = next(c for c in charts([run]) if c.slug == "rate_429_by_op")
     labels = [s.label for s in chart.panels[0].series if s.kind == "limit"]
-    assert labels == ["emulator limit 20 per 1 s window", "discovered limit 19.6 per 1 s fixed window, interval 19–21"]
+    assert labels == ["emulator limit 20 per 1 s fixed window",
+                      "discovered limit 19.6 per 1 s fixed window, interval 19–21"]
     assert any("bogus" in w for w in run.warnings)
 
 
@@ -139,11 +149,11 @@ def test_the_report_shows_limits_in_force_and_warnings(tmp_path: Path) -> None:
     path = _probe_run(tmp_path, DISCOVERED_DOC)
     assert cli.main(["report", str(path), "-q"]) == exitcodes.OK
     html = (path / "report.html").read_text()
-    assert "Limits in force" in html and "emulator limit 20 per 1 s window" in html
+    assert "Limits in force" in html and "emulator limit 20 per 1 s fixed window" in html
     assert "documented" in html and "1,000 per 10 s" in html  # the documented figure beside it
     assert "operations.bogus" in html  # the bad limits.json entry is named at the top
     markdown = (path / "summary.md").read_text()
-    assert "## Limits in force" in markdown and "| /run | emulator limit 20 per 1 s window" in markdown
+    assert "## Limits in force" in markdown and "| /run | emulator limit 20 per 1 s fixed window" in markdown
 
 
 def test_unreadable_limits_json_is_refused_with_its_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,17 +169,17 @@ def test_the_probe_scenario_file_gives_the_emulator_limit() -> None:
     scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios/rate-limit-probe.yaml")
     written = yaml.safe_load(yaml.safe_dump(rundir._plain(resolved_dict(scenario)), sort_keys=False))
     rate = limits_in_force(written, None).get("run").rate
-    assert rate is not None and rate.label == "emulator limit 20 per 1 s window"
+    assert rate is not None and rate.label == "emulator limit 20 per 1 s fixed window"
 
 
 def test_overlaid_runs_name_a_limit_only_when_their_limits_differ(tmp_path: Path) -> None:
     a, b = load_run(_probe_run(tmp_path / "a")), load_run(_probe_run(tmp_path / "b"))
     a.tag, b.tag = "A", "B"
     chart = next(c for c in charts([a, b]) if c.slug == "rate_429_by_op")
-    assert [s.label for s in chart.panels[0].series if s.kind == "limit"] == ["emulator limit 20 per 1 s window"]
+    assert [s.label for s in chart.panels[0].series if s.kind == "limit"] == ["emulator limit 20 per 1 s fixed window"]
     (b.path / "scenario.yaml").write_text(yaml.safe_dump({"name": "probe", "target": {"endpoint_id": "abc"}}))
     b = load_run(b.path)
     b.tag = "B"
     chart = next(c for c in charts([a, b]) if c.slug == "rate_429_by_op")
     assert [s.label for s in chart.panels[0].series if s.kind == "limit"] == [
-        "emulator limit 20 per 1 s window [A]", "documented limit 1,000 per 10 s window (= 100/s) [B]"]
+        "emulator limit 20 per 1 s fixed window [A]", "documented limit 1,000 per 10 s window (= 100/s) [B]"]
