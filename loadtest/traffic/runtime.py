@@ -106,7 +106,9 @@ def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | N
 
 @dataclass
 class LiveCounts:
-    """Running totals for the progress line (cheap increments on every answer)."""
+    """No longer counted: the progress line reads the recorder (``loadtest.metrics.figures.LiveTotals``), so
+    nothing but the recorder does work per request. Kept, always zero, until the distributed worker and
+    master stop passing it along (they are being restructured)."""
 
     requests: int = 0
     throttled: int = 0
@@ -167,13 +169,8 @@ class TrafficRuntime:
         self.on_stop_requested(reason)
 
     def _on_response(self, op: Op, flow: str, status: int, latency_s: float, started_at: float, /) -> None:
+        """Every HTTP attempt's one recording (Locust's own request event has already counted it)."""
         self.recorder.record_request(op.value, flow, status, latency_s * 1000, started_at + latency_s)
-        live = self.live
-        live.requests += 1
-        if status == 429:
-            live.throttled += 1
-        elif status == 0 or status >= 400:
-            live.errors += 1
 
     def context_for(self, session: Any) -> FlowContext:
         """A flow context over one HTTP session (a user's ``client``)."""
