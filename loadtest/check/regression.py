@@ -34,7 +34,7 @@ import numpy as np
 
 from loadtest.check.criteria import BaselineSpec, default_compared_refs
 from loadtest.check.formatting import format_delta, format_percent, format_value
-from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, PASS, Verdict
+from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, NOT_JUDGED, PASS, Verdict
 from loadtest.metrics import catalog
 from loadtest.metrics.catalog import MetricRef
 from loadtest.metrics.figures import RunBuckets
@@ -167,6 +167,20 @@ def compare_figure(
     worse_by = abs(difference) if direction == 0 else direction * difference
     details: dict[str, Any] = {"difference": difference, "relative_difference": relative if math.isfinite(relative)
                                else None, "confidence": confidence}
+    run_lower, base_lower = catalog.is_lower_bound(run_summary, ref), catalog.is_lower_bound(base_summary, ref)
+    if run_lower or base_lower:
+        # A lower bound only decides what it already shows: the run's true figure is at least its bound (so
+        # worse than allowed stays worse), the baseline's too (so within the allowance stays within).
+        certain = (run_lower and not base_lower and direction > 0 and worse_by > allowed) or (
+            base_lower and not run_lower and direction > 0 and worse_by <= allowed)
+        if not certain:
+            which = "the run's" if run_lower else "the baseline's"
+            if run_lower and base_lower:
+                which = "both runs'"
+            return verdict(NOT_JUDGED, measured, f"not judged: {which} {ref} is only a lower bound (unfinished "
+                                                 f"jobs went in with their time so far); {change} vs baseline "
+                                                 f"cannot show whether it is within the {tol} tolerance",
+                           lower_bound=True, **details)
     if worse_by <= allowed + 1e-12:
         better = direction != 0 and direction * difference < 0
         why = f"{change} vs baseline ({'better' if better else 'within the ' + tol + ' tolerance'})"

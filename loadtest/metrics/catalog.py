@@ -68,6 +68,7 @@ UNIT_RATIO = "ratio"
 UNIT_REQ_PER_S = "req/s"
 UNIT_JOBS_PER_S = "jobs/s"
 UNIT_JOBS = "jobs"
+UNIT_CHUNKS_PER_S = "chunks/s"
 
 HISTOGRAM_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999", "min", "max", "mean", "count")
 """Statistics every histogram metric offers; ``pNN`` is the NN-th percentile, ``p999`` the 99.9th."""
@@ -267,6 +268,11 @@ METRICS: dict[str, MetricSpec] = {
         _spec("observe_interval", UNIT_MS, Kind.HISTOGRAM, _NEUTRAL,
               "how often the client looked at a job (polling interval; 0 for runsync/stream): the bound on "
               "end_to_end's error"),
+        _spec("chunks", UNIT_COUNT, Kind.COUNTER, _NEUTRAL,
+              "streamed chunks received (bucketed by when they arrived)", flows=STREAM_FLOW_KINDS),
+        _spec("chunk_rate", UNIT_CHUNKS_PER_S, Kind.RATE, _WORSE_DOWN,
+              "streamed chunks received per second, over the measured duration", flows=STREAM_FLOW_KINDS,
+              count="chunks"),
         # Request level.
         _spec("latency", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
               "HTTP request latency (every response, 429s and errors included)",
@@ -290,6 +296,12 @@ METRICS: dict[str, MetricSpec] = {
         _spec("error_rate", UNIT_RATIO, Kind.RATIO, _WORSE_UP,
               "fraction of requests that failed (see errors)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS,
               count="errors", over="requests"),
+        _spec("retry_after", UNIT_MS, Kind.HISTOGRAM, _NEUTRAL,
+              "the wait a 429 answer asked for in its Retry-After header (answers without one are not counted)",
+              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
+        _spec("backoff_wait", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
+              "time actually spent waiting after a 429 before sending again (Retry-After or the backoff, cut "
+              "short when the run ended)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
         # Jobs by outcome.
         _spec("jobs.submitted", UNIT_JOBS, Kind.COUNTER, _NEUTRAL, "jobs accepted by the endpoint (have an id)"),
         _spec("jobs.completed", UNIT_JOBS, Kind.COUNTER, _WORSE_DOWN, "jobs that ended COMPLETED"),
@@ -468,19 +480,34 @@ def parse_metric_ref(text: str, *, flow: str | None = None, op: str | None = Non
     return MetricRef(metric, stat, scope, scope_value)
 
 
-def value_from_summary(summary: Mapping[str, Any], ref: MetricRef) -> float | None:
-    """The figure ``ref`` names in a loaded ``summary.json``, or None when the run did not measure it."""
+def _figures_in_summary(summary: Mapping[str, Any], ref: MetricRef) -> Mapping[str, Any] | None:
     entry = summary.get("metrics", {}).get(ref.metric)
     if not entry:
         return None
     if ref.scope is None:
-        figures = entry.get("overall")
-    else:
-        figures = entry.get(f"by_{ref.scope.value}", {}).get(ref.scope_value or "")
+        return entry.get("overall")
+    return entry.get(f"by_{ref.scope.value}", {}).get(ref.scope_value or "")
+
+
+def value_from_summary(summary: Mapping[str, Any], ref: MetricRef) -> float | None:
+    """The figure ``ref`` names in a loaded ``summary.json``, or None when the run did not measure it."""
+    figures = _figures_in_summary(summary, ref)
     if not figures:
         return None
     value = figures.get(ref.stat)
     return None if value is None else float(value)
+
+
+def is_lower_bound(summary: Mapping[str, Any], ref: MetricRef) -> bool:
+    """Whether the figure ``ref`` names is only a lower bound (unfinished jobs' times so far went into it)."""
+    figures = _figures_in_summary(summary, ref)
+    return bool(figures) and ref.stat in (figures.get(LOWER_BOUNDS) or ())  # type: ignore[union-attr]
+
+
+def censored_count(summary: Mapping[str, Any], ref: MetricRef) -> int:
+    """How many censored samples (unfinished jobs) the figure's histogram holds (0 for other figures)."""
+    figures = _figures_in_summary(summary, ref)
+    return int((figures or {}).get(CENSORED) or 0)
 
 
 def metric_names() -> list[str]:

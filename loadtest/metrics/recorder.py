@@ -332,15 +332,17 @@ class Recorder:
         else:
             self.job_rows_omitted += 1
 
-    def record_backoff(
-        self, op: str, flow: str, retry_after_ms: float | None, waited_ms: float, t: float | None = None
+    def record_throttle(
+        self, op: str, flow: str, retry_after_ms: float | None, waited_ms: float | None, t: float | None = None
     ) -> None:
-        """A 429 the client waited out before sending again: the ``Retry-After`` it carried (None when it had
-        none or it could not be read) and the time actually spent waiting; ``t`` is when the wait ended."""
+        """A 429 answer (also counted by :meth:`record_request`): the wait its ``Retry-After`` header asked for
+        (None when it had none or it could not be read) and the time the client then actually waited before
+        sending again (None when it did not send again); ``t`` is when that wait ended (default now)."""
         _, bucket = self._bucket(t)
         if retry_after_ms is not None:
             self._record(bucket, (RETRY_AFTER, flow, op), retry_after_ms)
-        self._record(bucket, (BACKOFF_WAIT, flow, op), waited_ms)
+        if waited_ms is not None:
+            self._record(bucket, (BACKOFF_WAIT, flow, op), waited_ms)
 
     def record_dropped(self, flow: str, t: float | None = None) -> None:
         """An open-model arrival that could not start (no free user to run it)."""

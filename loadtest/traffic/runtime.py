@@ -170,7 +170,16 @@ class TrafficRuntime:
 
     def _on_response(self, op: Op, flow: str, status: int, latency_s: float, started_at: float, /) -> None:
         """Every HTTP attempt's one recording (Locust's own request event has already counted it)."""
-        self.recorder.record_request(op.value, flow, status, latency_s * 1000, started_at + latency_s)
+        self.recorder.record_request(op, flow, status, latency_s * 1000, started_at + latency_s)  # Op is a str
+
+    def _on_throttle(
+        self, op: Op, flow: str, retry_after_s: float | None, waited_s: float | None, ended_at: float, /
+    ) -> None:
+        """A 429's Retry-After and the wait that followed (its request was recorded by :meth:`_on_response`)."""
+        self.recorder.record_throttle(
+            op, flow, None if retry_after_s is None else retry_after_s * 1000,
+            None if waited_s is None else waited_s * 1000, ended_at,
+        )
 
     def context_for(self, session: Any) -> FlowContext:
         """A flow context over one HTTP session (a user's ``client``)."""
@@ -184,6 +193,7 @@ class TrafficRuntime:
             control=self.control,
             limiters=self.limiters,
             on_response=self._on_response,
+            on_throttle=self._on_throttle,
             rng=rng,
         )
         return FlowContext(

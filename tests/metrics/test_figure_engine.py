@@ -13,7 +13,7 @@ import pytest
 from loadtest.metrics import catalog, rundir, summary
 from loadtest.metrics.classify import JobOutcome, RequestClass, classify_request, job_outcome
 from loadtest.metrics.figures import LiveTotals, RunBuckets, run_counts
-from loadtest.metrics.recorder import IN_FLIGHT, JobRecord, Recorder
+from loadtest.metrics.recorder import IN_FLIGHT, Recorder
 from loadtest.metrics.synthetic import synthetic_recorder
 
 T0 = 1_750_000_000.0
