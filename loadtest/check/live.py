@@ -100,9 +100,9 @@ class LiveThresholds:
         weights, starts = buckets.windows(spec.window_s)
         if len(starts) == 0:
             return None
-        values, lower = figure.evaluate(weights)
-        for value, low, window_start in zip(values, lower, starts, strict=True):
-            if not math.isnan(value) and certainly_breaks(spec, float(value), bool(low)) is not None:
+        values, _, upper = figure.evaluate(weights)
+        for value, high, window_start in zip(values, upper, starts, strict=True):
+            if not math.isnan(value) and certainly_breaks(spec, float(value), float(high)) is not None:
                 offset = float(window_start) - start
                 return self._lost(spec, float(value), f"the window at {offset:.0f}s-{offset + spec.window_s:.0f}s "
                                                       f"broke it")
@@ -116,9 +116,9 @@ class LiveThresholds:
         figure = buckets.figure(spec.ref)
         if figure is None:
             return None
-        values, lower = figure.evaluate(buckets.whole_run())
+        values, _, upper = figure.evaluate(buckets.whole_run())
         value = float(values[0])
-        if math.isnan(value) or certainly_breaks(spec, value, bool(lower[0])) is None:
+        if math.isnan(value) or certainly_breaks(spec, value, float(upper[0])) is None:
             return None
         return self._lost(spec, value, "it can only get worse as the run goes on")
 

@@ -337,6 +337,9 @@ CENSORED_SUFFIX = ".censored"
 """Recorder histograms of ``<metric>.censored`` hold unfinished jobs' times so far (lower bounds)."""
 LOWER_BOUNDS = "lower_bounds"
 """Key, beside a histogram's statistics in ``summary.json``, listing those that are lower bounds only."""
+UPPER_BOUNDS = "upper_bounds"
+"""Key, beside a histogram's statistics in ``summary.json``: for lower bounds that are capped, the highest the
+truth can be (``{"p95": 317.0}``)."""
 CENSORED = "censored"
 """Key, beside a histogram's statistics in ``summary.json``, counting the censored samples among ``count``."""
 
@@ -502,6 +505,19 @@ def is_lower_bound(summary: Mapping[str, Any], ref: MetricRef) -> bool:
     """Whether the figure ``ref`` names is only a lower bound (unfinished jobs' times so far went into it)."""
     figures = _figures_in_summary(summary, ref)
     return bool(figures) and ref.stat in (figures.get(LOWER_BOUNDS) or ())  # type: ignore[union-attr]
+
+
+def upper_bound(summary: Mapping[str, Any], ref: MetricRef) -> float | None:
+    """The highest the figure ``ref`` names can truly be: the value itself when exact, the cap of a lower
+    bound that has one, None (unbounded) for an uncapped lower bound or a figure not measured."""
+    figures = _figures_in_summary(summary, ref)
+    value = value_from_summary(summary, ref)
+    if not figures or value is None:
+        return None
+    if not is_lower_bound(summary, ref):
+        return value
+    cap = (figures.get(UPPER_BOUNDS) or {}).get(ref.stat)
+    return None if cap is None else float(cap)
 
 
 def censored_count(summary: Mapping[str, Any], ref: MetricRef) -> int:

@@ -204,15 +204,15 @@ def divide(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
 class Figure:
     """One statistic of one metric, computable for each row of a bucket-weight matrix."""
 
-    def evaluate(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(the figure for each row of ``weights`` (rows × buckets), NaN where it is undefined; whether each
-        value is only a lower bound, because unfinished jobs' times so far went into it)."""
+    def evaluate(self, weights: np.ndarray) -> hdr.Bounded:
+        """The figure for each row of ``weights`` (rows × buckets), NaN where it is undefined, with how far
+        the truth can be from it (unfinished jobs' times so far make a histogram statistic a range)."""
         values = self.values(weights)
-        return values, np.zeros(len(values), dtype=bool)
+        return hdr.Bounded(values, np.zeros(len(values), dtype=bool), values)
 
     def values(self, weights: np.ndarray) -> np.ndarray:
         """The figure for each row of ``weights`` (rows × buckets); NaN where it is undefined."""
-        return self.evaluate(weights)[0]
+        return self.evaluate(weights).values
 
 
 @dataclass
@@ -225,7 +225,7 @@ class HistogramFigure(Figure):
     censored: np.ndarray | None = None
     """buckets × cells: censored samples (unfinished jobs' times so far), or None when there are none."""
 
-    def evaluate(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(self, weights: np.ndarray) -> hdr.Bounded:
         def merge(counts: np.ndarray) -> np.ndarray:
             return weights @ counts if counts.size else np.zeros((weights.shape[0], counts.shape[1]))
 
@@ -233,7 +233,7 @@ class HistogramFigure(Figure):
         return hdr.StatisticRows(self.cells, merge(self.counts), censored).value(self.stat)
 
     def values(self, weights: np.ndarray) -> np.ndarray:
-        return self.evaluate(weights)[0]
+        return self.evaluate(weights).values
 
 
 @dataclass
@@ -263,10 +263,6 @@ class SumFigure(Figure):
         if self.denominator is None:
             return top
         return divide(top, weights @ self.denominator)
-
-    def evaluate(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        values = self.values(weights)
-        return values, np.zeros(len(values), dtype=bool)
 
 
 @dataclass
@@ -312,10 +308,6 @@ class GaugeFigure(Figure):
             latest = np.where(present, positions, -1).max(axis=1)
             out = np.where(latest >= 0, self.last[np.maximum(latest, 0)], np.nan)
         return np.where(np.isfinite(out), out, np.nan)
-
-    def evaluate(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        values = self.values(weights)
-        return values, np.zeros(len(values), dtype=bool)
 
 
 def _sparse(encoded: str) -> tuple[np.ndarray, np.ndarray]:

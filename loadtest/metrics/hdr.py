@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hdrh.histogram import HdrHistogram
 
@@ -131,24 +131,39 @@ def record_many(h: HdrHistogram, values_ms: list[float]) -> int:
     return clamped
 
 
+class Bounded(NamedTuple):
+    """A statistic per row and how far the truth can be from it (censored samples make it a range)."""
+
+    values: np.ndarray
+    """The statistic of the union of finished samples and censored ones at their bounds: never above the
+    truth. NaN for a row without samples."""
+    lower: np.ndarray
+    """Whether each value is only a lower bound (censored samples could raise the truth above it)."""
+    upper: np.ndarray
+    """The highest the truth can be: the value itself where it is exact, ``inf`` where nothing caps it."""
+
+
 class StatisticRows:
     """Statistics of each row of HDR counts, with censored samples taken as lower bounds.
 
     ``cells`` are sorted counts indices and ``merged`` the counts (rows × cells) of finished samples;
     ``censored`` (same shape), when given, counts censored samples at their lower bounds (an unfinished
-    job's time so far). A statistic is taken over the union, censored samples at their bound; it is a
-    lower bound where censored samples could move it (docs/run-directory.md, "Censored samples"):
+    job's time so far). A statistic is taken over the union, censored samples at their bound: raising a
+    censored sample can only raise the union's order statistics, so it is never above the truth, and it
+    is marked a lower bound where censored samples could move it (docs/run-directory.md, "Censored
+    samples"):
 
-    * a percentile (and ``min``, the rank-1 value): the value at rank ``k`` of the union is exact when the
-      ``k``-th smallest *finished* sample lies in the same histogram cell, else a lower bound (raising a
-      censored sample can only raise the union's order statistics, and never above the finished one);
-    * ``max`` and ``mean``: a lower bound whenever a censored sample is present;
+    * a percentile at rank ``k`` of the union (and ``min``, rank 1): the truth lies between the union's
+      ``k``-th value and the ``k``-th smallest *finished* sample (adding samples never raises an order
+      statistic), so it is exact when both lie in the same histogram cell, a lower bound capped by the
+      ``k``-th finished sample otherwise, and uncapped when fewer than ``k`` samples finished;
+    * ``max`` and ``mean``: an uncapped lower bound whenever a censored sample is present;
     * ``count``: exact (finished and censored samples together).
 
     Percentiles follow HdrHistogram's definition (the highest value equivalent to the one at rank
     ``max(floor(p * count / 100 + 0.5), 1)``), ``min`` is the lowest equivalent and ``max`` the highest
-    equivalent of the extreme samples, the mean weighs each count by its median equivalent value. A row
-    without samples gives NaN. This is the one implementation every histogram figure uses.
+    equivalent of the extreme samples, the mean weighs each count by its median equivalent value. This is
+    the one implementation every histogram figure uses.
     """
 
     def __init__(self, cells: np.ndarray, merged: np.ndarray, censored: np.ndarray | None = None) -> None:
@@ -165,39 +180,47 @@ class StatisticRows:
         self.has_censored = (censored.sum(axis=1) > 0) & ~self.empty if censored is not None else None
         self._finished_cumulative: np.ndarray | None = None
 
-    def value(self, stat: str) -> tuple[np.ndarray, np.ndarray]:
-        """(``stat`` of each row in ms, or a count; whether each is only a lower bound)."""
+    def value(self, stat: str) -> Bounded:
+        """``stat`` of each row (ms, or a count) with its bounds."""
         import numpy as np
 
         exact = np.zeros(self.rows, dtype=bool)
         if self.union.shape[1] == 0:
-            return np.full(self.rows, 0.0 if stat == "count" else np.nan), exact
+            values = np.full(self.rows, 0.0 if stat == "count" else np.nan)
+            return Bounded(values, exact, values)
         lowest, highest, median = _index_values()
         if stat == "count":
-            return self.total.astype(float), exact
-        bound = self.has_censored if self.has_censored is not None else exact
-        if stat == "mean":
-            union = self.union
-            weighted = np.dot(union[0], median[self.cells])[None] if self.rows == 1 else union @ median[self.cells]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = weighted / np.where(self.empty, 1.0, self.total) / US_PER_MS
-            return np.where(self.empty, np.nan, value), bound
-        if stat == "max":
-            last = self.union.shape[1] - 1 - np.argmax(self.union[:, ::-1] > 0, axis=1)
-            return np.where(self.empty, np.nan, highest[self.cells[last]] / US_PER_MS), bound
+            values = self.total.astype(float)
+            return Bounded(values, exact, values)
+        censored = self.has_censored if self.has_censored is not None else exact
+        if stat in ("mean", "max"):
+            if stat == "mean":
+                union = self.union
+                weighted = np.dot(union[0], median[self.cells])[None] if self.rows == 1 else union @ median[self.cells]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    values = weighted / np.where(self.empty, 1.0, self.total) / US_PER_MS
+            else:
+                last = self.union.shape[1] - 1 - np.argmax(self.union[:, ::-1] > 0, axis=1)
+                values = highest[self.cells[last]] / US_PER_MS
+            values = np.where(self.empty, np.nan, values)
+            return Bounded(values, censored, np.where(censored, np.inf, values))
         if stat == "min":
             target = np.ones(self.rows)
         else:
             target = np.maximum(np.floor(HISTOGRAM_PERCENTILES[stat] * self.total / 100.0 + 0.5), 1.0)
+        equivalent = lowest if stat == "min" else highest
         position = np.minimum((self.cumulative < target[:, None]).sum(axis=1), self.union.shape[1] - 1)
-        value = (lowest if stat == "min" else highest)[self.cells[position]] / US_PER_MS
-        if self.has_censored is not None:
-            if self._finished_cumulative is None:
-                self._finished_cumulative = np.cumsum(self.finished, axis=1)
-            finished = self._finished_cumulative
-            same_cell = (finished < target[:, None]).sum(axis=1) == position
-            bound = self.has_censored & ~((finished[:, -1] >= target) & same_cell)
-        return np.where(self.empty, np.nan, value), bound
+        values = np.where(self.empty, np.nan, equivalent[self.cells[position]] / US_PER_MS)
+        if self.has_censored is None:
+            return Bounded(values, exact, values)
+        if self._finished_cumulative is None:
+            self._finished_cumulative = np.cumsum(self.finished, axis=1)
+        finished = self._finished_cumulative
+        reaches = finished[:, -1] >= target
+        finished_position = np.minimum((finished < target[:, None]).sum(axis=1), self.union.shape[1] - 1)
+        lower = self.has_censored & ~(reaches & (finished_position == position))
+        cap = np.where(reaches, equivalent[self.cells[finished_position]] / US_PER_MS, np.inf)
+        return Bounded(values, lower, np.where(lower, cap, values))
 
 
 ALL_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999", "min", "max", "mean", "count")
@@ -208,15 +231,23 @@ def statistics(h: HdrHistogram | Sparse, names: tuple[str, ...] | None = None) -
 
     See :class:`StatisticRows` for the definitions.
     """
-    stats, _ = censored_statistics(h if isinstance(h, tuple) else sparse_of(h), None, names)
-    return stats
+    return censored_statistics(h if isinstance(h, tuple) else sparse_of(h), None, names).stats
+
+
+class CensoredStatistics(NamedTuple):
+    stats: dict[str, float]
+    """Each statistic (never above the truth)."""
+    lower_bounds: list[str]
+    """The statistics that are lower bounds only."""
+    upper_bounds: dict[str, float]
+    """For lower bounds that are capped: the highest the truth can be."""
 
 
 def censored_statistics(
     finished: Sparse | None, censored: Sparse | None, names: tuple[str, ...] | None = None
-) -> tuple[dict[str, float], list[str]]:
-    """Statistics of finished samples together with censored ones (lower bounds), and the names of the
-    statistics that are lower bounds only (see :class:`StatisticRows`); ``({}, [])`` when both are empty."""
+) -> CensoredStatistics:
+    """Statistics of finished samples together with censored ones (lower bounds): see :class:`StatisticRows`.
+    All empty when there is no sample at all."""
     import numpy as np
 
     wanted = names or ALL_STATS
@@ -234,17 +265,18 @@ def censored_statistics(
         merged[0, np.searchsorted(cells, finished[0])] = finished[1]
         censored_counts = np.zeros((1, len(cells)))
         censored_counts[0, np.searchsorted(cells, censored[0])] = censored[1]
+    out = CensoredStatistics({}, [], {})
     if len(cells) == 0:
-        return {}, []
+        return out
     rows = StatisticRows(cells, merged, censored_counts)
-    out: dict[str, float] = {}
-    bounds: list[str] = []
     for name in wanted:
-        value, bound = rows.value(name)
-        out[name] = float(value[0])
-        if bound[0]:
-            bounds.append(name)
-    return out, bounds
+        bounded = rows.value(name)
+        out.stats[name] = float(bounded.values[0])
+        if bounded.lower[0]:
+            out.lower_bounds.append(name)
+            if np.isfinite(bounded.upper[0]):
+                out.upper_bounds[name] = float(bounded.upper[0])
+    return out
 
 
 def distribution(h: HdrHistogram | Sparse, points: int = 200) -> list[tuple[float, float]]:

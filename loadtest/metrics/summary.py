@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from loadtest.metrics import catalog, hdr
-from loadtest.metrics.catalog import CENSORED, LOWER_BOUNDS, METRICS, Kind, Scope, censored_name
+from loadtest.metrics.catalog import CENSORED, LOWER_BOUNDS, METRICS, UPPER_BOUNDS, Kind, Scope, censored_name
 from loadtest.metrics.figures import CountTables, GaugeFigure, SumFigure
 from loadtest.metrics.recorder import Recorder, aggregate, series_name
 
@@ -28,8 +28,8 @@ def summarize_metrics(recorder: Recorder, duration_s: float | None = None) -> di
     ``overall`` and each scoped entry map statistic → value (``{"value": x}`` for non-histograms); a
     metric the run did not measure has ``overall: null``. Rates divide by ``duration_s`` (default: the
     recorder's span from its start to its last sample). A histogram entry with censored samples (unfinished
-    jobs) also has ``censored`` (how many of ``count``) and ``lower_bounds`` (the statistics that are lower
-    bounds only); see docs/run-directory.md.
+    jobs) also has ``censored`` (how many of ``count``), ``lower_bounds`` (the statistics that are lower
+    bounds only) and ``upper_bounds`` (the cap on those that have one); see docs/run-directory.md.
     """
     if duration_s is None:
         start, end = recorder.span()
@@ -64,11 +64,12 @@ def _histogram_figures(name: str, spec: catalog.MetricSpec, hist: dict[str, hdr.
         flow, op = (value, None) if scope == Scope.FLOW else (None, value)
         finished = hist.get(series_name(name, flow=flow, op=op))
         censored = hist.get(series_name(censored_metric, flow=flow, op=op)) if censored_metric else None
-        stats, bounds = hdr.censored_statistics(finished, censored)
-        figures: dict[str, Any] | None = stats or None
+        result = hdr.censored_statistics(finished, censored)
+        figures: dict[str, Any] | None = dict(result.stats) or None
         if figures is not None and censored is not None and len(censored[0]):
             figures[CENSORED] = float(censored[1].sum())
-            figures[LOWER_BOUNDS] = bounds
+            figures[LOWER_BOUNDS] = result.lower_bounds
+            figures[UPPER_BOUNDS] = result.upper_bounds
         if scope is None:
             out["overall"] = figures
         else:

@@ -21,9 +21,9 @@ from loadtest.scenario.quantities import Tolerance
 T0 = 1_750_000_000.0
 
 
-def _rank_rule_by_brute_force(finished: list[float], censored: list[float], p: float) -> tuple[float, bool]:
-    """The union's value at HdrHistogram's rank, and whether every completion of the censored values (each
-    pushed up to anything at or above its bound) could move it: tried with the bounds and with infinity."""
+def _rank_rule_by_brute_force(finished: list[float], censored: list[float], p: float) -> tuple[float, float, bool]:
+    """The lowest and highest the value at HdrHistogram's rank can be, whatever the censored values really are
+    (each anywhere at or above its bound: the extremes are the bounds and infinity), and whether they differ."""
     def at_rank(values: list[float]) -> float:
         ordered = sorted(values)
         k = max(int(p * len(ordered) / 100 + 0.5), 1)
@@ -34,7 +34,7 @@ def _rank_rule_by_brute_force(finished: list[float], censored: list[float], p: f
 
     low = at_rank(finished + censored)
     high = at_rank(finished + [float("inf")] * len(censored))
-    return low, cell(low) != cell(high)
+    return low, high, cell(low) != cell(high)
 
 
 def test_percentiles_of_finished_and_censored_samples_follow_the_rank_rule() -> None:
@@ -45,12 +45,17 @@ def test_percentiles_of_finished_and_censored_samples_follow_the_rank_rule() -> 
         f, c = hdr.new_histogram(), hdr.new_histogram()
         hdr.record_many(f, finished)
         hdr.record_many(c, censored)
-        stats, bounds = hdr.censored_statistics(hdr.sparse_of(f), hdr.sparse_of(c))
+        stats, bounds, caps = hdr.censored_statistics(hdr.sparse_of(f), hdr.sparse_of(c))
         for name, p in catalog.HISTOGRAM_PERCENTILES.items():
-            value, lower = _rank_rule_by_brute_force(finished, censored, p)
-            assert stats[name] == pytest.approx(value, rel=1e-3), (trial, name)
+            low, high, lower = _rank_rule_by_brute_force(finished, censored, p)
+            assert stats[name] == pytest.approx(low, rel=1e-3), (trial, name)
             assert (name in bounds) == lower, (trial, name, finished, censored)
+            if lower and high != float("inf"):
+                assert caps[name] == pytest.approx(high, rel=1e-3), (trial, name)
+            else:
+                assert name not in caps
         assert "max" in bounds and "mean" in bounds and "count" not in bounds
+        assert "max" not in caps and "mean" not in caps
         assert stats["count"] == len(finished) + len(censored)
 
 
@@ -58,7 +63,7 @@ def test_censored_values_far_above_a_percentile_leave_it_exact() -> None:
     f, c = hdr.new_histogram(), hdr.new_histogram()
     hdr.record_many(f, [10.0] * 95 + [20.0] * 4)
     hdr.record_many(c, [5000.0])
-    stats, bounds = hdr.censored_statistics(hdr.sparse_of(f), hdr.sparse_of(c))
+    stats, bounds, _ = hdr.censored_statistics(hdr.sparse_of(f), hdr.sparse_of(c))
     assert stats["p50"] == pytest.approx(10, rel=1e-3) and "p50" not in bounds and "p95" not in bounds
     assert stats["p999"] == pytest.approx(5000, rel=1e-3) and "p999" in bounds
     assert stats["max"] == pytest.approx(5000, rel=1e-3) and "max" in bounds
@@ -99,9 +104,9 @@ def test_a_max_a_lower_bound_exceeds_fails_and_one_it_cannot_decide_is_not_judge
     summary = {"metrics": summarize_metrics(_overloaded(), 20.0)}
     failed = judge_whole_run(_spec("queue_delay.p95", max_ms=5000), summary)
     assert failed.verdict == FAIL and "lower bound" in failed.why
-    undecided = judge_whole_run(_spec("queue_delay.p95", max_ms=60_000), summary)
+    undecided = judge_whole_run(_spec("queue_delay.p95", max_ms=60_000), summary)  # rank 125, 73 finished
     assert undecided.verdict == NOT_JUDGED
-    assert "lower bound" in undecided.why and "59 unfinished jobs" in undecided.why
+    assert "at least 12.4 s" in undecided.why and "59 unfinished jobs" in undecided.why
     exact = judge_whole_run(_spec("queue_delay.p50", max_ms=60_000), summary)
     assert exact.verdict == PASS
     reached = judge_whole_run(_spec("queue_delay.p95", min_ms=1000), summary)  # truth >= bound >= min
@@ -110,19 +115,38 @@ def test_a_max_a_lower_bound_exceeds_fails_and_one_it_cannot_decide_is_not_judge
     assert unreached.verdict == NOT_JUDGED
 
 
+def test_a_few_unfinished_jobs_leave_a_percentile_capped_and_decidable() -> None:
+    """115 jobs finished (100-214 ms end to end), 3 are cut off young: p95 lies between two close samples."""
+    rec = Recorder(start=T0)
+    for i in range(115):
+        rec.record_job(JobRecord(f"f{i}", "chat", T0, "COMPLETED", end_to_end_ms=100.0 + i), t=T0 + 1)
+    for i in range(3):
+        rec.record_job(JobRecord(f"u{i}", "chat", T0 + 5, IN_FLIGHT, unfinished_ms=20.0 + i), t=T0 + 6)
+    summary = {"metrics": summarize_metrics(rec, 6.0)}
+    entry = summary["metrics"]["end_to_end"]["overall"]
+    assert entry["p95"] == pytest.approx(208, abs=0.5) and "p95" in entry["lower_bounds"]  # rank 112 of 118
+    assert entry["upper_bounds"]["p95"] == pytest.approx(211, abs=0.5)  # the 112th finished sample
+    kept = judge_whole_run(_spec("end_to_end.p95", max_ms=2000), summary)
+    assert kept.verdict == PASS and "whatever the unfinished jobs do" in kept.why
+    assert judge_whole_run(_spec("end_to_end.p95", max_ms=209.5), summary).verdict == NOT_JUDGED
+    assert judge_whole_run(_spec("end_to_end.p95", max_ms=150), summary).verdict == FAIL
+    assert judge_whole_run(_spec("end_to_end.p95", min_ms=300), summary).verdict == FAIL  # at most 211 ms
+    assert judge_whole_run(_spec("end_to_end.max", max_ms=60_000), summary).verdict == NOT_JUDGED  # uncapped
+
+
 def test_windows_holding_unfinished_jobs_are_judged_the_same_way() -> None:
     rec = _overloaded()
     rec.close_all()
     buckets = RunBuckets(rec.snapshot(), start=T0, end=T0 + 21)
     figure = buckets.figure(catalog.parse_metric_ref("queue_delay.max"))
-    _, lower = figure.evaluate(buckets.windows(5.0)[0])
+    lower = figure.evaluate(buckets.windows(5.0)[0]).lower
     assert lower.any() and not lower.all()
     summary = {"metrics": summarize_metrics(rec, 21.0)}
     assert judge_windows(_spec("queue_delay.max", max_ms=5000, window=5), buckets, summary).verdict == FAIL
     undecided = judge_windows(_spec("queue_delay.max", max_ms=60_000, window=5), buckets, summary)
-    assert undecided.verdict == NOT_JUDGED and "lower bound" in undecided.why
+    assert undecided.verdict == NOT_JUDGED and "at least" in undecided.why
     whole = buckets.figure(catalog.parse_metric_ref("queue_delay.p95")).evaluate(buckets.whole_run())
-    assert whole[0][0] == summary["metrics"]["queue_delay"]["overall"]["p95"] and bool(whole[1][0])
+    assert whole.values[0] == summary["metrics"]["queue_delay"]["overall"]["p95"] and bool(whole.lower[0])
 
 
 def test_a_baseline_comparison_with_a_lower_bound_decides_only_what_it_shows() -> None:
@@ -133,7 +157,7 @@ def test_a_baseline_comparison_with_a_lower_bound_decides_only_what_it_shows() -
     worse = compare_figure(ref, Tolerance(True, 0.1), run, low_base, None, None, baseline_name="b")
     assert worse.verdict == FAIL  # at least 12 s against 1 s: a regression whatever the truth
     unknown = compare_figure(ref, Tolerance(True, 0.1), run, high_base, None, None, baseline_name="b")
-    assert unknown.verdict == NOT_JUDGED and "lower bound" in unknown.why
+    assert unknown.verdict == NOT_JUDGED and "unfinished jobs" in unknown.why
 
 
 def test_an_unfinished_stream_waits_for_its_first_chunk_and_a_started_job_keeps_its_delay() -> None:
@@ -145,6 +169,7 @@ def test_an_unfinished_stream_waits_for_its_first_chunk_and_a_started_job_keeps_
     assert metrics["first_chunk"]["overall"]["censored"] == 1
     assert metrics["queue_delay"]["overall"]["count"] == 1 and "censored" not in metrics["queue_delay"]["overall"]
     assert metrics["end_to_end"]["overall"]["censored"] == 2
+    assert metrics["end_to_end"]["overall"]["upper_bounds"] == {}  # nothing finished: no cap anywhere
     assert np.isclose(metrics["end_to_end"]["overall"]["min"], 4000, rtol=1e-3)
 
 

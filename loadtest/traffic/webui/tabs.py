@@ -100,7 +100,7 @@ def percentile_rows(runtime: Any) -> list[dict[str, Any]]:
             lower = series.get(series_name(censored, flow=flow)) if censored else None
             if finished is None and lower is None:
                 continue
-            stats, bounds = hdr.censored_statistics(finished, lower, STATS_SHOWN)
+            stats, bounds, _ = hdr.censored_statistics(finished, lower, STATS_SHOWN)
             if not stats:
                 continue
             rows.append({
