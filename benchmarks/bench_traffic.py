@@ -17,6 +17,9 @@ whole interval is at or above 90 %.
 The requests a stopped process had in flight are answered while it is stopped and counted in its slice;
 their responses are read in its next slice: both sides carry the same few dozen over each switch, so the
 per-slice counts are unbiased.
+
+``--quick``: fewer pairs. ``--source=DIR``: run our side from another checkout of loadtest (to measure a
+change before and after with the same harness).
 """
 
 from __future__ import annotations
@@ -89,10 +92,10 @@ class Slice:
 class Generator:
     """One load-generator process, started and then stopped and continued slice by slice."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], cpu: int | None) -> None:
+    def __init__(self, name: str, command: list[str], env: dict[str, str], cpu: int | None, cwd: Path = REPO) -> None:
         self.name = name
         pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True, preexec_fn=pin)
 
     def check(self) -> None:
@@ -141,6 +144,8 @@ def main(argv: list[str]) -> int:
     from loadtest.emulator_config import EndpointConfig, LimitsConfig
 
     pairs = QUICK_PAIRS if "--quick" in argv else PAIRS
+    # --source=DIR: our side from another checkout (e.g. the commit before a change), same harness
+    source = next((a.split("=", 1)[1] for a in argv if a.startswith("--source=")), None)
     cpus = sorted(os.sched_getaffinity(0))
     emulator_cpu, generator_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
     config = EndpointConfig(id="bench", limits=LimitsConfig(rate=False, concurrency=False, queue_size=False))
@@ -157,6 +162,7 @@ def main(argv: list[str]) -> int:
         bare_file.write_text(BARE_LOCUSTFILE)
         env = {**os.environ, "BENCH_PATH": f"/v2/{emulator.endpoint_id}/health"}
         env.pop("LOADTEST_SCENARIO", None)
+        ours_env = {**env, "PYTHONPATH": str(Path(source).resolve())} if source else env
         commands = {
             "bare": [sys.executable, "-m", "locust", "-f", str(bare_file), "--headless", "-u", str(USERS), "-r",
                      "1000", "-t", "1h", "--host", emulator.url, "--only-summary", "--loglevel", "WARNING"],
@@ -166,7 +172,9 @@ def main(argv: list[str]) -> int:
         generators: dict[str, Generator] = {}
         try:
             for name, command in commands.items():  # each starts alone, then waits stopped
-                generators[name] = Generator(name, command, env, generator_cpu)
+                ours = name == "ours" and source is not None
+                generators[name] = Generator(name, command, ours_env if ours else env, generator_cpu,
+                                             Path(source).resolve() if ours and source else REPO)
                 time.sleep(START_S)
                 generators[name].check()
                 generators[name].pause()
@@ -181,6 +189,8 @@ def main(argv: list[str]) -> int:
 
     ratio = median_interval([ours.per_cpu_s / bare.per_cpu_s for bare, ours in measured])
     sides = {name: [pair[i] for pair in measured] for i, name in enumerate(("bare", "ours"))}
+    if source:
+        print(f"ours from {source}")
     print(f"GET /health, {USERS} users; {pairs} interleaved pairs of {SLICE_S:g} s slices (ABBA, "
           f"{WARM_UP_PAIRS} warm-up pairs not counted); emulator on cpu {emulator_cpu}, both load generators "
           f"on cpu {generator_cpu}; {load_before} at the start, {load_average()} at the end")

@@ -433,12 +433,7 @@ class Recorder:
         closed = self._closed.get(bucket)
         if closed is not None:  # late samples for an already closed bucket: fold them in
             for key, encoded in closed.encoded.items():
-                decoded = hdr.decode(encoded)
-                if key in hists:
-                    hists[key].add(decoded)
-                    hdr.release(decoded)
-                else:
-                    hists[key] = decoded
+                _add_into(hists, key, hdr.decode(encoded))
         series = self._pack(bucket_series(hists))
         self._closed[bucket] = _ClosedBucket({k: hdr.encode(h) for k, h in hists.items()}, series)
         for h in hists.values():
@@ -596,14 +591,7 @@ class Recorder:
             if value is not None:
                 self._bucket(float(value))
         for bucket, metric, flow, op, encoded in snap["histograms"]:
-            hists = self._open_bucket(rebucket(int(bucket))).hists
-            key = (metric, flow, op)
-            decoded = hdr.decode(encoded)
-            if key in hists:
-                hists[key].add(decoded)
-                hdr.release(decoded)
-            else:
-                hists[key] = decoded
+            _add_into(self._open_bucket(rebucket(int(bucket))).hists, (metric, flow, op), hdr.decode(encoded))
         for bucket, op, flow, status, n in snap["requests"]:
             b = rebucket(int(bucket))
             counts = self._requests.get(b)
@@ -656,6 +644,15 @@ class Recorder:
     def job_rows_as_records(self) -> Iterable[dict[str, Any]]:
         for row in self.job_rows:
             yield dict(zip(JOB_ROW_FIELDS, row, strict=False))
+
+
+def _add_into(hists: dict[HistKey, HdrHistogram], key: HistKey, decoded: HdrHistogram) -> None:
+    """Add a freshly decoded histogram to ``hists[key]`` (or keep it there when the key is new)."""
+    if key in hists:
+        hists[key].add(decoded)
+        hdr.release(decoded)
+    else:
+        hists[key] = decoded
 
 
 def flatten_health(sample: dict[str, Any]) -> dict[str, float]:
