@@ -62,12 +62,10 @@ def _histogram_figures(name: str, spec: catalog.MetricSpec, hist: dict[str, hdr.
         if scope is not None and Scope(scope) not in spec.scopes:
             continue
         flow, op = (value, None) if scope == Scope.FLOW else (None, value)
-        finished = hist.get(series_name(name, flow=flow, op=op))
-        censored = hist.get(series_name(censored_metric, flow=flow, op=op)) if censored_metric else None
-        result = hdr.censored_statistics(finished, censored)
+        result, censored = series_statistics(hist, name, flow=flow, op=op)
         figures: dict[str, Any] | None = dict(result.stats) or None
-        if figures is not None and censored is not None and len(censored[0]):
-            figures[CENSORED] = float(censored[1].sum())
+        if figures is not None and censored:
+            figures[CENSORED] = float(censored)
             figures[LOWER_BOUNDS] = result.lower_bounds
             figures[UPPER_BOUNDS] = result.upper_bounds
         if scope is None:
@@ -77,6 +75,18 @@ def _histogram_figures(name: str, spec: catalog.MetricSpec, hist: dict[str, hdr.
     out["by_flow"] = dict(sorted(out["by_flow"].items()))
     out["by_op"] = dict(sorted(out["by_op"].items()))
     return out
+
+
+def series_statistics(
+    hist: dict[str, hdr.Sparse], metric: str, *, flow: str | None = None, op: str | None = None,
+    names: tuple[str, ...] | None = None,
+) -> tuple[hdr.CensoredStatistics, int]:
+    """A histogram metric's statistics in one scope, its censored samples (unfinished jobs) included as
+    lower bounds, from the whole-run histograms :func:`aggregate` gives; and how many were censored."""
+    finished = hist.get(series_name(metric, flow=flow, op=op))
+    censored = hist.get(series_name(censored_name(metric), flow=flow, op=op)) if METRICS[metric].censored else None
+    count = int(censored[1].sum()) if censored is not None else 0
+    return hdr.censored_statistics(finished, censored, names), count
 
 
 def _derived_figures(spec: catalog.MetricSpec, tables: CountTables, duration_s: float) -> dict[str, Any]:

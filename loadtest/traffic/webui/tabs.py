@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.contract import TERMINAL_STATUSES
-from loadtest.metrics import hdr
-from loadtest.metrics.catalog import METRICS, censored_name
 from loadtest.metrics.classify import job_outcome
 from loadtest.metrics.figures import run_counts
-from loadtest.metrics.recorder import aggregate, series_name
+from loadtest.metrics.recorder import aggregate
+from loadtest.metrics.summary import series_statistics
 
 TAB_PERCENTILES = "jobmetrics"
 TAB_JOBS = "jobcounts"
@@ -94,13 +93,8 @@ def percentile_rows(runtime: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     flows = sorted({flow for (_, flow, _) in totals})
     for metric in JOB_METRICS_SHOWN:
-        censored = censored_name(metric) if METRICS[metric].censored else None
         for flow in [None, *flows]:
-            finished = series.get(series_name(metric, flow=flow))
-            lower = series.get(series_name(censored, flow=flow)) if censored else None
-            if finished is None and lower is None:
-                continue
-            stats, bounds, _ = hdr.censored_statistics(finished, lower, STATS_SHOWN)
+            (stats, bounds, _), _ = series_statistics(series, metric, flow=flow, names=STATS_SHOWN)
             if not stats:
                 continue
             rows.append({
