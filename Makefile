@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml
 
 test: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 bench: venv
 	$(BIN)/loadtest run $(SCENARIO) $(ARGS)

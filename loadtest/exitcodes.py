@@ -13,7 +13,15 @@ NOT_JUDGEABLE = 3
 """The run could not be judged: the run directory lacks data the check needs."""
 
 TARGET_ERROR = 4
-"""The target could not be reached or started (emulator failed to start, endpoint unreachable)."""
+"""The target could not be started, or stopped answering: the emulator failed to start or died, nothing got
+an answer for ``guards.unreachable_after``, a distributed run's workers never came."""
+
+KEY_REFUSED = 5
+"""The target refused the API key (401/403); the run stopped at the first refusal."""
+
+OUTPUT_INCOMPLETE = 6
+"""The run directory or its report could not be written completely (disk full, not writable): what could be
+written is kept, and the message names what is missing."""
 
 INTERRUPTED = 130
 """Stopped by Ctrl-C / SIGTERM; what was measured is kept and marked as interrupted."""

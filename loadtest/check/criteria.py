@@ -23,6 +23,10 @@ DEFAULT_TOLERANCE = "10%"
 """Tolerance of a compared figure the scenario's baseline section does not list."""
 
 DEFAULT_COMPARED_HISTOGRAM_STATS: tuple[str, ...] = ("p50", "p95")
+BUILTIN_ERROR_RATE = MetricRef("error_rate", "value")
+"""The built-in criterion's figure: the share of requests that failed for reasons other than 429."""
+DEFAULT_MAX_ERROR_RATE = 0.5
+"""The built-in criterion's bound when a scenario (or an old run directory) does not set one."""
 """Statistics of each time metric compared with a baseline by default (overall)."""
 
 
@@ -41,11 +45,13 @@ class ThresholdSpec:
     abort: bool = False
     index: int = 0
     """Position in the scenario's ``thresholds`` list (names the JUnit test case uniquely)."""
+    builtin: bool = False
+    """The built-in criterion every run is judged on (``guards.max_error_rate``), not one of the scenario's."""
 
     @property
     def label(self) -> str:
         window = f" in any {self.window_s:g}s window" if self.window_s else ""
-        return f"{self.ref}{window}"
+        return f"{self.ref}{window}" + (" (built-in)" if self.builtin else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,45 +122,63 @@ def _baseline_spec(baseline: Any) -> BaselineSpec:
     return BaselineSpec(baseline.name, tolerances, baseline.default_tolerance)
 
 
-def criteria_from_scenario(scenario: Any) -> Criteria:
-    """Criteria of a loaded scenario (anything with ``name``, ``thresholds`` and ``baseline``)."""
+def builtin_criterion(thresholds: tuple[ThresholdSpec, ...], max_error_rate: float) -> ThresholdSpec | None:
+    """No run where most requests failed may pass, whatever thresholds it has: ``error_rate <= max`` (50% by
+    default), unless the scenario judges the whole run's error_rate itself (its bound then replaces this
+    one) or sets the guard to 100%."""
+    own = any(t.ref == BUILTIN_ERROR_RATE and t.window_s is None and t.max is not None for t in thresholds)
+    if own or max_error_rate >= 1.0:
+        return None
+    return ThresholdSpec(BUILTIN_ERROR_RATE, max=max_error_rate, index=len(thresholds), builtin=True)
+
+
+def criteria_from_scenario(scenario: Any, *, scenario_thresholds: bool = True) -> Criteria:
+    """Criteria of a loaded scenario (anything with ``name``, ``thresholds``, ``baseline`` and ``guards``);
+    ``scenario_thresholds=False`` keeps only the built-in criterion (``loadtest run --no-thresholds``)."""
     thresholds = tuple(_threshold_spec(i, t) for i, t in enumerate(scenario.thresholds))
+    guards = getattr(scenario, "guards", None)
+    builtin = builtin_criterion(thresholds, float(getattr(guards, "max_error_rate", DEFAULT_MAX_ERROR_RATE)))
+    judged = thresholds if scenario_thresholds else ()
     baseline = _baseline_spec(scenario.baseline) if scenario.baseline is not None else None
-    return Criteria(scenario.name, thresholds, baseline)
+    return Criteria(scenario.name, (*judged, *([builtin] if builtin is not None else [])), baseline)
 
 
-def criteria_from_mapping(data: Mapping[str, Any], source: str = "scenario") -> Criteria:
-    """Criteria from a scenario as plain data, validating only ``thresholds`` and ``baseline``."""
+def criteria_from_mapping(
+    data: Mapping[str, Any], source: str = "scenario", *, scenario_thresholds: bool = True
+) -> Criteria:
+    """Criteria from a scenario as plain data, validating only ``thresholds``, ``baseline`` and ``guards``."""
     from pydantic import TypeAdapter, ValidationError
 
-    from loadtest.scenario.model import Baseline, Threshold
+    from loadtest.scenario.model import Baseline, Guards, Threshold
 
     if not isinstance(data, Mapping):
         raise CriteriaError(f"{source}: not a scenario (expected a mapping)")
     try:
         thresholds = TypeAdapter(list[Threshold]).validate_python(data.get("thresholds") or [])
         baseline = Baseline.model_validate(data["baseline"]) if data.get("baseline") else None
+        guards = Guards.model_validate(data.get("guards") or {})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise CriteriaError(f"{source}: {where}: {first.get('msg')} ({exc.error_count()} problem(s))") from None
     name = data.get("name")
-    holder = _Holder(str(name) if name is not None else None, thresholds, baseline)
-    return criteria_from_scenario(holder)
+    holder = _Holder(str(name) if name is not None else None, thresholds, baseline, guards)
+    return criteria_from_scenario(holder, scenario_thresholds=scenario_thresholds)
 
 
-def criteria_from_run_dir(run_dir: Path | str) -> Criteria:
-    """Criteria from a run directory's ``scenario.yaml`` (empty criteria when the file is absent)."""
+def criteria_from_run_dir(run_dir: Path | str, *, scenario_thresholds: bool = True) -> Criteria:
+    """Criteria from a run directory's ``scenario.yaml`` (the built-in criterion alone when it is absent)."""
     import yaml
 
     path = Path(run_dir) / "scenario.yaml"
     if not path.exists():
-        return Criteria(None)
+        builtin = builtin_criterion((), DEFAULT_MAX_ERROR_RATE)
+        return Criteria(None, (builtin,) if builtin is not None else ())
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CriteriaError(f"{path}: cannot read it: {exc}") from None
-    return criteria_from_mapping(data or {}, str(path))
+    return criteria_from_mapping(data or {}, str(path), scenario_thresholds=scenario_thresholds)
 
 
 @dataclass
@@ -162,6 +186,7 @@ class _Holder:
     name: str | None
     thresholds: list[Any]
     baseline: Any
+    guards: Any
 
 
 def default_compared_refs(summary: Mapping[str, Any]) -> list[MetricRef]:

@@ -50,13 +50,15 @@ def judge_run(
     confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = DEFAULT_RESAMPLES,
     use_baseline: bool = True,
+    scenario_thresholds: bool = True,
 ) -> Verdicts:
     """Every verdict for ``run_dir``.
 
     ``scenario``: a loaded scenario whose thresholds and baseline section to use (default: the run
     directory's ``scenario.yaml``). ``baseline_name``: compare with this baseline (default: the
     scenario's ``baseline.name``, if any); ``use_baseline=False`` judges the thresholds alone, as
-    ``loadtest run`` does without ``--check``. Raises :class:`CheckInputError` for bad input.
+    ``loadtest run`` does without ``--check``; ``scenario_thresholds=False`` leaves only the built-in
+    criterion (no run where most requests failed passes). Raises :class:`CheckInputError` for bad input.
     """
     directory = resolve_run_dir(run_dir)
     try:
@@ -65,7 +67,8 @@ def judge_run(
         raise CheckInputError(str(exc)) from None
     try:
         criteria: Criteria = (
-            criteria_from_scenario(scenario) if scenario is not None else criteria_from_run_dir(directory)
+            criteria_from_scenario(scenario, scenario_thresholds=scenario_thresholds) if scenario is not None
+            else criteria_from_run_dir(directory, scenario_thresholds=scenario_thresholds)
         )
     except CriteriaError as exc:
         raise CheckInputError(str(exc)) from None

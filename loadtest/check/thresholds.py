@@ -108,6 +108,10 @@ def judge_whole_run(spec: ThresholdSpec, summary: Mapping[str, Any]) -> Verdict:
             why += " even as a lower bound (unfinished jobs' times so far; the truth is higher still)"
         elif lower:
             why += f" whatever the unfinished jobs do (it is at most {format_value(high, spec.ref.unit)})"
+        if spec.builtin:
+            limit = format_value(bound, spec.ref.unit)
+            why = (f"{format_value(value, spec.ref.unit)} of the requests failed (errors other than 429): the run "
+                   f"is broken, whatever its thresholds say (guards.max_error_rate {limit})")
         return _verdict(spec, value, FAIL, why, **details)
     if not certainly_kept(spec, value, high):
         censored = catalog.censored_count(summary, spec.ref)

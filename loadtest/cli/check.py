@@ -91,10 +91,8 @@ def main(args: argparse.Namespace) -> int:
 
 def _rebuild_report(run_dir: str) -> None:
     """Re-render the report with the verdicts; a report that cannot be built never changes the verdict."""
-    try:
-        from loadtest.report.build import build_report
-    except ModuleNotFoundError:
-        return
+    from loadtest.report.build import build_report
+
     try:
         build_report(run_dir)
     except Exception as exc:  # the verdicts stand without their rendering

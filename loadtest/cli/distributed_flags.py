@@ -9,7 +9,6 @@ worker gets it from the master). Only the master writes the run directory.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
 
 DEFAULT_MASTER_PORT = 5557
 
@@ -81,26 +80,3 @@ def usage_problems(args: argparse.Namespace) -> list[str]:
         if not 1 <= port <= 65535:
             problems.append(f"--{port_flag.replace('_', '-')}: not a port number: {port}")
     return problems
-
-
-def run_distributed_command(args: argparse.Namespace, options: Any, *, out: TextIO, err: TextIO) -> int:
-    """Check the flags, then run as worker or master (``options`` is the command's ``RunOptions``)."""
-    from loadtest import exitcodes
-
-    problems = usage_problems(args)
-    if problems:
-        for problem in problems:
-            print(problem, file=err)
-        return exitcodes.INVALID_INPUT
-    from loadtest.traffic import distributed
-
-    if args.worker:
-        return distributed.run_worker(args.master_host, args.master_port, err)
-    if args.processes is not None:
-        master = distributed.MasterOptions(expect_workers=args.processes, local_processes=args.processes)
-    else:
-        master = distributed.MasterOptions(
-            expect_workers=args.expect_workers or 1, bind_host=args.master_bind_host, bind_port=args.master_bind_port,
-            max_wait_s=args.expect_workers_max_wait,
-        )
-    return distributed.run_distributed(options, master, out, err)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_OUT_DIR = "reports"
+"""Where run directories go unless ``--out-dir`` says otherwise (``loadtest ui`` uses it too)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,10 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", metavar="RATE", help="open model: constant arrival rate, e.g. 50/s (replaces stages)")
     parser.add_argument("--max-in-flight", type=int, metavar="N", help="open model: flows running at once")
     parser.add_argument("--seed", type=int, help="replace the scenario's seed")
+    parser.add_argument("--drain", metavar="TIME",
+                        help="after the duration, follow jobs in flight this long (no new ones); 0 stops at once "
+                             "(replaces the scenario's drain, default 30s)")
     parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, metavar="DIR",
                         help=f"where run directories are created (default: {DEFAULT_OUT_DIR}/)")
     parser.add_argument("--run-dir", metavar="DIR",
-                        help="exact run directory to write (default: OUT_DIR/<scenario>/<time>)")
+                        help="exact run directory to write (default: OUT_DIR/<scenario>/<time>); refused when it "
+                             "already holds files, unless --force")
+    parser.add_argument("--force", action="store_true",
+                        help="with --run-dir: replace the files an earlier run wrote there")
     parser.add_argument("--host", metavar="URL",
                         help="send to this API base URL instead (e.g. an emulator you started: http://127.0.0.1:8000/v2)")
     parser.add_argument("--confirm-probe", action="store_true",
@@ -49,18 +56,41 @@ def main(args: argparse.Namespace) -> int:
     # Locust (gevent) monkey-patches the standard library: import it before any networking module.
     import locust  # noqa: F401
 
-    from loadtest.cli.distributed_flags import distributed_requested, run_distributed_command
-    from loadtest.traffic.runner import RunOptions, run_scenario_file
+    from loadtest import exitcodes
+    from loadtest.cli.distributed_flags import distributed_requested, usage_problems
+    from loadtest.pipeline.options import RunOptions
+    from loadtest.pipeline.run import run_scenario
+    from loadtest.traffic.distributed.drive import MasterOptions
+    from loadtest.traffic.distributed.worker import run_worker
 
+    if args.no_thresholds and (args.check or args.baseline):
+        print("loadtest run: --check/--baseline and --no-thresholds contradict each other", file=sys.stderr)
+        return exitcodes.INVALID_INPUT
+    master = None
+    if distributed_requested(args) or not args.scenario:
+        problems = usage_problems(args)
+        if problems:
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            return exitcodes.INVALID_INPUT
+        if args.worker:
+            return run_worker(args.master_host, args.master_port, sys.stderr)
+        if args.processes is not None:
+            master = MasterOptions(expect_workers=args.processes, local_processes=args.processes)
+        else:
+            master = MasterOptions(expect_workers=args.expect_workers or 1, bind_host=args.master_bind_host,
+                                   bind_port=args.master_bind_port, max_wait_s=args.expect_workers_max_wait)
     options = RunOptions(
-        scenario_path=Path(args.scenario or ""),
+        scenario_path=Path(args.scenario),
         duration=args.duration,
         users=args.users,
         rate=args.rate,
         max_in_flight=args.max_in_flight,
         seed=args.seed,
+        drain=args.drain,
         out_dir=Path(args.out_dir),
         run_dir=Path(args.run_dir) if args.run_dir else None,
+        force=args.force,
         host=args.host,
         confirm_probe=args.confirm_probe,
         progress=not args.no_progress,
@@ -69,11 +99,4 @@ def main(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         thresholds=not args.no_thresholds,
     )
-    if args.no_thresholds and (args.check or args.baseline):
-        print("loadtest run: --check/--baseline and --no-thresholds contradict each other", file=sys.stderr)
-        from loadtest import exitcodes
-
-        return exitcodes.INVALID_INPUT
-    if distributed_requested(args) or not args.scenario:
-        return run_distributed_command(args, options, out=sys.stdout, err=sys.stderr)
-    return run_scenario_file(options, out=sys.stdout, err=sys.stderr)
+    return run_scenario(options, sys.stdout, sys.stderr, master)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from loadtest import exitcodes
+from loadtest.cli.run import DEFAULT_OUT_DIR
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     parser.add_argument("--web-host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1)")
     parser.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
-    parser.add_argument("--out-dir", default="reports", metavar="DIR", help="where run directories go")
+    parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, metavar="DIR", help="where run directories go")
     parser.add_argument("--host", metavar="URL", help="send to this API base URL instead of starting the emulator")
     parser.add_argument("--processes", type=int, metavar="N",
                         help="run the users in N Locust worker processes (the UI is the master; job metrics merged)")
@@ -37,7 +38,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"--processes: must be at least 1, got {args.processes}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
     from loadtest.metrics.rundir import new_run_directory
-    from loadtest.pipeline.target import TargetStartError, api_base_url, start_emulator
     from loadtest.scenario.loader import ScenarioError, load_scenario
     from loadtest.traffic.runtime import TargetError, api_key_for
 
@@ -52,25 +52,19 @@ def main(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return exitcodes.INVALID_INPUT
     run_dir = new_run_directory(scenario.name, args.out_dir)
-    emulator = None
-    if scenario.is_emulated and not args.host:
-        try:
-            emulator = start_emulator(scenario, log_path=run_dir / "emulator.log")
-        except TargetStartError as exc:
-            print(f"target: {exc}", file=sys.stderr)
-            return exitcodes.TARGET_ERROR
-    host = args.host or api_base_url(scenario, emulator)
-    from loadtest.traffic.webui.runs import prefill_arguments
-
-    # the start form pre-filled from the scenario; --class-picker offers the scenario's shape as well
-    extra = [*prefill_arguments(scenario), "--class-picker", *args.locust_args]
+    # the scenario's shape drives each test (Locust's form then asks only for the host);
+    # --locust-arg=--class-picker offers flat users instead. Without --host the locustfile starts (and
+    # watches) the emulator the scenario describes.
+    extra = [*args.locust_args]
+    if args.host:
+        extra += ["--host", args.host]
     if args.processes is not None:
         extra += ["--processes", str(args.processes)]
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", str(args.scenario),
-        "--host", host, "--web-host", args.web_host, "--web-port", str(args.web_port), "--run-dir", str(run_dir),
-        *extra,
+        "--web-host", args.web_host, "--web-port", str(args.web_port), "--run-dir", str(run_dir), *extra,
     ]
+    host = args.host or ("the emulator" if scenario.is_emulated else scenario.target.base_url)
     print(f"loadtest ui: http://{args.web_host}:{args.web_port}  (target {host}; run directory {run_dir})")
     child = subprocess.Popen(command, env={**os.environ, "LOADTEST_SCENARIO": str(args.scenario)})
 
@@ -96,9 +90,6 @@ def main(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
         return exitcodes.INTERRUPTED
-    finally:
-        if emulator is not None:
-            emulator.stop()
 
 
 def _ctrl_c_reached(child: subprocess.Popen) -> bool:

@@ -135,6 +135,10 @@ class EmulatorProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def exit_code(self) -> int | None:
+        """The process's exit code once it has exited (negative: killed by that signal), else None."""
+        return self._process.poll() if self._process is not None else None
+
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> EmulatorProcess:
         if self._process is not None:

@@ -202,6 +202,7 @@ def write_run_directory(
     jobs_csv_rows: int | None = DEFAULT_JOBS_CSV_ROWS,
     reports_root: Path | str | None = None,
     link_latest: bool = True,
+    warnings: Iterable[Mapping[str, Any]] = (),
 ) -> Path:
     """Write every measurement file of a run into ``run_dir`` and return it; see docs/run-directory.md.
 
@@ -215,6 +216,8 @@ def write_run_directory(
       HTML) are copied in unless they are already there.
     * ``jobs_csv_rows``: cap on jobs.csv rows (``0`` writes no jobs.csv, ``None`` means no cap beyond
       what the recorder kept).
+    * ``warnings``: what went wrong, one ``{"kind", "message"}`` each (a sentence a person understands);
+      ``summary.json`` ``run.warnings``, shown as banners by the report and printed by the run.
     * ``reports_root``: where ``latest`` lives (default: two levels up, as in ``reports/<scenario>/<ts>``);
       ``link_latest=False`` leaves ``latest`` alone.
     """
@@ -285,6 +288,7 @@ def write_run_directory(
             "interrupted": bool(interrupted),
             "bucket_s": recorder.bucket_s,
             "settings": redact(_plain(dict(settings or {})), secrets),
+            "warnings": redact(_plain([dict(w) for w in warnings]), secrets),
         },
         "metrics": summary.summarize_metrics(recorder, duration_s),
         "requests_by_status": summary.requests_by_status(recorder),

@@ -50,6 +50,7 @@ __all__ = [
     "FileGen",
     "Flow",
     "GeneratorNode",
+    "Guards",
     "HealthFlow",
     "JobPolicy",
     "Load",
@@ -704,6 +705,32 @@ class Baseline(_Strict):
     default_tolerance: float | str = "10%"
 
 
+# ------------------------------------------------------------------------------------------ guards
+
+DEFAULT_DRAIN_S = 30.0
+"""How long a run follows its jobs in flight after the duration (like k6's ``gracefulStop``)."""
+
+
+class Guards(_Strict):
+    """What keeps a broken run from passing, or from hammering a target that is gone."""
+
+    unreachable_after: Duration = Field(default=10.0, gt=0)
+    """Stop the run (exit 4) when no request has got an answer for this long (connection refused or
+    timed out, or a gateway's 502/503/504); meanwhile each user backs off exponentially."""
+    max_error_rate: float | str = "50%"
+    """The built-in criterion: a run whose share of failed requests (errors other than 429) is above this
+    fails, whatever thresholds it has. ``100%`` turns it off; a threshold on ``error_rate`` (overall, whole
+    run, with a ``max``) replaces it."""
+
+    @field_validator("max_error_rate")
+    @classmethod
+    def _fraction(cls, value: float | str) -> float:
+        from loadtest.metrics.catalog import UNIT_RATIO
+        from loadtest.scenario.quantities import parse_bound
+
+        return parse_bound(UNIT_RATIO, value)
+
+
 # ------------------------------------------------------------------------------------------ scenario
 
 
@@ -723,6 +750,10 @@ class Scenario(_Strict):
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     thresholds: list[Threshold] = Field(default_factory=list)
     baseline: Baseline | None = None
+    drain: Duration = Field(default=DEFAULT_DRAIN_S, ge=0)
+    """After the duration, submit no new jobs and follow those in flight for up to this long, so a loaded
+    endpoint's slow jobs are measured, not dropped (``0``: stop at once; ``--drain`` overrides)."""
+    guards: Guards = Field(default_factory=Guards)
 
     _source_path: Path | None = PrivateAttr(default=None)
     _secret_values: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -23,6 +23,7 @@ class Overrides:
     rate: str | None = None
     max_in_flight: int | None = None
     seed: int | None = None
+    drain: str | None = None
 
 
 def apply_overrides(scenario: Scenario, overrides: Overrides) -> Scenario:
@@ -71,6 +72,11 @@ def apply_overrides(scenario: Scenario, overrides: Overrides) -> Scenario:
             load_update["max_in_flight"] = overrides.max_in_flight
     if overrides.seed is not None:
         update["seed"] = overrides.seed
+    if overrides.drain is not None:
+        try:
+            update["drain"] = parse_duration(overrides.drain)
+        except UnitError as exc:
+            problems.append(f"--drain: {exc}")
     if problems:
         raise OverrideError("\n".join(problems))
 

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import gevent
 from gevent.event import Event
@@ -109,6 +110,43 @@ class DispatchStats:
             return None
         span = self.last_start - self.first_start
         return (handled - 1) / span if span > 0 else None
+
+
+class DispatchFigures(TypedDict):
+    """What the open-model dispatcher(s) of a run did (``run.settings.open_model`` in summary.json)."""
+
+    scheduled: int
+    started: int
+    dropped: int
+    achieved_rate: float | None
+    lateness_max_s: float
+    lateness_mean_s: float
+
+
+def dispatch_figures(dispatcher: ArrivalDispatcher | None) -> DispatchFigures | None:
+    """The figures of one dispatcher; None for a closed-model run (no dispatcher)."""
+    if dispatcher is None:
+        return None
+    stats = dispatcher.stats
+    return {
+        "scheduled": stats.scheduled, "started": stats.started, "dropped": stats.dropped,
+        "achieved_rate": stats.achieved_rate(), "lateness_max_s": stats.lateness_max,
+        "lateness_mean_s": stats.lateness_mean,
+    }
+
+
+def add_dispatch_figures(parts: list[DispatchFigures]) -> DispatchFigures | None:
+    """Several processes' dispatchers as one: counts and rates add, the worst lateness counts."""
+    if not parts:
+        return None
+    rates = [p["achieved_rate"] for p in parts if p["achieved_rate"]]
+    started = sum(p["started"] for p in parts)
+    return {
+        "scheduled": sum(p["scheduled"] for p in parts), "started": started,
+        "dropped": sum(p["dropped"] for p in parts), "achieved_rate": sum(rates) if rates else None,
+        "lateness_max_s": max(p["lateness_max_s"] for p in parts),
+        "lateness_mean_s": sum(p["lateness_mean_s"] * p["started"] for p in parts) / started if started else 0.0,
+    }
 
 
 class ArrivalDispatcher:

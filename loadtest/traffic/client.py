@@ -25,10 +25,12 @@ from loadtest.contract import OPERATIONS, Op
 from loadtest.scenario.model import On429
 from loadtest.traffic.control import RunControl
 from loadtest.traffic.limiter import ClientLimiters
+from loadtest.traffic.reachability import Backoff, Reachability
 
 THROTTLED_SUFFIX = " (429)"
 _JSON_STARTS = (b"{", b"[", b" ", b"\n", b"\r", b"\t")
 NOT_SENT = "not sent: the run ended while waiting for the client-side limiter"
+NOT_SENT_STOPPING = "not sent: the run ended while backing off from a target that did not answer"
 
 
 class RequestFailure(Exception):
@@ -164,6 +166,7 @@ class ApiClient:
         on_response: ResponseHook | Callable[..., None] = _no_hook,
         on_throttle: ThrottleHook | Callable[..., None] = _no_hook,
         rng: random.Random | None = None,
+        reachability: Reachability | None = None,
     ) -> None:
         self._session = session
         self._endpoint_id = endpoint_id
@@ -173,6 +176,9 @@ class ApiClient:
         self._on_response = on_response
         self._on_throttle = on_throttle
         self._rng = rng or random.Random()
+        self._reachability = reachability or Reachability()
+        self._backoff = Backoff(self._rng)
+        """This client's pause while its requests go unanswered (no tight loop against a dead target)."""
         # Accept-Encoding as Locust's own request() would add it
         self._headers = {
             "Authorization": f"Bearer {api_key}", "Accept": "application/json", "Accept-Encoding": "gzip, deflate, br",
@@ -226,6 +232,9 @@ class ApiClient:
         attempt = 0
         while True:
             gives_up = policy.action == "count" or attempt >= policy.max_retries
+            pause = self._backoff.pause()
+            if pause and not self._control.sleep(pause):
+                return ApiResult(op, 0, None, NOT_SENT_STOPPING, 0.0, throttled=throttled)
             if self._limiters is None:
                 result = self._send(op, flow, method, path, data, name, gives_up)
             else:
@@ -233,6 +242,8 @@ class ApiClient:
                     if waited is None:  # the run ended while we waited for the limiter: do not send
                         return ApiResult(op, 0, None, NOT_SENT, 0.0, throttled=throttled)
                     result = self._send(op, flow, method, path, data, name, gives_up)
+            self._backoff.observe(result.status)
+            self._reachability.observe(result.status, result.error)
             if result.status != 429:
                 result.throttled = throttled
                 return result

@@ -244,7 +244,7 @@ def _submit(
     ctx: FlowContext, name: str, op: Op, params: dict[str, Any] | None = None
 ) -> tuple[JobStory, ApiResult] | None:
     """Send the job; returns its story (opened in the book) or None when no job was created."""
-    if ctx.control.stopping or not ctx.guard.take():
+    if not ctx.control.accepting or not ctx.guard.take():
         return None
     body = ctx.make_payload(name)
     story = JobStory(flow=name)
@@ -422,7 +422,7 @@ def health(ctx: FlowContext, name: str, flow: HealthFlow) -> None:
     """One ``/health`` call, recorded as endpoint state at most once per ``every`` in this process (sent as
     weighted traffic it may run thousands of times a second; the gauges need no more than the sampler's
     pace)."""
-    if ctx.control.stopping:
+    if ctx.control.stopping:  # the background sampler goes on while the run drains
         return
     result = ctx.api.call(Op.HEALTH, flow=name)
     if result.ok and ctx.health_gate.due(flow.every) and isinstance(result.body, dict):
@@ -430,7 +430,7 @@ def health(ctx: FlowContext, name: str, flow: HealthFlow) -> None:
 
 
 def purge_queue(ctx: FlowContext, name: str, flow: PurgeQueueFlow) -> None:
-    if ctx.control.stopping:
+    if not ctx.control.accepting:  # a purge while draining would drop the very jobs being followed
         return
     ctx.api.call(Op.PURGE_QUEUE, flow=name)
 

@@ -49,10 +49,12 @@ class ProgressLine:
         self._last, self._last_t = counts, now
         rate_429 = 100.0 * throttled / requests if requests > 0 else 0.0
         dropped = self.runtime.dispatcher.stats.dropped if self.runtime.dispatcher is not None else 0
+        jobs = self.runtime.job_counts
         return (
             f"[{elapsed:5.0f}s/{self.total_s:.0f}s] {requests / span:7.1f} req/s | 429 {rate_429:5.1f}%"
-            f" | jobs in flight {self.runtime.jobs.in_flight:4d} | submitted {self.runtime.jobs.submitted:6d}"
-            f" | errors {counts['errors']}" + (f" | dropped {dropped}" if dropped else "")
+            f" | jobs in flight {jobs.in_flight:4d} | submitted {jobs.submitted:6d} | errors {counts['errors']}"
+            + (f" | dropped {dropped}" if dropped else "")
+            + (" | draining: no new jobs, following those in flight" if self.runtime.control.draining else "")
         )
 
     def maybe_print(self, elapsed: float) -> None:

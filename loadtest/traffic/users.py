@@ -7,7 +7,7 @@ among classes by weight and gives a low-weight class no user at all when users a
 share serves every flow at any user count. Open model: a single
 dispatcher user that starts flows (picked by weight) on the arrival schedule, on a pool of
 ``max_in_flight`` greenlets sharing the user's connection pool. The ``/health`` sampler is not a user: it
-is a background greenlet (:func:`start_health_sampler`), so it never takes a user slot.
+is a background greenlet (:meth:`TrafficRuntime.start_health_sampling`), so it never takes a user slot.
 
 The method that runs a flow is called ``flow_iteration``: ``run`` is reserved by Locust.
 """
@@ -16,28 +16,23 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any
 
-import gevent
-from gevent import Greenlet
 from locust import FastHttpUser, task
-from locust.contrib.fasthttp import FastHttpSession
 
-from loadtest.distributions import draw
+from loadtest.distributions import Distribution, draw
 from loadtest.flowkinds import FLOW_KINDS
 from loadtest.scenario.model import (
     ClosedLoad,
     Flow,
-    HealthFlow,
     OpenLoad,
 )
 from loadtest.traffic.arrivals import ArrivalDispatcher, ArrivalPhase, arrival_offsets
-from loadtest.traffic.flows import FlowContext, run_flow, sample_health_forever
+from loadtest.traffic.flows import FlowContext, run_flow
 from loadtest.traffic.mix import WeightedCycle
 from loadtest.traffic.runtime import TrafficRuntime
 
 IDLE_PAUSE_S = 0.1
-"""A user's pause when the run is stopping (so an ending run never spins)."""
+"""A user's pause when the run is draining or stopping (so an ending run never spins)."""
 OPEN_POOL_HEADROOM = 8
 """Connections beyond ``max_in_flight`` for the dispatcher's pool (a flow holds one at a time)."""
 DRAIN_GRACE_S = 30.0
@@ -89,7 +84,10 @@ def build_user_classes(
     return [_open_user_class(runtime, host, load, mix, total, timeout, rate_scale)]
 
 
-def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> type[FastHttpUser]:
+def _closed_user_class(
+    runtime: TrafficRuntime, host: str | None, scenario_name: str, mix: list[tuple[str, Flow]], think: Distribution,
+    timeout: float,
+) -> type[FastHttpUser]:
     constant_think = float(think.value or 0.0) if think.kind == "constant" else None
     names = [name for name, _ in mix]
     flows = dict(mix)
@@ -108,13 +106,13 @@ def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> typ
             self.mix = WeightedCycle(names, weights, start=next(user_numbers))
 
         def wait_time(self) -> float:
-            if runtime.control.stopping:
+            if not runtime.control.accepting:
                 return IDLE_PAUSE_S
             return constant_think if constant_think is not None else draw(think, self.ctx.rng)
 
         @task
         def flow_iteration(self) -> None:
-            if runtime.control.stopping:
+            if not runtime.control.accepting:
                 return
             name = self.mix.next()
             run_flow(self.ctx, name, flows[name])
@@ -125,7 +123,10 @@ def _closed_user_class(runtime, host, scenario_name, mix, think, timeout) -> typ
     return MixUser
 
 
-def _open_user_class(runtime, host, load: OpenLoad, mix, total, timeout, rate_scale) -> type[FastHttpUser]:
+def _open_user_class(
+    runtime: TrafficRuntime, host: str | None, load: OpenLoad, mix: list[tuple[str, Flow]], total: float,
+    timeout: float, rate_scale: float,
+) -> type[FastHttpUser]:
     names = [name for name, _ in mix]
     flows = dict(mix)
     weights = [flows[name].weight for name in names]
@@ -182,43 +183,8 @@ def _open_user_class(runtime, host, load: OpenLoad, mix, total, timeout, rate_sc
     return OpenArrivalsUser
 
 
-def health_flow(runtime: TrafficRuntime) -> tuple[str, HealthFlow] | None:
-    """The mix's health flow, if any (its ``every`` drives the background sampler)."""
-    for name, flow in runtime.flows.items():
-        if isinstance(flow, HealthFlow):
-            return name, flow
-    return None
-
-
-def start_health_sampler(runtime: TrafficRuntime, environment: Any, host: str) -> Greenlet | None:
-    """Sample ``/health`` every ``every`` seconds in the background, until the run stops."""
-    found = health_flow(runtime)
-    if found is None:
-        return None
-    name, flow = found
-    session = FastHttpSession(
-        base_url=host,
-        request_event=environment.events.request,
-        user=None,
-        network_timeout=30.0,
-        connection_timeout=30.0,
-        concurrency=2,
-    )
-    ctx = runtime.context_for(session)
-    return gevent.spawn(sample_health_forever, ctx, name, flow)
-
-
-def expected_users(runtime: TrafficRuntime) -> int:
-    """Peak number of users the load asks for (for progress lines and sanity checks)."""
-    load = runtime.scenario.load
-    return load.peak_users if isinstance(load, ClosedLoad) else 1
-
-
 __all__ = [
     "build_user_classes",
     "class_name",
-    "expected_users",
-    "health_flow",
     "network_timeout_for",
-    "start_health_sampler",
 ]

@@ -19,19 +19,6 @@ How the pieces talk (all over Locust's own ZeroMQ connection, so only the master
   since its last report are missing; ``summary.json`` lists it under ``run.settings.distributed``.
 
 Modules: ``protocol`` (messages, timings, the run handed to a worker), ``master`` (the coordinator),
-``worker`` (the agent and ``loadtest run --worker``), ``run`` (the master's whole ``loadtest run``),
-``hooks`` (the same machinery under the locustfile, for the web UI and plain ``locust -f``).
+``worker`` (the agent and ``loadtest run --worker``), ``drive`` (the master's run loop: what differs from
+a single-process run), ``hooks`` (the same machinery under the locustfile, for the web UI and ``locust -f``).
 """
-
-from __future__ import annotations
-
-from loadtest.traffic.distributed.hooks import attach_to_locust, coordinator
-from loadtest.traffic.distributed.master import MasterCoordinator, RemoteJobs, WorkerInfo
-from loadtest.traffic.distributed.protocol import RunRequest
-from loadtest.traffic.distributed.run import MasterOptions, execute_master, run_distributed
-from loadtest.traffic.distributed.worker import WorkerAgent, run_worker
-
-__all__ = [
-    "MasterCoordinator", "MasterOptions", "RemoteJobs", "RunRequest", "WorkerAgent", "WorkerInfo",
-    "attach_to_locust", "coordinator", "execute_master", "run_distributed", "run_worker",
-]

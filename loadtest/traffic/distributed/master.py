@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
 import gevent.event
+from locust.env import Environment
+from locust.rpc import Message
 from locust.runners import STATE_MISSING, MasterRunner
 
+from loadtest.traffic.arrivals import DispatchFigures, add_dispatch_figures
 from loadtest.traffic.distributed.protocol import (
     FINAL_WAIT_S,
     MSG_FINAL,
@@ -24,6 +27,7 @@ from loadtest.traffic.distributed.protocol import (
     REPORT_KEY,
     RunRequest,
 )
+from loadtest.traffic.reachability import Refusal
 from loadtest.traffic.runtime import TrafficRuntime
 
 # --------------------------------------------------------------------------------------------- master
@@ -48,9 +52,11 @@ class WorkerInfo:
     lost_at: float | None = None
     lost_reason: str | None = None
     in_flight_at_end: int = 0
-    dispatch: dict[str, Any] = field(default_factory=dict)
+    dispatch: DispatchFigures | None = None
     share: float | None = None
     """The budget share last sent to it."""
+    failing_since: float | None = None
+    """Since when its requests have gone unanswered, as it last reported (None: answers come)."""
 
 
 class RemoteJobs:
@@ -64,8 +70,6 @@ class RemoteJobs:
     def in_flight(self) -> int:
         return sum(self.in_flight_by_worker.values())
 
-    def close_remaining(self) -> int:
-        return 0
 
 
 class MasterCoordinator:
@@ -82,7 +86,7 @@ class MasterCoordinator:
         self.run_started: float | None = None
         self.run_ended: float | None = None
         self.jobs = RemoteJobs()
-        runtime.jobs = self.jobs  # type: ignore[assignment]  # the progress line reads counts from here
+        runtime.job_counts = self.jobs  # the progress line and the web UI read the workers' counts
         self._share_sent: float | None = None
         self.share_changes: list[tuple[float, int, float]] = []
         """(when, workers, share) each time the budget was divided anew."""
@@ -106,7 +110,7 @@ class MasterCoordinator:
             )
         return info
 
-    def _on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_hello(self, environment: Environment, msg: Message, **_: object) -> None:
         if self.request is None:  # locustfile mode: workers load the scenario themselves
             return
         info = self._info(msg.node_id)
@@ -114,7 +118,7 @@ class MasterCoordinator:
         workers = max(self.expected, len(self.active()) + (0 if info in self.active() else 1))
         self.runner.send_message(MSG_SCENARIO, self.request.as_message(info.index, workers), msg.node_id)
 
-    def _on_ready(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_ready(self, environment: Environment, msg: Message, **_: object) -> None:
         info = self._info(msg.node_id)
         info.last_seen = time.time()
         info.error = (msg.data or {}).get("error")
@@ -122,11 +126,11 @@ class MasterCoordinator:
         info.ready = info.error is None
         self._rebalance()
 
-    def _on_stop_request(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_stop_request(self, environment: Environment, msg: Message, **_: object) -> None:
         info = self._info(msg.node_id)
         self.runtime.request_stop(f"worker {info.index}: {(msg.data or {}).get('reason', 'asked to stop')}")
 
-    def _on_heartbeat(self, client_id: str, timestamp: float, **_: Any) -> None:
+    def _on_heartbeat(self, client_id: str, timestamp: float, **_: object) -> None:
         info = self.workers.get(client_id)
         if info is not None:
             info.last_seen = timestamp
@@ -143,8 +147,17 @@ class MasterCoordinator:
         self.jobs.in_flight_by_worker[info.client_id] = int(live.get("in_flight", 0))
         info.last_report = time.time()
         info.reports += 1
+        view = data.get("reachability")
+        if isinstance(view, dict):
+            since = view.get("failing_since")
+            info.failing_since = float(since) if isinstance(since, int | float) else None
+            refused = view.get("refusal")
+            refusal = Refusal(int(refused["status"]), str(refused["message"])) if isinstance(refused, dict) else None
+            failure = view.get("last_failure")
+            self.runtime.reachability.take_workers([i.failing_since for i in self.active()] or [info.failing_since],
+                                                   str(failure) if failure else None, refusal)
 
-    def _on_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+    def _on_report(self, client_id: str, data: dict[str, Any], **_: object) -> None:
         payload = data.get(REPORT_KEY)
         if payload:
             info = self._info(client_id)
@@ -156,13 +169,13 @@ class MasterCoordinator:
                     info.ready = True
                     self._rebalance()
 
-    def _on_final(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_final(self, environment: Environment, msg: Message, **_: object) -> None:
         info = self._info(msg.node_id)
         data = msg.data or {}
         self._absorb(info, data)
         info.final, info.in_test = True, True
         info.in_flight_at_end = int(data.get("in_flight_at_end", 0))
-        info.dispatch = data.get("dispatch") or {}
+        info.dispatch = data.get("dispatch") or None
         self.jobs.in_flight_by_worker[info.client_id] = 0
 
     # ------------------------------------------------------------------------------- workers and budget
@@ -265,7 +278,7 @@ class MasterCoordinator:
         """A test begins (again, in the web UI): counts from zero, the clock from now, and the workers
         connected now are the ones whose final reports it waits for."""
         self.jobs = RemoteJobs()
-        self.runtime.jobs = self.jobs  # type: ignore[assignment]
+        self.runtime.job_counts = self.jobs
         self.run_started, self.run_ended = time.time(), None
         clients = self.runner.clients
         for info in self.workers.values():
@@ -274,7 +287,7 @@ class MasterCoordinator:
             if connected:
                 info.lost_at = info.lost_reason = None  # back (or never gone): part of this test
             info.in_test = connected and info.ready
-            info.final, info.in_flight_at_end, info.dispatch = False, 0, {}
+            info.final, info.in_flight_at_end, info.dispatch = False, 0, None
 
     def end_test(self) -> None:
         if self.run_ended is None:
@@ -297,16 +310,9 @@ class MasterCoordinator:
 
     # ----------------------------------------------------------------------------------------- reports
 
-    def dispatch_totals(self) -> dict[str, Any]:
+    def dispatch_totals(self) -> DispatchFigures | None:
         """The open model's arrival figures, added over the workers."""
-        parts = [info.dispatch for info in self.workers.values() if info.dispatch]
-        if not parts:
-            return {}
-        total = {key: sum(p.get(key, 0) or 0 for p in parts) for key in ("scheduled", "started", "dropped")}
-        rates = [p.get("achieved_rate") for p in parts if p.get("achieved_rate")]
-        total["achieved_rate"] = sum(rates) if rates else None
-        total["lateness_max_s"] = max((p.get("lateness_max_s") or 0.0) for p in parts)
-        return total
+        return add_dispatch_figures([info.dispatch for info in self.workers.values() if info.dispatch])
 
     def in_flight_at_end(self) -> int:
         return sum(info.in_flight_at_end for info in self.workers.values())

@@ -16,6 +16,8 @@ MSG_READY = "loadtest:ready"
 MSG_SHARE = "loadtest:share"
 MSG_FINAL = "loadtest:final"
 MSG_STOP = "loadtest:stop"
+MSG_DRAIN = "loadtest:drain"
+"""Master → worker: the duration is over; submit no new jobs, follow those in flight."""
 MSG_FINISH = "loadtest:finish"
 """Master → worker: stop your users and send your final report now (Locust's headless quit skips its stop)."""
 REPORT_KEY = "loadtest"
@@ -48,7 +50,7 @@ class RunRequest:
 
     scenario_name: str
     scenario_text: str
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, str | int] = field(default_factory=dict)
     base_dir: str = ""
     """The scenario's directory on the master: a worker that has the same directory reads payload files
     there (local workers always do), else from its working directory."""
@@ -60,7 +62,7 @@ class RunRequest:
         }
 
 
-def worker_scenario(text: str, name: str, overrides: dict[str, Any], index: int, base_dir: Path) -> Scenario:
+def worker_scenario(text: str, name: str, overrides: dict[str, str | int], index: int, base_dir: Path) -> Scenario:
     """The scenario a worker runs: the master's file (loaded here, ``${VAR}`` from this machine's
     environment, payload files from ``base_dir``), the master's overrides, and a seed of its own (see
     :data:`SEED_STRIDE`). Raises ``ValueError`` saying what is wrong."""

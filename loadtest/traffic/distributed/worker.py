@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -12,9 +11,12 @@ import gevent
 import gevent.event
 from locust.env import Environment
 from locust.event import Events
+from locust.rpc import Message
 from locust.runners import WorkerRunner
 
+from loadtest.traffic.arrivals import dispatch_figures
 from loadtest.traffic.distributed.protocol import (
+    MSG_DRAIN,
     MSG_FINAL,
     MSG_FINISH,
     MSG_HELLO,
@@ -62,8 +64,9 @@ class WorkerAgent:
         runner.register_message(MSG_SCENARIO, self._on_scenario)
         runner.register_message(MSG_SHARE, self._on_share)
         runner.register_message(MSG_FINISH, self._on_finish)
+        runner.register_message(MSG_DRAIN, self._on_drain)
         if runtime is not None:
-            runtime.on_stop_requested = self._ask_master_to_stop
+            runtime.stop_requested.add(self._ask_master_to_stop)
             self.index = max(0, runner.worker_index)
             runner.send_message(MSG_READY, {"classes": [c.__name__ for c in environment.user_classes],
                                             "pid": os.getpid()})
@@ -71,7 +74,7 @@ class WorkerAgent:
     def hello(self) -> None:
         self.runner.send_message(MSG_HELLO, {"pid": os.getpid()})
 
-    def _on_scenario(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_scenario(self, environment: Environment, msg: Message, **_: object) -> None:
         data = msg.data
         try:
             master_dir = Path(data.get("base_dir") or "")
@@ -88,7 +91,7 @@ class WorkerAgent:
             self.done.set()
             return
         self.runtime = runtime
-        runtime.on_stop_requested = self._ask_master_to_stop
+        runtime.stop_requested.add(self._ask_master_to_stop)
         self.environment.user_classes[:] = classes
         self.environment.stop_timeout = self.environment.stop_timeout or 0
         self.runner.send_message(MSG_READY, {"classes": [c.__name__ for c in classes], "pid": os.getpid()})
@@ -97,15 +100,28 @@ class WorkerAgent:
         """The spending guard (or another stop request) on this worker ends the whole run."""
         self.runner.send_message(MSG_STOP, {"reason": reason})
 
-    def _on_finish(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_finish(self, environment: Environment, msg: Message, **_: object) -> None:
         """The master ends the test without Locust's stop message: stop the users (our ``test_stop``
         listener sends the final report); Locust's ``quit`` follows."""
         self.runner.stop()
 
-    def _on_share(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_drain(self, environment: Environment, msg: Message, **_: object) -> None:
+        runtime = self.runtime
+        if runtime is not None:
+            runtime.control.start_draining()
+
+    def _on_share(self, environment: Environment, msg: Message, **_: object) -> None:
         share = float(msg.data["share"])
         if self.runtime is not None and self.runtime.limiters is not None:
             self.runtime.limiters.set_share(share)
+
+    def _reachability(self) -> dict[str, object]:
+        """This worker's view of the target: failing since when, the last error, a refused key."""
+        assert self.runtime is not None
+        view = self.runtime.reachability
+        refusal = view.refusal
+        return {"failing_since": view.failing_since, "last_failure": view.last_failure,
+                "refusal": None if refusal is None else {"status": refusal.status, "message": refusal.message}}
 
     def _live_delta(self) -> dict[str, int]:
         assert self.runtime is not None
@@ -117,42 +133,35 @@ class WorkerAgent:
         delta["in_flight"] = jobs.in_flight
         return delta
 
-    def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+    def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: object) -> None:
         if self.runtime is None:
             return
-        data[REPORT_KEY] = {"snapshot": self.runtime.recorder.drain(), "live": self._live_delta()}
+        data[REPORT_KEY] = {"snapshot": self.runtime.recorder.drain(), "live": self._live_delta(),
+                            "reachability": self._reachability()}
 
-    def _on_test_start(self, environment: Any, **_: Any) -> None:
-        from loadtest.traffic.users import start_health_sampler
-
+    def _on_test_start(self, environment: Environment, **_: object) -> None:
         runtime = self.runtime
         if runtime is None:
             return
         runtime.control.reset()
-        runtime.recorder.start = time.time()
+        runtime.start_clock()
         if self.sample_health and self.index == 0 and environment.host:  # one worker samples /health
-            runtime.health_sampler = start_health_sampler(runtime, environment, environment.host)
+            runtime.start_health_sampling(environment.events.request, environment.host)
 
-    def _on_test_stopping(self, environment: Any, **_: Any) -> None:
+    def _on_test_stopping(self, environment: Environment, **_: object) -> None:
         if self.runtime is not None:
             self.runtime.control.stop()
 
-    def _on_test_stop(self, environment: Any, **_: Any) -> None:
+    def _on_test_stop(self, environment: Environment, **_: object) -> None:
         runtime = self.runtime
         if runtime is None:
             return
+        runtime.stop_health_sampling()
         in_flight = runtime.finish()
-        if runtime.health_sampler is not None:
-            runtime.health_sampler.join(timeout=5)
-            runtime.health_sampler.kill()
-        dispatch: dict[str, Any] = {}
-        if runtime.dispatcher is not None:
-            stats = runtime.dispatcher.stats
-            dispatch = {"scheduled": stats.scheduled, "started": stats.started, "dropped": stats.dropped,
-                        "achieved_rate": stats.achieved_rate(), "lateness_max_s": stats.lateness_max}
         self.runner.send_message(MSG_FINAL, {
             "snapshot": runtime.recorder.drain(), "live": self._live_delta(), "in_flight_at_end": in_flight,
-            "dispatch": dispatch,
+            "reachability": self._reachability(),
+            "dispatch": dispatch_figures(runtime.dispatcher),
         })
         gevent.spawn_later(0.5, self.done.set)  # after Locust's own client_stopped has gone out
 

@@ -1,30 +1,28 @@
-"""What the locustfile does differently when a person drives the test from Locust's web UI.
+"""The start form of Locust's web UI for a scenario, and where each test started there writes its files.
 
 * The scenario's choices become Locust *custom parameters* (shown under "Custom parameters" on the start
   form): the rate-limit policy and what to do on a 429. They apply to the next test started.
-* Every test starts with fresh measurements (the recorder, the job book, the live counts), so a test's
-  run directory holds that test only.
-* Every test that stops writes its own run directory (``loadtest ui``'s ``--run-dir`` for the first, then
-  new ones beside it as ``loadtest run`` would) and its report, which the UI links to
-  (:mod:`loadtest.traffic.webui.tabs`).
 * :func:`prefill_arguments`: the users, spawn rate and run time the start form shows, from the scenario.
+* :func:`test_run_directory`: every test that stops writes its own run directory (``loadtest ui``'s
+  ``--run-dir`` for the first, then new ones beside it as ``loadtest run`` would).
+
+The session itself (fresh measurements per test, judging and writing each one, the report links of
+:mod:`loadtest.traffic.webui.tabs`) is ``loadtest.pipeline.locust_session``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from argparse import ArgumentParser, Namespace
 from pathlib import Path
-from typing import Any
 
 from loadtest.scenario.model import ClosedLoad, EndpointTarget, Scenario
+from loadtest.traffic.runtime import TrafficRuntime
 
 logger = logging.getLogger("loadtest")
 
 POLICY_ARG = "rate_limit_policy"
 ON_429_ARG = "on_429"
-_runs: Any = None
-"""The :class:`loadtest.traffic.webui.tabs.UiRuns` of this process once the UI is attached."""
 
 
 def policies_for(scenario: Scenario) -> list[str]:
@@ -35,7 +33,7 @@ def policies_for(scenario: Scenario) -> list[str]:
     return ["respect", "probe", "ignore"]
 
 
-def add_ui_arguments(parser: Any, scenario: Scenario | None) -> None:
+def add_ui_arguments(parser: ArgumentParser, scenario: Scenario | None) -> None:
     """Declare the scenario's choices as Locust custom parameters (``init_command_line_parser``)."""
     if scenario is None:
         return
@@ -59,11 +57,9 @@ def prefill_arguments(scenario: Scenario) -> list[str]:
     return ["--users", str(users), "--spawn-rate", f"{spawn_rate:g}", "--run-time", f"{scenario.total_duration:g}s"]
 
 
-def apply_choices(runtime: Any, options: Any) -> None:
+def apply_choices(runtime: TrafficRuntime, options: Namespace | None) -> None:
     """Apply the custom parameters of the start form to the runtime (before the test's users start)."""
-    from loadtest.traffic.runtime import build_limiters
-
-    scenario: Scenario = runtime.scenario
+    scenario = runtime.scenario
     policy = getattr(options, POLICY_ARG, None) or scenario.rate_limits.policy
     action = getattr(options, ON_429_ARG, None) or scenario.rate_limits.on_429.action
     if policy not in policies_for(scenario):
@@ -71,72 +67,9 @@ def apply_choices(runtime: Any, options: Any) -> None:
         policy = scenario.rate_limits.policy
     if action not in ("retry", "count"):
         action = scenario.rate_limits.on_429.action
-    limits = scenario.rate_limits
-    if policy == limits.policy and action == limits.on_429.action:
-        return
-    on_429 = limits.on_429.model_copy(update={"action": action})
-    new_limits = limits.model_copy(update={"policy": policy, "on_429": on_429})
-    runtime.scenario = scenario.model_copy(update={"rate_limits": new_limits})
-    old = runtime.limiters
-    runtime.limiters = build_limiters(runtime.scenario)
-    if old is not None and runtime.limiters is not None:
-        runtime.limiters.set_share(old.share)  # a distributed worker keeps the share its master gave it
-    logger.info("loadtest: rate_limit_policy=%s, on_429=%s for this test", policy, action)
-
-
-def fresh_measurements(runtime: Any) -> None:
-    """Start the test with empty measurements (a new recorder, job book and live counts)."""
-    from loadtest.metrics.recorder import Recorder
-    from loadtest.traffic.flows import JobBook, SpendingGuard
-    from loadtest.traffic.runtime import LiveCounts
-
-    old = runtime.recorder
-    runtime.recorder = Recorder(bucket_s=old.bucket_s, keep_jobs=old.keep_jobs)
-    runtime.jobs = JobBook(runtime.recorder)
-    runtime.live = LiveCounts()
-    runtime.stop_reason = None
-    runtime.dispatcher = None
-    runtime.guard = SpendingGuard(runtime.guard.max_jobs, on_reached=runtime._guard_reached)
-
-
-def attach(environment: Any, runtime: Any) -> None:
-    """At Locust's ``init``: add our tabs and routes to the web UI (when there is one)."""
-    global _runs
-    from loadtest.traffic.webui import tabs as webui
-
-    if environment.web_ui is None:
-        return
-    from loadtest.traffic.distributed import coordinator
-
-    def worker_rows() -> list[dict[str, Any]]:
-        master = coordinator()
-        return master.ui_rows() if master is not None else []
-
-    _runs = webui.UiRuns()
-    webui.install(environment.web_ui, lambda: runtime, _runs, extra_rows=worker_rows)
-
-
-def on_test_start(environment: Any, runtime: Any) -> None:
-    """A test starts from the UI: fresh measurements, the chosen policy, a new entry in the runs list."""
-    from locust.runners import WorkerRunner
-
-    if isinstance(environment.runner, WorkerRunner):  # the master's custom parameters came with the spawn
-        apply_choices(runtime, environment.parsed_options)
-        return
-    from loadtest.traffic.distributed import coordinator
-
-    master = coordinator()
-    if _runs is None:  # headless locust -f: only the master's bookkeeping
-        if master is not None:
-            master.begin_test()
-        return
-
-    apply_choices(runtime, environment.parsed_options)  # a master too: its run directory says what ran
-    fresh_measurements(runtime)
-    runtime.recorder.start = time.time()
-    if master is not None:  # the workers' counts and measurements flow into the fresh runtime
-        master.begin_test()
-    _runs.begin()
+    if (policy, action) != (scenario.rate_limits.policy, scenario.rate_limits.on_429.action):
+        runtime.choose_rate_limits(policy, action)
+        logger.info("loadtest: rate_limit_policy=%s, on_429=%s for this test", policy, action)
 
 
 def test_run_directory(first: Path, scenario_name: str, number: int) -> Path:
@@ -146,33 +79,3 @@ def test_run_directory(first: Path, scenario_name: str, number: int) -> Path:
     from loadtest.metrics.rundir import new_run_directory
 
     return new_run_directory(scenario_name, first.parent.parent)
-
-
-def write_test_run(runtime: Any, environment: Any, first_run_dir: Path, *, in_flight_at_end: int) -> Path | None:
-    """At ``test_stop`` in the UI: write this test's run directory and report; the UI then links to it."""
-    from loadtest.traffic.distributed import coordinator
-    from loadtest.traffic.results import write_locust_run
-
-    master = coordinator()
-    extra: dict[str, Any] = {}
-    if master is not None:  # a distributed master: every worker's final report first
-        master.collect_finals()
-        master.end_test()
-        extra = {"distributed": master.describe("locust master"), "locust_processes": master.expected}
-    record = _runs.last if _runs is not None else None
-    if record is None:  # the UI was not attached: behave as the headless locustfile does
-        return write_locust_run(runtime, environment, first_run_dir, in_flight_at_end=in_flight_at_end,
-                                extra_settings=extra)
-    record.state = "writing"
-    try:
-        run_dir = test_run_directory(first_run_dir, runtime.scenario.name, record.number)
-        record.run_dir = run_dir
-        write_locust_run(runtime, environment, run_dir, in_flight_at_end=in_flight_at_end, extra_settings=extra)
-    except Exception as exc:  # shown in the UI's Jobs tab; the UI keeps running
-        record.state, record.error = "failed", f"{type(exc).__name__}: {exc}"
-        logger.exception("loadtest: the run directory of test %d could not be written", record.number)
-        return None
-    record.state = "written" if (run_dir / "report.html").exists() else "failed"
-    if record.state == "failed":
-        record.error = "the report was not built (see the terminal)"
-    return run_dir

@@ -50,6 +50,8 @@ class RunRecord:
     state: str = "running"
     """``running``, ``writing`` (run directory and report being written), ``written`` or ``failed``."""
     error: str | None = None
+    verdicts: str | None = None
+    """The outcome of judging the test's thresholds (``passed``, ``failed``, ``not judged``), once written."""
 
     @property
     def report_path(self) -> Path | None:
@@ -145,6 +147,8 @@ def count_rows(figures: dict[str, Any], last: RunRecord | None, base_path: str =
         rows.append({"name": "test", "value": f"#{last.number}: {last.state}"})
         if last.error:
             rows.append({"name": "run directory error", "value": last.error})
+        if last.verdicts:
+            rows.append({"name": "thresholds", "value": last.verdicts})
         if last.run_dir is not None:
             rows.append({"name": "run directory", "value": str(last.run_dir)})
         if last.state == "written":

@@ -1,0 +1,77 @@
+"""A run whose traffic is over, and what went wrong in it, each as one sentence a person understands.
+
+The findings go into ``summary.json`` (``run.warnings``), the report (a banner each) and the terminal, so
+a run that was cut short, overloaded or half-measured never looks like a calm one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadtest.metrics.recorder import IN_FLIGHT, Recorder
+from loadtest.scenario.model import Scenario
+from loadtest.traffic.drive import RunOutcome
+
+UNFINISHED_WARN_FRACTION = 0.01
+"""Warn when more than this share of the submitted jobs was still unfinished at the end."""
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """Why a run could not measure what it set out to: one sentence and the exit code it earns."""
+
+    sentence: str
+    exit_code: int
+
+
+@dataclass
+class FinishedRun:
+    """A run whose traffic is over: what was measured and how, ready to be written, judged and shown."""
+
+    scenario: Scenario
+    recorder: Recorder
+    outcome: RunOutcome
+    run_dir: Path
+    settings: dict[str, object] = field(default_factory=dict)
+    """How the run was made (target, host, overrides, workers...): ``run.settings`` in summary.json."""
+    ground_truth: dict[str, object] | None = None
+    emulator_log: Path | None = None
+    failure: RunFailure | None = None
+    """Why the run could not measure what it set out to (the emulator died, the key was refused...)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something about the run a reader of its figures must know."""
+
+    kind: str
+    """``run_failure``, ``unfinished_jobs``, ``stopped_early``, ``lost_workers``..."""
+    message: str
+
+
+def findings(run: FinishedRun) -> list[Finding]:
+    """What went wrong in ``run``, in the order a reader should learn it."""
+    found: list[Finding] = []
+    outcome = run.outcome
+    if run.failure is not None:
+        found.append(Finding("run_failure", f"{run.failure.sentence}; the figures cover the run until then"))
+    elif outcome.stop_reason and not outcome.interrupted:
+        found.append(Finding("stopped_early", f"the run stopped early: {outcome.stop_reason}"))
+    unfinished = sum(n for (_, _flow, status), n in run.recorder.jobs.items() if status == IN_FLIGHT)
+    submitted = sum(run.recorder.jobs.values())
+    if submitted and unfinished / submitted > UNFINISHED_WARN_FRACTION:
+        share = f"{unfinished} of {submitted} submitted jobs ({100 * unfinished / submitted:.0f}%)"
+        if run.failure is not None or outcome.interrupted or outcome.stop_reason:
+            why = "were still unfinished when the run stopped"
+        elif outcome.drained_s > 0:
+            why = f"were still unfinished after a {outcome.drained_s:.0f} s drain: the endpoint did not keep up"
+        else:
+            why = "were still unfinished when the run ended (no drain)"
+        found.append(Finding("unfinished_jobs", f"{share} {why}; queue delay and end-to-end figures that depend "
+                                                "on them are lower bounds"))
+    lost = outcome.workers.get("lost_workers") if outcome.workers else None
+    if isinstance(lost, list) and lost:
+        found.append(Finding("lost_workers", f"{len(lost)} load-generator worker(s) were lost during the run: "
+                                             "their last measurements are missing"))
+    return found
