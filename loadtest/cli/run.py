@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--confirm-probe", action="store_true",
                         help="allow the probe policy against a real endpoint (it exceeds the rate limits on purpose)")
     parser.add_argument("--no-progress", action="store_true", help="no live progress line")
+    quiet = parser.add_mutually_exclusive_group()
+    quiet.add_argument("--quiet", "-q", action="store_true",
+                       help="print only the result line (errors still go to stderr)")
+    quiet.add_argument("--json", action="store_true",
+                       help="print only summary.json and the verdicts, as one JSON document (for scripts)")
     parser.add_argument("--no-report", action="store_true", help="write the run directory but not the HTML report")
     parser.add_argument("--check", action="store_true",
                         help="judge thresholds and a baseline (--baseline, or the scenario's baseline.name)")
@@ -94,6 +99,7 @@ def main(args: argparse.Namespace) -> int:
         host=args.host,
         confirm_probe=args.confirm_probe,
         progress=not args.no_progress,
+        output="json" if args.json else ("quiet" if args.quiet else "text"),
         report=not args.no_report,
         check=args.check or bool(args.baseline),  # naming a baseline asks for the comparison
         baseline=args.baseline,

@@ -14,13 +14,13 @@ from typing import TextIO
 from loadtest import exitcodes
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.check.verdicts import Verdicts
-from loadtest.metrics.rundir import SUMMARY_JSON, VERDICTS_JSON, write_run_directory
+from loadtest.metrics.rundir import SUMMARY_JSON, VERDICTS_JSON, read_summary, write_run_directory
 from loadtest.pipeline import console
 from loadtest.pipeline.finished import FinishedRun, findings
 from loadtest.pipeline.output import describe
 from loadtest.report.build import build_report
 from loadtest.scenario.loader import resolved_dict
-from loadtest.traffic.drive import LOCUST_FILES
+from loadtest.traffic.outcome import LOCUST_FILES
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Afterwards:
 @dataclass(frozen=True)
 class Concluded:
     exit_code: int
+    run_dir: Path
     verdicts: Verdicts | None
     report: Path | None
 
@@ -55,7 +56,9 @@ def conclude(run: FinishedRun, after: Afterwards, out: TextIO, err: TextIO) -> C
     verdicts = judge(run, after, problems, err) if judged and written else None
     report = render(run, problems) if after.report and written else None
 
-    console.print_summary(run.scenario, run.recorder, outcome, run.run_dir, out, failed=run.failure is not None)
+    summary = read_summary(run.run_dir) if written else None
+    console.print_summary(run.scenario, summary, run.recorder, outcome, run.run_dir, out,
+                          failed=run.failure is not None)
     for finding in findings(run):
         print(f"  WARNING   {finding.message}", file=out)
     if run.failure is not None:  # on stderr too: the one sentence a CI log must show
@@ -72,7 +75,7 @@ def conclude(run: FinishedRun, after: Afterwards, out: TextIO, err: TextIO) -> C
         print(f"  report    {report}", file=out)
     code = exit_code(run, unreachable, verdicts, incomplete=bool(problems))
     print(f"loadtest: {result_sentence(code, run, verdicts)} (exit {code})", file=out)
-    return Concluded(code, verdicts if isinstance(verdicts, Verdicts) else None, report)
+    return Concluded(code, run.run_dir, verdicts if isinstance(verdicts, Verdicts) else None, report)
 
 
 def result_sentence(code: int, run: FinishedRun, verdicts: Verdicts | int | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from loadtest.scenario.overrides import Overrides
 
@@ -30,6 +31,9 @@ class RunOptions:
     """Send to this API base URL instead of the scenario's target (no emulator is started)."""
     confirm_probe: bool = False
     progress: bool = True
+    output: Literal["text", "quiet", "json"] = "text"
+    """``text``: the progress line and the end-of-run summary; ``quiet``: only the result line (and errors);
+    ``json``: nothing but ``summary.json`` (with the verdicts) on stdout, for scripts."""
     report: bool = True
     thresholds: bool = True
     """Judge the scenario's thresholds at the end (``--no-thresholds`` turns it off)."""
