@@ -12,6 +12,7 @@ and are not judged.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -19,6 +20,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from loadtest.metrics import catalog
 from loadtest.metrics.catalog import METRICS, Direction, MetricRef, Scope
 from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.noise import DEFAULT_CONFIDENCE, noise_interval
@@ -59,8 +61,21 @@ class Difference:
     why: str = ""
 
 
+def _range(ref: MetricRef, a: float, b: float, summary_a: Mapping[str, Any],
+           summary_b: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The range B − A can truly take when either figure is only a lower bound (unfinished jobs' times so
+    far went into it, up to a cap or none), else None."""
+    lower_a, lower_b = catalog.is_lower_bound(summary_a, ref), catalog.is_lower_bound(summary_b, ref)
+    if not (lower_a or lower_b):
+        return None
+    high_a = catalog.upper_bound(summary_a, ref) if lower_a else a
+    high_b = catalog.upper_bound(summary_b, ref) if lower_b else b
+    return (b - (math.inf if high_a is None else high_a), (math.inf if high_b is None else high_b) - a)
+
+
 def _judge(ref: MetricRef, direction: Direction, a: float | None, b: float | None, run_a: RunBuckets | None,
-           run_b: RunBuckets | None, confidence: float) -> Difference:
+           run_b: RunBuckets | None, confidence: float, summaries: tuple[Mapping[str, Any], Mapping[str, Any]] = (
+               {}, {})) -> Difference:
     unit = ref.unit
     name = _ref_text(ref)
     if a is None or b is None:
@@ -71,6 +86,11 @@ def _judge(ref: MetricRef, direction: Direction, a: float | None, b: float | Non
     relative = delta / a if a else None
     if direction is Direction.NEUTRAL:
         return Difference(name, unit, a, b, delta, relative, NOT_JUDGED, why="describes the load; not judged")
+    bounds = _range(ref, a, b, *summaries)
+    if bounds is not None and bounds[0] <= 0 <= bounds[1]:
+        return Difference(name, unit, a, b, delta, relative, NOT_JUDGED,
+                          why=f"a range (unfinished jobs went in with their time so far): B − A lies between "
+                              f"{_signed(bounds[0], unit)} and {_signed(bounds[1], unit)}")
     if delta == 0:
         return Difference(name, unit, a, b, delta, relative, SAME)
     noise = noise_interval(ref, run_b, run_a, confidence=confidence)
@@ -108,7 +128,8 @@ def differences(a: RunData, b: RunData, *, confidence: float = DEFAULT_CONFIDENC
         scope_text = scope.value if scope is not None else None
         ref = MetricRef(metric, stat, scope, name)
         out.append(_judge(ref, direction, tables.figure(a.metrics, metric, stat, scope_text, name),
-                          tables.figure(b.metrics, metric, stat, scope_text, name), buckets_a, buckets_b, confidence))
+                          tables.figure(b.metrics, metric, stat, scope_text, name), buckets_a, buckets_b, confidence,
+                          (a.summary, b.summary)))
 
     for metric in tables.HEADLINE_HISTOGRAMS:
         if (a.metrics.get(metric) or {}).get("overall") or (b.metrics.get(metric) or {}).get("overall"):

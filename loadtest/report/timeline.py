@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loadtest.metrics.figures import HistogramFigure, histogram_statistic
+from loadtest.metrics.figures import HistogramFigure
+from loadtest.metrics.hdr import StatisticRows
 
 MAX_POINTS = 600
 """Most windows a series is drawn with (a one-hour run at 1 s buckets: 6 s windows)."""
@@ -164,13 +165,16 @@ def percentiles_from_histograms(figure: HistogramFigure, bucket_starts: np.ndarr
     per_bucket = figure.counts.sum(axis=1) if figure.counts.size else np.zeros(len(bucket_starts))
     per = percentile_width(per_bucket, bucket_s)
     windows = windows_over(bucket_starts, bucket_s, run_start, run_end, per)
-    merged = merge_rows(figure.counts, per, len(windows.covered))
-    counts = merged.sum(axis=1) if merged.size else np.zeros(len(windows.covered))
-    values = {}
+    finished = merge_rows(figure.counts, per, len(windows.covered))
+    censored = merge_rows(figure.censored, per, len(windows.covered)) if figure.censored is not None else None
+    rows = StatisticRows(figure.cells, finished, censored)
+    counts = rows.total.astype(float) if finished.size else np.zeros(len(windows.covered))
+    values, lower = {}, {}
     for stat in stats:
-        raw = histogram_statistic(figure.cells, merged, stat)
-        values[stat] = np.where(counts >= min_samples(stat), raw, np.nan)
-    return PercentileSeries(windows, counts, values)
+        bounded = rows.value(stat)
+        values[stat] = np.where(counts >= min_samples(stat), bounded.values, np.nan)
+        lower[stat] = bounded.lower & np.isfinite(values[stat])
+    return PercentileSeries(windows, counts, values, lower)
 
 
 def percentiles_from_columns(columns: dict[str, list[float | None]], bucket_starts: np.ndarray, bucket_s: float,

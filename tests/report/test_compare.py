@@ -134,3 +134,20 @@ def test_compare_of_synthetic_runs_keeps_every_headline_figure(tmp_path: Path) -
 def test_compare_refuses_missing_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["compare", str(tmp_path), str(tmp_path)]) == exitcodes.INVALID_INPUT
     assert "summary.json: missing" in capsys.readouterr().err
+
+
+def test_a_figure_that_is_a_range_is_judged_only_when_the_whole_range_decides() -> None:
+    from loadtest.metrics.catalog import LOWER_BOUNDS, UPPER_BOUNDS
+
+    def summary(p95: float, cap: float | None) -> dict[str, Any]:
+        figures: dict[str, Any] = {"p95": p95}
+        if cap is not None:
+            figures.update({LOWER_BOUNDS: ["p95"], UPPER_BOUNDS: {"p95": cap}})
+        return {"metrics": {"queue_delay": {"overall": figures}}}
+
+    ref = MetricRef("queue_delay", "p95")
+    exact, ranged = summary(100.0, None), summary(90.0, 400.0)  # B is 90 ms or more, up to 400 ms
+    undecided = _judge(ref, Direction.HIGHER_IS_WORSE, 100.0, 90.0, None, None, 0.99, (exact, ranged))
+    assert undecided.change == "" and "a range" in undecided.why and "-10 ms and +300 ms" in undecided.why
+    clearly = _judge(ref, Direction.HIGHER_IS_WORSE, 100.0, 150.0, None, None, 0.99, (exact, summary(150.0, 400.0)))
+    assert clearly.change == "no noise estimate"  # the range says B is higher; no per-bucket data to say more
