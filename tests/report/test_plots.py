@@ -33,7 +33,10 @@ def _busy_run(root: Path, name: str, seed: int, slow: bool = False) -> Path:
         t = T0 + duration * (i + 0.5) / 1600
         flow = FLOWS[i % len(FLOWS)]
         op = OPS[i % len(OPS)]
-        rec.record_request(op, flow, 429 if rng.random() < 0.1 else 200, rng.uniform(1, 40), t=t)
+        throttled = rng.random() < 0.1
+        rec.record_request(op, flow, 429 if throttled else 200, rng.uniform(1, 40), t=t)
+        if throttled:
+            rec.record_throttle(op, flow, 1000.0 * rng.randint(1, 3), rng.uniform(500, 3000), t=t)
         if i % 11 == 0:
             rec.record_health({"jobs": {"inQueue": i % 17, "inProgress": 3},
                                "workers": {"idle": 1, "initializing": i % 2, "running": 2, "ready": 0,
@@ -44,6 +47,7 @@ def _busy_run(root: Path, name: str, seed: int, slow: bool = False) -> Path:
             delay_ms=rng.uniform(10, base), execution_ms=rng.uniform(50, base),
             end_to_end_ms=rng.uniform(100, 2 * base),
             first_chunk_ms=rng.uniform(20, 200), chunk_gaps_ms=[rng.uniform(5, 50) for _ in range(3)], chunks=4,
+            chunk_batches=[(rng.uniform(20, 200), 2), (rng.uniform(200, 400), 2)],
         ), t=t)
     path = rundir.new_run_directory(name, root=root, when=T0 + seed)
     rundir.write_run_directory(path, rec, scenario={"name": name}, duration_s=duration, started_at=T0,
@@ -72,7 +76,8 @@ def test_no_two_series_of_a_panel_look_alike(busy: tuple[RunData, RunData], over
         a.tag, b.tag = "A", "B"
     runs = [a, b] if overlay else [a]
     plots = render_all(runs)
-    assert {"throughput_by_op", "end_to_end_by_flow", "rate_429_by_op", "endpoint_health"} <= {p.slug for p in plots}
+    assert {"throughput_by_op", "end_to_end_by_flow", "rate_429_by_op", "endpoint_health", "chunks_by_flow",
+            "retry_after_by_op", "retry_after_over_time", "backoff_wait_by_op"} <= {p.slug for p in plots}
     series_seen = 0
     for plot in plots:
         for where, looks in (("PNG", [(p, label, look) for p, label, look in plot.legend]),
