@@ -637,6 +637,10 @@ class RateLimits(_Strict):
     """Fraction of each documented limit used under ``respect``."""
     operations: dict[Op, OperationLimit] = Field(default_factory=dict)
     """Per-operation overrides of the documented limits (``run: {rate: 50/s, concurrency: 100}``)."""
+    limits_from: str | None = Field(default=None, min_length=1)
+    """A limit discovery's ``limits.json`` (``loadtest limits``), relative to the scenario file: the limits it
+    found replace the target's (documented, or the emulator's) for the operations it covers, taking the
+    cautious end of each interval. ``respect`` stays under them; ``operations`` still overrides them."""
     on_429: On429 = Field(default_factory=On429)
 
     def documented_rate(self, op: Op) -> float | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from loadtest import contract
 from loadtest.contract import Op
+from loadtest.discovered_limits import LimitsFileError, read_limits_file
 from loadtest.metrics import catalog
 from loadtest.scenario.errors import did_you_mean
 from loadtest.scenario.model import (
@@ -67,6 +68,7 @@ def check(scenario: Scenario, base_dir: Path | None = None) -> list[Finding]:
     for checker in (_weights, _flow_names, _stages, _respect_fits, _thresholds, _baseline, _policies):
         findings.extend(checker(scenario))
     findings.extend(_files(scenario, base))
+    findings.extend(_limits_file(scenario, base))
     return findings
 
 
@@ -351,6 +353,18 @@ def _files(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
                 yield Finding((*path, "$file"), f"values file {node.spec.path!r} not found (looked in {base_dir})")
             except (OSError, ValueError) as exc:
                 yield Finding((*path, "$file"), f"cannot use values file {node.spec.path!r}: {exc}")
+
+
+def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
+    """``rate_limits.limits_from`` must name a discovery's limits.json (read now, so a run never starts
+    without the limits it was told to respect)."""
+    name = scenario.rate_limits.limits_from
+    if name is None:
+        return
+    try:
+        read_limits_file(base_dir / name)
+    except LimitsFileError as exc:
+        yield Finding(("rate_limits", "limits_from"), str(exc))
 
 
 # ------------------------------------------------------------------------------------------ normalise

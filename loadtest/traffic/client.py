@@ -287,7 +287,8 @@ class ApiClient:
             failure = None
             if gives_up and self._on_429.action == "retry":
                 failure = RequestFailure(f"429 Too Many Requests after {self._on_429.max_retries} retries")
-            return None, "429 Too Many Requests", failure, name + THROTTLED_SUFFIX, retry_after
+            # the body is kept (parsed only if read): it may say which limit refused (limit discovery reads it)
+            return content, "429 Too Many Requests", failure, name + THROTTLED_SUFFIX, retry_after
         if status == 0:
             error = f"no answer: {type(response.error).__name__}: {response.error}"
             return None, error, RequestFailure(error), name, None

@@ -18,6 +18,7 @@ import gevent
 from gevent import Greenlet
 
 from loadtest.contract import Op
+from loadtest.discovered_limits import DiscoveredLimits, read_limits_file
 from loadtest.listeners import Listeners
 from loadtest.metrics.recorder import Recorder
 from loadtest.scenario.model import EmulatorTarget, EndpointTarget, Flow, HealthFlow, Scenario
@@ -81,18 +82,39 @@ def endpoint_id_of(scenario: Scenario) -> str:
 
 
 def limits_table_for(scenario: Scenario) -> LimitsTable:
-    """The limits the target enforces: the emulator's configuration, or the documented table."""
+    """The limits the target enforces: the emulator's configuration, or the documented table; with
+    ``rate_limits.limits_from``, a discovery's findings replace them for the operations it covers."""
     target = scenario.target
     if isinstance(target, EmulatorTarget):
         limits = target.emulator.limits
-        return LimitsTable.with_overrides(
+        table = LimitsTable.with_overrides(
             window=limits.window,
             rate_overrides=limits.rate_overrides,
             concurrency_overrides=limits.concurrency_overrides,
             rate_enabled=limits.rate,
             concurrency_enabled=limits.concurrency,
         )
-    return LimitsTable.documented()
+    else:
+        table = LimitsTable.documented()
+    if scenario.rate_limits.limits_from is not None:
+        found = read_limits_file(scenario.base_dir / scenario.rate_limits.limits_from)
+        table = table.overlay(discovered_limits(found, table))
+    return table
+
+
+def discovered_limits(found: DiscoveredLimits, table: LimitsTable) -> dict[Op, OperationLimits]:
+    """A discovery's limits as the client's table entries, at the cautious end of each interval: the fewest
+    requests per window over the longest window, the fewest in flight. A limit it did not find keeps the
+    table's figure."""
+    operations: dict[Op, OperationLimits] = {}
+    for op, entry in found.operations.items():
+        current = table.operations.get(op, OperationLimits(None, None))
+        rate, window = current.rate, current.window
+        if entry.rate_limit is not None:
+            rate, window = entry.rate_limit.safe_budget, entry.rate_limit.safe_window
+        concurrency = entry.concurrency_limit.safe_value if entry.concurrency_limit is not None else current.concurrency
+        operations[op] = OperationLimits(rate, concurrency, window=window)
+    return operations
 
 
 def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | None:
@@ -112,13 +134,13 @@ def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | N
     client_limits: dict[Op, OperationLimits] = {}
     for op, override in policy.operations.items():
         documented = table.operations.get(op, OperationLimits(None, None))
-        rate = override.rate * table.window if override.rate is not None else None
+        rate = override.rate * table.window_of(op) if override.rate is not None else None
         if rate is None and respect and documented.rate is not None:
             rate = documented.rate * policy.margin
         concurrency = override.concurrency
         if concurrency is None and respect and documented.concurrency is not None:
             concurrency = max(1, math.floor(documented.concurrency * policy.margin))
-        client_limits[op] = OperationLimits(rate, concurrency)
+        client_limits[op] = OperationLimits(rate, concurrency, window=documented.window)
     limiters.with_client_limits(client_limits)
     if not limiters.active:
         return None
