@@ -19,5 +19,9 @@ an answer for ``guards.unreachable_after``, a distributed run's workers never ca
 KEY_REFUSED = 5
 """The target refused the API key (401/403); the run stopped at the first refusal."""
 
+OUTPUT_INCOMPLETE = 6
+"""The run directory or its report could not be written completely (disk full, not writable): what could be
+written is kept, and the message names what is missing."""
+
 INTERRUPTED = 130
 """Stopped by Ctrl-C / SIGTERM; what was measured is kept and marked as interrupted."""

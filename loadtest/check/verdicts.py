@@ -120,7 +120,7 @@ class Verdicts:
         write_json(path, self.as_document())
         return path
 
-    def print_table(self, out: TextIO) -> None:
+    def print_table(self, out: TextIO, *, show_exit: bool = True) -> None:
         """The verdict table and a one-line outcome, for a terminal or a CI log."""
         headers = ("criterion", "expected", "measured", "verdict", "why")
         rows = [(v.criterion, v.expected, v.measured, v.verdict.upper(), v.why) for v in self.items]
@@ -137,7 +137,7 @@ class Verdicts:
         passed = sum(1 for v in self.items if v.passed)
         print(
             f"check: {self.outcome.upper()} ({passed} of {len(self.items)} criteria met; {len(self.failed)} failed, "
-            f"{len(self.unjudged)} not judged; exit {self.exit_code})",
+            f"{len(self.unjudged)} not judged" + (f"; exit {self.exit_code})" if show_exit else ")"),
             file=out,
         )
 

@@ -32,12 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, metavar="DIR",
                         help=f"where run directories are created (default: {DEFAULT_OUT_DIR}/)")
     parser.add_argument("--run-dir", metavar="DIR",
-                        help="exact run directory to write (default: OUT_DIR/<scenario>/<time>)")
+                        help="exact run directory to write (default: OUT_DIR/<scenario>/<time>); refused when it "
+                             "already holds files, unless --force")
+    parser.add_argument("--force", action="store_true",
+                        help="with --run-dir: replace the files an earlier run wrote there")
     parser.add_argument("--host", metavar="URL",
                         help="send to this API base URL instead (e.g. an emulator you started: http://127.0.0.1:8000/v2)")
     parser.add_argument("--confirm-probe", action="store_true",
                         help="allow the probe policy against a real endpoint (it exceeds the rate limits on purpose)")
     parser.add_argument("--no-progress", action="store_true", help="no live progress line")
+    quiet = parser.add_mutually_exclusive_group()
+    quiet.add_argument("--quiet", "-q", action="store_true",
+                       help="print only the result line (errors still go to stderr)")
+    quiet.add_argument("--json", action="store_true",
+                       help="print only summary.json and the verdicts, as one JSON document (for scripts)")
     parser.add_argument("--no-report", action="store_true", help="write the run directory but not the HTML report")
     parser.add_argument("--check", action="store_true",
                         help="judge thresholds and a baseline (--baseline, or the scenario's baseline.name)")
@@ -87,9 +95,11 @@ def main(args: argparse.Namespace) -> int:
         drain=args.drain,
         out_dir=Path(args.out_dir),
         run_dir=Path(args.run_dir) if args.run_dir else None,
+        force=args.force,
         host=args.host,
         confirm_probe=args.confirm_probe,
         progress=not args.no_progress,
+        output="json" if args.json else ("quiet" if args.quiet else "text"),
         report=not args.no_report,
         check=args.check or bool(args.baseline),  # naming a baseline asks for the comparison
         baseline=args.baseline,

@@ -14,9 +14,10 @@ from typing import TextIO
 from loadtest import exitcodes
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.check.verdicts import Verdicts
-from loadtest.metrics.rundir import VERDICTS_JSON, write_run_directory
+from loadtest.metrics.rundir import SUMMARY_JSON, VERDICTS_JSON, read_summary, write_run_directory
 from loadtest.pipeline import console
 from loadtest.pipeline.finished import FinishedRun, findings
+from loadtest.pipeline.output import describe
 from loadtest.report.build import build_report
 from loadtest.scenario.loader import resolved_dict
 from loadtest.traffic.drive import LOCUST_FILES
@@ -39,6 +40,7 @@ class Afterwards:
 @dataclass(frozen=True)
 class Concluded:
     exit_code: int
+    run_dir: Path
     verdicts: Verdicts | None
     report: Path | None
 
@@ -49,11 +51,14 @@ def conclude(run: FinishedRun, after: Afterwards, out: TextIO, err: TextIO) -> C
     unreachable = console.connection_failures_only(run.recorder)
     judged = not outcome.interrupted and not unreachable and run.failure is None
 
-    write(run, after.reports_root)
-    verdicts = judge(run, after, err) if judged else None
-    report = render(run, err) if after.report else None
+    problems: list[str] = list(outcome.problems)
+    written = write(run, after.reports_root, problems)
+    verdicts = judge(run, after, problems, err) if judged and written else None
+    report = render(run, problems) if after.report and written else None
 
-    console.print_summary(run.scenario, run.recorder, outcome, run.run_dir, out, failed=run.failure is not None)
+    summary = read_summary(run.run_dir) if written else None
+    console.print_summary(run.scenario, summary, run.recorder, outcome, run.run_dir, out,
+                          failed=run.failure is not None)
     for finding in findings(run):
         print(f"  WARNING   {finding.message}", file=out)
     if run.failure is not None:  # on stderr too: the one sentence a CI log must show
@@ -63,29 +68,55 @@ def conclude(run: FinishedRun, after: Afterwards, out: TextIO, err: TextIO) -> C
         print(f"target: no request reached the target: all {unreachable} failed to connect (is it up? is the "
               "base URL right?). What was measured is kept in the run directory.", file=err)
     if isinstance(verdicts, Verdicts):
-        verdicts.print_table(out)
+        verdicts.print_table(out, show_exit=False)  # the run's own exit code is said last
+    for problem in problems:
+        print(f"loadtest: {problem}", file=err)
     if report is not None:
         print(f"  report    {report}", file=out)
-    return Concluded(exit_code(run, unreachable, verdicts), verdicts if isinstance(verdicts, Verdicts) else None,
-                     report)
+    code = exit_code(run, unreachable, verdicts, incomplete=bool(problems))
+    print(f"loadtest: {result_sentence(code, run, verdicts)} (exit {code})", file=out)
+    return Concluded(code, run.run_dir, verdicts if isinstance(verdicts, Verdicts) else None, report)
 
 
-def exit_code(run: FinishedRun, unreachable: int, verdicts: Verdicts | int | None) -> int:
+def result_sentence(code: int, run: FinishedRun, verdicts: Verdicts | int | None) -> str:
+    """What the exit code means for this run, in a few words."""
+    if run.failure is not None:
+        return f"FAILED: {run.failure.sentence}"
+    if code == exitcodes.TARGET_ERROR:
+        return "FAILED: no request reached the target"
+    if code == exitcodes.INTERRUPTED:
+        return "INTERRUPTED: the figures cover the part that ran; not judged"
+    if code == exitcodes.OUTPUT_INCOMPLETE:
+        return "INCOMPLETE: files of the run could not be written (see above)"
+    if isinstance(verdicts, Verdicts):
+        failed, unjudged = len(verdicts.failed), len(verdicts.unjudged)
+        if failed:
+            return f"FAILED: {failed} of {len(verdicts)} criteria not met"
+        if unjudged:
+            return f"NOT JUDGED: {unjudged} of {len(verdicts)} criteria had no data"
+        return f"PASSED: all {len(verdicts)} criteria met"
+    return "finished"
+
+
+def exit_code(run: FinishedRun, unreachable: int, verdicts: Verdicts | int | None, *, incomplete: bool = False) -> int:
     """One exit code for the run (``loadtest/exitcodes.py``): a failed run (dead target, refused key)
-    outranks everything, an interrupt outranks verdicts."""
+    outranks everything, then an interrupt, then files that could not be written, then the verdicts."""
     if run.failure is not None:
         return run.failure.exit_code
     if unreachable:
         return exitcodes.INTERRUPTED if run.outcome.interrupted else exitcodes.TARGET_ERROR
     if run.outcome.interrupted:
         return exitcodes.INTERRUPTED
+    if incomplete:
+        return exitcodes.OUTPUT_INCOMPLETE
     if isinstance(verdicts, int):
         return verdicts
     return verdicts.exit_code if verdicts is not None else exitcodes.OK
 
 
-def write(run: FinishedRun, reports_root: Path | None) -> None:
-    """The run directory: measurements, the resolved scenario, settings, ground truth, Locust's files."""
+def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> bool:
+    """The run directory: measurements, the resolved scenario, settings, ground truth, Locust's files.
+    False (and the reason in ``problems``) when it could not be written whole: nothing is judged then."""
     outcome = run.outcome
     settings = dict(run.settings)
     settings["stop_reason"] = outcome.stop_reason
@@ -97,18 +128,27 @@ def write(run: FinishedRun, reports_root: Path | None) -> None:
         settings["distributed"] = outcome.workers
     if run.failure is not None:
         settings["failure"] = {"sentence": run.failure.sentence, "exit_code": run.failure.exit_code}
-    (run.run_dir / VERDICTS_JSON).unlink(missing_ok=True)  # a reused --run-dir keeps no stale verdicts
     extra = {name: run.run_dir / name for name in LOCUST_FILES if (run.run_dir / name).exists()}
-    write_run_directory(
-        run.run_dir, run.recorder, scenario=resolved_dict(run.scenario), settings=settings,
-        warnings=[{"kind": f.kind, "message": f.message} for f in findings(run)],
-        interrupted=outcome.interrupted, duration_s=outcome.duration_s, started_at=outcome.started_at,
-        ground_truth=run.ground_truth, emulator_log=run.emulator_log, extra_files=extra,
-        reports_root=reports_root, link_latest=reports_root is not None,
-    )
+    try:
+        (run.run_dir / VERDICTS_JSON).unlink(missing_ok=True)  # a reused --run-dir keeps no stale verdicts
+        write_run_directory(
+            run.run_dir, run.recorder, scenario=resolved_dict(run.scenario), settings=settings,
+            warnings=[{"kind": f.kind, "message": f.message} for f in findings(run)],
+            interrupted=outcome.interrupted, duration_s=outcome.duration_s, started_at=outcome.started_at,
+            ground_truth=run.ground_truth, emulator_log=run.emulator_log, extra_files=extra,
+            reports_root=reports_root, link_latest=reports_root is not None,
+        )
+    except OSError as exc:
+        present = sorted(p.name for p in run.run_dir.iterdir()) if run.run_dir.is_dir() else []
+        missing = "summary.json is missing, so the run cannot be judged or reported" if SUMMARY_JSON not in present \
+            else "some measurement files are missing"
+        problems.append(f"the run directory {run.run_dir} could not be written completely ({describe(exc)}): "
+                        f"{missing}; written: {', '.join(present) or 'nothing'}")
+        return False
+    return True
 
 
-def judge(run: FinishedRun, after: Afterwards, err: TextIO) -> Verdicts | int:
+def judge(run: FinishedRun, after: Afterwards, problems: list[str], err: TextIO) -> Verdicts | int:
     """The run's thresholds, the built-in criterion (and the baseline comparison) as verdicts, written to
     ``verdicts.json``; an exit code instead when the run directory cannot be judged (the reason printed)."""
     try:
@@ -117,15 +157,23 @@ def judge(run: FinishedRun, after: Afterwards, err: TextIO) -> Verdicts | int:
     except CheckInputError as exc:
         print(f"check: {exc}", file=err)
         return exitcodes.INVALID_INPUT
-    verdicts.write(run.run_dir)
+    try:
+        verdicts.write(run.run_dir)
+    except OSError as exc:
+        problems.append(f"verdicts.json could not be written into {run.run_dir} ({describe(exc)}); the verdicts "
+                        "are printed above")
     return verdicts
 
 
-def render(run: FinishedRun, err: TextIO) -> Path | None:
-    """The report (plots, report.html, summary.md); a report that cannot be built never changes the exit
-    code: the run directory is complete without it."""
+def render(run: FinishedRun, problems: list[str]) -> Path | None:
+    """The report (plots, report.html, summary.md) with the verdicts; when it cannot be built the run
+    directory is still complete, and ``problems`` says so."""
     try:
         return build_report(run.run_dir).html
+    except OSError as exc:
+        problems.append(f"the report could not be written into {run.run_dir} ({describe(exc)}); the measurements "
+                        f"are complete: `loadtest report {run.run_dir}` builds it once there is room")
     except Exception as exc:
-        print(f"report: could not be built ({type(exc).__name__}: {exc}); the run directory is complete", file=err)
-        return None
+        problems.append(f"the report could not be built ({type(exc).__name__}: {exc}); the measurements are "
+                        "complete")
+    return None

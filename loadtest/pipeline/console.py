@@ -1,14 +1,34 @@
-"""What a run says in the terminal when it ends: counts, jobs, arrivals, lost workers, where the files are."""
+"""What a run says in the terminal when it ends, in the spirit of k6's end-of-test summary.
+
+Read from the run directory's ``summary.json`` (the figures are derived once, in ``metrics``): how the
+run ended, a table of the job times people run a load test for (queue delay, execution, end to end and,
+when streaming, first chunk: p50/p90/p95/p99/max per flow), jobs by outcome, requests by operation and
+status code with the target's words for errors, then lost workers and where the files are. It fits a
+100-column terminal.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from loadtest.contract import TERMINAL_STATUSES
 from loadtest.metrics.recorder import IN_FLIGHT, Recorder, is_error, is_throttled
 from loadtest.scenario.model import Scenario
 from loadtest.traffic.drive import RunOutcome
+
+TABLE_METRICS: tuple[tuple[str, str], ...] = (
+    ("queue_delay", "queue delay"),
+    ("execution_time", "execution"),
+    ("end_to_end", "end to end"),
+    ("first_chunk", "first chunk"),
+)
+"""The job-time figures of the table, in order (first chunk only when something streamed)."""
+TABLE_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "max")
+MAX_FLOW_ROWS = 8
+"""Per-flow rows under each metric, at most (the report has every flow)."""
+WIDTH = 100
 
 
 def totals(recorder: Recorder) -> dict[str, int]:
@@ -39,22 +59,121 @@ def connection_failures_only(recorder: Recorder) -> int:
     return sent if sent and failed_to_connect == sent else 0
 
 
+def format_ms(value: float | None, lower_bound: bool = False) -> str:
+    """``850 ms``, ``12.4 s``, ``≥ 13.0 s`` (a lower bound: unfinished jobs were still waiting)."""
+    if value is None:
+        return "-"
+    text = f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
+    if value < 10 and value != 0:
+        text = f"{value:.1f} ms"
+    return f">={text}" if lower_bound else text
+
+
+def _figures(entry: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return entry if isinstance(entry, Mapping) and entry.get("count") else None
+
+
+def _row(label: str, figures: Mapping[str, Any]) -> str:
+    bounds = set(figures.get("lower_bounds") or ())
+    cells = [format_ms(figures.get(stat), stat in bounds) for stat in TABLE_STATS]
+    count = int(figures.get("count") or 0)
+    return f"  {label[:22]:<22}" + "".join(f"{cell:>11}" for cell in cells) + f"{count:>11}"
+
+
+def times_table(summary: Mapping[str, Any]) -> list[str]:
+    """The job-time table: one block per metric, overall then per flow."""
+    metrics = summary.get("metrics", {})
+    lines = [f"  {'job times':<22}" + "".join(f"{stat:>11}" for stat in TABLE_STATS) + f"{'count':>11}"]
+    for name, label in TABLE_METRICS:
+        entry = metrics.get(name) or {}
+        overall = _figures(entry.get("overall"))
+        if overall is None:
+            continue
+        lines.append(_row(label, overall))
+        by_flow = entry.get("by_flow") or {}
+        flows = [(flow, f) for flow, f in sorted(by_flow.items()) if _figures(f) is not None]
+        if len(flows) > 1:
+            for flow, figures in flows[:MAX_FLOW_ROWS]:
+                lines.append(_row(f"  {flow}", figures))
+            if len(flows) > MAX_FLOW_ROWS:
+                lines.append(f"    ... {len(flows) - MAX_FLOW_ROWS} more flows in the report")
+    return lines if len(lines) > 1 else []
+
+
+def jobs_line(summary: Mapping[str, Any]) -> str:
+    by_flow = (summary.get("jobs") or {}).get("by_flow") or {}
+    counts: dict[str, int] = {}
+    for statuses in by_flow.values():
+        for status, n in statuses.items():
+            counts[status] = counts.get(status, 0) + int(n)
+    total = sum(counts.values())
+    order = ["COMPLETED", *(s.value for s in TERMINAL_STATUSES if s.value != "COMPLETED")]
+    parts = [f"{counts.get(status, 0)} {status.lower().replace('_', ' ')}" for status in order]
+    parts.append(f"{counts.get(IN_FLIGHT, 0)} unfinished")
+    return f"  jobs      {total} submitted: " + ", ".join(parts)
+
+
+def request_lines(summary: Mapping[str, Any], seconds: float) -> list[str]:
+    """Requests by operation and status code, then errors by status with the target's words."""
+    by_op: Mapping[str, Mapping[str, int]] = summary.get("requests_by_status") or {}
+    total = sum(int(n) for codes in by_op.values() for n in codes.values())
+    parts = []
+    for op, codes in by_op.items():
+        count = sum(int(n) for n in codes.values())
+        odd = {code: n for code, n in codes.items() if not 200 <= int(code) < 300}
+        detail = ", ".join(f"{_status_name(code)}: {n}" for code, n in sorted(odd.items(), key=lambda c: int(c[0])))
+        parts.append(f"{op} {count}" + (f" ({detail})" if detail else ""))
+    lines = _flow(f"  requests  {total} ({total / max(seconds, 1e-9):.1f}/s): ", parts)
+    messages: Mapping[str, Mapping[str, str]] = summary.get("error_messages") or {}
+    for op, codes in messages.items():
+        for code, words in codes.items():
+            count = int(by_op.get(op, {}).get(code, 0))
+            lines.append(_wrap(f"  error     {op} {_status_name(code)} x{count}: {words}"))
+    return lines
+
+
+def _flow(head: str, parts: list[str]) -> list[str]:
+    """``head`` then the parts, comma-separated, wrapped at the terminal width under the head's indent."""
+    lines, line = [], head
+    for index, part in enumerate(parts):
+        piece = part + ("," if index < len(parts) - 1 else "")
+        if len(line) + len(piece) + 1 > WIDTH and line.strip():
+            lines.append(line.rstrip())
+            line = " " * 12
+        line += piece + " "
+    lines.append(line.rstrip())
+    return lines
+
+
+def _status_name(code: str | int) -> str:
+    code = int(code)
+    return "no answer" if code == 0 else str(code)
+
+
+def _wrap(line: str) -> str:
+    return line if len(line) <= WIDTH else line[: WIDTH - 3] + "..."
+
+
 def print_summary(
-    scenario: Scenario, recorder: Recorder, outcome: RunOutcome, run_dir: Path, out: TextIO, *, failed: bool = False
+    scenario: Scenario, summary: Mapping[str, Any] | None, recorder: Recorder, outcome: RunOutcome, run_dir: Path,
+    out: TextIO, *, failed: bool = False,
 ) -> None:
-    """The short terminal summary: how the run ended, requests, jobs, arrivals, lost workers, run directory."""
-    c = totals(recorder)
-    seconds = max(outcome.duration_s, 1e-9)
+    """The end-of-run summary (from ``summary``, the written summary.json; the recorder's counts when it
+    could not be written)."""
     state = "INTERRUPTED" if outcome.interrupted else ("STOPPED" if failed or outcome.stop_reason else "finished")
     drained = (f" ({outcome.duration_s - outcome.drained_s:.1f}s of load, then {outcome.drained_s:.1f}s following "
                "the jobs in flight)") if outcome.drained_s > 0 else ""
     print(f"\nloadtest: {scenario.name} {state} after {outcome.duration_s:.1f}s{drained}", file=out)
-    throttled_pct = 100.0 * c["throttled"] / c["requests"] if c["requests"] else 0.0
-    print(f"  requests  {c['requests']} ({c['requests'] / seconds:.1f}/s), 429 {c['throttled']} "
-          f"({throttled_pct:.1f}%), errors {c['errors']}", file=out)
-    print(f"  jobs      {c['jobs']}: completed {c.get('completed', 0)}, failed {c.get('failed', 0)}, "
-          f"cancelled {c.get('cancelled', 0)}, timed out {c.get('timed_out', 0)}, in flight {c.get('in_flight', 0)}",
-          file=out)
+    if summary is not None:
+        for line in times_table(summary):
+            print(line, file=out)
+        print(jobs_line(summary), file=out)
+        for line in request_lines(summary, outcome.duration_s):
+            print(line, file=out)
+    else:
+        c = totals(recorder)
+        print(f"  requests  {c['requests']}, 429 {c['throttled']}, errors {c['errors']}; jobs {c['jobs']} "
+              f"(completed {c.get('completed', 0)}, unfinished {c.get('in_flight', 0)})", file=out)
     if outcome.dispatch:
         d = outcome.dispatch
         rate = d["achieved_rate"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from loadtest.scenario.overrides import Overrides
 
@@ -24,10 +25,15 @@ class RunOptions:
     """How long to follow jobs in flight after the duration (replaces the scenario's ``drain``)."""
     run_dir: Path | None = None
     """Exact run directory to write (default: ``out_dir/<scenario>/<time>``)."""
+    force: bool = False
+    """Write into a ``run_dir`` that already holds files, replacing the files a run writes there."""
     host: str | None = None
     """Send to this API base URL instead of the scenario's target (no emulator is started)."""
     confirm_probe: bool = False
     progress: bool = True
+    output: Literal["text", "quiet", "json"] = "text"
+    """``text``: the progress line and the end-of-run summary; ``quiet``: only the result line (and errors);
+    ``json``: nothing but ``summary.json`` (with the verdicts) on stdout, for scripts."""
     report: bool = True
     thresholds: bool = True
     """Judge the scenario's thresholds at the end (``--no-thresholds`` turns it off)."""

@@ -11,8 +11,8 @@ from typing import TextIO
 
 from loadtest import exitcodes
 from loadtest.check.baselines import BaselineError, load_baseline
-from loadtest.metrics.rundir import new_run_directory
 from loadtest.pipeline.options import RunOptions
+from loadtest.pipeline.output import OutputError, free_space_note, left_alone, prepare_run_directory
 from loadtest.scenario.loader import ScenarioError, load_scenario
 from loadtest.scenario.model import EndpointTarget, Scenario
 from loadtest.scenario.overrides import OverrideError, apply_overrides
@@ -86,6 +86,14 @@ def prepare(options: RunOptions, err: TextIO) -> PreparedRun | Refused:
         except BaselineError as exc:
             print(f"loadtest run: {exc}", file=err)
             return Refused(exitcodes.INVALID_INPUT)
-    run_dir = options.run_dir or new_run_directory(scenario.name, options.out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir = prepare_run_directory(options.run_dir, options.out_dir, scenario.name, force=options.force)
+    except OutputError as exc:
+        print(f"loadtest run: {exc}", file=err)
+        return Refused(exitcodes.INVALID_INPUT)
+    kept = left_alone(run_dir)
+    notes = [free_space_note(run_dir), f"--force kept files that are not a run's: {', '.join(kept)}" if kept else None]
+    for note in notes:
+        if note:
+            print(f"loadtest: note: {note}", file=err)
     return PreparedRun(scenario, run_dir, options.scenario_path.resolve().parent)

@@ -12,11 +12,13 @@ monkey-patching, see ``loadtest.cli.run``).
 
 from __future__ import annotations
 
+import io
+import json
 from typing import TextIO
 
 from loadtest import exitcodes
-from loadtest.metrics.rundir import EMULATOR_LOG
-from loadtest.pipeline.conclude import Afterwards, conclude
+from loadtest.metrics.rundir import EMULATOR_LOG, SUMMARY_JSON, VERDICTS_JSON
+from loadtest.pipeline.conclude import Afterwards, Concluded, conclude
 from loadtest.pipeline.finished import FinishedRun
 from loadtest.pipeline.options import RunOptions
 from loadtest.pipeline.prepare import PreparedRun, Refused, baseline_name, prepare
@@ -31,6 +33,29 @@ from loadtest.traffic.runtime import TrafficRuntime
 
 def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOptions | None = None) -> int:
     """The whole ``loadtest run`` (``master``: on Locust workers); returns the exit code."""
+    if options.output == "text":
+        result = run(options, out, err, master)
+        return result if isinstance(result, int) else result.exit_code
+    text = io.StringIO()  # --quiet / --json: the human summary is not shown
+    result = run(options, text, err, master, progress=False)
+    if isinstance(result, int):
+        return result
+    if options.output == "quiet":
+        print(text.getvalue().rstrip().splitlines()[-1], file=out)  # the result line
+    else:
+        document: dict[str, object] = {"exit_code": result.exit_code, "run_dir": str(result.run_dir)}
+        for name, key in ((SUMMARY_JSON, "summary"), (VERDICTS_JSON, "verdicts")):
+            path = result.run_dir / name
+            if path.exists():
+                document[key] = json.loads(path.read_text(encoding="utf-8"))
+        print(json.dumps(document, indent=2), file=out)
+    return result.exit_code
+
+
+def run(
+    options: RunOptions, out: TextIO, err: TextIO, master: MasterOptions | None = None, *, progress: bool = True
+) -> Concluded | int:
+    """Prepare, target, drive, conclude; the concluded run, or an exit code when it never started."""
     prepared = prepare(options, err)
     if isinstance(prepared, Refused):
         return prepared.exit_code
@@ -50,7 +75,7 @@ def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOp
         print(f"loadtest: running {scenario.name!r} for {scenario.total_duration:g}s against {target.base_url}{mode}",
               file=out)
         watch = RunWatch(runtime, target)
-        drive = make_drive(options, prepared, runtime, target, master, watch, out, err)
+        drive = make_drive(options, prepared, runtime, target, master, watch, out if progress else None, err)
         outcome = drive.run()
         ground_truth = target.ground_truth() if outcome is not None else None
     if outcome is None:
@@ -64,14 +89,14 @@ def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOp
         thresholds=options.thresholds, baseline=baseline_name(options, scenario), report=options.report,
         reports_root=options.out_dir if options.run_dir is None else None,
     )
-    return conclude(finished, after, out, err).exit_code
+    return conclude(finished, after, out, err)
 
 
 def make_drive(
     options: RunOptions, prepared: PreparedRun, runtime: TrafficRuntime, target: Target,
-    master: MasterOptions | None, watch: RunWatch, out: TextIO, err: TextIO,
+    master: MasterOptions | None, watch: RunWatch, out: TextIO | None, err: TextIO,
 ) -> Drive:
-    """The run loop for this run, with its watchers."""
+    """The run loop for this run, with its watchers (a progress line on ``out`` unless it is None)."""
     progress = out if options.progress else None
     watchers = watch.watchers()
     drain = runtime.scenario.drain

@@ -50,6 +50,7 @@ __all__ = [
     "FileGen",
     "Flow",
     "GeneratorNode",
+    "Guards",
     "HealthFlow",
     "JobPolicy",
     "Load",

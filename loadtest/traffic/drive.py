@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import shutil
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from locust.html import get_html_report
 from locust.runners import Runner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, stats_history
 
+from loadtest.metrics.rundir import write_atomic
 from loadtest.traffic.arrivals import DispatchFigures, dispatch_figures
 from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TrafficRuntime
@@ -43,6 +45,9 @@ LOCUST_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures
                 LOCUST_HTML)
 CSV_INTERVAL_S = 1.0
 """How often Locust's CSV writer refreshes its files during the run (Locust's default)."""
+SPACE_KEPT_BYTES = 8 * 1024 * 1024
+"""Locust's own HTML report (about 1 MB) is skipped when writing it would leave less than this free: the
+measurements that follow it matter more."""
 TICK_S = 0.25
 """How often the loop looks at the clock, the progress line and the watchers."""
 SHAPE_SLACK_S = 2.0
@@ -70,6 +75,8 @@ class RunOutcome:
     """A distributed run's workers (``run.settings.distributed`` in summary.json); empty otherwise."""
     drained_s: float = 0.0
     """Of ``duration_s``, the seconds spent draining after the load's duration (following jobs in flight)."""
+    problems: list[str] = field(default_factory=list)
+    """Files that could not be written during the run (Locust's own, on a full disk), one sentence each."""
 
 
 class LocustFiles:
@@ -79,25 +86,41 @@ class LocustFiles:
     def __init__(self, environment: Environment, runner: Runner, directory: Path) -> None:
         self.environment = environment
         self.prefix = str(directory / LOCUST_CSV_PREFIX)
+        self.problem: str | None = None
+        """Why Locust's files are incomplete (a full disk...), once they could not be written."""
         locust_stats.CSV_STATS_INTERVAL_SEC = CSV_INTERVAL_S
         self.writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, self.prefix, full_history=False)
-        self.greenlets: list[Greenlet] = [gevent.spawn(self.writer), gevent.spawn(stats_history, runner)]
+        self.greenlets: list[Greenlet] = [gevent.spawn(self._refresh), gevent.spawn(stats_history, runner)]
+
+    def _refresh(self) -> None:
+        try:
+            self.writer()
+        except OSError as exc:  # the run goes on; the final files are tried again at the end
+            self.problem = f"Locust's CSV files could not be refreshed during the run ({exc.strerror or exc})"
 
     def finish(self, html_path: Path) -> None:
         """Stop refreshing, write the final statistics (every request answered by now) and the HTML."""
         for greenlet in self.greenlets:
             greenlet.kill()
-        self.writer.close_files()
-        final = StatsCSV(self.environment, PERCENTILES_TO_REPORT)
-        for suffix, write in (("_stats.csv", final.requests_csv), ("_failures.csv", final.failures_csv),
-                              ("_exceptions.csv", final.exceptions_csv)):
-            with open(self.prefix + suffix, "w", newline="", encoding="utf-8") as handle:
-                write(csv.writer(handle))
         try:
-            html = get_html_report(self.environment, show_download_link=False)
-        except Exception as exc:  # Locust's report is a bonus; ours is written from the recorder anyway
-            html = f"<p>Locust's HTML report could not be built: {exc}</p>"
-        html_path.write_text(html, encoding="utf-8")
+            self.writer.close_files()
+            final = StatsCSV(self.environment, PERCENTILES_TO_REPORT)
+            for suffix, write in (("_stats.csv", final.requests_csv), ("_failures.csv", final.failures_csv),
+                                  ("_exceptions.csv", final.exceptions_csv)):
+                with open(self.prefix + suffix, "w", newline="", encoding="utf-8") as handle:
+                    write(csv.writer(handle))
+            try:
+                html = get_html_report(self.environment, show_download_link=False)
+            except Exception as exc:  # Locust's report is a bonus; ours is written from the recorder anyway
+                html = f"<p>Locust's HTML report could not be built: {exc}</p>"
+            free = shutil.disk_usage(html_path.parent).free
+            if free < len(html) + SPACE_KEPT_BYTES:
+                self.problem = (f"Locust's HTML report ({len(html) / 1e6:.1f} MB) was not written: only "
+                                f"{free / 1e6:.1f} MB free, kept for the run's own measurements")
+                return
+            write_atomic(html_path, html)
+        except OSError as exc:
+            self.problem = f"Locust's own files could not be written ({exc.strerror or exc})"
 
 
 class Drive:
@@ -212,6 +235,7 @@ class Drive:
                 started_at=started_at, duration_s=measured, interrupted=self.interrupted,
                 stop_reason=runtime.stop_reason, dispatch=self.dispatch(), in_flight_at_end=in_flight,
                 workers=self.describe_workers(), drained_s=self.drained_s,
+                problems=[files.problem] if files.problem else [],
             )
         finally:
             for handler in handlers:

@@ -58,7 +58,8 @@ def test_whole_run_thresholds_pass_fail_and_missing_data(tmp_path: Path, check_h
     )
     run = check_helpers.synthetic_run(tmp_path / "run", seed=3, scenario=scenario)
     verdicts = judge_run(run)
-    assert [v.verdict for v in verdicts] == ["pass", "fail", "pass", "fail"]
+    assert [v.verdict for v in verdicts] == ["pass", "fail", "pass", "fail", "pass"]  # the built-in one last
+    assert verdicts.items[-1].criterion == "error_rate.value (built-in)"
     assert verdicts.exit_code == exitcodes.CHECK_FAILED
     assert verdicts.items[1].criterion == "queue_delay.p50{flow=chat}"
     assert verdicts.items[1].expected == "<= 10 ms"
@@ -69,7 +70,7 @@ def test_whole_run_thresholds_pass_fail_and_missing_data(tmp_path: Path, check_h
         tmp_path / "missing", seed=3, scenario=_scenario({"metric": "first_chunk.p95", "max": "1s"},
                                                           {"metric": "end_to_end.p95", "max": "2s"}))
     verdicts = judge_run(missing)
-    assert [v.verdict for v in verdicts] == ["no data", "pass"]
+    assert [v.verdict for v in verdicts] == ["no data", "pass", "pass"]
     assert verdicts.exit_code == exitcodes.NOT_JUDGEABLE
     assert "did not measure first_chunk.p95" in verdicts.items[0].why
 
@@ -91,7 +92,8 @@ def _bursty_run(path: Path) -> Path:
 
 def test_windowed_threshold_catches_a_burst_the_whole_run_hides(tmp_path: Path) -> None:
     verdicts = judge_run(_bursty_run(tmp_path / "run"))
-    whole, windowed, loose, rate = verdicts.items
+    whole, windowed, loose, rate, builtin = verdicts.items
+    assert builtin.verdict == "pass"  # 429s are not errors
     assert whole.verdict == "pass" and whole.value == pytest.approx(0.05, abs=0.002)
     assert windowed.verdict == "fail"
     assert windowed.value == pytest.approx(0.30, abs=0.01)  # the worst window is all burst
@@ -113,7 +115,8 @@ def test_verdicts_json_and_report_are_written_by_the_command(tmp_path: Path, che
     assert "end_to_end.p95" in out and "FAIL" in out and "check: FAILED" in out
     document = json.loads((run / "verdicts.json").read_text())
     assert document["outcome"] == "failed" and document["exit_code"] == 1
-    (item,) = document["verdicts"]
+    item, builtin = document["verdicts"]
+    assert builtin["criterion"] == "error_rate.value (built-in)" and builtin["verdict"] == "pass"
     assert {"criterion", "expected", "measured", "verdict", "why"} <= set(item)
     assert item["verdict"] == "fail" and item["metric"] == "end_to_end.p95"
     summary_md = (run / "summary.md").read_text()
@@ -160,12 +163,17 @@ def test_reports_latest_txt_is_followed_where_symlinks_are_not_allowed(tmp_path:
     run = check_helpers.synthetic_run(tmp_path / "reports" / "synthetic" / "20261128-100000", seed=2)
     (tmp_path / "reports" / "latest.txt").write_text("synthetic/20261128-100000\n")
     verdicts = judge_run(tmp_path / "reports" / "latest")
-    assert verdicts.run_dir == str(run) and len(verdicts) == 2
+    assert verdicts.run_dir == str(run) and len(verdicts) == 3
 
 
-def test_nothing_to_judge_says_so_and_passes(tmp_path: Path, check_helpers, capsys) -> None:
+def test_a_run_without_thresholds_is_judged_on_the_built_in_criterion(tmp_path: Path, check_helpers, capsys) -> None:
     from loadtest.cli import main
 
     run = check_helpers.synthetic_run(tmp_path / "run", seed=2, scenario={"name": "empty"})
     assert main(["check", str(run), "--no-report"]) == exitcodes.OK
-    assert "no criteria" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "error_rate.value (built-in)" in out and "check: PASSED (1 of 1 criteria met" in out
+    off = check_helpers.synthetic_run(tmp_path / "off", seed=2,
+                                      scenario={"name": "off", "guards": {"max_error_rate": "100%"}})
+    assert main(["check", str(off), "--no-report"]) == exitcodes.OK
+    assert "no criteria" in capsys.readouterr().out  # the guard at 100% turns it off

@@ -212,14 +212,15 @@ def test_run_judges_the_scenario_thresholds_without_being_asked(tmp_path: Path, 
     assert judged.returncode == 1, judged.stdout + judged.stderr
     verdicts = traffic.read_json(tmp_path / "judged", "verdicts.json")
     outcome = {item["criterion"].split()[0]: item["verdict"] for item in verdicts["verdicts"]}
-    assert outcome == {"end_to_end.p95": "fail", "rate_429.value": "pass"}, verdicts["verdicts"]
+    assert outcome == {"end_to_end.p95": "fail", "rate_429.value": "pass", "error_rate.value": "pass"}, outcome
     assert "end_to_end.p95" in (tmp_path / "judged" / "report.html").read_text()
 
     skipped = traffic.run_loadtest(
         ["run", str(path), "--run-dir", str(tmp_path / "skipped"), "--no-progress", "--no-thresholds"]
     )
     assert skipped.returncode == 0, skipped.stdout + skipped.stderr
-    assert not (tmp_path / "skipped" / "verdicts.json").exists()
+    only_builtin = traffic.read_json(tmp_path / "skipped", "verdicts.json")["verdicts"]  # never skipped
+    assert [item["criterion"] for item in only_builtin] == ["error_rate.value (built-in)"]
 
 
 def test_a_missing_baseline_is_refused_before_any_traffic(tmp_path: Path, traffic) -> None:
