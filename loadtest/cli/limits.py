@@ -99,29 +99,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"where discovery directories are created (default: {DEFAULT_OUT_DIR}/)")
     parser.add_argument("--run-dir", metavar="DIR",
                         help="exact directory to write (default: OUT_DIR/limits-NAME/<time>)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a --run-dir that already holds files (replacing loadtest's own)")
     parser.add_argument("--no-page", action="store_true", help="write limits.json but not limits.html")
     parser.add_argument("--no-progress", action="store_true", help="no line per stretch of traffic")
 
 
 def main(args: argparse.Namespace) -> int:
-    # Locust (gevent) monkey-patches the standard library: import it before any networking module.
     import json
     import os
 
-    import locust  # noqa: F401
-
     from loadtest import exitcodes
     from loadtest.contract import Op
-    from loadtest.discovery.experiments import Settings
-    from loadtest.discovery.session import DiscoveryOptions, discover
 
     def refuse(message: str) -> int:
         print(f"loadtest limits: {message}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
 
     ops: tuple[Op, ...] | None = None
-    if args.ops:
+    if args.ops is not None:
         names = [name.strip().lstrip("/") for name in args.ops.split(",") if name.strip()]
+        if not names:
+            return refuse("--ops names no operation (e.g. --ops run,status)")
         unknown = [name for name in names if name not in {op.value for op in Op}]
         if unknown:
             return refuse(f"--ops: unknown operation {', '.join(unknown)} (known: {', '.join(op.value for op in Op)})")
@@ -134,17 +133,25 @@ def main(args: argparse.Namespace) -> int:
             return refuse(f"--payload is not JSON: {exc}")
         if not isinstance(payload, dict) or not isinstance(payload.get("input", {}), dict):
             return refuse('--payload must be a JSON object with an "input" object, e.g. {"input": {}}')
+    if args.start_rate is not None and args.start_rate > args.max_rate:
+        return refuse(f"--start-rate ({args.start_rate:g}/s) is above --max-rate ({args.max_rate:g}/s)")
+    # Locust (gevent) monkey-patches the standard library: import it before any networking module. The
+    # flags above are checked first, so a mistyped command answers at once.
+    import locust  # noqa: F401
+
+    from loadtest.discovery.experiments import Settings
+    from loadtest.discovery.session import DiscoveryOptions, discover
+
     settings = Settings(
         start_rate=args.start_rate, max_rate=args.max_rate, ceiling_hold_s=args.ceiling_hold,
         precision=args.precision, max_cycles=args.max_cycles, max_concurrency=args.max_concurrency,
         max_pause_s=args.max_pause, max_op_s=args.max_time_per_op, payload=payload, hold_key=args.hold_key,
     )
-    if args.start_rate is not None and args.start_rate > args.max_rate:
-        return refuse(f"--start-rate ({args.start_rate:g}/s) is above --max-rate ({args.max_rate:g}/s)")
     options = DiscoveryOptions(
         target=args.target, out_dir=Path(args.out_dir), run_dir=Path(args.run_dir) if args.run_dir else None,
         ops=ops, max_jobs=args.max_jobs, confirm_probe=args.confirm_probe, api_key_env=args.api_key_env,
-        parallel=args.parallel, purge=args.purge, page=not args.no_page, progress=not args.no_progress,
+        parallel=args.parallel, purge=args.purge, force=args.force, page=not args.no_page,
+        progress=not args.no_progress,
         settings=settings,
     )
     return discover(options, sys.stdout, sys.stderr, dict(os.environ))

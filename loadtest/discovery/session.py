@@ -70,6 +70,8 @@ class DiscoveryOptions:
     parallel: bool = False
     purge: bool = False
     """Drop the queue (``/purge-queue``) after job-heavy searches: every queued job goes, yours or not."""
+    force: bool = False
+    """Write into a ``run_dir`` that already holds files (as ``loadtest run --force``)."""
     page: bool = True
     progress: bool = True
     """A line per stretch of traffic as the searches go."""
@@ -280,10 +282,14 @@ def discover(options: DiscoveryOptions, out: TextIO, err: TextIO, environ: dict[
             print(f"loadtest limits: {exc}", file=err)
         return exitcodes.INVALID_INPUT
     ops = options.ops or resolved.default_ops
-    from loadtest.metrics.rundir import new_run_directory
+    from loadtest.pipeline.output import OutputError, prepare_run_directory
 
-    run_dir = options.run_dir or new_run_directory(f"limits-{resolved.name}", options.out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir = prepare_run_directory(options.run_dir, options.out_dir, f"limits-{resolved.name}",
+                                        force=options.force)
+    except OutputError as exc:
+        print(f"loadtest limits: {exc}", file=err)
+        return exitcodes.INVALID_INPUT
     from loadtest.pipeline.target import Target, TargetStartError
 
     target: Target | None = None
@@ -361,14 +367,21 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
     finally:
         prober.abandon()
     ground_truth = target.ground_truth() if target is not None else None
-    doc = _write(run_dir, options, resolved, ops, prober, fixtures, health, outcomes, started_at, aborted,
-                 ground_truth)
-    if options.page:
-        from loadtest.discovery.page import write_page
-
-        write_page(run_dir, doc)
     print(f"jobs created: {prober.jobs.created}; requests sent: {len(prober.records)}", file=out)
-    print(f"limits: {run_dir / LIMITS_JSON}" + (f"\npage:   {run_dir / PAGE}" if options.page else ""), file=out)
+    try:
+        doc = _write(run_dir, options, resolved, ops, prober, fixtures, health, outcomes, started_at, aborted,
+                     ground_truth)
+        print(f"limits: {run_dir / LIMITS_JSON}", file=out)
+        if options.page:
+            from loadtest.discovery.page import write_page
+
+            print(f"page:   {write_page(run_dir, doc)}", file=out)
+    except OSError as exc:
+        from loadtest.pipeline.output import describe
+
+        print(f"loadtest limits: {run_dir}: could not write everything ({describe(exc)}: {exc.filename or ''})",
+              file=err)
+        return exit_code if exit_code != exitcodes.OK else exitcodes.OUTPUT_INCOMPLETE
     return exit_code
 
 

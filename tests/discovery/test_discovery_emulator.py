@@ -72,7 +72,7 @@ def test_the_concurrency_limit_found_is_the_one_configured(found: dict[str, Any]
     assert entry["concurrency_limit"] == {"value": CONCURRENCY[op], "interval": [CONCURRENCY[op], CONCURRENCY[op]]}
     search = entry["concurrency_search"]
     assert search["status"] == "found" and search["confirmed"] is True
-    assert [w["held"] for w in search["waves"] if w["refused"]][0] == CONCURRENCY[op]
+    assert next(w["held"] for w in search["waves"] if w["refused"]) == CONCURRENCY[op]
     assert "lower than documented" in entry["differences"]["concurrency"]
 
 
