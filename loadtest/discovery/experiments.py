@@ -10,17 +10,18 @@
    - *budget*: a quick burst until refused: the requests admitted are the window's budget ``B``;
    - *split* (fixed or rolling?): half the budget at the start, the rest half a window later, then a burst
      just after the window ends: a fixed window admits ``B`` again, a rolling one only the first half;
-   - *bisection*: ``B`` requests paced so that request ``B + 1`` lands in the middle of what is still
-     possible for the window's length; refused or admitted, it halves the interval.
+   - *bisection*: a quick burst of ``B``, then request ``B + 1`` in the middle of what is still possible
+     for the window's length; refused or admitted, it halves the interval.
 
    Every refusal's offset and ``Retry-After`` bound the window (:mod:`loadtest.discovery.evidence`); the
    cycles stop once the window is known to ``precision`` (and the split test has run).
-3. *Confirm*: back off to ``confirm_fraction`` of the slowest rate the evidence allows and offer it for two
-   windows: no 429 may come. Then *saturate*: offer twice the fastest rate allowed for a window (still
-   honouring Retry-After): what gets through per second is the plateau of admitted against offered.
+3. *Confirm*: back off to ``confirm_fraction`` of the slowest rate the evidence allows and offer it for a
+   window (a fixed one; 1.25 windows otherwise): no 429 may come. Then *saturate*: offer twice the fastest
+   rate allowed for a window (still honouring Retry-After): what gets through per second is the plateau of
+   admitted against offered.
 
 **Concurrency** (long-polls only: ``/runsync?wait=``, ``/status-sync``, ``/stream`` hold a slot while they
-wait): waves of 4, 8, 16... requests opened at half the rate limit, each held by ``?wait=``; the first
+wait): waves of 4, 16, 64... requests opened at 70% of the rate limit, each held by ``?wait=``; the first
 refusal while ``n`` are held bounds the limit, then a wave of exactly that many plus one confirms it.
 
 Requests that create jobs (``/run``, ``/runsync``) are counted against the job cap before they are sent;
@@ -441,70 +442,88 @@ class OperationSearch:
 
     def _bisection_cycle(self, window: Interval, high: float,
                          opened_by: RequestRecord | None = None) -> tuple[bool, RequestRecord | None]:
-        """Request ``B + 1`` of a fresh window paced to land mid-interval: refused, the window is longer;
-        admitted, it is not. With ``opened_by`` (a fixed window that request just opened, one admitted), the
-        cycle runs in that window at once instead of waiting for a fresh one. Returns whether it told
-        anything, and the request that opened a new fixed window, if one did."""
+        """A quick burst of the window's budget ``B``, then one request at the middle of the window lengths
+        still possible: refused, the window is longer; admitted, it is not. With ``opened_by`` (a request
+        that just opened a fixed window alone) the cycle runs in that window at once. Returns whether it
+        told anything, and the request that opened a new fixed window, if one did."""
         result = self.rate_result
         budget = int(result.budget.value())
-        target = window.mid if window.bounded else max(2 * window.low, high)
-        target = max(target, budget / self.s.max_rate)
-        rate = budget / target if target > 0 else self.s.max_rate
-        self._needs_jobs(budget + 1, "a bisection cycle")
-        already = 0
+        rate = self.s.max_rate
+        already = 1 if opened_by is not None else 0
+        self._needs_jobs(budget + 1 - already, "a bisection cycle")
         if opened_by is None:
             self._wait_fresh(high)
-            start = None
-        else:
-            already = 1
-            start = opened_by.sent + 1 / rate
-        batch = self._pace(self.rate_call(), "window", cycle=result.cycles, rate=rate,
-                            stop=_refused, limit=budget + 1 - already, start=start)
-        self.p.settle(batch, timeout=WAIT_MIN_S + 10)
-        self._observe(batch)
-        self._step(batch.step("window", result.cycles, rate))
-        if batch.capped:
+        call = self.rate_call()
+        burst = self._pace(call, "window", cycle=result.cycles, rate=rate, stop=_refused, limit=budget - already)
+        self.p.settle(burst, timeout=WAIT_MIN_S + 10)
+        origin = opened_by or burst.first_sent
+        if burst.capped:
             raise Stop("the job cap was reached during a bisection cycle")
-        origin = opened_by or batch.first_sent
-        refusal = self._rate_refusal(batch)
         if origin is None:
             return False, None
-        admitted = batch.admitted + already
+        target = window.mid if window.bounded else max(2 * window.low, high)
+        last = max((r.sent for r in burst.records if not math.isnan(r.sent)), default=origin.sent)
+        target = max(target, last - origin.sent + 2 / rate)
+        probe = Batch() if burst.first_refusal is not None else self._pace(
+            call, "window", cycle=result.cycles, rate=rate, limit=1, start=origin.sent + target)
+        self.p.settle(probe, timeout=WAIT_MIN_S + 10)
+        whole = Batch(records=burst.records + probe.records, admitted=burst.admitted + probe.admitted,
+                      throttled=burst.throttled + probe.throttled, skipped=burst.skipped + probe.skipped,
+                      first_refusal=burst.first_refusal or probe.first_refusal, started=origin.sent,
+                      ended=self.p.now())
+        self._observe(whole)
+        self._step(whole.step("window", result.cycles, (budget + 1) / max(target, 1e-9)))
+        if probe.capped:
+            raise Stop("the job cap was reached during a bisection cycle")
+        refusal = self._rate_refusal(whole)
+        admitted = whole.admitted + already
         if refusal is not None:
-            result.budget.add(admitted, f"cycle {result.cycles}: {budget + 1} paced over {target:.3g} s")
-            if admitted >= budget:
-                result.throttled_rates.append(rate)
-            self._facts_from_refusal(refusal, origin, f"cycle {result.cycles}")
+            why = (f"cycle {result.cycles}: a burst of {budget - already}" if burst.first_refusal is not None
+                   else f"cycle {result.cycles}: request {budget + 1} sent {target:.3g} s in")
+            result.budget.add(admitted, why)
+            self._facts_from_refusal(refusal, origin, why)
             self._window_start = origin.sent
             self._after_refusal(refusal, origin)
             return True, None
-        if batch.first_refusal is not None:
-            self._after_refusal(batch.first_refusal, origin)
+        if whole.first_refusal is not None:
+            self._after_refusal(whole.first_refusal, origin)
             return False, None
-        records = ([opened_by] if opened_by is not None else []) + batch.admitted_records()
-        if len(records) > budget and result.budget.stable:
-            extra = records[budget]
+        if probe.records and probe.admitted and result.budget.stable:
+            extra = probe.records[0]
             self._window_start = extra.sent
             result.window.admitted(extra.sent - origin.sent + extra.rtt, f"cycle {result.cycles}: request "
                                    f"{budget + 1} admitted {extra.sent - origin.sent:.3f} s in")
-            result.no_429_rates.append(rate)
             return True, (extra if result.kind == "fixed" else None)
         result.notes.append(f"cycle {result.cycles}: request {budget + 1} was admitted, but the budget has not "
                             "been seen twice alike, so it does not bound the window")
         return False, None
 
-    def _split_ready(self, window: Interval) -> bool:
-        """The split test works once the window is known well enough that "just after it ends" is still
-        inside the second half-budget's window, and the budget can be split."""
-        if not self.rate_result.budget.known or int(self.rate_result.budget.value()) < 2 or not window.bounded:
-            return False
-        budget = int(self.rate_result.budget.value())
-        burst = budget / self.s.max_rate
+    def _split_plan(self, window: Interval) -> tuple[float, float] | None:
+        """When to send the second half-budget and the burst after the window (offsets from the first
+        request), or None while the window is not known well enough to tell fixed from rolling.
+
+        With halves of ``d`` seconds each at the burst rate: the second half must end inside the window
+        (``t2 + d < W_low``); the burst after the window starts once the first half has left any window
+        (``T = W_high + d + delta``) and must send half a budget before the second half starts leaving a
+        rolling window (``T + d < t2 + W_low``)."""
+        result = self.rate_result
+        if not result.budget.known or int(result.budget.value()) < 2 or not window.bounded:
+            return None
+        budget = int(result.budget.value())
+        half = (budget // 2 + 1) / self.s.max_rate
         delta = self._split_delta(window)
-        return window.high / 2 + delta + burst < window.low and burst < window.high / 4
+        third = window.high + half + delta
+        low = third + half + delta - window.low
+        high = window.low - half - delta
+        if low >= high:
+            return None
+        return (low + high) / 2, third
+
+    def _split_ready(self, window: Interval) -> bool:
+        return self._split_plan(window) is not None
 
     def _split_delta(self, window: Interval) -> float:
-        return max(0.05 * window.high, 4 * self._rtt, 0.01)
+        return max(0.02 * window.high, 4 * self._rtt, 0.01)
 
     def _split_cycle(self, window: Interval) -> bool:
         result = self.rate_result
@@ -521,12 +540,15 @@ class OperationSearch:
         origin = group1.first_sent
         if origin is None:
             return False
-        self.p.sleep_until(origin.sent + window.high / 2)
+        plan = self._split_plan(window)
+        assert plan is not None  # checked by the caller
+        second_at, third_offset = plan
+        self.p.sleep_until(origin.sent + second_at)
         group2 = self._pace(call, "split", cycle=cycle, rate=self.s.max_rate, limit=second,
                              stop=_refused)
         self.p.settle(group2, timeout=WAIT_MIN_S + 10)
         second_origin = group2.first_sent
-        third_at = origin.sent + window.high + self._split_delta(window)
+        third_at = origin.sent + third_offset
         for batch in (group1, group2):
             self._observe(batch)
         if group1.throttled or group2.throttled or second_origin is None:
@@ -552,7 +574,7 @@ class OperationSearch:
         kind = window_kind(first, second, group3.admitted, tolerance)
         result.kind = kind
         result.kind_reason = (
-            f"{first} admitted at the start of a fresh window, {second} half a window later; just after the "
+            f"{first} admitted at the start of a fresh window, {second} {second_at:.3g} s later; just after the "
             f"window ended, {group3.admitted} of a burst were admitted"
             + (f" ({'a fresh budget' if kind == 'fixed' else 'the second group still counted'})" if kind else
                ": neither a fresh budget nor the first half")
@@ -581,11 +603,10 @@ class OperationSearch:
         low_budget = result.budget.interval()[0]
         rate = self.s.confirm_fraction * low_budget / window.high
         fixed = result.kind == "fixed"
-        # Two windows' worth. A fixed window opens with the first request after the last one ended, so a
-        # stream just shorter than two of the shortest windows opens at most two, the second by
-        # start + longest window + one spacing: when it is over is known, and the next step need not wait
-        # a whole window. Any other window: one and a quarter windows cover every position of it.
-        duration = max(2 * window.low * 0.999 if fixed else 1.25 * window.high, 5 / rate)
+        # A fixed window opens with the stream's first request: a stream just shorter than the shortest
+        # window possible fills one window at the rate, and that window is over by start + longest window.
+        # Any other window: one and a quarter of the longest covers every position of a sliding one.
+        duration = max(window.low * 0.999 if fixed else 1.25 * window.high, 5 / rate)
         self._needs_jobs(math.ceil(rate * duration) + 1, "the confirmation below the limit")
         opened_by, self._opened_by = self._opened_by, None
         if fixed and opened_by is not None and 1 + rate * window.high <= low_budget:
@@ -597,8 +618,7 @@ class OperationSearch:
             origin = start = self.p.now()
         batch = self._pace(self.rate_call(), "confirm", cycle=result.cycles, rate=rate,
                             duration=duration, start=start)
-        second_window = origin + window.high + 1 / rate + self._slack()
-        self._window_start = second_window if fixed and duration < 2 * window.low else -math.inf
+        self._window_start = origin if fixed and duration < window.low else -math.inf
         self.p.settle(batch, timeout=WAIT_MIN_S + 10)
         self._observe(batch)
         self._step(batch.step("confirm", result.cycles, rate))
@@ -684,9 +704,10 @@ class OperationSearch:
         return result
 
     def _hold_pace(self, rate: RateResult) -> float:
-        """Open holds at half the slowest rate the evidence allows (no rate-limit 429 can interfere)."""
+        """Open holds at 70% of the slowest rate the evidence allows (no rate-limit 429 can interfere: a
+        window sees at most 70% of its budget)."""
         if rate.found:
-            return max(0.1, min(self.s.max_rate / 2, 0.5 * rate.per_second()[0]))
+            return max(0.1, min(self.s.max_rate / 2, 0.7 * rate.per_second()[0]))
         if rate.status == NOT_REACHED and rate.lower_bound_per_s:
             return max(1.0, min(self.s.max_rate / 2, rate.lower_bound_per_s / 2))
         documented = documented_per_s(self.op)
@@ -706,16 +727,19 @@ class OperationSearch:
     def _waves(self, result: ConcurrencyResult, pace: float, hold_job: Callable[[float], str | None]) -> None:
         size = 4
         found: int | None = None
-        while size <= self.s.max_concurrency:
+        while True:
+            size = min(size, self.s.max_concurrency)
             refused = self._wave(result, size, pace, hold_job, "holds")
             if refused:
                 found = result.evidence.interval()[0]
                 break
-            size *= 2
-        else:
+            if size >= self.s.max_concurrency:
+                break
+            size *= 4
+        if found is None:
             result.reason = f"no 429 with {self.s.max_concurrency} requests held (--max-concurrency)"
             return
-        if found is None or found < 1:
+        if found < 1:
             return
         refused_confirm = self._wave(result, found + 1, pace, hold_job, "confirm")
         held = result.waves[-1]["held"]

@@ -387,7 +387,7 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
 
 def _step_line(op: Op, step: Step) -> str:
     held_back = f", {step.skipped} held back for Retry-After" if step.skipped else ""
-    return (f"    /{op.value} {step.phase:8} {step.scheduled_per_s:8.3g}/s: {step.sent} sent, {step.admitted} "
+    return (f"    /{op.value:<12} {step.phase:8} {step.scheduled_per_s:8.3g}/s: {step.sent} sent, {step.admitted} "
             f"admitted, {step.throttled} × 429{held_back} ({step.duration_s:.2f} s)")
 
 
