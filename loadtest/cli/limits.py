@@ -91,6 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='body of the jobs it creates (default {"input": {}}: the cheapest job)')
     parser.add_argument("--hold-key", default="mock_delay", metavar="KEY",
                         help="input key that makes a job last N seconds, for held requests (default mock_delay)")
+    parser.add_argument("--queue-size", action="store_true",
+                        help="also find the queue length above which /run is refused: submits jobs that last "
+                             "(--hold-key) until one is refused; at least 50 jobs, 500 per max worker documented")
     parser.add_argument("--parallel", action="store_true",
                         help="search every operation at once (faster; limits are per operation)")
     parser.add_argument("--purge", action="store_true",
@@ -150,7 +153,8 @@ def main(args: argparse.Namespace) -> int:
     options = DiscoveryOptions(
         target=args.target, out_dir=Path(args.out_dir), run_dir=Path(args.run_dir) if args.run_dir else None,
         ops=ops, max_jobs=args.max_jobs, confirm_probe=args.confirm_probe, api_key_env=args.api_key_env,
-        parallel=args.parallel, purge=args.purge, force=args.force, page=not args.no_page,
+        parallel=args.parallel, purge=args.purge, force=args.force, queue_size=args.queue_size,
+        page=not args.no_page,
         progress=not args.no_progress,
         settings=settings,
     )

@@ -194,13 +194,20 @@ def render(doc: dict[str, Any], images: dict[str, bytes]) -> str:
             parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
     queue = doc.get("queue_size") or {}
     parts.append("<h2>Queue-size rule</h2>")
-    if queue.get("status") == "exercised":
-        parts.append(f"<p>{queue['refusals']} submissions were refused by the queue-size rule; about "
-                     f"{_num(queue.get('queued_near_first_refusal'))} jobs were queued at the first. Documented: "
-                     f"{escape(queue.get('documented', ''))}.</p>")
+    documented = escape(queue.get("documented", ""))
+    if queue.get("threshold"):
+        low, high = queue["threshold"]["interval"]
+        parts.append(f"<p>Submissions are refused once more than <b>{_num(high)}</b> jobs are queued "
+                     f"(interval {_num(low)}–{_num(high)}; {queue.get('submitted', 0)} jobs that last were submitted "
+                     f"one at a time, the queue read from /health before each). Documented: {documented}.</p>")
+    elif queue.get("status") == "met":
+        parts.append(f"<p>{queue['refusals']} submissions were refused by the queue-size rule during the searches; "
+                     f"about {_num(queue.get('queued_near_first_refusal'))} jobs were queued at the first (sampled "
+                     f"from /health). Documented: {documented}.</p>")
     else:
-        parts.append(f"<p>Not exercised (no 429 named the queue). Documented: {escape(queue.get('documented', ''))}."
-                     "</p>")
+        reason = f" ({escape(queue['reason'])})" if queue.get("reason") else ""
+        parts.append(f"<p>{escape(str(queue.get('status', 'not_exercised')).replace('_', ' ').capitalize())}{reason}"
+                     f"; <code>--queue-size</code> exercises it. Documented: {documented}.</p>")
     parts.append("<p>Every figure, interval and piece of evidence is in <code>limits.json</code>; every request in "
                  "<code>requests.csv</code>. How to read them: <code>docs/limits.md</code>.</p>")
     return page(f"Limit discovery: {target.get('endpoint_id', '')}", "\n".join(parts))

@@ -42,8 +42,10 @@ from loadtest.discovery.experiments import (
     ConcurrencyResult,
     Fixtures,
     OperationSearch,
+    QueueResult,
     RateResult,
     Settings,
+    queue_size_search,
 )
 from loadtest.discovery.prober import JOB_CREATING, Call, DiscoveryAborted, Prober
 
@@ -72,6 +74,9 @@ class DiscoveryOptions:
     """Drop the queue (``/purge-queue``) after job-heavy searches: every queued job goes, yours or not."""
     force: bool = False
     """Write into a ``run_dir`` that already holds files (as ``loadtest run --force``)."""
+    queue_size: bool = False
+    """Also exercise the queue-size rule: jobs that last, submitted until one is refused (costly: read
+    docs/limits.md)."""
     page: bool = True
     progress: bool = True
     """A line per stretch of traffic as the searches go."""
@@ -161,9 +166,11 @@ def resolve(options: DiscoveryOptions, err: TextIO, environ: dict[str, str]) -> 
         raise Refused("no operation to discover: the scenario's flows use none (name some with --ops)")
     real = resolved.kind != "emulator" and not resolved.loopback
     if real and not options.confirm_probe:
-        creating = [op.value for op in ops if op in JOB_CREATING]
+        creating = [op.value for op in ops if op in JOB_CREATING] or (["run"] if options.queue_size else [])
         cap = options.max_jobs or resolved.max_jobs
         cost = (f"; /{', /'.join(creating)} create billable jobs (at most {cap}, --max-jobs)" if creating else "")
+        if options.queue_size:
+            cost += ", and --queue-size queues jobs that last until one is refused"
         destroy = (" and /purge-queue drops every queued job of the endpoint" if any(op in DESTRUCTIVE for op in ops)
                    else "")
         raise Refused(f"{text}: a limit discovery sends past the endpoint's limits on purpose{cost}{destroy}. "
@@ -323,6 +330,7 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
     fixtures = JobFixtures(prober, settings)
     health = HealthSampler(prober)
     outcomes: dict[Op, OpOutcome] = {}
+    queue: QueueResult | None = None
     exit_code = exitcodes.OK
     aborted: str | None = None
 
@@ -355,6 +363,11 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
         else:
             for op in ops:
                 search(op)
+        if options.queue_size:
+            run = outcomes.get(Op.RUN)
+            queue = queue_size_search(prober, settings, run.rate if run is not None else None,
+                                      purge=options.purge or resolved.kind == "emulator")
+            print(f"  queue size   {_queue_line(queue)}", file=out, flush=True)
         fixtures.release()
         if options.purge or resolved.kind == "emulator":
             prober.call(Call(Op.PURGE_QUEUE), phase="cleanup")
@@ -369,8 +382,8 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
     ground_truth = target.ground_truth() if target is not None else None
     print(f"jobs created: {prober.jobs.created}; requests sent: {len(prober.records)}", file=out)
     try:
-        doc = _write(run_dir, options, resolved, ops, prober, fixtures, health, outcomes, started_at, aborted,
-                     ground_truth)
+        doc = _write(run_dir, options, resolved, ops, prober, fixtures, health, outcomes, queue, started_at,
+                     aborted, ground_truth)
         print(f"limits: {run_dir / LIMITS_JSON}", file=out)
         if options.page:
             from loadtest.discovery.page import write_page
@@ -419,7 +432,8 @@ def _iso(t: float) -> str:
 
 def _write(run_dir: Path, options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op, ...],
            prober: Prober, fixtures: JobFixtures, health: HealthSampler, outcomes: dict[Op, OpOutcome],
-           started_at: float, aborted: str | None, ground_truth: dict[str, Any] | None) -> dict[str, Any]:
+           queue: QueueResult | None, started_at: float, aborted: str | None,
+           ground_truth: dict[str, Any] | None) -> dict[str, Any]:
     from loadtest.metrics.rundir import redact, write_atomic, write_json
 
     operations: dict[str, dict[str, Any]] = {}
@@ -450,7 +464,7 @@ def _write(run_dir: Path, options: DiscoveryOptions, resolved: ResolvedTarget, o
         "setup_jobs": fixtures.created,
         "requests": len(prober.records),
     }
-    extra: dict[str, Any] = {"queue_size": _queue_size(prober, health), "health_samples": health.samples}
+    extra: dict[str, Any] = {"queue_size": _queue_size(prober, health, queue), "health_samples": health.samples}
     if fixtures.fixtures.notes:
         extra["notes"] = fixtures.fixtures.notes
     if ground_truth is not None:
@@ -472,21 +486,42 @@ def _submitted(ground_truth: dict[str, Any]) -> int | None:
     return submitted if isinstance(submitted, int) else None
 
 
-def _queue_size(prober: Prober, health: HealthSampler) -> dict[str, Any]:
-    """The queue-size rule, when a 429 named it: the queue length sampled nearest that refusal."""
-    refusals = [r for r in prober.records if r.throttled and r.limit_hint == "queue_size"]
+def _queue_size(prober: Prober, health: HealthSampler, queue: QueueResult | None) -> dict[str, Any]:
+    """The queue-size rule: measured by ``--queue-size``, or met during the searches (a 429 naming it; the
+    queue length sampled from /health nearest that refusal)."""
     documented = (f"429 when more than max({contract.QUEUE_SIZE_LIMIT_FLOOR}, workers_max × "
                   f"{contract.QUEUE_SIZE_PER_MAX_WORKER}) jobs are queued")
+    if queue is not None:
+        entry: dict[str, Any] = {"status": queue.status, "documented": documented, "submitted": queue.submitted,
+                                 "admitted_at_most": queue.admitted_at_most, "refused_at": queue.refused_at}
+        interval = queue.interval()
+        if interval is not None:
+            entry["threshold"] = {"value": interval[1], "interval": list(interval)}
+        if queue.reason:
+            entry["reason"] = queue.reason
+        if queue.notes:
+            entry["notes"] = queue.notes
+        return entry
+    refusals = [r for r in prober.records if r.throttled and r.limit_hint == "queue_size"]
     if not refusals:
         return {"status": "not_exercised", "documented": documented}
     first = min(refusals, key=lambda r: r.sent)
     near = min(health.samples, key=lambda s: abs(s["t"] - first.sent), default=None)
     admitted_queues = [s["in_queue"] for s in health.samples if s["t"] < first.sent]
     return {
-        "status": "exercised", "refusals": len(refusals), "first_at_s": round(first.sent, 3),
+        "status": "met", "refusals": len(refusals), "first_at_s": round(first.sent, 3),
         "queued_near_first_refusal": near["in_queue"] if near else None,
         "largest_queue_before": max(admitted_queues, default=None), "documented": documented,
     }
+
+
+def _queue_line(queue: QueueResult) -> str:
+    interval = queue.interval()
+    if interval is not None:
+        low, high = interval
+        return (f"submissions refused above {high} queued" + (f" ({low}-{high})" if low != high else "")
+                + f"; {queue.submitted} jobs submitted")
+    return f"{queue.status.replace('_', ' ')}: {queue.reason}"
 
 
 def _requests_csv(prober: Prober) -> str:

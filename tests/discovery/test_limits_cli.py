@@ -27,7 +27,7 @@ target:
     workers_min: 2
     cold_start: 0s
     execution_time: 10ms
-    limits: {window: 1s, rate_overrides: {run: 20}, rate: true}
+    limits: {window: 1s, rate_overrides: {run: 20}, queue_size_limit: 8}
 mix:
   - flow: run_poll
 """
@@ -95,14 +95,25 @@ def test_the_job_cap_stops_the_search_with_what_it_proved(tmp_path: Path, discov
     assert "no limit reached up to" in run["differences"]["rate"]
 
 
-def test_an_operation_without_a_limit_is_reported_not_reached(tmp_path: Path, discovery: Any) -> None:
+def test_no_limit_is_not_reached_and_the_queue_size_threshold_is_found(tmp_path: Path, discovery: Any) -> None:
     scenario = tmp_path / "s.yaml"
     scenario.write_text(EMULATED)
     run_dir = tmp_path / "health"
     result = discovery.loadtest(["limits", str(scenario), "--ops", "health", "--start-rate", "10/s", "--max-rate",
-                                 "20/s", "--ceiling-hold", "2s", "--run-dir", str(run_dir)], timeout=90)
+                                 "20/s", "--ceiling-hold", "2s", "--queue-size", "--run-dir", str(run_dir)],
+                                timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
-    health = discovery.read_limits(run_dir)["operations"]["health"]
+    doc = discovery.read_limits(run_dir)
+    queue = doc["queue_size"]
+    assert queue["status"] == "exercised" and queue["threshold"] == {"value": 8, "interval": [8, 8]}
+    assert queue["submitted"] == doc["jobs_created"] + 1  # the refused one created no job
+    assert "refused above 8 queued" in result.stdout
+    truth = __import__("json").loads((run_dir / "ground_truth.json").read_text())
+    (endpoint,) = truth["endpoints"].values()
+    assert endpoint["rejected"] == {"run": {"queue_size": 1}}
+    assert endpoint["jobs"]["submitted"] == doc["jobs_created"]
+    assert endpoint["jobs"]["in_progress"] == 0  # the jobs that last were cancelled or dropped, not left running
+    health = doc["operations"]["health"]
     search = health["rate_search"]
     assert search["status"] == "not_reached" and "--max-rate" in search["reason"]
     assert search["lower_bound_per_s"] == pytest.approx(20, rel=0.1)
