@@ -156,6 +156,33 @@ HEALTH_WORKER_KEYS: tuple[str, ...] = ("idle", "initializing", "ready", "running
 RETRY_AFTER_HEADER = "Retry-After"
 
 
+# --- The worker side: how the official ``runpod`` worker SDK talks to the queue (SDK 1.12.0 source) ---
+
+
+class WorkerRoute(StrEnum):
+    """The worker protocol's requests; each is the path segment after ``/v2/{endpoint_id}/``.
+
+    The SDK derives the batch and stop URLs from the take URL by replacing ``/job-take/``, so the take
+    path must contain that segment; the others are the emulator's choice, mirroring the platform."""
+
+    TAKE = "job-take"
+    TAKE_BATCH = "job-take-batch"
+    STOP = "job-stop"
+    DONE = "job-done"
+    STREAM = "job-stream"
+    PING = "ping"
+
+
+WORKER_POLL_CLIENT_TIMEOUT_S = 90.0
+"""The SDK gives up on a job-take or job-stop request after this long (``asyncio.wait_for``) and asks
+again; a server's long-poll hold must stay below it."""
+WORKER_PING_INTERVAL_MIN_S = 1
+"""``RUNPOD_PING_INTERVAL`` is integer-divided by 1000: below 1 s the SDK's ping process dies."""
+RESULT_MAX_BYTES = 20 * MB
+"""A worker's result (job-done body) above this is refused with 400; the client then sees the job
+COMPLETED without output (runpod-python #309)."""
+
+
 def operation(name: str) -> Operation:
     """Look up an operation by its name (``"run"``, ``"status-sync"``, ...)."""
     return OPERATIONS[Op(name)]

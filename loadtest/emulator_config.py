@@ -11,9 +11,11 @@ behaviour (``loadtest.contract``); every duration is configurable so tests can r
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loadtest import contract
 from loadtest.contract import Op
@@ -36,21 +38,37 @@ class ScalerConfig(_Strict):
     value: float = Field(default=4.0, gt=0)
 
 
+WindowKind = Literal["fixed", "rolling"]
+_Count = Annotated[int, Field(ge=0)]
+
+
 class LimitsConfig(_Strict):
-    """Which documented limits the emulator enforces; each can be switched off or overridden."""
+    """Which documented limits the emulator enforces; each can be switched off or overridden.
+
+    Every figure here is enforced exactly (docs/emulator.md, "Limits"), so a discovery run can be checked
+    against it: at most ``rate`` admitted requests in any window of the operation, at most ``concurrency``
+    admitted requests in flight.
+    """
 
     rate: bool = True
     concurrency: bool = True
     queue_size: bool = True
     payload: bool = True
     window: Duration = contract.RATE_WINDOW_S
-    """Length of the rate-limit window; shorten it in tests (the per-window counts stay as documented
-    unless overridden)."""
-    rate_overrides: dict[Op, int] = Field(default_factory=dict)
-    """Requests per window, by operation name, replacing the documented figure."""
-    concurrency_overrides: dict[Op, int] = Field(default_factory=dict)
+    """Length of the rate-limit window of every operation without a ``window_overrides`` entry; shorten it
+    in tests (the per-window counts stay as documented unless overridden)."""
+    window_kind: WindowKind = "fixed"
+    """``fixed``: a window opens with the first request that finds none open and admits ``rate`` requests
+    until it ends ``window`` later; ``rolling`` (sliding log): a request is admitted while fewer than
+    ``rate`` requests were admitted in the ``window`` seconds before it."""
+    window_overrides: dict[Op, Duration] = Field(default_factory=dict)
+    """Window length, by operation name, replacing ``window`` for that operation."""
+    rate_overrides: dict[Op, _Count] = Field(default_factory=dict)
+    """Requests per window, by operation name, replacing the documented figure (an operation without a
+    documented limit, such as ``health``, gets one)."""
+    concurrency_overrides: dict[Op, _Count] = Field(default_factory=dict)
     """Requests in flight, by operation name, replacing the documented figure."""
-    rate_per_worker: dict[Op, int] = Field(default_factory=dict)
+    rate_per_worker: dict[Op, _Count] = Field(default_factory=dict)
     """Dynamic rate limit, by operation: the window's budget becomes ``max(base, running workers * N)``
     (the documented rule; the platform's per-worker figure is not published, so it is off unless set)."""
     queue_size_limit: int | None = Field(default=None, ge=0)
@@ -59,6 +77,31 @@ class LimitsConfig(_Strict):
     payload_overrides: dict[Op, Size] = Field(default_factory=dict)
     """Largest accepted request body, by operation name (``run``, ``runsync``), replacing the documented
     10 MB / 20 MB."""
+
+    @model_validator(mode="after")
+    def _windows_positive(self) -> LimitsConfig:
+        if self.window <= 0:
+            raise ValueError(f"window must be longer than 0 s, found {self.window:g}")
+        for op, seconds in self.window_overrides.items():
+            if seconds <= 0:
+                raise ValueError(f"window_overrides.{op.value} must be longer than 0 s, found {seconds:g}")
+        return self
+
+    def rate_limit(self, op: Op) -> int | None:
+        """Requests of ``op`` admitted per window (before ``rate_per_worker``); None: no rate limit."""
+        if not self.rate:
+            return None
+        return self.rate_overrides.get(op, contract.OPERATIONS[op].rate_limit)
+
+    def window_for(self, op: Op) -> float:
+        """Length in seconds of ``op``'s rate window."""
+        return float(self.window_overrides.get(op, self.window))
+
+    def concurrency_limit(self, op: Op) -> int | None:
+        """Requests of ``op`` admitted in flight at once; None: no concurrency limit."""
+        if not self.concurrency:
+            return None
+        return self.concurrency_overrides.get(op, contract.OPERATIONS[op].concurrency_limit)
 
 
 class RetentionConfig(_Strict):
@@ -83,6 +126,108 @@ class WebhookConfig(_Strict):
     retries: int = Field(default=contract.WEBHOOK_RETRIES, ge=0)
     retry_delay: Duration = contract.WEBHOOK_RETRY_DELAY_S
     timeout: Duration = 10.0
+
+
+WORKER_ENV_RESERVED = re.compile(
+    r"^(RUNPOD_WEBHOOK_\w*|RUNPOD_POD_ID|RUNPOD_AI_API_KEY|RUNPOD_ENDPOINT_ID|RUNPOD_PING_INTERVAL"
+    r"|RUNPOD_REALTIME_PORT|RUNPOD_REALTIME_CONCURRENCY)$"
+)
+"""Variables the emulator sets itself for every worker (its URLs, id, per-run key); the user's ``env``
+cannot override them."""
+
+SIMULATED_ONLY_SETTINGS: tuple[str, ...] = (
+    "concurrency", "cold_start", "execution_time", "failure_rate", "generator", "return_aggregate_stream",
+    "stream_interval", "recheck_when_full",
+)
+"""Endpoint settings that describe simulated workers; with a real worker its own code decides them."""
+
+_REAL_WORKER_EQUIVALENT: dict[str, str] = {
+    "concurrency": "the handler's concurrency_modifier decides how many jobs a worker takes",
+    "cold_start": "the cold start is measured: process start to its first job request",
+    "execution_time": "the handler's own run time is measured",
+    "failure_rate": "jobs fail when the handler raises or returns an error",
+    "generator": "a generator handler streams",
+    "return_aggregate_stream": "set it in runpod.serverless.start({...}) in the worker",
+    "stream_interval": "the handler yields when it yields",
+    "recheck_when_full": "a real SDK worker re-checks for work by itself (once a second when full)",
+}
+
+
+class WorkerConfig(_Strict):
+    """The user's own worker: an unmodified ``runpod.serverless.start(...)`` script, run as processes that
+    take jobs from the emulator over the worker protocol (instead of simulated workers)."""
+
+    command: list[str] = Field(min_length=1)
+    """The worker's argv, e.g. ``[python, -u, handler.py]``. A first word ``python`` or ``python3`` means
+    the interpreter loadtest itself runs on; give a path to use another environment's interpreter."""
+    cwd: str | None = None
+    """Working directory of the worker processes. Relative: to the directory of the file that names it
+    (the scenario, or the ``loadtest emulate --config`` file); unset: that directory."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Extra environment variables for the worker. The worker inherits loadtest's own environment, so keep
+    secrets there rather than here (this section is copied into the run directory)."""
+    take_hold: Duration = 20.0
+    """How long a job-take request is held open when no job is queued (long-poll), below the SDK's 90 s."""
+    stop_hold: Duration = 20.0
+    """How long a job-stop request (the per-job cancel channel) is held open when nothing is to stop."""
+    ping_interval: Duration = 10.0
+    """``RUNPOD_PING_INTERVAL``: whole seconds, at least 1 (pings are recorded, never trusted for liveness)."""
+    stop_grace: Duration = 2.0
+    """After SIGTERM, how long a stopping worker may take to exit before its process group is SIGKILLed."""
+    start_timeout: Duration = 120.0
+    """A worker that has not asked for a job this long after it was started is killed (counted as a start
+    failure)."""
+    system_checks: bool = False
+    """Run the SDK's start-up fitness checks (memory, disk, a TCP connect to 8.8.8.8, GPU); off by default
+    (``RUNPOD_SKIP_AUTO_SYSTEM_CHECKS``/``RUNPOD_SKIP_GPU_CHECK``), since an offline machine fails them."""
+    log_level: str | None = None
+    """``RUNPOD_LOG_LEVEL`` for the SDK; unset: the value in ``env`` or loadtest's environment, else INFO
+    (the SDK's own default, DEBUG, logs every output and chunk, which costs CPU under load)."""
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"env: {name!r} is not a valid environment variable name")
+            if WORKER_ENV_RESERVED.match(name):
+                raise ValueError(
+                    f"env: {name} is set by the emulator for every worker (its URLs, id and per-run key) "
+                    "and cannot be overridden"
+                )
+        return env
+
+    @model_validator(mode="after")
+    def _timings(self) -> WorkerConfig:
+        for name in ("take_hold", "stop_hold"):
+            value = float(getattr(self, name))
+            if not 0 < value < contract.WORKER_POLL_CLIENT_TIMEOUT_S:
+                raise ValueError(
+                    f"{name} must be more than 0 and below {contract.WORKER_POLL_CLIENT_TIMEOUT_S:g} s (the SDK "
+                    f"abandons a job request after {contract.WORKER_POLL_CLIENT_TIMEOUT_S:g} s), found {value:g} s"
+                )
+        ping = float(self.ping_interval)
+        if ping < contract.WORKER_PING_INTERVAL_MIN_S or ping != int(ping):
+            raise ValueError(
+                f"ping_interval must be a whole number of seconds, at least {contract.WORKER_PING_INTERVAL_MIN_S} "
+                f"(the SDK drops the fraction, and below 1 s its ping process dies), found {ping:g} s"
+            )
+        if float(self.start_timeout) <= 0:
+            raise ValueError("start_timeout must be more than 0")
+        return self
+
+    def resolved(self, base_dir: Path) -> WorkerConfig:
+        """A copy whose ``cwd`` is absolute: relative paths (and an unset cwd) resolved against ``base_dir``."""
+        cwd = Path(self.cwd).expanduser() if self.cwd else Path()
+        return self.model_copy(update={"cwd": str((base_dir / cwd).resolve())})
+
+    def describe(self) -> str:
+        """The command as a user would type it."""
+        return " ".join(_shell_word(word) for word in self.command)
+
+
+def _shell_word(word: str) -> str:
+    return word if word and re.fullmatch(r"[\w@%+=:,./-]+", word) else "'" + word.replace("'", "'\\''") + "'"
 
 
 class EndpointConfig(_Strict):
@@ -110,6 +255,11 @@ class EndpointConfig(_Strict):
     """Endpoint-level execution timeout; a job's ``policy.executionTimeout`` overrides it."""
     stream_interval: Duration | None = None
     """Time between streamed chunks of a generator job; unset: its execution time spread evenly."""
+    recheck_when_full: Duration | None = None
+    """A worker whose ``concurrency`` slots are all taken looks for new work only every this long, counted
+    from the moment it filled up, so a freed slot waits for the next re-check: ``1s`` reproduces the
+    official SDK worker (its job loop sleeps 1 s while full). Unset (the default): a freed slot takes the
+    next queued job at once, the ideal M/M/c server that queueing theory describes."""
     seed: int | None = None
     """Seed for every random draw of this endpoint (execution times, failures, cold starts)."""
     generator: bool = False
@@ -126,11 +276,28 @@ class EndpointConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    worker: WorkerConfig | None = None
+    """Run the user's own worker (a RunPod handler script) instead of simulated workers; the settings that
+    describe simulated workers (``SIMULATED_ONLY_SETTINGS``) are then refused."""
 
     @model_validator(mode="after")
     def _workers_consistent(self) -> EndpointConfig:
         if self.workers_min > self.workers_max:
             raise ValueError(f"workers_min ({self.workers_min}) is greater than workers_max ({self.workers_max})")
+        if self.recheck_when_full is not None and self.recheck_when_full <= 0:
+            raise ValueError(f"recheck_when_full must be longer than 0 s (or unset), found {self.recheck_when_full:g}")
+        if self.worker is not None:
+            simulated = [  # a default value is harmless: a dumped config must load again
+                name for name in SIMULATED_ONLY_SETTINGS
+                if getattr(self, name) != type(self).model_fields[name].get_default(call_default_factory=True)
+            ]
+            if simulated:
+                reasons = "; ".join(f"{name}: {_REAL_WORKER_EQUIVALENT[name]}" for name in simulated)
+                one = len(simulated) == 1
+                raise ValueError(
+                    f"{', '.join(simulated)} describe{'s' if one else ''} simulated workers, but this endpoint runs "
+                    f"a real worker (worker.command); remove {'it' if one else 'them'} ({reasons})"
+                )
         return self
 
 

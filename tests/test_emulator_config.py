@@ -1,7 +1,7 @@
 import pytest
-from loadtest.distributions import Distribution
 from pydantic import ValidationError
 
+from loadtest.distributions import Distribution
 from loadtest.emulator_config import EmulatorConfig, EndpointConfig
 
 
@@ -35,3 +35,24 @@ def test_limit_overrides_by_operation_name():
     config = EndpointConfig.model_validate({"limits": {"window": "1s", "rate_overrides": {"run": 5}}})
     assert config.limits.window == 1.0
     assert config.limits.rate_overrides == {"run": 5}
+
+
+def test_recheck_when_full_is_a_positive_duration_or_unset():
+    assert EndpointConfig().recheck_when_full is None
+    assert EndpointConfig.model_validate({"recheck_when_full": "1s"}).recheck_when_full == 1.0
+    with pytest.raises(ValidationError, match="recheck_when_full"):
+        EndpointConfig(recheck_when_full=0)
+
+
+def test_window_kind_and_per_operation_windows():
+    limits = EndpointConfig.model_validate(
+        {"limits": {"window_kind": "rolling", "window_overrides": {"run": "500ms"}}}
+    ).limits
+    assert limits.window_kind == "rolling" and limits.window_overrides == {"run": 0.5}
+    with pytest.raises(ValidationError, match=r"window_overrides\.run"):
+        EndpointConfig.model_validate({"limits": {"window_overrides": {"run": 0}}})
+
+
+def test_recheck_when_full_is_refused_next_to_a_real_worker():
+    with pytest.raises(ValidationError, match="recheck_when_full describes simulated workers"):
+        EndpointConfig.model_validate({"worker": {"command": ["python", "h.py"]}, "recheck_when_full": "1s"})

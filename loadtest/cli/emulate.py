@@ -3,6 +3,7 @@
 Prints its base URL (http://HOST:PORT/v2) on stdout once it listens; point the RunPod SDK at it with
 RUNPOD_ENDPOINT_BASE_URL. Stops cleanly on SIGINT/SIGTERM. The config file is an EmulatorConfig YAML
 (host, port, endpoints: [...]); flags override it (endpoint flags apply to every endpoint).
+``--worker-command "python -u handler.py"`` runs your own RunPod handler as the workers (docs/workers.md).
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key-env", help="environment variable holding the API key to demand")
     parser.add_argument("--no-limits", action="store_true", help="switch off all limits")
     parser.add_argument("--generator", action="store_true", help="every job streams (like mock-worker --generator)")
+    parser.add_argument(
+        "--worker-command", help='run your own RunPod worker instead of simulated ones, e.g. "python -u handler.py"'
+    )
+    parser.add_argument("--worker-cwd", type=Path, help="working directory of the worker processes")
+    parser.add_argument(
+        "--worker-env", action="append", default=[], metavar="NAME=VALUE", help="extra worker variable (repeatable)"
+    )
+    parser.add_argument(
+        "--worker-output-dir", type=Path, help="where each worker's stdout/stderr files go (default: a temporary dir)"
+    )
     parser.add_argument("--ready-file", type=Path, help="write {base_url, admin_url, pid, endpoints} here when up")
     parser.add_argument("--log-file", type=Path, help="write the emulator log here instead of stderr")
     parser.add_argument("--log-level", default="WARNING", help="log level (default WARNING)")
@@ -106,10 +117,43 @@ def load_config(args: argparse.Namespace) -> Any:
                                   "queue_size": False, "payload": False}
         if args.generator:
             endpoint["generator"] = True
+    worker_flags = _worker_flags(args)
+    if worker_flags:
+        for endpoint in endpoints:
+            endpoint["worker"] = {**(endpoint.get("worker") or {}), **worker_flags}
     try:
-        return EmulatorConfig.model_validate(data)
+        config = EmulatorConfig.model_validate(data)
     except ValidationError as exc:
         raise InputError(_format_validation_error(exc, source)) from None
+    # A worker's relative cwd is relative to the file that names it; given by flags, to the current directory.
+    base = args.config.resolve().parent if args.config is not None and not worker_flags else Path.cwd()
+    for endpoint_config in config.endpoints:
+        if endpoint_config.worker is not None:
+            endpoint_config.worker = endpoint_config.worker.resolved(base)
+    return config
+
+
+def _worker_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``worker`` keys given by ``--worker-*`` flags."""
+    import shlex
+
+    flags: dict[str, Any] = {}
+    if args.worker_command is not None:
+        try:
+            flags["command"] = shlex.split(args.worker_command)
+        except ValueError as exc:
+            raise InputError(f"--worker-command {args.worker_command!r}: {exc}") from None
+    if args.worker_cwd is not None:
+        flags["cwd"] = str(args.worker_cwd)
+    if args.worker_env:
+        env: dict[str, str] = {}
+        for item in args.worker_env:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise InputError(f"--worker-env {item!r}: write NAME=VALUE")
+            env[name] = value
+        flags["env"] = env
+    return flags
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -144,15 +188,21 @@ def main(args: argparse.Namespace) -> int:
 
     from loadtest.emulator.endpoint import ConfigurationError
     from loadtest.emulator.server import serve_forever
+    from loadtest.emulator.workers import WorkerStartError
 
     def announce(base_url: str) -> None:
         print(base_url, flush=True)
 
     try:
-        asyncio.run(serve_forever(config, args.ready_file, announce, args.exit_with_parent))
+        asyncio.run(serve_forever(
+            config, args.ready_file, announce, args.exit_with_parent, worker_output_dir=args.worker_output_dir
+        ))
     except ConfigurationError as exc:
         print(f"loadtest emulate: {exc}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
+    except WorkerStartError as exc:
+        print(f"loadtest emulate: {exc}", file=sys.stderr)
+        return exitcodes.TARGET_ERROR
     except OSError as exc:
         print(f"loadtest emulate: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return exitcodes.TARGET_ERROR

@@ -14,6 +14,7 @@ from loadtest.emulator import groundtruth
 from loadtest.emulator.endpoint import EndpointRuntime
 from loadtest.emulator.parsing import BadRequest, parse_count
 from loadtest.emulator.responses import JSON_TYPE, error_response, json_response
+from loadtest.emulator.workers import WorkerStartError
 
 if TYPE_CHECKING:
     from loadtest.emulator.app import Emulator
@@ -39,11 +40,14 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
     async def ground_truth(request: web.Request) -> web.Response:
         endpoint_id = request.query.get("endpoint")
         runtimes = [pick(request)] if endpoint_id else list(emulator.endpoints.values())
+        for runtime in runtimes:
+            runtime.catch_up()
         return json_response(200, {
             "uptime_s": round(emulator.loop.time() - emulator.origin, 6),
             "started_at": emulator.started_wall,
             "unrouted": {str(code): n for code, n in sorted(emulator.unrouted.items())},
-            "endpoints": {rt.config.id: groundtruth.endpoint_snapshot(rt) for rt in runtimes},
+            "loop_lag": emulator.loop_lag.snapshot(),
+            "endpoints": {rt.config.id: groundtruth.endpoint_snapshot(rt, emulator.origin) for rt in runtimes},
         })
 
     async def job_records(request: web.Request) -> web.Response:
@@ -53,13 +57,17 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
             limit = parse_count(request.query.get("limit"), "limit", 10_000, JOB_RECORDS_PAGE_MAX)
         except BadRequest as exc:
             return error_response(400, str(exc))
+        runtime.catch_up()
         return json_response(200, groundtruth.job_page(runtime, offset, limit, emulator.origin))
 
     async def reset(request: web.Request) -> web.Response:
         endpoint_id = request.query.get("endpoint")
         if endpoint_id is not None:
             pick(request)
-        return json_response(200, {"reset": emulator.reset(endpoint_id)})
+        try:
+            return json_response(200, {"reset": await emulator.reset(endpoint_id)})
+        except WorkerStartError as exc:
+            return error_response(503, str(exc))
 
     async def config(request: web.Request) -> web.Response:
         return json_response(200, emulator.config.model_dump(mode="json"))
@@ -68,7 +76,10 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
         return json_response(200, {"ready": True, "endpoints": list(emulator.endpoints)})
 
     async def metrics(request: web.Request) -> web.Response:
-        text = groundtruth.prometheus_text(list(emulator.endpoints.values()))
+        runtimes = list(emulator.endpoints.values())
+        for runtime in runtimes:
+            runtime.catch_up()
+        text = groundtruth.prometheus_text(runtimes, emulator.loop_lag)
         return web.Response(text=text, content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Format": "prometheus-0.0.4"})
 

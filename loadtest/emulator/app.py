@@ -1,7 +1,8 @@
 """The emulator's HTTP face: ``/v2/{endpoint_id}/{operation}[/{job_id}]``, the admin routes, ``/metrics``.
 
 One route per endpoint operation (aiohttp resolves plain paths by a dictionary lookup), one coroutine per
-request, no middleware on the hot path; a catch-all under ``/v2/`` answers the rest. Order of checks:
+request, no middleware on the hot path; a catch-all under ``/v2/`` answers the rest. Every request first
+applies the endpoint's simulated events already due (``EndpointRuntime.catch_up``). Order of checks:
 endpoint (404), operation and job id (404), method (405), auth (401), rate and concurrency (429), then in
 the handler payload size (413), queue size (429), body (400). Every answer is JSON with
 ``Content-Type: application/json``; errors are ``{"error": message}``; nothing a client sends gives 500.
@@ -9,22 +10,28 @@ the handler payload size (413), queue size (429), body (400). Every answer is JS
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import ipaddress
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from loadtest import looplag
 from loadtest.contract import OPERATIONS, Op
 from loadtest.emulator.admin import ADMIN_PREFIX, add_admin_routes
-from loadtest.emulator.endpoint import EndpointRuntime
+from loadtest.emulator.endpoint import ConfigurationError, EndpointRuntime
 from loadtest.emulator.handlers import HANDLERS
 from loadtest.emulator.parsing import BadRequest
 from loadtest.emulator.responses import error_response, too_many
+from loadtest.emulator.supervisor import shutdown as shutdown_supervisor
 from loadtest.emulator.webhooks import WebhookSender
+from loadtest.emulator.worker_routes import add_worker_routes
 from loadtest.emulator_config import EmulatorConfig
 
 __all__ = ["ADMIN_PREFIX", "Emulator", "build_app"]
@@ -36,43 +43,99 @@ _JOB_OPS = frozenset(op.value for op, operation in OPERATIONS.items() if operati
 _METHODS = {op.value: frozenset(operation.methods) for op, operation in OPERATIONS.items()}
 
 
-class Emulator:
-    """Every endpoint of one emulator process, plus what is shared (webhook client, start time)."""
+def worker_host(host: str) -> str | None:
+    """The address real workers use to reach an emulator listening on ``host``: loopback only (their
+    requests may carry the developer's RunPod key); None when ``host`` offers no loopback address."""
+    if host in ("", "localhost"):
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_unspecified:
+        return "::1" if address.version == 6 else "127.0.0.1"
+    return host if address.is_loopback else None
 
-    def __init__(self, config: EmulatorConfig) -> None:
+
+class Emulator:
+    """Every endpoint of one emulator process, plus what is shared (webhook client, start time, loop lag)."""
+
+    def __init__(self, config: EmulatorConfig, worker_output_dir: Path | None = None) -> None:
         self.config = config
+        self.worker_output_dir = worker_output_dir
+        """Where real workers' stdout/stderr files go (None: a fresh temporary directory)."""
         self.webhooks = WebhookSender()
         self.endpoints: dict[str, EndpointRuntime] = {}
         self.unrouted: defaultdict[int, int] = defaultdict(int)
         self.started_wall = time.time()
         self.origin = 0.0
         self.loop: Any = None
+        self.url: str | None = None
+        self.loop_lag = looplag.LoopLag()
+        """This process's event-loop lag (the ground truth's ``loop_lag``): a stall makes the emulator stamp
+        arrivals late and delays when changes become visible (never the simulated timings)."""
+        self._lag_handle: asyncio.TimerHandle | None = None
 
     def start(self, loop: Any) -> None:
+        """Create and start every endpoint (raises ``ConfigurationError`` when one cannot run)."""
+        if any(e.worker is not None for e in self.config.endpoints) and worker_host(self.config.host) is None:
+            raise ConfigurationError(
+                f"real workers need the emulator on a loopback address (127.0.0.1, ::1) or on all addresses "
+                f"(0.0.0.0), not {self.config.host!r}: their requests may carry the developer's RunPod key"
+            )
         self.loop = loop
         self.origin = loop.time()
+        self.started_wall = time.time()  # with origin: loop-clock times convert to wall-clock ones
         for endpoint_config in self.config.endpoints:
-            runtime = EndpointRuntime(endpoint_config, loop, self.webhooks)
+            runtime = EndpointRuntime(endpoint_config, loop, self.webhooks, self.worker_output_dir)
             self.endpoints[endpoint_config.id] = runtime
         for runtime in self.endpoints.values():
             runtime.start()
+        due = loop.time() + looplag.TICK_S
+        self._lag_handle = loop.call_at(due, self._lag_tick, due)
 
-    def reset(self, endpoint_id: str | None = None) -> list[str]:
-        """Forget all jobs and counters, restart the workers: a fresh endpoint (tests)."""
+    def _lag_tick(self, due: float) -> None:
+        """The lag ticker: asks to wake every ``TICK_S`` and records how late it woke."""
+        now = self.loop.time()
+        self.loop_lag.record(time.time(), now - due)
+        due = now + looplag.TICK_S
+        self._lag_handle = self.loop.call_at(due, self._lag_tick, due)
+
+    def listening(self, port: int) -> None:
+        """The server is bound: tell the endpoints where their workers reach it."""
+        host = worker_host(self.config.host) or self.config.host
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        for runtime in self.endpoints.values():
+            runtime.listening(self.url)
+
+    async def warm_up(self) -> None:
+        """Wait until every endpoint's always-on workers can take jobs (raises ``WorkerStartError``)."""
+        await asyncio.gather(*(runtime.pool.warm_up() for runtime in self.endpoints.values()))
+
+    async def reset(self, endpoint_id: str | None = None) -> list[str]:
+        """Forget all jobs and counters, restart the workers: a fresh endpoint (tests). Raises
+        ``WorkerStartError`` when a real always-on worker cannot start again."""
         ids = [endpoint_id] if endpoint_id else list(self.endpoints)
         for eid in ids:
             old = self.endpoints[eid]
-            old.close()
-            runtime = EndpointRuntime(old.config, self.loop, self.webhooks)
+            await old.aclose()
+            runtime = EndpointRuntime(old.config, self.loop, self.webhooks, self.worker_output_dir)
             self.endpoints[eid] = runtime
             runtime.start()
+            if self.url is not None:
+                runtime.listening(self.url)
+            await runtime.pool.warm_up()  # as at start: the always-on workers are up when this returns
         if endpoint_id is None:
             self.unrouted.clear()
+            self.loop_lag = looplag.LoopLag()
         return ids
 
     async def close(self) -> None:
-        for runtime in self.endpoints.values():
-            runtime.close()
+        if self._lag_handle is not None:
+            self._lag_handle.cancel()
+            self._lag_handle = None
+        await asyncio.gather(*(runtime.aclose() for runtime in self.endpoints.values()))
+        shutdown_supervisor()
         await self.webhooks.close()
 
     def client_max_size(self) -> int:
@@ -116,7 +179,7 @@ def build_app(emulator: Emulator) -> web.Application:
 
         async def serve(request: web.Request) -> web.Response:
             runtime = endpoints[endpoint_id]
-            response = _refuse(runtime, request, op)
+            response = _refuse(runtime, request, op, runtime.catch_up())
             if response is None:  # admitted: the limits must be released
                 if job_op:
                     extra = request.match_info["job_id"]
@@ -169,13 +232,14 @@ def build_app(emulator: Emulator) -> web.Application:
             elif op == Op.OPENAI:
                 path += "/{route:.*}"
             app.router.add_route("*", path, route(endpoint_id, op.value))
+    add_worker_routes(app, emulator)
     app.router.add_route("*", "/v2/{tail:.*}", v2)
     add_admin_routes(app, emulator)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
 
-def _refuse(runtime: EndpointRuntime, request: web.Request, op: str) -> web.Response | None:
+def _refuse(runtime: EndpointRuntime, request: web.Request, op: str, now: float) -> web.Response | None:
     """Method, auth and rate/concurrency checks: the refusal, or None when admitted (then release)."""
     if request.method not in _METHODS[op]:
         allowed = ", ".join(sorted(_METHODS[op]))
@@ -187,7 +251,6 @@ def _refuse(runtime: EndpointRuntime, request: web.Request, op: str) -> web.Resp
     if limits.unlimited:
         limits.ops[op].in_flight += 1
         return None
-    now = runtime.loop.time()
     reason = limits.admit(op, now)
     if reason is not None:
         return too_many(runtime, op, reason, now)

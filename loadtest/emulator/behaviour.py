@@ -65,6 +65,16 @@ def handler_error(message: str, error_type: str = "<class 'Exception'>", worker_
     )
 
 
+def timeout_error(timeout_s: float) -> str:
+    """The error of a job that ran past its execution timeout (TIMED_OUT)."""
+    return f"job timed out: execution exceeded the {timeout_s * 1000:.0f} ms execution timeout"
+
+
+def crash_error(retries: int, worker_id: str) -> str:
+    """The error of a job failed because its worker died again after the platform's retries."""
+    return f"job failed after {retries} retries: worker {worker_id} crashed"
+
+
 def split_chunk(value: object, limit: int = STREAM_CHUNK_MAX_BYTES) -> list[object]:
     """One yielded value as one or more chunks of at most ``limit`` bytes of JSON.
 

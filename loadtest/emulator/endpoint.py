@@ -1,7 +1,10 @@
 """One emulated endpoint at run time: its store, workers, limits, behaviour and accounting, wired together.
 
 The HTTP layer (:mod:`loadtest.emulator.app`) validates requests and calls into this; this module owns
-job creation (ids, policy, plan), long-poll waiting and the periodic housekeeping tick.
+job creation (ids, policy, plan), long-poll waiting and the periodic housekeeping tick. Before anything
+reads or changes a job, :meth:`EndpointRuntime.catch_up` applies every simulated event already due, in
+simulated-time order (:mod:`loadtest.emulator.simtime`): a request handled late by a busy loop sees, and
+acts on, the state at the moment it is handled, never an older one.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import itertools
 import json
 import os
 import random
+from pathlib import Path
 from typing import Any
 
 from loadtest import contract
@@ -19,7 +23,10 @@ from loadtest.emulator.behaviour import Behaviour, Plan
 from loadtest.emulator.groundtruth import Counters
 from loadtest.emulator.jobstore import Job, JobStore
 from loadtest.emulator.limits import Limits
+from loadtest.emulator.process_pool import ProcessWorkers
+from loadtest.emulator.simtime import SimulatedTime
 from loadtest.emulator.webhooks import WebhookSender
+from loadtest.emulator.worker_env import WorkerSetupError
 from loadtest.emulator.workers import SimulatedWorkers, WorkerPool
 from loadtest.emulator_config import EndpointConfig
 
@@ -36,7 +43,10 @@ class ConfigurationError(ValueError):
 class EndpointRuntime:
     """Everything one endpoint id serves."""
 
-    def __init__(self, config: EndpointConfig, loop: asyncio.AbstractEventLoop, webhooks: WebhookSender) -> None:
+    def __init__(
+        self, config: EndpointConfig, loop: asyncio.AbstractEventLoop, webhooks: WebhookSender,
+        worker_output_dir: Path | None = None,
+    ) -> None:
         self.config = config
         self.loop = loop
         self.webhooks = webhooks
@@ -52,7 +62,20 @@ class EndpointRuntime:
         self.store = JobStore(self.counters, config.job_records_max)
         self.behaviour = Behaviour(config)
         self.limits = Limits(config)
-        self.pool: WorkerPool = SimulatedWorkers(config, self.store, self.behaviour, loop, self.counters, self.replan)
+        self.clock = SimulatedTime(loop)
+        """Pending simulated events and the simulated present (``clock.now``)."""
+        self.pool: WorkerPool
+        if config.worker is not None:
+            try:
+                self.pool = ProcessWorkers(
+                    config, self.store, loop, self.counters, self.behaviour.id_rng, worker_output_dir
+                )
+            except WorkerSetupError as exc:
+                raise ConfigurationError(f"endpoint {config.id!r}: {exc}") from None
+        else:
+            self.pool = SimulatedWorkers(
+                config, self.store, self.behaviour, self.clock, self.counters, self.replan
+            )
         self.limits.running_workers = lambda: self.pool.health_workers()["running"]  # type: ignore[method-assign]
         self.store.on_release = self.pool.release
         self.store.on_terminal = self._on_terminal
@@ -73,18 +96,30 @@ class EndpointRuntime:
         self.pool.start()
         self._tick_handle = self.loop.call_later(TICK_S, self._tick)
 
-    def close(self) -> None:
+    def listening(self, url: str) -> None:
+        """The emulator serves at ``url`` (a loopback address workers can reach)."""
+        self.pool.listening(url)
+
+    async def aclose(self) -> None:
+        """Stop the tick and the workers (real worker processes are stopped and waited for), forget jobs."""
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
-        self.pool.close()
+        await self.pool.aclose()
+        self.clock.close()
         self.store.clear()
 
+    def catch_up(self) -> float:
+        """Apply every simulated event due by now, in time order; the present moment (``clock.now``).
+
+        Called before each client request is handled, and before any report of the state."""
+        return self.clock.advance(self.loop.time())
+
     def _tick(self) -> None:
-        now = self.loop.time()
+        now = self.catch_up()
         self.store.sweep(now)
         self.pool.tick(now)
-        self._tick_handle = self.loop.call_at(now + TICK_S, self._tick)
+        self._tick_handle = self.loop.call_at(self.loop.time() + TICK_S, self._tick)
 
     # --- jobs --------------------------------------------------------------------------------------
     def new_job_id(self, via: str) -> str:
@@ -101,9 +136,10 @@ class EndpointRuntime:
         """Create a job from an already validated request and put it in the queue.
 
         ``plan_input`` (default: the input) is what the mock vocabulary is read from; OpenAI jobs read it
-        from the OpenAI request body.
+        from the OpenAI request body. The job enters the queue at ``clock.now``: the caller has applied the
+        events already due (:meth:`catch_up`; the HTTP layer does for every request).
         """
-        now = self.loop.time()
+        now = self.clock.now
         behaviour = self.behaviour
         if behaviour.simple and b"mock_" not in body:
             exec_s, plan = behaviour.execution_time(), None
@@ -144,7 +180,8 @@ class EndpointRuntime:
             self.webhooks.send(job.webhook, json.dumps(payload).encode(), self.config.webhook, self.counters)
 
     async def wait_for_change(self, job: Job, deadline: float) -> None:
-        """Return at the job's next change (status, chunk, expiry) or at ``deadline``, whichever first."""
+        """Return at the job's next change (status, chunk, expiry) or at ``deadline``, whichever first,
+        with every event due by then applied."""
         loop = self.loop
         future = loop.create_future()
         if job.waiters is None:
@@ -156,6 +193,7 @@ class EndpointRuntime:
             await future
         finally:
             handle.cancel()
+        self.catch_up()
 
     # --- reporting ---------------------------------------------------------------------------------
     def health(self) -> dict[str, dict[str, int]]:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from loadtest.contract import HEALTH_JOB_KEYS, HEALTH_WORKER_KEYS, JobStatus
+from loadtest.looplag import LoopLag
 
 if TYPE_CHECKING:
     from loadtest.emulator.endpoint import EndpointRuntime
@@ -42,6 +43,8 @@ class Counters:
         self.workers_started = 0
         self.workers_stopped = 0
         self.workers_crashed = 0
+        self.worker_requests: defaultdict[tuple[str, int], int] = defaultdict(int)
+        """Requests from real workers (job-take, job-done, ...) by route and HTTP code, apart from clients'."""
 
 
 def _nested(flat: dict[tuple[str, object], int]) -> dict[str, dict[str, int]]:
@@ -51,13 +54,15 @@ def _nested(flat: dict[tuple[str, object], int]) -> dict[str, dict[str, int]]:
     return out
 
 
-def endpoint_snapshot(runtime: EndpointRuntime) -> dict[str, object]:
-    """The ground-truth summary of one endpoint (no per-job records; see :func:`job_page`)."""
+def endpoint_snapshot(runtime: EndpointRuntime, origin: float = 0.0) -> dict[str, object]:
+    """The ground-truth summary of one endpoint (no per-job records; see :func:`job_page`); times in ms
+    since ``origin`` (the emulator's start on the loop clock)."""
     c = runtime.counters
     store = runtime.store
     submitted = sum(c.submitted.values())
-    return {
+    snapshot: dict[str, object] = {
         "requests": _nested(c.requests),
+        "worker_requests": _nested(c.worker_requests),
         "rejected": _nested(c.rejected),
         "jobs": {
             "submitted": submitted,
@@ -85,6 +90,10 @@ def endpoint_snapshot(runtime: EndpointRuntime) -> dict[str, object]:
         },
         "completion_lateness": runtime.pool.lateness_snapshot(),
     }
+    real_workers = runtime.pool.real_workers_snapshot(origin)
+    if real_workers is not None:
+        snapshot["real_workers"] = real_workers
+    return snapshot
 
 
 def job_record(job: Job, origin: float) -> dict[str, object]:
@@ -99,6 +108,7 @@ def job_record(job: Job, origin: float) -> dict[str, object]:
         "workerId": job.worker_id,
         "retries": job.retries,
         "submittedAt": round((job.submitted_at - origin) * 1000, 3),
+        "startedAt": None if job.started_at is None else round((job.started_at - origin) * 1000, 3),
         "finishedAt": None if job.finished_at is None else round((job.finished_at - origin) * 1000, 3),
     }
 
@@ -121,12 +131,14 @@ def job_page(runtime: EndpointRuntime, offset: int, limit: int, origin: float) -
 
 
 def _labels(**labels: object) -> str:
+    if not labels:
+        return ""
     inner = ",".join(f'{key}="{str(value).replace(chr(34), "")}"' for key, value in labels.items())
     return "{" + inner + "}"
 
 
-def prometheus_text(runtimes: list[EndpointRuntime]) -> str:
-    """All endpoints' counters and gauges in the Prometheus text exposition format."""
+def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = None) -> str:
+    """All endpoints' counters and gauges (and the process's loop lag) in the Prometheus text format."""
     lines: list[str] = []
 
     def family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, object], float]]) -> None:
@@ -136,11 +148,16 @@ def prometheus_text(runtimes: list[EndpointRuntime]) -> str:
             lines.append(f"{name}{_labels(**labels)} {value:g}")
 
     req, rej, sub, fin, gauge_jobs, gauge_workers, hooks, exec_sum = [], [], [], [], [], [], [], []
+    worker_req: list[tuple[dict[str, object], float]] = []
     for rt in runtimes:
         ep = rt.config.id
         c = rt.counters
         req += [({"endpoint": ep, "operation": op, "code": code}, n) for (op, code), n in sorted(c.requests.items())]
         rej += [({"endpoint": ep, "operation": op, "reason": r}, n) for (op, r), n in sorted(c.rejected.items())]
+        worker_req += [
+            ({"endpoint": ep, "route": route, "code": code}, n)
+            for (route, code), n in sorted(c.worker_requests.items())
+        ]
         sub += [({"endpoint": ep, "via": via}, n) for via, n in sorted(c.submitted.items())]
         fin += [({"endpoint": ep, "status": s}, n) for s, n in c.final.items()]
         health = rt.health()
@@ -153,10 +170,20 @@ def prometheus_text(runtimes: list[EndpointRuntime]) -> str:
         exec_sum += [({"endpoint": ep}, rt.store.exec_ms_total)]
     family("loadtest_emulator_requests_total", "counter", "Requests answered, by operation and HTTP code.", req)
     family("loadtest_emulator_rejected_total", "counter", "Requests refused with 429, by limit.", rej)
+    family(
+        "loadtest_emulator_worker_requests_total", "counter",
+        "Requests from real worker processes (job-take, job-done, ...), by route and HTTP code.", worker_req,
+    )
     family("loadtest_emulator_jobs_submitted_total", "counter", "Jobs accepted, by submitting route.", sub)
     family("loadtest_emulator_jobs_final_total", "counter", "Jobs reaching a terminal status.", fin)
     family("loadtest_emulator_health_jobs", "gauge", "The /health job counters.", gauge_jobs)
     family("loadtest_emulator_health_workers", "gauge", "The /health worker counters.", gauge_workers)
     family("loadtest_emulator_webhooks_total", "counter", "Webhook deliveries by result.", hooks)
     family("loadtest_emulator_execution_ms_total", "counter", "Sum of finished jobs' executionTime.", exec_sum)
+    if loop_lag is not None:
+        family("loadtest_emulator_loop_lag_max_ms", "gauge",
+               "Largest event-loop lag of the emulator process since start (or reset), in ms.",
+               [({}, round(loop_lag.max_ms, 3))])
+        family("loadtest_emulator_loop_stalls_total", "counter",
+               f"Event-loop stalls of at least {loop_lag.stall_s:g} s.", [({}, len(loop_lag.stalls()))])
     return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """The operations of the queue API, one handler each: ``(runtime, request, extra) -> response``.
 
 ``extra`` is the job id for job operations and the route below ``/openai`` for OpenAI requests. Method,
-auth and rate/concurrency limits were checked before a handler runs (:mod:`loadtest.emulator.app`); a
+auth and rate/concurrency limits were checked, and the endpoint's due simulated events applied, before a
+handler runs (:mod:`loadtest.emulator.app`), so ``runtime.clock.now`` is the moment of the request; a
 handler raises :class:`~loadtest.emulator.parsing.BadRequest` for a 400.
 """
 
@@ -51,6 +52,7 @@ async def _read_submission_body(runtime: EndpointRuntime, request: web.Request, 
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, f"payload too large: {op} accepts at most {limit or 'the read limit'} bytes")
+    runtime.catch_up()  # the body took a while: the job is submitted now, after what fell due meanwhile
     return _check_body(runtime, op, body)
 
 
@@ -89,7 +91,7 @@ async def handle_runsync(runtime: EndpointRuntime, request: web.Request, _: str)
 
 
 def _job_or_404(runtime: EndpointRuntime, job_id: str) -> Job | web.Response:
-    job = runtime.store.get(job_id, runtime.loop.time())
+    job = runtime.store.get(job_id, runtime.clock.now)
     if job is None:
         return error_response(404, f"job {job_id!r} not found (unknown, or its result expired)")
     return job
@@ -101,7 +103,7 @@ async def handle_status(runtime: EndpointRuntime, request: web.Request, job_id: 
         return job
     ttl = request.query.get("ttl") if request.query_string else None
     if ttl is not None:
-        runtime.store.set_retention(job, parse_ttl(ttl) / 1000, runtime.loop.time())
+        runtime.store.set_retention(job, parse_ttl(ttl) / 1000, runtime.clock.now)
     return json_response(200, job.view())
 
 
@@ -139,7 +141,7 @@ async def handle_cancel(runtime: EndpointRuntime, request: web.Request, job_id: 
     job = _job_or_404(runtime, job_id)
     if isinstance(job, web.Response):
         return job
-    if runtime.store.cancel(job, runtime.loop.time()):
+    if runtime.store.cancel(job, runtime.clock.now):
         return json_response(200, {"id": job.id, "status": job.status})
     return json_response(200, job.view())  # chosen: a finished job is answered unchanged
 
@@ -151,7 +153,7 @@ async def handle_retry(runtime: EndpointRuntime, request: web.Request, job_id: s
     if job.status not in RETRYABLE:
         return error_response(400, f"job {job_id!r} is {job.status}; only FAILED or TIMED_OUT jobs can be retried")
     try:
-        runtime.store.retry(job, runtime.loop.time(), runtime.replan(job))
+        runtime.store.retry(job, runtime.clock.now, runtime.replan(job))
     except TransitionError as exc:
         return error_response(400, str(exc))
     runtime.pool.notify_queued()
@@ -159,7 +161,7 @@ async def handle_retry(runtime: EndpointRuntime, request: web.Request, job_id: s
 
 
 async def handle_purge(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
-    removed = runtime.store.purge(runtime.loop.time())
+    removed = runtime.store.purge(runtime.clock.now)
     return json_response(200, {"removed": removed, "status": "completed"})
 
 

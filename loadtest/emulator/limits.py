@@ -1,14 +1,22 @@
-"""The documented limits, enforced per endpoint: rate per window, requests in flight, queue size, payload.
+"""The limits, enforced per endpoint: rate per window, requests in flight, queue size, payload.
 
-Every figure comes from :mod:`loadtest.contract`; ``LimitsConfig`` switches each kind off or overrides it.
-chosen: the rate window is fixed and starts with the first request after the previous window ended; a
-refused request does not use up budget. Retry-After is the whole seconds until the window ends (rate),
-or 1 (concurrency, queue size).
+Every documented figure comes from :mod:`loadtest.contract`; ``LimitsConfig`` switches each kind off or
+sets other values (rate, window length per operation, fixed or rolling window, concurrency, per-worker
+rate), and what is configured is enforced exactly, so a discovery run can be checked against it:
+
+- ``fixed`` (chosen default): a window opens with the first request that finds none open and lasts
+  ``window``; it admits ``rate`` requests. ``rolling`` (sliding log): a request at ``t`` is admitted while
+  fewer than ``rate`` requests were admitted in ``(t - window, t]``.
+- A refused request uses no budget; a request refused for concurrency never opens a window.
+- ``Retry-After`` is truthful: the whole seconds (rounded up, at least 1) until a request would be
+  admitted if nothing else arrived: the end of the fixed window, or the moment enough admissions leave
+  the rolling window. 1 for concurrency and queue size (a slot can free at any moment).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
@@ -23,14 +31,21 @@ REASONS: tuple[str, ...] = (RATE, CONCURRENCY, QUEUE_SIZE)
 class OpLimit:
     """The budget of one operation on one endpoint."""
 
-    __slots__ = ("count", "in_flight", "max_in_flight", "per_worker", "rate", "window_end")
+    __slots__ = ("admitted", "count", "in_flight", "max_in_flight", "per_worker", "rate", "window", "window_end")
 
-    def __init__(self, rate: int | None, max_in_flight: int | None, per_worker: int | None = None) -> None:
+    def __init__(
+        self, rate: int | None, max_in_flight: int | None, per_worker: int | None = None, window: float = 1.0,
+        rolling: bool = False,
+    ) -> None:
         self.rate = rate
         self.per_worker = per_worker
         self.max_in_flight = max_in_flight
+        self.window = window
         self.count = 0
+        """Admitted in the current fixed window."""
         self.window_end = -math.inf
+        self.admitted: deque[float] | None = deque() if rolling else None
+        """Rolling window: when each request still inside the window was admitted (oldest first)."""
         self.in_flight = 0
 
 
@@ -40,12 +55,15 @@ class Limits:
     def __init__(self, config: EndpointConfig) -> None:
         limits = config.limits
         self.window = float(limits.window)
+        """The default window length (operations may override it)."""
+        self.window_kind = limits.window_kind
+        rolling = limits.window_kind == "rolling"
         self.ops: dict[str, OpLimit] = {}
-        for op, operation in OPERATIONS.items():
-            rate = limits.rate_overrides.get(op, operation.rate_limit) if limits.rate else None
-            conc = limits.concurrency_overrides.get(op, operation.concurrency_limit) if limits.concurrency else None
+        for op in OPERATIONS:
             per_worker = limits.rate_per_worker.get(op) if limits.rate else None
-            self.ops[op.value] = OpLimit(rate, conc, per_worker)
+            self.ops[op.value] = OpLimit(
+                limits.rate_limit(op), limits.concurrency_limit(op), per_worker, limits.window_for(op), rolling
+            )
         self.queue_size_limit: int | None = None
         if limits.queue_size:
             self.queue_size_limit = (
@@ -66,17 +84,26 @@ class Limits:
         if limit.max_in_flight is not None and limit.in_flight >= limit.max_in_flight:
             return CONCURRENCY
         if limit.rate is not None:
-            if now >= limit.window_end:
-                limit.window_end = now + self.window
-                limit.count = 0
-            if limit.count >= self.rate_budget(op):
-                return RATE
-            limit.count += 1
+            admitted = limit.admitted
+            if admitted is None:
+                if now >= limit.window_end:
+                    limit.window_end = now + limit.window
+                    limit.count = 0
+                if limit.count >= self.rate_budget(op):
+                    return RATE
+                limit.count += 1
+            else:
+                edge = now - limit.window
+                while admitted and admitted[0] <= edge:
+                    admitted.popleft()
+                if len(admitted) >= self.rate_budget(op):
+                    return RATE
+                admitted.append(now)
         limit.in_flight += 1
         return None
 
     def rate_budget(self, op: str) -> int:
-        """Requests of ``op`` allowed in the current window (dynamic when ``rate_per_worker`` is set)."""
+        """Requests of ``op`` allowed per window now (dynamic when ``rate_per_worker`` is set)."""
         limit = self.ops[op]
         rate = limit.rate or 0
         if limit.per_worker:
@@ -92,10 +119,19 @@ class Limits:
         self.ops[op].in_flight -= 1
 
     def retry_after(self, op: str, reason: str, now: float) -> int:
-        """Whole seconds a refused client should wait (the ``Retry-After`` header)."""
-        if reason == RATE:
-            return max(1, math.ceil(self.ops[op].window_end - now))
-        return 1
+        """Whole seconds a refused client should wait (the ``Retry-After`` header), rounded up."""
+        if reason != RATE:
+            return 1
+        limit = self.ops[op]
+        admitted = limit.admitted
+        if admitted is None:
+            wait = limit.window_end - now
+        else:
+            budget = self.rate_budget(op)
+            # the request is admitted once all but budget - 1 of the admissions in the window have left
+            leaving = len(admitted) - budget
+            wait = admitted[leaving] + limit.window - now if 0 <= leaving < len(admitted) else limit.window
+        return max(1, math.ceil(wait - 1e-9))
 
     def queue_full(self, queued: int) -> bool:
         """The queue-size rule: refuse submissions while the queue exceeds the limit."""
@@ -105,7 +141,10 @@ class Limits:
         """The 429 message, naming the limit."""
         limit = self.ops[op]
         if reason == RATE:
-            return f"rate limit exceeded: {op} allows {self.rate_budget(op)} requests per {self.window:g} s"
+            return (
+                f"rate limit exceeded: {op} allows {self.rate_budget(op)} requests per {limit.window:g} s "
+                f"({self.window_kind} window)"
+            )
         if reason == CONCURRENCY:
             return f"concurrency limit exceeded: {op} allows {limit.max_in_flight} requests in flight"
         return f"queue size limit exceeded: more than {self.queue_size_limit} jobs are queued"

@@ -28,6 +28,7 @@ from typing import Any
 from loadtest.emulator_config import EmulatorConfig, EndpointConfig
 
 LOG_TAIL_LINES = 30
+STOP_TIMEOUT_S = 5.0
 
 
 class EmulatorStartError(RuntimeError):
@@ -61,16 +62,22 @@ class EmulatorProcess:
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
         wrapper: Sequence[str] = (),
+        worker_output_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         base = _as_config(config)
         self.config = base.model_copy(update={"host": host, "port": port})
-        self.ready_timeout = ready_timeout
+        starts = [float(e.worker.start_timeout) for e in self.config.endpoints if e.worker is not None]
+        self.ready_timeout = ready_timeout + max(starts, default=0.0)
+        """The emulator announces itself once its always-on real workers take jobs: their start counts."""
         self.log_level = log_level
         self.env = dict(env) if env is not None else None
         self.extra_args = list(extra_args)
         self.wrapper = list(wrapper)
         """A command prefix, e.g. ``["taskset", "-c", "0"]`` to pin the emulator to one core."""
         self._log_file = Path(log_file) if log_file is not None else None
+        self._worker_output_dir = Path(worker_output_dir) if worker_output_dir is not None else None
+        """Where real workers' stdout/stderr files go; default: ``workers/`` beside the log file (the run
+        directory, when the run pipeline names the log there), else a directory removed at stop."""
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._info: dict[str, Any] = {}
@@ -108,6 +115,16 @@ class EmulatorProcess:
     def log_path(self) -> Path | None:
         return self._log_file
 
+    @property
+    def real_workers(self) -> bool:
+        """True when an endpoint runs the user's own worker processes (``worker:`` in its config)."""
+        return any(endpoint.worker is not None for endpoint in self.config.endpoints)
+
+    @property
+    def worker_output_dir(self) -> Path | None:
+        """Where each real worker's ``ENDPOINT-WORKER.stdout.log``/``.stderr.log`` are (None: no real workers)."""
+        return self._worker_output_dir if self.real_workers else None
+
     def ground_truth(self, endpoint: str | None = None) -> dict[str, Any]:
         """The parsed ground-truth summary (all endpoints, or ``endpoint`` only)."""
         query = f"?endpoint={endpoint}" if endpoint else ""
@@ -129,7 +146,7 @@ class EmulatorProcess:
         """Forget every job and counter (``POST /_emulator/reset``)."""
         query = f"?endpoint={endpoint}" if endpoint else ""
         request = urllib.request.Request(f"{self.admin_url}/reset{query}", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=self.ready_timeout) as response:  # real workers restart
             response.read()
 
     def running(self) -> bool:
@@ -149,10 +166,15 @@ class EmulatorProcess:
         ready_path = self._workdir / "ready.json"
         if self._log_file is None:
             self._log_file = self._workdir / "emulator.log"
+        worker_args: list[str] = []
+        if self.real_workers:
+            if self._worker_output_dir is None:
+                self._worker_output_dir = self._log_file.parent / "workers"
+            worker_args = ["--worker-output-dir", str(self._worker_output_dir)]
         command = [
             *self.wrapper, sys.executable, "-m", "loadtest.cli", "emulate", "--config", str(config_path),
             "--ready-file", str(ready_path), "--log-file", str(self._log_file), "--log-level", self.log_level,
-            "--exit-with-parent", *self.extra_args,
+            "--exit-with-parent", *worker_args, *self.extra_args,
         ]
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -179,11 +201,15 @@ class EmulatorProcess:
             time.sleep(0.02)
         return self
 
-    def stop(self, timeout: float = 5.0) -> int | None:
-        """SIGTERM, wait up to ``timeout``, then SIGKILL; the exit code."""
+    def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM, wait up to ``timeout`` (default 5 s, plus the longest ``stop_grace`` of real workers,
+        which the emulator gives them to exit before it SIGKILLs them), then SIGKILL; the exit code."""
         process = self._process
         if process is None:
             return None
+        if timeout is None:
+            graces = [float(e.worker.stop_grace) for e in self.config.endpoints if e.worker is not None]
+            timeout = STOP_TIMEOUT_S + max(graces, default=0.0)
         code = process.poll()
         if code is None:
             try:

@@ -32,13 +32,15 @@ PARENT_CHECK_S = 1.0
 class EmulatorServer:
     """The emulator's HTTP server on the running loop."""
 
-    def __init__(self, config: EmulatorConfig | EndpointConfig | None = None) -> None:
+    def __init__(
+        self, config: EmulatorConfig | EndpointConfig | None = None, worker_output_dir: Path | None = None
+    ) -> None:
         if config is None:
             config = EmulatorConfig()
         elif isinstance(config, EndpointConfig):
             config = EmulatorConfig(endpoints=[config])
         self.config = config
-        self.emulator = Emulator(config)
+        self.emulator = Emulator(config, worker_output_dir)
         self._runner: web.AppRunner | None = None
         self.host = config.host
         self.port = config.port
@@ -80,6 +82,7 @@ class EmulatorServer:
             if isinstance(address, tuple):
                 self.port = int(address[1])
                 break
+        self.emulator.listening(self.port)  # real workers start now that they can reach the server
 
     async def _on_shutdown(self, app: web.Application) -> None:
         await self.emulator.close()  # wakes long polls so the server can stop at once
@@ -111,7 +114,8 @@ def write_ready_file(path: Path, info: dict[str, Any]) -> None:
 
 
 async def serve_forever(
-    config: EmulatorConfig, ready_file: Path | None = None, announce: Any = print, exit_with_parent: bool = False
+    config: EmulatorConfig, ready_file: Path | None = None, announce: Any = print, exit_with_parent: bool = False,
+    worker_output_dir: Path | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM (or, with ``exit_with_parent``, until the parent process is gone)."""
     loop = asyncio.get_running_loop()
@@ -128,9 +132,19 @@ async def serve_forever(
                 loop.call_later(PARENT_CHECK_S, watch)
 
         loop.call_later(PARENT_CHECK_S, watch)
-    server = EmulatorServer(config)
+    server = EmulatorServer(config, worker_output_dir)
     await server.start()
     try:
+        # real always-on workers: announced once they take jobs (a stop request ends the wait)
+        warm = asyncio.ensure_future(server.emulator.warm_up())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({warm, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not warm.done():
+            warm.cancel()
+            log.info("emulator stopping before its workers were up")
+            return
+        stopping.cancel()
+        warm.result()  # raises WorkerStartError
         announce(server.base_url)
         if ready_file is not None:
             write_ready_file(ready_file, server.ready_info())

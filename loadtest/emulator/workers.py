@@ -7,14 +7,17 @@ crash (``mock_crash``: the platform retries the job once elsewhere and replaces 
 start) and refresh (``mock_refresh``: restart with a cold start after the job). The scaler adds workers
 as RunPod's do: ``queue_delay`` (when queued jobs have waited longer than ``value`` seconds; the first
 worker of an empty endpoint starts at once) or ``request_count`` (``ceil((queued + running) / value)``).
-Low-priority jobs never make the scaler add a worker.
+Low-priority jobs never make the scaler add a worker. With ``recheck_when_full`` a worker that filled
+its ``concurrency`` slots looks for new work only every that many seconds from the moment it filled up,
+as the official SDK worker does (its job loop sleeps 1 s while full); by default a freed slot takes the
+next job at once.
 
-No task per job: each running job holds one ``loop.call_at`` handle (its end, or its next stream chunk).
+No task per job: each running job holds one event of the endpoint's :class:`SimulatedTime` (its end, or
+its next stream chunk), applied in simulated-time order however late the loop is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import string
 from abc import ABC, abstractmethod
@@ -24,6 +27,8 @@ from typing import Any
 from loadtest.emulator import behaviour as bh
 from loadtest.emulator.groundtruth import Counters
 from loadtest.emulator.jobstore import COMPLETED, FAILED, IN_PROGRESS, TIMED_OUT, Job, JobStore
+from loadtest.emulator.scaling import workers_to_start
+from loadtest.emulator.simtime import Event, SimulatedTime
 from loadtest.emulator_config import EndpointConfig
 
 INITIALIZING = "initializing"
@@ -31,12 +36,21 @@ UP = "up"
 UNHEALTHY = "unhealthy"
 STOPPED = "stopped"
 
+class WorkerStartError(RuntimeError):
+    """An always-on worker could not start; the message says why (with the worker's own output)."""
+
+
 CRASH_RETRIES = 1
 """How many times the platform re-runs a job whose worker crashed before failing it."""
 
 
 class WorkerPool(ABC):
-    """What an endpoint needs from whatever runs its jobs."""
+    """What an endpoint needs from whatever runs its jobs.
+
+    The endpoint applies its due simulated events (``EndpointRuntime.catch_up``) before every client
+    request; ``release`` and ``notify_queued`` are called at the endpoint clock's present
+    (``SimulatedTime.now``), the moment a pool should stamp the transitions they cause.
+    """
 
     @abstractmethod
     def start(self) -> None:
@@ -70,6 +84,23 @@ class WorkerPool(ABC):
         """How late job ends were noticed (simulated pools only)."""
         return {}
 
+    def listening(self, url: str) -> None:  # noqa: B027 (a hook: most pools need nothing)
+        """The emulator now serves at ``url`` (``http://HOST:PORT``): real workers need it to reach their
+        routes, so a pool of processes starts them from here."""
+
+    async def warm_up(self) -> None:  # noqa: B027 (a hook: simulated workers are warm at once)
+        """Return once the always-on workers (``workers_min``) can take jobs; the emulator announces itself
+        only then, so a run never measures their start-up. Raises ``WorkerStartError`` when one cannot."""
+
+    async def aclose(self) -> None:
+        """Stop for good, waiting for whatever must end first (worker processes); then :meth:`close`."""
+        self.close()
+
+    def real_workers_snapshot(self, origin: float) -> dict[str, object] | None:
+        """The ground truth's ``real_workers`` section (pools of real worker processes only); times in ms
+        since ``origin`` on the loop clock."""
+        return None
+
 
 class Lateness:
     """How late the loop ran job-end events (an emulator quality figure; reported timings do not include
@@ -98,17 +129,23 @@ class Lateness:
 class Worker:
     """One simulated worker."""
 
-    __slots__ = ("available", "id", "idle_since", "jobs", "refresh_pending", "replaces", "state", "timer")
+    __slots__ = (
+        "available", "full_since", "id", "idle_since", "jobs", "recheck", "refresh_pending", "replaces", "state",
+        "timer",
+    )
 
     def __init__(self, worker_id: str) -> None:
         self.id = worker_id
         self.state = INITIALIZING
         self.jobs: set[Job] = set()
         self.idle_since = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Event | None = None
         self.refresh_pending = False
         self.replaces: Worker | None = None
         self.available = False
+        self.full_since: float | None = None
+        """When the worker last filled its slots (for ``recheck_when_full``)."""
+        self.recheck: Event | None = None
 
 
 class SimulatedWorkers(WorkerPool):
@@ -119,14 +156,15 @@ class SimulatedWorkers(WorkerPool):
         config: EndpointConfig,
         store: JobStore,
         behaviour: bh.Behaviour,
-        loop: asyncio.AbstractEventLoop,
+        clock: SimulatedTime,
         counters: Counters,
         replan: Callable[[Job], tuple[float, bh.Plan | None]],
     ) -> None:
         self.config = config
         self.store = store
         self.behaviour = behaviour
-        self.loop = loop
+        self.clock = clock
+        self.loop = clock.loop
         self.counters = counters
         self.replan = replan
         self.concurrency = config.concurrency
@@ -135,36 +173,38 @@ class SimulatedWorkers(WorkerPool):
         self._live = 0  # INITIALIZING + UP
         self._initializing = 0
         self._stream_interval = None if config.stream_interval is None else float(config.stream_interval)
+        self._recheck = None if config.recheck_when_full is None else float(config.recheck_when_full)
         self.lateness = Lateness()
         self._id_chars = string.ascii_lowercase + string.digits
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         # chosen: the always-on workers (workers_min) are warm when the emulator starts.
-        now = self.loop.time()
+        now = self.clock.now
         for _ in range(self.config.workers_min):
             self._start_worker(now, warm=True)
 
     def close(self) -> None:
         for worker in self.workers.values():
-            if worker.timer is not None:
-                worker.timer.cancel()
+            for event in (worker.timer, worker.recheck):
+                if event is not None:
+                    event.cancel()
         self.workers.clear()
         self._available.clear()
 
     # --- events ------------------------------------------------------------------------------------
     def notify_queued(self, now: float | None = None) -> None:
         if self._available:
-            self._dispatch(self.loop.time() if now is None else now)
+            self._dispatch(self.clock.now if now is None else now)
         if self.store.in_queue and self._live < self.config.workers_max:
-            self._scale(self.loop.time() if now is None else now)
+            self._scale(self.clock.now if now is None else now)
 
     def release(self, job: Job) -> None:
         worker = self.workers.get(job.worker_id or "")
         if worker is None or job not in worker.jobs:
             return
         worker.jobs.discard(job)
-        self._after_change(worker, self.loop.time())
+        self._after_change(worker, self.clock.now)
 
     def tick(self, now: float) -> None:
         if self.store.in_queue:
@@ -173,7 +213,8 @@ class SimulatedWorkers(WorkerPool):
 
     # --- dispatch and execution --------------------------------------------------------------------
     # Simulated time: every event happens at the moment it was due (``at``), not when the loop got round
-    # to it, so a busy loop delays when a change becomes visible but never the timings it reports.
+    # to it, and events are applied in the order of those moments (SimulatedTime), so a busy loop delays
+    # when a change becomes visible but never the timings or the order it reports.
     def _dispatch(self, at: float) -> None:
         available = self._available
         store = self.store
@@ -194,15 +235,21 @@ class SimulatedWorkers(WorkerPool):
         worker.jobs.add(job)
         if len(worker.jobs) >= self.concurrency:
             self._set_available(worker, False)
+            worker.full_since = start
         plan = job.plan
         if plan is not None and plan.progress:
             for index, value in enumerate(plan.progress):
-                self.loop.call_at(start + plan.progress_wait * (index + 1), self._on_progress, job, job.attempt, value)
+                self.clock.at(start + plan.progress_wait * (index + 1), self._on_progress, job, job.attempt, value)
         if plan is not None and plan.chunks is not None:
             self._schedule_chunk(worker, job)
             return
-        end = start + min(job.exec_s, job.exec_timeout)
-        job.timer = self.loop.call_at(end, self._on_end, worker, job, job.attempt, end)
+        self._schedule_end(worker, job, start + min(job.exec_s, job.exec_timeout))
+
+    def _schedule_end(self, worker: Worker, job: Job, end: float) -> None:
+        """The job's end event at ``end``, or at its TTL deadline when that comes first (then it expires)."""
+        if end > job.ttl_deadline:
+            end = job.ttl_deadline
+        job.timer = self.clock.at(end, self._on_end, worker, job, job.attempt, end)
 
     def _on_progress(self, job: Job, attempt: int, value: Any) -> None:
         """A ``progress_update``: the running job's output shows it until the job ends."""
@@ -225,14 +272,13 @@ class SimulatedWorkers(WorkerPool):
         count = len(chunks) if chunks else 0
         timeout_at = (job.started_at or 0.0) + job.exec_timeout
         if job.chunks_sent >= count:
-            end = min(self._stream_end(job, count), timeout_at)
-            job.timer = self.loop.call_at(end, self._on_end, worker, job, job.attempt, end)
+            self._schedule_end(worker, job, min(self._stream_end(job, count), timeout_at))
             return
         when = self._chunk_time(job, job.chunks_sent, count)
-        if when > timeout_at:
-            job.timer = self.loop.call_at(timeout_at, self._on_end, worker, job, job.attempt, timeout_at)
+        if when > timeout_at or when > job.ttl_deadline:
+            self._schedule_end(worker, job, timeout_at)
             return
-        job.timer = self.loop.call_at(when, self._on_chunk, worker, job, job.attempt)
+        job.timer = self.clock.at(when, self._on_chunk, worker, job, job.attempt)
 
     def _on_chunk(self, worker: Worker, job: Job, attempt: int) -> None:
         if job.attempt != attempt or job.status != IN_PROGRESS or job.expired or job.plan is None:
@@ -241,8 +287,7 @@ class SimulatedWorkers(WorkerPool):
         chunks = job.plan.chunks or []
         self.store.add_chunk(job, chunks[job.chunks_sent])
         if job.chunks_sent >= len(chunks):
-            end = self._stream_end(job, len(chunks))
-            self._on_end(worker, job, attempt, end)
+            self._on_end(worker, job, attempt, self._stream_end(job, len(chunks)))
         else:
             self._schedule_chunk(worker, job)
 
@@ -261,8 +306,7 @@ class SimulatedWorkers(WorkerPool):
         if plan is not None and plan.chunks is not None:
             planned = self._stream_end(job, len(plan.chunks)) - started
         if planned > job.exec_timeout:
-            error = f"job timed out: execution exceeded the {job.exec_timeout * 1000:.0f} ms execution timeout"
-            self._finish(worker, job, TIMED_OUT, end, None, error)
+            self._finish(worker, job, TIMED_OUT, end, None, bh.timeout_error(job.exec_timeout))
         elif plan is None:
             self._finish(worker, job, COMPLETED, end, bh.DEFAULT_OUTPUT, None)
         elif plan.outcome == bh.COMPLETE:
@@ -290,8 +334,7 @@ class SimulatedWorkers(WorkerPool):
             if job.retries < CRASH_RETRIES:
                 self.store.requeue_after_crash(job, at, self.replan(job))
             else:
-                error = f"job failed after {job.retries} retries: worker {worker.id} crashed"
-                self.store.finish(job, FAILED, at, None, error)
+                self.store.finish(job, FAILED, at, None, bh.crash_error(job.retries, worker.id))
         replacement = self._start_worker(at, warm=False)
         replacement.replaces = worker
         self._dispatch(at)
@@ -306,21 +349,40 @@ class SimulatedWorkers(WorkerPool):
             if not worker.jobs:
                 self._restart(worker, at)
             return
+        if worker.full_since is not None and self._recheck is not None:
+            # As the SDK worker: while full it sleeps, and looks for work again only at its next re-check.
+            if worker.recheck is None:
+                period = self._recheck
+                ticks = max(1, math.ceil((at - worker.full_since) / period - 1e-9))
+                worker.recheck = self.clock.at(worker.full_since + ticks * period, self._on_recheck, worker)
+            return
+        worker.full_since = None
         self._set_available(worker, True)
         self._dispatch(at)
         if not worker.jobs and worker.state == UP:
             worker.idle_since = at
             if worker.timer is not None:
                 worker.timer.cancel()
-            worker.timer = self.loop.call_at(at + self.config.idle_timeout, self._on_idle, worker, at)
+            worker.timer = self.clock.at(at + self.config.idle_timeout, self._on_idle, worker, at)
+
+    def _on_recheck(self, worker: Worker) -> None:
+        """A full worker's re-check came round: its freed slots are offered to the queue from now on."""
+        worker.recheck = None
+        if worker.state != UP or self.workers.get(worker.id) is not worker:
+            return
+        worker.full_since = None
+        self._after_change(worker, self.clock.now)
 
     def _restart(self, worker: Worker, at: float) -> None:
         self._set_available(worker, False)
         self._set_state(worker, INITIALIZING)
-        if worker.timer is not None:
-            worker.timer.cancel()
+        for event in (worker.timer, worker.recheck):
+            if event is not None:
+                event.cancel()
+        worker.recheck = None
+        worker.full_since = None
         ready = at + self.behaviour.cold_start()
-        worker.timer = self.loop.call_at(ready, self._on_ready, worker, ready)
+        worker.timer = self.clock.at(ready, self._on_ready, worker, ready)
 
     def _start_worker(self, at: float, warm: bool) -> Worker:
         rng = self.behaviour.id_rng
@@ -334,7 +396,7 @@ class SimulatedWorkers(WorkerPool):
             self._on_ready(worker, at)
         else:
             ready = at + self.behaviour.cold_start()
-            worker.timer = self.loop.call_at(ready, self._on_ready, worker, ready)
+            worker.timer = self.clock.at(ready, self._on_ready, worker, ready)
         return worker
 
     def _on_ready(self, worker: Worker, at: float) -> None:
@@ -385,22 +447,8 @@ class SimulatedWorkers(WorkerPool):
 
     # --- scaling -----------------------------------------------------------------------------------
     def _scale(self, now: float) -> None:
-        config = self.config
-        room = config.workers_max - self._live
-        if room <= 0:
-            return
-        start = config.workers_min - self._live
-        normal_queued = self.store.in_queue - self.store.in_queue_low
-        if config.scaler.type == "request_count":
-            desired = math.ceil((normal_queued + self.store.in_progress) / config.scaler.value)
-            start = max(start, min(desired, config.workers_max) - self._live)
-        elif normal_queued > 0:
-            if self._live == 0:
-                start = max(start, 1)
-            coming = self._initializing * self.concurrency
-            overdue = self.store.oldest_waits(now, config.scaler.value, room * self.concurrency + coming)
-            start = max(start, math.ceil(max(0, overdue - coming) / self.concurrency))
-        for _ in range(min(start, room)):
+        count = workers_to_start(self.config, self.store, self._live, self._initializing, self.concurrency, now)
+        for _ in range(count):
             self._start_worker(now, warm=False)
 
     # --- reporting ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from loadtest.pipeline.finished import FinishedRun, findings
 from loadtest.pipeline.output import describe
 from loadtest.report.build import build_report
 from loadtest.scenario.loader import resolved_dict
-from loadtest.traffic.drive import LOCUST_FILES
+from loadtest.traffic.outcome import LOCUST_FILES
 
 
 @dataclass(frozen=True)

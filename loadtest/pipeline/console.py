@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from loadtest.contract import TERMINAL_STATUSES
 from loadtest.metrics.recorder import IN_FLIGHT, Recorder, is_error, is_throttled
 from loadtest.scenario.model import Scenario
-from loadtest.traffic.drive import RunOutcome
+from loadtest.traffic.outcome import RunOutcome
 
 TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("queue_delay", "queue delay"),

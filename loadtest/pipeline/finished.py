@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loadtest.metrics.recorder import IN_FLIGHT, Recorder
 from loadtest.scenario.model import Scenario
-from loadtest.traffic.drive import RunOutcome
+from loadtest.traffic.outcome import RunOutcome
 
 UNFINISHED_WARN_FRACTION = 0.01
 """Warn when more than this share of the submitted jobs was still unfinished at the end."""

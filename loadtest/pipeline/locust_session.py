@@ -29,7 +29,7 @@ from loadtest.pipeline.watch import RunWatch
 from loadtest.scenario.model import EmulatorTarget, Scenario
 from loadtest.traffic.distributed.hooks import attach_to_locust
 from loadtest.traffic.distributed.master import MasterCoordinator
-from loadtest.traffic.drive import RunOutcome
+from loadtest.traffic.outcome import RunOutcome
 from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.users import network_timeout_for
 from loadtest.traffic.webui import runs as ui_runs

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from loadtest.metrics import rundir
 from loadtest.report.build import PLOTS_DIR, REPORT_HTML, SUMMARY_MD
-from loadtest.traffic.drive import LOCUST_FILES
+from loadtest.traffic.outcome import LOCUST_FILES
 
 OWNED_FILES: tuple[str, ...] = (
     rundir.SUMMARY_JSON, rundir.TIMESERIES_JSON, rundir.HISTOGRAMS_JSON, rundir.RECORDER_JSON, rundir.JOBS_CSV,

@@ -15,7 +15,7 @@ from loadtest import exitcodes
 from loadtest.check.live import LiveThresholds
 from loadtest.pipeline.finished import RunFailure
 from loadtest.pipeline.target import Target
-from loadtest.traffic.drive import Watcher
+from loadtest.traffic.outcome import Watcher
 from loadtest.traffic.runtime import TrafficRuntime
 
 LIVE_CHECK_S = 2.0

@@ -73,6 +73,7 @@ def load_scenario_text(
     if issues:
         raise ScenarioError(issues)
     semantics.normalise(scenario)
+    semantics.resolve_paths(scenario)
     return scenario
 
 

@@ -31,7 +31,7 @@ from loadtest.scenario.payload import load_file_values
 from loadtest.scenario.quantities import parse_bound, parse_tolerance
 from loadtest.units import format_duration as _short_duration
 
-__all__ = ["Finding", "check", "normalise", "target_rate_limit"]
+__all__ = ["Finding", "check", "normalise", "resolve_paths", "target_rate_limit"]
 
 _EPSILON = 1e-6
 
@@ -68,6 +68,7 @@ def check(scenario: Scenario, base_dir: Path | None = None) -> list[Finding]:
     for checker in (_weights, _flow_names, _stages, _respect_fits, _thresholds, _baseline, _policies):
         findings.extend(checker(scenario))
     findings.extend(_files(scenario, base))
+    findings.extend(_worker(scenario, base))
     findings.extend(_limits_file(scenario, base))
     return findings
 
@@ -365,6 +366,33 @@ def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
         read_limits_file(base_dir / name)
     except LimitsFileError as exc:
         yield Finding(("rate_limits", "limits_from"), str(exc))
+
+
+def _worker(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
+    """The real worker's directory and handler script exist (relative to the scenario's directory)."""
+    target = scenario.target
+    if not isinstance(target, EmulatorTarget) or target.emulator.worker is None:
+        return
+    worker = target.emulator.worker.resolved(base_dir)
+    path = ("target", "emulator", "worker")
+    cwd = Path(worker.cwd or base_dir)
+    if not cwd.is_dir():
+        yield Finding((*path, "cwd"), f"worker directory {cwd} does not exist")
+        return
+    first = worker.command[0]
+    if "/" in first and not (cwd / first).is_file():
+        yield Finding((*path, "command", 0), f"worker program {first!r} not found (looked in {cwd})")
+    for index, word in enumerate(worker.command[1:], start=1):
+        if word.endswith(".py") and not word.startswith("-") and not (cwd / word).is_file():
+            yield Finding((*path, "command", index), f"handler script {word!r} not found (looked in {cwd})")
+
+
+def resolve_paths(scenario: Scenario) -> None:
+    """Make the real worker's ``cwd`` absolute (relative to the scenario's directory), so the emulator,
+    started from anywhere, runs the worker where the scenario meant."""
+    target = scenario.target
+    if isinstance(target, EmulatorTarget) and target.emulator.worker is not None:
+        target.emulator.worker = target.emulator.worker.resolved(scenario.base_dir)
 
 
 # ------------------------------------------------------------------------------------------ normalise

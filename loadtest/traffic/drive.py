@@ -17,8 +17,7 @@ import gc
 import shutil
 import signal
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -34,15 +33,12 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, st
 
 from loadtest.metrics.rundir import write_atomic
 from loadtest.traffic.arrivals import DispatchFigures, dispatch_figures
+from loadtest.traffic.outcome import LOCUST_CSV_PREFIX, LOCUST_HTML, RunOutcome, Watcher
 from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.shape import make_shape_class
 from loadtest.traffic.users import build_user_classes, network_timeout_for
 
-LOCUST_CSV_PREFIX = "locust"
-LOCUST_HTML = "locust.html"
-LOCUST_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv",
-                LOCUST_HTML)
 CSV_INTERVAL_S = 1.0
 """How often Locust's CSV writer refreshes its files during the run (Locust's default)."""
 SPACE_KEPT_BYTES = 8 * 1024 * 1024
@@ -55,28 +51,6 @@ SHAPE_SLACK_S = 2.0
 OPEN_MODEL_END_GRACE_S = 2.0
 """Longest the run waits past its duration for the open-model dispatcher to finish its schedule."""
 
-Watcher = Callable[[], str | None]
-"""Called every tick while the run goes on; a reason (a sentence) stops the run early."""
-
-
-@dataclass
-class RunOutcome:
-    """What happened: the measured window and how the run ended."""
-
-    started_at: float
-    """Start of the measured window (Unix seconds)."""
-    duration_s: float
-    interrupted: bool
-    stop_reason: str | None
-    dispatch: DispatchFigures | None = None
-    """What the open-model dispatcher(s) did; None for the closed model."""
-    in_flight_at_end: int = 0
-    workers: dict[str, object] = field(default_factory=dict)
-    """A distributed run's workers (``run.settings.distributed`` in summary.json); empty otherwise."""
-    drained_s: float = 0.0
-    """Of ``duration_s``, the seconds spent draining after the load's duration (following jobs in flight)."""
-    problems: list[str] = field(default_factory=list)
-    """Files that could not be written during the run (Locust's own, on a full disk), one sentence each."""
 
 
 class LocustFiles:

@@ -7,8 +7,8 @@ import random
 import statistics
 
 import pytest
-from loadtest.distributions import Distribution, sampler
 
+from loadtest.distributions import Distribution, sampler
 from loadtest.emulator import behaviour as bh
 from loadtest.emulator_config import EndpointConfig
 

@@ -4,6 +4,7 @@ timeout, concurrency, crash, refresh). Invariants are checked after every test b
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 BASE = {"id": "ep", "workers_max": 2, "cold_start": "20ms", "execution_time": "30ms", "idle_timeout": "5s"}
 FAST_POLICY = {"ttl_min": 0, "execution_timeout_min": 0}
@@ -261,7 +262,10 @@ def test_simulated_time_keeps_timings_exact_when_the_loop_is_late(serve):
         assert done_first["executionTime"] == 100
         assert done_second["executionTime"] == 100
         # the second job started on the worker the moment the first one ended, not when the loop woke up
-        assert 95 <= done_second["delayTime"] <= 110
+        records = {job.id: job for job in api.runtime.store.records}
+        one, two = records[first], records[second]
+        assert one.finished_at is not None and two.started_at == max(one.finished_at, two.queued_at)
+        assert done_second["delayTime"] == round((two.started_at - two.queued_at) * 1000)
         lateness = (await api.ground_truth())["completion_lateness"]
         assert lateness["max_ms"] >= 100
 
@@ -285,5 +289,60 @@ def test_mock_progress_shows_as_output_while_running(serve):
         assert done["output"] == "final"
         _status, bad, _ = await api.post("runsync", {"input": {"mock_progress": ["x"]}})
         assert bad["status"] == "FAILED" and "mock_progress" in bad["error"]
+
+    serve(config, body)
+
+
+def _starts(api) -> list[float]:
+    return [job.started_at for job in api.runtime.store.records]
+
+
+def test_recheck_when_full_quantizes_pickup_like_the_sdk_worker(serve):
+    """A full worker looks for work only at its re-checks (every ``recheck_when_full`` from when it filled
+    up); a worker with room takes a job at once."""
+    config = dict(BASE, workers_min=1, workers_max=1, cold_start=0, recheck_when_full="200ms")
+
+    async def body(api):
+        # the first job fills the worker for 0.3 s, so the others are queued before their re-checks
+        ids = [await api.run({"mock_delay": 0.3})]
+        ids += await asyncio.gather(*(api.run({"mock_delay": 0.02}) for _ in range(3)))
+        for job_id in ids:
+            await api.wait_status(job_id, {"COMPLETED"})
+        starts = _starts(api)
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        assert [round(gap, 9) for gap in gaps] == [0.4, 0.2, 0.2]  # not 0.3, 0.02, 0.02: each waited
+        assert [(await api.status(job_id))["executionTime"] for job_id in ids] == [300, 20, 20, 20]
+        await asyncio.sleep(0.25)  # past the re-check after the last job: the worker has room again
+        late = await api.run({"mock_delay": 0.02})
+        assert (await api.wait_status(late, {"COMPLETED"}))["delayTime"] == 0
+
+    serve(config, body)
+
+
+def test_recheck_when_full_frees_slots_of_a_concurrent_worker_together(serve):
+    config = dict(BASE, workers_min=1, workers_max=1, cold_start=0, concurrency=2, recheck_when_full="300ms")
+
+    async def body(api):
+        ids = [await api.run({"mock_delay": delay}) for delay in (0.25, 0.2)]
+        ids += await asyncio.gather(*(api.run({"mock_delay": 0.01}) for _ in range(2)))
+        for job_id in ids:
+            await api.wait_status(job_id, {"COMPLETED"})
+        first, second, third, fourth = _starts(api)
+        assert second - first < 0.25  # room for two: the second started on arrival, filling the worker
+        # both slots freed before the re-check 300 ms after the worker filled up; both taken then
+        assert round(third - second, 9) == 0.3 and round(fourth - second, 9) == 0.3
+
+    serve(config, body)
+
+
+def test_without_recheck_a_freed_slot_takes_the_next_job_at_once(serve):
+    config = dict(BASE, workers_min=1, workers_max=1, cold_start=0)
+
+    async def body(api):
+        ids = [await api.run({"mock_delay": 0.02}) for _ in range(4)]
+        for job_id in ids:
+            await api.wait_status(job_id, {"COMPLETED"})
+        starts = _starts(api)
+        assert [round(b - a, 9) for a, b in itertools.pairwise(starts)] == [0.02, 0.02, 0.02]
 
     serve(config, body)

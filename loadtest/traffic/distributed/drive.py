@@ -33,7 +33,8 @@ from loadtest.traffic.distributed.protocol import (
     RunRequest,
     user_classes_for,
 )
-from loadtest.traffic.drive import Drive, Watcher
+from loadtest.traffic.drive import Drive
+from loadtest.traffic.outcome import Watcher
 from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.shape import make_shape_class
 
