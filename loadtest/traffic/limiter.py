@@ -67,15 +67,19 @@ class LimitsTable:
         concurrency_overrides: Mapping[Op, int] | None = None,
         rate_enabled: bool = True,
         concurrency_enabled: bool = True,
+        window_overrides: Mapping[Op, float] | None = None,
     ) -> LimitsTable:
         """The documented table with an emulator's overrides (``target.emulator.limits``) applied."""
         rate_overrides = rate_overrides or {}
         concurrency_overrides = concurrency_overrides or {}
+        window_overrides = window_overrides or {}
         operations = {}
         for op, spec in contract.OPERATIONS.items():
             rate = rate_overrides.get(op, spec.rate_limit) if rate_enabled else None
             concurrency = concurrency_overrides.get(op, spec.concurrency_limit) if concurrency_enabled else None
-            operations[op] = OperationLimits(rate=rate, concurrency=concurrency)
+            own_window = window_overrides.get(op)
+            operations[op] = OperationLimits(rate=rate, concurrency=concurrency,
+                                             window=float(own_window) if own_window is not None else None)
         return cls(window=contract.RATE_WINDOW_S if window is None else float(window), operations=operations)
 
     def overlay(self, operations: Mapping[Op, OperationLimits]) -> LimitsTable:

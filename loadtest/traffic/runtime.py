@@ -93,6 +93,7 @@ def limits_table_for(scenario: Scenario) -> LimitsTable:
             concurrency_overrides=limits.concurrency_overrides,
             rate_enabled=limits.rate,
             concurrency_enabled=limits.concurrency,
+            window_overrides=limits.window_overrides,
         )
     else:
         table = LimitsTable.documented()

@@ -67,7 +67,7 @@ name: from-discovery
 duration: 5s
 target:
   emulator:
-    limits: {{window: 1s, rate_overrides: {{run: 50}}}}
+    limits: {{window: 1s, rate_overrides: {{run: 50}}, window_overrides: {{status: 2s}}}}
 mix:
   - flow: run_stream
 rate_limits:
@@ -82,7 +82,7 @@ def test_a_scenario_naming_a_missing_or_bad_file_is_refused_with_its_location(tm
     with pytest.raises(ScenarioError) as caught:
         load_scenario(scenario)
     (issue,) = caught.value.errors
-    assert "rate_limits.limits_from" in str(issue) and "no such file" in str(issue) and ":11:" in str(issue)
+    assert "rate_limits.limits_from" in str(issue) and "no such file" in str(issue) and ":11:" in str(issue), issue
 
 
 def test_limits_from_replaces_the_targets_limits_for_the_operations_it_covers(tmp_path: Path) -> None:
@@ -113,5 +113,5 @@ print(json.dumps({{"run": [run.rate, run.window, run.concurrency], "stream": [st
     assert scenario.rate_limits.limits_from == "found/limits.json"
     assert seen["run"] == [19, 1.04, 200]  # discovered rate (cautious end) over its own window; concurrency kept
     assert seen["stream"] == [2000, None, 6]  # only the concurrency was found
-    assert seen["status"] == [2000, None]  # not found: the emulator's table (documented count, its 1 s window)
+    assert seen["status"] == [2000, 2.0]  # not found: the emulator's table (documented count, its own window)
     assert seen["table_window"] == 1.0 and seen["run_window"] == 1.04 and seen["run_limiter_window"] == 1.04
