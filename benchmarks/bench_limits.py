@@ -98,7 +98,8 @@ def run_case(name: str, ops: str | None, out: Path) -> list[dict[str, Any]]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_limits", description=__doc__)
-    parser.add_argument("--case", choices=[*CASES, "all"], default="documented")
+    parser.add_argument("--case", choices=[*CASES, "all"], default="documented",
+                        help="which emulator limits (give it as --case=NAME under `python -m benchmarks`)")
     parser.add_argument("--ops", help="operations to search (default: the case's)")
     options = parser.parse_args(argv)
     names = list(CASES) if options.case == "all" else [options.case]

@@ -164,6 +164,8 @@ class OperationSearch:
         self.s = settings
         self.fixtures = fixtures
         self.rate_result = RateResult()
+        self.concurrency_result = ConcurrencyResult()
+        """Filled in as the searches go (what they hold when interrupted is what was found)."""
         self.began = 0.0
         self._last_admitted = -math.inf
         """Send time of the latest admitted request (a rolling window holds it until it leaves)."""
@@ -683,7 +685,7 @@ class OperationSearch:
 
     def concurrency(self, rate: RateResult, hold_job: Callable[[float], str | None]) -> ConcurrencyResult:
         """Requests held in flight in waves (long-polls only); never raises :class:`Stop`."""
-        result = ConcurrencyResult()
+        result = self.concurrency_result
         if self.op not in HOLDABLE:
             result.reason = (f"/{self.op.value} answers at once, so requests cannot be held in flight on purpose "
                              "(only /runsync, /status-sync and /stream wait)")

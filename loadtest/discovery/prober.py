@@ -184,6 +184,8 @@ class Prober:
         self._unreachable_after = unreachable_after
         self._watchers = watchers or []
         self._pending: set[Greenlet] = set()
+        self.interrupted = False
+        """Set by Ctrl-C or SIGTERM: every search stops at its next check."""
 
     def __repr__(self) -> str:  # never show the key
         return "Prober()"
@@ -207,7 +209,9 @@ class Prober:
         self.sleep_until(self.not_before.get(op, 0.0))
 
     def check(self) -> None:
-        """Raise :class:`DiscoveryAborted` when the target has gone or refused the key."""
+        """Raise :class:`DiscoveryAborted` when interrupted, or when the target has gone or refused the key."""
+        if self.interrupted:
+            raise DiscoveryAborted("interrupted", exitcodes.INTERRUPTED)
         refusal = self.reachability.refusal
         if refusal is not None:
             words = refusal.message.replace(self._api_key, "<redacted>") if self._api_key else refusal.message

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -339,27 +340,46 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
         engine = OperationSearch(prober, op, settings, fixtures.fixtures)
         if options.progress:
             engine.step_done.add(lambda op, step: print(_step_line(op, step), file=out, flush=True))
-        creating = op in JOB_CREATING
-        if op in NEEDS_DONE_JOB and fixtures.fixtures.done_job is None:
-            rate = RateResult(reason="no finished job to send it for (see notes)")
-            rate.notes.extend(fixtures.fixtures.notes)
-            conc = ConcurrencyResult(reason=rate.reason)
-        else:
-            if creating:
+        try:
+            if op in NEEDS_DONE_JOB and fixtures.fixtures.done_job is None:
+                engine.rate_result.reason = "no finished job to send it for (see notes)"
+                engine.rate_result.notes.extend(fixtures.fixtures.notes)
+                engine.concurrency_result.reason = engine.rate_result.reason
+                return
+            if op in JOB_CREATING:
                 with health:
                     rate = engine.rate()
             else:
                 rate = engine.rate()
-            conc = engine.concurrency(rate, fixtures.hold_job)
-        outcomes[op] = OpOutcome(rate, conc, prober.now() - began)
-        print(_line(op, outcomes[op]), file=out, flush=True)
+            engine.concurrency(rate, fixtures.hold_job)
+        except DiscoveryAborted as exc:
+            for result in (engine.rate_result, engine.concurrency_result):
+                result.notes.append(f"stopped: {exc}")
+                result.reason = result.reason or f"stopped: {exc}"
+            raise
+        finally:
+            outcomes[op] = OpOutcome(engine.rate_result, engine.concurrency_result, prober.now() - began)
+            print(_line(op, outcomes[op]), file=out, flush=True)
 
+    def interrupt() -> None:
+        prober.interrupted = True
+
+    handlers = [gevent.signal_handler(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)]
     try:
         if any(op in NEEDS_DONE_JOB for op in ops):
             fixtures.make_done_job()
         if options.parallel:
-            greenlets = [gevent.spawn(search, op) for op in ops]
-            gevent.joinall(greenlets, raise_error=True)
+            stopped: list[DiscoveryAborted] = []
+
+            def search_or_stop(op: Op) -> None:
+                try:
+                    search(op)
+                except DiscoveryAborted as exc:  # the others see the same at their next check
+                    stopped.append(exc)
+
+            gevent.joinall([gevent.spawn(search_or_stop, op) for op in ops], raise_error=True)
+            if stopped:
+                raise stopped[0]
         else:
             for op in ops:
                 search(op)
@@ -368,9 +388,6 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
             queue = queue_size_search(prober, settings, run.rate if run is not None else None,
                                       purge=options.purge or resolved.kind == "emulator")
             print(f"  queue size   {_queue_line(queue)}", file=out, flush=True)
-        fixtures.release()
-        if options.purge or resolved.kind == "emulator":
-            prober.call(Call(Op.PURGE_QUEUE), phase="cleanup")
     except DiscoveryAborted as exc:
         aborted, exit_code = str(exc), exc.exit_code
         print(f"loadtest limits: {exc}", file=err)
@@ -379,6 +396,9 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
         print("loadtest limits: interrupted; writing what was found", file=err)
     finally:
         prober.abandon()
+        _clean_up(prober, fixtures, purge=options.purge or resolved.kind == "emulator", err=err)
+        for handler in handlers:
+            handler.cancel()
     ground_truth = target.ground_truth() if target is not None else None
     print(f"jobs created: {prober.jobs.created}; requests sent: {len(prober.records)}", file=out)
     try:
@@ -396,6 +416,19 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
               file=err)
         return exit_code if exit_code != exitcodes.OK else exitcodes.OUTPUT_INCOMPLETE
     return exit_code
+
+
+def _clean_up(prober: Prober, fixtures: JobFixtures, *, purge: bool, err: TextIO) -> None:
+    """Leave nothing running: cancel the long jobs made to hold requests on, and with ``purge`` drop the
+    queue. After an interrupt too (a second Ctrl-C stops this as well)."""
+    prober.interrupted = False
+    try:
+        fixtures.release()
+        if purge:
+            prober.call(Call(Op.PURGE_QUEUE), phase="cleanup")
+        prober.abandon()
+    except DiscoveryAborted as exc:
+        print(f"loadtest limits: cleaning up stopped: {exc}", file=err)
 
 
 def _step_line(op: Op, step: Step) -> str:

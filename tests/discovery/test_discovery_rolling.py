@@ -7,7 +7,6 @@ emulator's rolling windows and per-operation windows come with its configurable 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

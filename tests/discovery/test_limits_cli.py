@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +94,7 @@ def test_the_job_cap_stops_the_search_with_what_it_proved(tmp_path: Path, discov
     search = run["rate_search"]
     assert search["status"] == "not_reached" and "job cap" in search["reason"]
     assert search["lower_bound_per_s"] > 10
-    truth = __import__("json").loads((run_dir / "ground_truth.json").read_text())
+    truth = json.loads((run_dir / "ground_truth.json").read_text())
     (endpoint,) = truth["endpoints"].values()
     assert doc["jobs_created"] == endpoint["jobs"]["submitted"] <= 15
     assert doc["settings"]["max_jobs"] == 15 and doc["target"]["kind"] == "emulator"
@@ -108,7 +114,7 @@ def test_no_limit_is_not_reached_and_the_queue_size_threshold_is_found(tmp_path:
     assert queue["status"] == "exercised" and queue["threshold"] == {"value": 8, "interval": [8, 8]}
     assert queue["submitted"] == doc["jobs_created"] + 1  # the refused one created no job
     assert "refused above 8 queued" in result.stdout
-    truth = __import__("json").loads((run_dir / "ground_truth.json").read_text())
+    truth = json.loads((run_dir / "ground_truth.json").read_text())
     (endpoint,) = truth["endpoints"].values()
     assert endpoint["rejected"] == {"run": {"queue_size": 1}}
     assert endpoint["jobs"]["submitted"] == doc["jobs_created"]
@@ -120,3 +126,33 @@ def test_no_limit_is_not_reached_and_the_queue_size_threshold_is_found(tmp_path:
     assert health["differences"]["rate"].startswith("no limit reached up to")
     assert health["documented"] == {"rate_limit": None, "concurrency_limit": None}
     assert "/health" in result.stdout and "not reached" in result.stdout
+
+
+def test_an_interrupted_discovery_writes_what_it_found(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(EMULATED)
+    run_dir = tmp_path / "interrupted"
+    env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
+    process = subprocess.Popen([sys.executable, "-m", "loadtest.cli", "limits", str(scenario), "--ops", "run",
+                                "--run-dir", str(run_dir)], cwd=Path(__file__).resolve().parents[2], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        assert process.stdout is not None
+        for line in process.stdout:  # wait until the search is under way (its first cycle)
+            if " budget " in line or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    doc = json.loads((run_dir / "limits.json").read_text())
+    assert doc["complete"] is False and doc["stopped"] == "interrupted"
+    run = doc["operations"]["run"]
+    assert "stopped: interrupted" in run["notes"] and run["steps"]
+    assert (run_dir / "limits.html").exists() and (run_dir / "requests.csv").exists()
+    truth = json.loads((run_dir / "ground_truth.json").read_text())
+    (endpoint,) = truth["endpoints"].values()
+    assert doc["jobs_created"] == endpoint["jobs"]["submitted"]
