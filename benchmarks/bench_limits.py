@@ -100,13 +100,16 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_limits", description=__doc__)
     parser.add_argument("--case", choices=[*CASES, "all"], default="documented",
                         help="which emulator limits (give it as --case=NAME under `python -m benchmarks`)")
-    parser.add_argument("--ops", help="operations to search (default: the case's)")
+    parser.add_argument("--ops", help="operations to search (default: the case's; give it as --ops=LIST)")
+    parser.add_argument("--keep", metavar="DIR", help="write the discovery directories here and keep them")
     options = parser.parse_args(argv)
     names = list(CASES) if options.case == "all" else [options.case]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-limits-") as tmp:
+        out = Path(options.keep) if options.keep else Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
         for name in names:
-            rows.extend(run_case(name, options.ops, Path(tmp)))
+            rows.extend(run_case(name, options.ops, out))
     print(f"\n  {'case':11}{'op':13}{'rate set':>10}{'found':>10}{'interval':>18}{'kind':>9}{'conc set':>9}"
           f"{'found':>7}{'time s':>8}{'jobs':>7}  verdict")
     met = True
