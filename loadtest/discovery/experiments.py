@@ -297,6 +297,7 @@ class OperationSearch:
         rate = self._start_rate()
         call = self.rate_call()
         at_ceiling = 0.0
+        voided = 0
         while True:
             step_s = max(self.s.ramp_step_s, 3.0 / rate)
             self._needs_jobs(math.ceil(rate * step_s), "the next ramp step")
@@ -307,10 +308,15 @@ class OperationSearch:
             self._step(batch.step("ramp", 0, rate))
             if batch.capped:
                 raise Stop("the job cap was reached during the ramp")
-            refusal = batch.first_refusal
-            if refusal is not None:
-                self._check_retry_after(refusal)
-                return refusal
+            if batch.first_refusal is not None:
+                self._check_retry_after(batch.first_refusal)
+                refusal = self._rate_refusal(batch)
+                if refusal is not None:
+                    return refusal
+                voided += 1  # the concurrency (or queue) limit answered: same rate, fewer in flight
+                if voided >= 5:
+                    raise Stop("five ramp steps in a row met another limit than the rate's (see notes)")
+                continue
             result.lower_bound_per_s = max(result.lower_bound_per_s or 0.0, batch.step("ramp", 0, rate).admitted_per_s)
             if rate >= self.s.max_rate:
                 at_ceiling += step_s
