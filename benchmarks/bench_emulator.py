@@ -3,15 +3,18 @@
 1. Requests/s for ``POST /run`` and ``GET /status/{id}``, the emulator and a minimal aiohttp JSON handler
    (same paths, same event loop, access log off; for POST it parses the JSON body and answers JSON, for
    GET it answers a job object), each pinned to core 0 with ``taskset``, driven by ``wrk`` (one thread,
-   64 connections) pinned to core 1, alternating, best of the rounds. Target: emulator >= 80 % of the
-   reference. Also shown: server CPU time per request (robust when other work shares the machine) and,
-   for information, POST /run against a reference that ignores the body.
+   64 connections) pinned to core 1: many short interleaved pairs (reference and emulator one right
+   after the other, ABBA order), the ratio per pair, its median and order-statistic 95 % interval
+   (``benchmarks/pairs.py``). Target: the whole interval >= 80 % of the reference. Also shown: the
+   ratio of server CPU time per request (the capacity ratio, robust when other work shares the machine)
+   and, for information, POST /run against a reference that ignores the body.
 2. RSS of the emulator machinery holding one million finished jobs (submitted through the same code path
-   the HTTP handler uses, in a fresh process). Target: under 1 GiB.
+   the HTTP handler uses, in a fresh process), a few times: median and range. Target: under 1 GiB.
 3. executionTime error for 500 concurrent 100 ms jobs (500 simultaneous ``/runsync`` against an emulator
-   pinned to one core): |reported executionTime - 100 ms| at p99. Target: within 5 ms. Shown with it:
-   how late the busy loop noticed job ends (the emulator reports simulated time, so this lateness
-   delays when a result becomes visible, not the timings it reports) and the client-side overhead.
+   pinned to one core): |reported executionTime - 100 ms| at p99, over several bursts: median and
+   interval. Target: within 5 ms. Shown with it: how late the busy loop noticed job ends (the emulator
+   reports simulated time, so this lateness delays when a result becomes visible, not the timings it
+   reports) and the client-side overhead.
 
 Needs ``wrk`` and ``taskset`` (``make perf`` installs wrk with apt-get when missing).
 """
@@ -29,7 +32,9 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
+from benchmarks.pairs import Interval, abba, cpu_ns, load_average, median_interval
 from loadtest.emulator.process import EmulatorProcess
 
 THROUGHPUT_TARGET = 0.80
@@ -38,6 +43,11 @@ EXEC_ERROR_TARGET_MS = 5.0
 JOBS_FOR_RSS = 1_000_000
 CONCURRENT_JOBS = 500
 JOB_MS = 100
+PAIRS = 15
+"""Interleaved (reference, emulator) wrk pairs per throughput case."""
+PAIR_SECONDS = 1.0
+RSS_RUNS = 3
+BURSTS = 5
 
 EMULATOR_CORE = "0"
 LOAD_CORE = "1"
@@ -79,17 +89,11 @@ REFERENCE_APP = textwrap.dedent(
 )
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _wrk(
     url: str, seconds: float, script: Path | None, connections: int, pid: int | None = None
 ) -> tuple[float, int, float]:
     """(requests/s, non-2xx answers, server CPU microseconds per request)."""
-    cpu_before = _cpu_seconds(pid) if pid else 0.0
+    cpu_before = cpu_ns(pid) if pid else 0
     command = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     if script is not None:
         command += ["-s", str(script)]
@@ -101,7 +105,7 @@ def _wrk(
     total = re.search(r"(\d+) requests in", out)
     cpu_us = 0.0
     if pid and total and int(total.group(1)):
-        cpu_us = (_cpu_seconds(pid) - cpu_before) / int(total.group(1)) * 1e6
+        cpu_us = (cpu_ns(pid) - cpu_before) / int(total.group(1)) / 1e3
     return float(match.group(1)), int(bad.group(1)) if bad else 0, cpu_us
 
 
@@ -125,11 +129,12 @@ def _start_reference() -> tuple[subprocess.Popen[str], str]:
     return process, f"http://127.0.0.1:{port}/v2/{ENDPOINT}"
 
 
-Row = tuple[str, bool, float, float, float, float]
+Row = tuple[str, bool, Interval, Interval, float, float]
 
 
-def bench_throughput(seconds: float, rounds: int, connections: int) -> list[Row]:
-    """Rows of (case, judged, our req/s, reference req/s, our CPU us/req, reference CPU us/req)."""
+def bench_throughput(seconds: float, pairs: int, connections: int) -> list[Row]:
+    """Rows of (case, judged, req/s ratio ours/reference, capacity ratio (reference CPU per request / ours),
+    our median req/s, the reference's median req/s), each ratio a median over interleaved pairs."""
     config = {
         "id": ENDPOINT, "workers_min": 10, "workers_max": 10, "cold_start": 0, "execution_time": "100ms",
         "limits": {"rate": False, "concurrency": False, "queue_size": False, "payload": False},
@@ -159,18 +164,23 @@ def bench_throughput(seconds: float, rounds: int, connections: int) -> list[Row]
                 for name, judged, ours_url, ref_case_url, script in cases:
                     _wrk(ours_url, 1, script, connections)  # warm up both
                     _wrk(ref_case_url, 1, script, connections)
-                    best_ours = best_ref = 0.0
-                    cpu_ours: list[float] = []
-                    cpu_ref: list[float] = []
-                    for _ in range(rounds):  # alternate, so both see the same machine
-                        ref_rps, ref_bad, ref_cpu = _wrk(ref_case_url, seconds, script, connections, reference.pid)
-                        ours_rps, ours_bad, ours_cpu = _wrk(ours_url, seconds, script, connections, emu.pid)
-                        if ours_bad or ref_bad:
-                            raise RuntimeError(f"{name}: non-2xx answers (ours {ours_bad}, reference {ref_bad})")
-                        best_ref, best_ours = max(best_ref, ref_rps), max(best_ours, ours_rps)
-                        cpu_ours.append(ours_cpu)
-                        cpu_ref.append(ref_cpu)
-                    rows.append((name, judged, best_ours, best_ref, min(cpu_ours), min(cpu_ref)))
+                    ratios: list[float] = []
+                    capacity: list[float] = []
+                    rates: dict[str, list[float]] = {"ours": [], "ref": []}
+                    for _, reference_first in abba(pairs):  # interleaved, so both see the same machine
+                        runs = [("ref", ref_case_url, reference.pid), ("ours", ours_url, emu.pid)]
+                        measured = {}
+                        for side, url, pid in runs if reference_first else runs[::-1]:
+                            rps, bad, cpu = _wrk(url, seconds, script, connections, pid)
+                            if bad:
+                                raise RuntimeError(f"{name}: {bad} non-2xx answers from {side}")
+                            measured[side] = (rps, cpu)
+                            rates[side].append(rps)
+                        ratios.append(measured["ours"][0] / measured["ref"][0])
+                        if measured["ours"][1] > 0:
+                            capacity.append(measured["ref"][1] / measured["ours"][1])
+                    rows.append((name, judged, median_interval(ratios), median_interval(capacity or [0.0]),
+                                 median_interval(rates["ours"]).median, median_interval(rates["ref"]).median))
         finally:
             reference.terminate()
             reference.wait(timeout=10)
@@ -252,34 +262,38 @@ def _percentile(values: list[float], p: float) -> float:
     return float(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))])
 
 
-def bench_execution_error(count: int) -> dict[str, float]:
+def bench_execution_error(count: int, bursts: int) -> list[dict[str, Any]]:
+    """The executionTime error of ``bursts`` bursts of ``count`` simultaneous jobs, one emulator, reset between."""
     config = {
         "id": ENDPOINT, "workers_min": 50, "workers_max": 50, "concurrency": 10, "cold_start": 0,
         "execution_time": f"{JOB_MS}ms",
         "limits": {"rate": False, "concurrency": False, "queue_size": False, "payload": False},
     }
+    out = []
     with EmulatorProcess(config, wrapper=["taskset", "-c", EMULATOR_CORE]) as emu:
         asyncio.run(_concurrent_jobs(emu.base_url, 50))  # warm up
-        emu.reset()
-        results = asyncio.run(_concurrent_jobs(emu.base_url, count))
-        records = emu.job_records()
-        lateness = emu.ground_truth(ENDPOINT)["endpoints"][ENDPOINT]["completion_lateness"]
-    times = [r[0] for r in results]
-    assert sorted(r["executionTime"] for r in records) == sorted(times), "ground truth disagrees with responses"
-    errors = [abs(t - JOB_MS) for t in times]
-    overhead_ms = [(took * 1000) - (exec_ms + delay_ms) for exec_ms, delay_ms, took in results]
-    buckets = lateness["buckets_ms"]
-    total, running, late_p99 = sum(buckets.values()), 0, ""
-    for label, n in buckets.items():
-        running += n
-        if running >= 0.99 * total:
-            late_p99 = label
-            break
-    return {
-        "p50": _percentile(errors, 50), "p99": _percentile(errors, 99), "max": float(max(errors)),
-        "jobs": float(len(errors)), "overhead_p50": _percentile(overhead_ms, 50),
-        "overhead_p99": _percentile(overhead_ms, 99), "late_p99": late_p99, "late_max": lateness["max_ms"],
-    }
+        for _ in range(bursts):
+            emu.reset()
+            results = asyncio.run(_concurrent_jobs(emu.base_url, count))
+            records = emu.job_records()
+            lateness = emu.ground_truth(ENDPOINT)["endpoints"][ENDPOINT]["completion_lateness"]
+            times = [r[0] for r in results]
+            assert sorted(r["executionTime"] for r in records) == sorted(times), "ground truth disagrees"
+            errors = [abs(t - JOB_MS) for t in times]
+            overhead_ms = [(took * 1000) - (exec_ms + delay_ms) for exec_ms, delay_ms, took in results]
+            buckets = lateness["buckets_ms"]
+            total, running, late_p99 = sum(buckets.values()), 0, ""
+            for label, n in buckets.items():
+                running += n
+                if running >= 0.99 * total:
+                    late_p99 = label
+                    break
+            out.append({
+                "p50": _percentile(errors, 50), "p99": _percentile(errors, 99), "max": float(max(errors)),
+                "jobs": float(len(errors)), "overhead_p50": _percentile(overhead_ms, 50),
+                "overhead_p99": _percentile(overhead_ms, 99), "late_p99": late_p99, "late_max": lateness["max_ms"],
+            })
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -290,37 +304,47 @@ def main(argv: list[str]) -> int:
     if (os.cpu_count() or 1) < 2:
         print("bench_emulator: needs two cores (emulator on one, wrk on the other)", file=sys.stderr)
         return 1
-    seconds, rounds = (2.0, 1) if quick else (5.0, 3)
+    pairs, rss_runs, bursts = (5, 1, 3) if quick else (PAIRS, RSS_RUNS, BURSTS)
     ok = True
     started = time.monotonic()
-    print(f"{'measure':<34}{'emulator':>14}{'reference':>14}{'ratio':>8}{'target':>10}  verdict")
-    for name, judged, ours, ref, ours_cpu, ref_cpu in bench_throughput(seconds, rounds, connections=64):
-        ratio = ours / ref if ref else 0.0
-        met = ratio >= THROUGHPUT_TARGET
+    print(f"{load_average()} at the start; ratios: median [95 % interval] over {pairs} interleaved pairs of "
+          f"{PAIR_SECONDS:g} s wrk runs")
+    print(f"{'measure':<34}{'emulator':>10}{'reference':>11}  {'ratio (median [interval])':<30}{'target':>8}  verdict")
+    for name, judged, ratio, capacity, ours, ref in bench_throughput(PAIR_SECONDS, pairs, connections=64):
+        verdict = ratio.verdict(THROUGHPUT_TARGET) if judged else "(info)"
         if judged:
-            ok &= met
-        verdict = ("met" if met else "MISSED") if judged else "(info)"
-        cpu_ratio = ref_cpu / ours_cpu if ours_cpu else 0.0
-        print(f"{name + ' (req/s)':<34}{ours:>14,.0f}{ref:>14,.0f}{ratio:>8.2f}{'>= 0.80' if judged else '':>10}  "
-              f"{verdict}  (CPU per request: {ours_cpu:.0f} vs {ref_cpu:.0f} us, capacity ratio {cpu_ratio:.2f})")
+            ok &= verdict == "met"
+        print(f"{name + ' (req/s)':<34}{ours:>10,.0f}{ref:>11,.0f}  "
+              f"{f'{ratio.median:.2f} [{ratio.low:.2f}, {ratio.high:.2f}]':<30}{'>= 0.80' if judged else '':>8}  "
+              f"{verdict}  (capacity ratio, reference CPU per request / ours: {capacity.median:.2f} "
+              f"[{capacity.low:.2f}, {capacity.high:.2f}])")
     count = 200_000 if quick else JOBS_FOR_RSS
-    rss = bench_rss(count)
-    met = rss["rss"] < RSS_TARGET_BYTES and rss["finished"] == count
-    ok &= met
-    per_job = (rss["rss"] - rss["before"]) / max(1, count)
-    print(f"{f'RSS, {count:,} finished jobs (MiB)':<34}{rss['rss'] / 2**20:>14,.0f}{'':>14}{'':>8}{'< 1024':>10}  "
-          f"{'met' if met else 'MISSED'}  ({per_job:.0f} B/job, {rss['retained']:,} retained)")
-    err = bench_execution_error(CONCURRENT_JOBS)
-    met = err["p99"] <= EXEC_ERROR_TARGET_MS
-    ok &= met
-    print(f"{'executionTime error p99 (ms)':<34}{err['p99']:>14.1f}{'':>14}{'':>8}{'<= 5':>10}  "
-          f"{'met' if met else 'MISSED'}  (p50 {err['p50']:.1f}, max {err['max']:.1f}, "
-          f"{int(err['jobs'])} concurrent {JOB_MS} ms jobs)")
-    print(f"{'  job-end lateness of the loop':<34}{err['late_p99']:>14}{'':>14}{'':>8}{'':>10}  (info) "
-          f"p99 bucket, max {err['late_max']:.1f} ms: when ends became visible; not in reported timings")
-    print(f"{'  client latency - delay - exec':<34}{err['overhead_p99']:>14.1f}{'':>14}{'':>8}{'':>10}  (info) "
-          f"p99 ms (p50 {err['overhead_p50']:.1f}): HTTP and loop overhead seen by the client")
-    print(f"({time.monotonic() - started:.0f} s; emulator pinned to core {EMULATOR_CORE}, load on core {LOAD_CORE})")
+    rss_results = [bench_rss(count) for _ in range(rss_runs)]
+    rss = median_interval([r["rss"] / 2**20 for r in rss_results])
+    verdict = rss.verdict(RSS_TARGET_BYTES / 2**20, higher_is_better=False)
+    finished = all(r["finished"] == count for r in rss_results)
+    ok &= verdict == "met" and finished
+    per_job = median_interval([(r["rss"] - r["before"]) / max(1, count) for r in rss_results]).median
+    print(f"{f'RSS, {count:,} finished jobs (MiB)':<34}{rss.median:>10,.0f}{'':>11}  "
+          f"{f'[{rss.low:,.0f}, {rss.high:,.0f}] over {rss.n} runs':<30}{'< 1024':>8}  "
+          f"{verdict if finished else 'MISSED (jobs unfinished)'}  ({per_job:.0f} B/job, "
+          f"{rss_results[0]['retained']:,} retained)")
+    errors = bench_execution_error(CONCURRENT_JOBS, bursts)
+    p99 = median_interval([e["p99"] for e in errors])
+    verdict = p99.verdict(EXEC_ERROR_TARGET_MS, higher_is_better=False)
+    ok &= verdict == "met"
+    print(f"{'executionTime error p99 (ms)':<34}{p99.median:>10.1f}{'':>11}  "
+          f"{f'[{p99.low:.1f}, {p99.high:.1f}] over {p99.n} bursts':<30}{'<= 5':>8}  {verdict}  "
+          f"(p50 {median_interval([e['p50'] for e in errors]).median:.1f}, max {max(e['max'] for e in errors):.1f}, "
+          f"{CONCURRENT_JOBS} concurrent {JOB_MS} ms jobs per burst)")
+    print(f"{'  job-end lateness of the loop':<34}{errors[0]['late_p99']:>10}{'':>11}  (info) p99 bucket of the "
+          f"first burst, max {max(e['late_max'] for e in errors):.1f} ms: when ends became visible; not in "
+          f"reported timings")
+    overhead = median_interval([e["overhead_p99"] for e in errors])
+    print(f"{'  client latency - delay - exec':<34}{overhead.median:>10.1f}{'':>11}  (info) p99 ms "
+          f"[{overhead.low:.1f}, {overhead.high:.1f}]: HTTP and loop overhead seen by the client")
+    print(f"({time.monotonic() - started:.0f} s; emulator pinned to core {EMULATOR_CORE}, load on core {LOAD_CORE}; "
+          f"{load_average()} at the end)")
     return 0 if ok else 1
 
 

@@ -3,7 +3,8 @@
 The run directory is generated (``loadtest.metrics.synthetic.large_recorder``: 1000 jobs/s for 1000 s,
 with their requests, /health samples, 429s, failures), then ``loadtest report`` is timed in a fresh
 subprocess whose peak RSS comes from ``resource.getrusage``. Side by side: the same rebuild for a
-10 000-job run (the reference), so the ratio shows how the cost grows with the run's size.
+10 000-job run (the reference), so the ratio shows how the cost grows with the run's size. The two are
+rebuilt in interleaved pairs (ABBA); the verdict is on the median and its interval (``benchmarks/pairs.py``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.pairs import Interval, abba, load_average, median_interval
+
 TARGET_S = 30.0
 TARGET_RSS_MIB = 1024.0
+PAIRS = 3
 
 _CHILD = """
 import json, resource, sys, time
@@ -65,21 +69,40 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_report", description=__doc__)
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--reference-jobs", type=int, default=10_000)
+    parser.add_argument("--pairs", type=int, default=PAIRS, help="interleaved (big, reference) rebuilds")
+    parser.add_argument("--quick", action="store_true", help="one pair")
     options = parser.parse_args(argv)
+    pairs = 1 if options.quick else options.pairs
+    print(f"  {load_average()} at the start", flush=True)
+    runs: dict[str, list[dict[str, float]]] = {"big": [], "small": []}
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         root = Path(tmp)
-        big = _rebuild(_generate(root, options.jobs))
-        small = _rebuild(_generate(root, options.reference_jobs))
-    print(f"\n  {'':28}{f'{options.jobs:,} jobs':>14}{f'{options.reference_jobs:,} jobs':>14}{'ratio':>8}"
+        dirs = {"big": _generate(root, options.jobs), "small": _generate(root, options.reference_jobs)}
+        for _, big_first in abba(pairs):
+            for side in ("big", "small") if big_first else ("small", "big"):
+                runs[side].append(_rebuild(dirs[side]))
+    seconds = {side: median_interval([r["seconds"] for r in runs[side]]) for side in runs}
+    memory = {side: median_interval([r["rss_mib"] for r in runs[side]]) for side in runs}
+    ratio = median_interval([b["seconds"] / s["seconds"] for b, s in zip(runs["big"], runs["small"], strict=True)])
+    print(f"\n  medians [range] over {pairs} interleaved pairs of rebuilds ({seconds['big'].confidence:.0%} "
+          f"interval of the median)")
+    print(f"  {'':28}{f'{options.jobs:,} jobs':>24}{f'{options.reference_jobs:,} jobs':>16}{'ratio':>8}"
           f"{'target':>10}")
-    print(f"  {'report rebuild (s)':28}{big['seconds']:>14.2f}{small['seconds']:>14.2f}"
-          f"{big['seconds'] / small['seconds']:>8.2f}{TARGET_S:>10.0f}")
-    print(f"  {'peak memory (MiB)':28}{big['rss_mib']:>14.0f}{small['rss_mib']:>14.0f}"
-          f"{big['rss_mib'] / small['rss_mib']:>8.2f}{TARGET_RSS_MIB:>10.0f}")
-    met = big["seconds"] < TARGET_S and big["rss_mib"] < TARGET_RSS_MIB
-    print(f"  target {'met' if met else 'MISSED'}: under {TARGET_S:.0f} s and {TARGET_RSS_MIB:.0f} MiB "
-          f"({big['plots']} plots)")
+    print(f"  {'report rebuild (s)':28}{_cell(seconds['big'], '.2f'):>24}{seconds['small'].median:>16.2f}"
+          f"{ratio.median:>8.1f}{TARGET_S:>10.0f}")
+    print(f"  {'peak memory (MiB)':28}{_cell(memory['big'], '.0f'):>24}{memory['small'].median:>16.0f}"
+          f"{memory['big'].median / memory['small'].median:>8.2f}{TARGET_RSS_MIB:>10.0f}")
+    verdicts = (seconds["big"].verdict(TARGET_S, higher_is_better=False),
+                memory["big"].verdict(TARGET_RSS_MIB, higher_is_better=False))
+    met = all(v == "met" for v in verdicts)
+    word = "met" if met else ("MISSED" if "MISSED" in verdicts else "undecided")
+    print(f"  target {word}: under {TARGET_S:.0f} s and {TARGET_RSS_MIB:.0f} MiB "
+          f"({runs['big'][0]['plots']:.0f} plots; {load_average()} at the end)")
     return 0 if met else 1
+
+
+def _cell(interval: Interval, fmt: str) -> str:
+    return f"{interval.median:{fmt}} [{interval.low:{fmt}}, {interval.high:{fmt}}]"
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ class Distribution(BaseModel):
     - ``exponential``: ``mean``
     """
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
     kind: DistributionKind = "constant"
     value: Duration | None = None
@@ -37,7 +37,7 @@ class Distribution(BaseModel):
     mean: Duration | None = None
     stddev: Duration | None = None
     median: Duration | None = None
-    sigma: float | None = Field(default=None, ge=0)
+    sigma: float | None = Field(default=None, ge=0, le=10)
 
     @model_validator(mode="before")
     @classmethod

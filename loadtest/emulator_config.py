@@ -20,11 +20,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from loadtest import contract
 from loadtest.contract import Op
 from loadtest.distributions import Distribution
-from loadtest.fields import Duration, Probability, Size
+from loadtest.fields import (
+    MAX_CONCURRENCY,
+    Concurrency,
+    Count,
+    Duration,
+    Finite,
+    Integer,
+    Probability,
+    Retries,
+    Size,
+    Workers,
+)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class ScalerConfig(_Strict):
@@ -35,11 +46,12 @@ class ScalerConfig(_Strict):
     """
 
     type: Literal["queue_delay", "request_count"] = "queue_delay"
-    value: float = Field(default=4.0, gt=0)
+    value: Finite = Field(default=4.0, gt=0)
 
 
 WindowKind = Literal["fixed", "rolling"]
-_Count = Annotated[int, Field(ge=0)]
+_InFlight = Annotated[int, Field(ge=0, le=MAX_CONCURRENCY)]
+"""Requests in flight allowed by an override (0 refuses every request)."""
 
 
 class LimitsConfig(_Strict):
@@ -63,15 +75,15 @@ class LimitsConfig(_Strict):
     ``rate`` requests were admitted in the ``window`` seconds before it."""
     window_overrides: dict[Op, Duration] = Field(default_factory=dict)
     """Window length, by operation name, replacing ``window`` for that operation."""
-    rate_overrides: dict[Op, _Count] = Field(default_factory=dict)
+    rate_overrides: dict[Op, Count] = Field(default_factory=dict)
     """Requests per window, by operation name, replacing the documented figure (an operation without a
     documented limit, such as ``health``, gets one)."""
-    concurrency_overrides: dict[Op, _Count] = Field(default_factory=dict)
+    concurrency_overrides: dict[Op, _InFlight] = Field(default_factory=dict)
     """Requests in flight, by operation name, replacing the documented figure."""
-    rate_per_worker: dict[Op, _Count] = Field(default_factory=dict)
+    rate_per_worker: dict[Op, Count] = Field(default_factory=dict)
     """Dynamic rate limit, by operation: the window's budget becomes ``max(base, running workers * N)``
     (the documented rule; the platform's per-worker figure is not published, so it is off unless set)."""
-    queue_size_limit: int | None = Field(default=None, ge=0)
+    queue_size_limit: Count | None = None
     """Queue length above which ``/run`` and ``/runsync`` get 429; unset: the documented rule
     (``max(50, workers_max * 500)``)."""
     payload_overrides: dict[Op, Size] = Field(default_factory=dict)
@@ -123,7 +135,7 @@ class PolicyConfig(_Strict):
 class WebhookConfig(_Strict):
     """Webhook delivery: one attempt plus ``retries`` more, ``retry_delay`` apart, on a non-2xx answer."""
 
-    retries: int = Field(default=contract.WEBHOOK_RETRIES, ge=0)
+    retries: Retries = contract.WEBHOOK_RETRIES
     retry_delay: Duration = contract.WEBHOOK_RETRY_DELAY_S
     timeout: Duration = 10.0
 
@@ -238,9 +250,9 @@ class EndpointConfig(_Strict):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable holding the key this endpoint demands; unset: any key is
     accepted, but one must be sent (as on the platform)."""
-    workers_min: int = Field(default=0, ge=0)
-    workers_max: int = Field(default=3, ge=1)
-    concurrency: int = Field(default=1, ge=1)
+    workers_min: Workers = 0
+    workers_max: Annotated[Workers, Field(ge=1)] = 3
+    concurrency: Concurrency = 1
     """Jobs one worker runs at once."""
     idle_timeout: Duration = 5.0
     """An idle worker above ``workers_min`` is stopped after this long."""
@@ -260,7 +272,7 @@ class EndpointConfig(_Strict):
     from the moment it filled up, so a freed slot waits for the next re-check: ``1s`` reproduces the
     official SDK worker (its job loop sleeps 1 s while full). Unset (the default): a freed slot takes the
     next queued job at once, the ideal M/M/c server that queueing theory describes."""
-    seed: int | None = None
+    seed: Integer | None = None
     """Seed for every random draw of this endpoint (execution times, failures, cold starts)."""
     generator: bool = False
     """Every job streams, like RunPod's mock worker started with ``--generator``: each element of a list
@@ -270,7 +282,7 @@ class EndpointConfig(_Strict):
     unset, a streaming job finishes with no ``output``, as on the platform."""
     stream_default_wait: Duration = contract.STREAM_DEFAULT_WAIT_MS / 1000
     """How long ``/stream`` holds an empty answer when the request sets no ``?wait=``."""
-    job_records_max: int = Field(default=1_000_000, ge=0)
+    job_records_max: Count = 1_000_000
     """Per-job ground-truth records kept (oldest dropped first, counted as dropped)."""
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -61,6 +61,20 @@ class LoopLag:
         if lateness_s >= self.stall_s:
             self._stalls.append({"start": woke_at - lateness_s, "duration_s": lateness_s})
 
+    def merge(self, other: LoopLagDict) -> None:
+        """Fold in another snapshot of the same process (e.g. a worker's drains, merged by its master): the
+        worst lag per second, every stall once; merging the same snapshot twice changes nothing."""
+        self.max_ms = max(self.max_ms, float(other["max_ms"]))
+        for second, ms in other["per_second"]:
+            key = int(second)
+            if ms > self._per_second.get(key, 0.0):
+                self._per_second[key] = float(ms)
+        known = {(s["start"], s["duration_s"]) for s in self._stalls}
+        for stall in other["stalls"]:
+            if (stall["start"], stall["duration_s"]) not in known:
+                self._stalls.append({"start": float(stall["start"]), "duration_s": float(stall["duration_s"])})
+        self._stalls.sort(key=lambda s: s["start"])
+
     def stalls(self) -> list[StallDict]:
         return list(self._stalls)
 

@@ -168,16 +168,16 @@ def criteria_from_mapping(
 
 def criteria_from_run_dir(run_dir: Path | str, *, scenario_thresholds: bool = True) -> Criteria:
     """Criteria from a run directory's ``scenario.yaml`` (the built-in criterion alone when it is absent)."""
-    import yaml
+    from loadtest.scenario.source import YamlFileError, load_yaml_file
 
     path = Path(run_dir) / "scenario.yaml"
     if not path.exists():
         builtin = builtin_criterion((), DEFAULT_MAX_ERROR_RATE)
         return Criteria(None, (builtin,) if builtin is not None else ())
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CriteriaError(f"{path}: cannot read it: {exc}") from None
+        data = load_yaml_file(path, "the run's scenario")
+    except YamlFileError as exc:
+        raise CriteriaError(str(exc)) from None
     return criteria_from_mapping(data or {}, str(path), scenario_thresholds=scenario_thresholds)
 
 

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtest.check.verdicts import FAIL, NO_DATA, Verdicts
+from loadtest.check.verdicts import FAIL, NO_DATA, NOT_JUDGED, Verdicts
 
 SUITE_PREFIX = "loadtest.check"
 
@@ -51,7 +51,7 @@ def junit_document(verdicts: Verdicts, *, elapsed_s: float = 0.0, timestamp: dat
         if verdict.verdict == FAIL:
             failure = ET.SubElement(case, "failure", {"message": summary, "type": verdict.kind})
             failure.text = summary
-        elif verdict.verdict == NO_DATA:
+        elif verdict.verdict in (NO_DATA, NOT_JUDGED):
             ET.SubElement(case, "skipped", {"message": summary})
         else:
             out = ET.SubElement(case, "system-out")

@@ -25,7 +25,7 @@ from typing import Any
 
 from loadtest.check.criteria import ThresholdSpec, criteria_from_scenario
 from loadtest.check.formatting import format_value
-from loadtest.check.thresholds import breaks, expected_text
+from loadtest.check.thresholds import certainly_breaks, expected_text
 from loadtest.check.verdicts import FAIL, THRESHOLD, Verdict
 from loadtest.metrics.catalog import Kind
 from loadtest.metrics.figures import RunBuckets
@@ -100,8 +100,9 @@ class LiveThresholds:
         weights, starts = buckets.windows(spec.window_s)
         if len(starts) == 0:
             return None
-        for value, window_start in zip(figure.values(weights), starts, strict=True):
-            if not math.isnan(value) and breaks(spec, float(value)) is not None:
+        values, _, upper = figure.evaluate(weights)
+        for value, high, window_start in zip(values, upper, starts, strict=True):
+            if not math.isnan(value) and certainly_breaks(spec, float(value), float(high)) is not None:
                 offset = float(window_start) - start
                 return self._lost(spec, float(value), f"the window at {offset:.0f}s-{offset + spec.window_s:.0f}s "
                                                       f"broke it")
@@ -115,8 +116,9 @@ class LiveThresholds:
         figure = buckets.figure(spec.ref)
         if figure is None:
             return None
-        value = float(figure.values(buckets.whole_run())[0])
-        if math.isnan(value) or breaks(spec, value) is None:
+        values, _, upper = figure.evaluate(buckets.whole_run())
+        value = float(values[0])
+        if math.isnan(value) or certainly_breaks(spec, value, float(upper[0])) is None:
             return None
         return self._lost(spec, value, "it can only get worse as the run goes on")
 
@@ -153,6 +155,7 @@ def _slice(snapshot: dict[str, Any], low: int, high: int) -> dict[str, Any]:
         "requests": keep(snapshot.get("requests", [])),
         "jobs": keep(snapshot.get("jobs", [])),
         "dropped": keep(snapshot.get("dropped", [])),
+        "chunks": keep(snapshot.get("chunks", [])),
         "health": [entry for entry in snapshot.get("health", [])
                    if low <= math.floor(float(entry[0]) / float(snapshot["bucket_s"])) <= high],
     }

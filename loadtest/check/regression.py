@@ -34,7 +34,7 @@ import numpy as np
 
 from loadtest.check.criteria import BaselineSpec, default_compared_refs
 from loadtest.check.formatting import format_delta, format_percent, format_value
-from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, PASS, Verdict
+from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, NOT_JUDGED, PASS, Verdict
 from loadtest.metrics import catalog
 from loadtest.metrics.catalog import MetricRef
 from loadtest.metrics.figures import RunBuckets
@@ -167,6 +167,24 @@ def compare_figure(
     worse_by = abs(difference) if direction == 0 else direction * difference
     details: dict[str, Any] = {"difference": difference, "relative_difference": relative if math.isfinite(relative)
                                else None, "confidence": confidence}
+    run_lower, base_lower = catalog.is_lower_bound(run_summary, ref), catalog.is_lower_bound(base_summary, ref)
+    if run_lower or base_lower:
+        # Unfinished jobs make a figure a range [value, cap]: the difference is decided only when the whole
+        # range of differences is (every figure that can be a range is one where higher is worse).
+        run_high = catalog.upper_bound(run_summary, ref) if run_lower else run_value
+        base_high = catalog.upper_bound(base_summary, ref) if base_lower else base_value
+        least = run_value - (math.inf if base_high is None else base_high)
+        most = (math.inf if run_high is None else run_high) - base_value
+        worst = (least, most) if direction >= 0 else (-most, -least)
+        details.update(lower_bound=True, difference_range=[least, most])
+        if worst[1] <= allowed + 1e-12:
+            return verdict(PASS, measured, f"{change} vs baseline, within the {tol} tolerance whatever the "
+                                           f"unfinished jobs do", **details)
+        if not worst[0] > allowed:
+            which = "both runs'" if run_lower and base_lower else ("the run's" if run_lower else "the baseline's")
+            return verdict(NOT_JUDGED, measured, f"not judged: {which} {ref} is a range (unfinished jobs went in "
+                                                 f"with their time so far), so {change} vs baseline cannot show "
+                                                 f"whether it is within the {tol} tolerance", **details)
     if worse_by <= allowed + 1e-12:
         better = direction != 0 and direction * difference < 0
         why = f"{change} vs baseline ({'better' if better else 'within the ' + tol + ' tolerance'})"

@@ -19,6 +19,8 @@ from loadtest import exitcodes
 PASS = "pass"
 FAIL = "fail"
 NO_DATA = "no data"
+NOT_JUDGED = "not judged"
+"""The figure exists but cannot decide the criterion (e.g. a lower bound within a maximum); the why says why."""
 VERDICTS_FORMAT = 1
 
 THRESHOLD = "threshold"
@@ -80,7 +82,7 @@ class Verdicts:
 
     @property
     def unjudged(self) -> list[Verdict]:
-        return [v for v in self.items if v.verdict == NO_DATA]
+        return [v for v in self.items if v.verdict in (NO_DATA, NOT_JUDGED)]
 
     @property
     def exit_code(self) -> int:

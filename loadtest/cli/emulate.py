@@ -69,25 +69,19 @@ def _format_validation_error(exc: Any, source: str) -> str:
 
 def load_config(args: argparse.Namespace) -> Any:
     """The EmulatorConfig from ``--config`` and the flags (raises InputError)."""
-    import yaml
     from pydantic import ValidationError
 
     from loadtest.emulator_config import EmulatorConfig
+    from loadtest.scenario.source import YamlFileError, load_yaml_file
 
     data: dict[str, Any] = {}
     source = "flags"
     if args.config is not None:
         source = str(args.config)
-        try:
-            text = args.config.read_text()
-        except OSError as exc:
-            raise InputError(f"cannot read emulator config {args.config}: {exc.strerror or exc}") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise InputError(f"emulator config {args.config} is not valid YAML{where}") from None
+        try:  # the scenario reader's limits: no alias bomb, depth or size can hang or exhaust the emulator
+            loaded = load_yaml_file(args.config, "emulator config")
+        except YamlFileError as exc:
+            raise InputError(str(exc)) from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -27,6 +27,7 @@ from typing import Any
 
 from loadtest import flowkinds
 from loadtest.contract import Op
+from loadtest.metrics.classify import ALL_JOB_OUTCOMES, ALL_REQUEST_CLASSES, JobOutcome, RequestClass
 
 
 class Kind(StrEnum):
@@ -67,6 +68,7 @@ UNIT_RATIO = "ratio"
 UNIT_REQ_PER_S = "req/s"
 UNIT_JOBS_PER_S = "jobs/s"
 UNIT_JOBS = "jobs"
+UNIT_CHUNKS_PER_S = "chunks/s"
 
 HISTOGRAM_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999", "min", "max", "mean", "count")
 """Statistics every histogram metric offers; ``pNN`` is the NN-th percentile, ``p999`` the 99.9th."""
@@ -88,6 +90,83 @@ ALL_FLOW_KINDS: frozenset[str] = frozenset(flowkinds.KIND_NAMES)
 ALL_OPS: frozenset[str] = frozenset(op.value for op in Op)
 
 
+class Table(StrEnum):
+    """The recorder's count tables (see :class:`loadtest.metrics.recorder.Recorder`)."""
+
+    REQUESTS = "requests"
+    """Per time bucket, by (operation, flow, HTTP status code)."""
+    JOBS = "jobs"
+    """Per time bucket, by (flow, final status)."""
+    DROPPED = "dropped"
+    """Per time bucket, by flow: open-model arrivals that could not start."""
+    CHUNKS = "chunks"
+    """Per time bucket, by flow: streamed chunks received."""
+    JOB_TOTALS = "job_totals"
+    """Whole run only, by flow: sums over jobs that have no time dimension worth keeping."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSpec:
+    """A count the figures are built from: the entries of one recorder table whose class is in ``classes``.
+
+    For :attr:`Table.REQUESTS` the classes are :class:`RequestClass` values (of the status code), for
+    :attr:`Table.JOBS` :class:`JobOutcome` values (of the final status); ``field`` names the per-flow
+    sum of :attr:`Table.JOB_TOTALS` counted.
+    """
+
+    name: str
+    table: Table
+    classes: frozenset[str] = frozenset()
+    field: str | None = None
+
+    @property
+    def scope_table(self) -> Table:
+        """The table whose flows and operations a figure of this counter is broken down by."""
+        return Table.JOBS if self.table is Table.JOB_TOTALS else self.table
+
+
+COUNTERS: dict[str, CounterSpec] = {
+    spec.name: spec
+    for spec in (
+        CounterSpec("requests", Table.REQUESTS, frozenset(ALL_REQUEST_CLASSES)),
+        CounterSpec("throttled", Table.REQUESTS, frozenset({RequestClass.THROTTLED})),
+        CounterSpec("errors", Table.REQUESTS, frozenset({RequestClass.HTTP_ERROR, RequestClass.NO_ANSWER})),
+        CounterSpec("accepted", Table.REQUESTS, frozenset({RequestClass.OK, RequestClass.HTTP_ERROR})),
+        CounterSpec("no_answer", Table.REQUESTS, frozenset({RequestClass.NO_ANSWER})),
+        CounterSpec("jobs.submitted", Table.JOBS, frozenset(ALL_JOB_OUTCOMES)),
+        CounterSpec("jobs.completed", Table.JOBS, frozenset({JobOutcome.COMPLETED})),
+        CounterSpec("jobs.failed", Table.JOBS, frozenset({JobOutcome.FAILED})),
+        CounterSpec("jobs.cancelled", Table.JOBS, frozenset({JobOutcome.CANCELLED})),
+        CounterSpec("jobs.timed_out", Table.JOBS, frozenset({JobOutcome.TIMED_OUT})),
+        CounterSpec("jobs.in_flight", Table.JOBS, frozenset({JobOutcome.IN_FLIGHT})),
+        CounterSpec("jobs.failed_or_timed_out", Table.JOBS, frozenset({JobOutcome.FAILED, JobOutcome.TIMED_OUT})),
+        CounterSpec("jobs.ran_to_end", Table.JOBS,
+                    frozenset({JobOutcome.COMPLETED, JobOutcome.FAILED, JobOutcome.TIMED_OUT})),
+        CounterSpec("dropped", Table.DROPPED),
+        CounterSpec("chunks", Table.CHUNKS),
+        CounterSpec("jobs.retried", Table.JOB_TOTALS, field="retried_jobs"),
+    )
+}
+"""Every count a figure is derived from, by name (a counter metric has the counter of its own name)."""
+
+DURATION = "duration"
+"""A :class:`Derivation` denominator: the seconds measured (the run's duration, or a window's length)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """How a non-histogram figure is computed: a counter, over another counter or over the duration."""
+
+    numerator: str
+    """A :data:`COUNTERS` name."""
+    denominator: str | None = None
+    """None for a plain count, :data:`DURATION` for a rate, or a :data:`COUNTERS` name for a ratio."""
+
+    @property
+    def counter(self) -> CounterSpec:
+        return COUNTERS[self.numerator]
+
+
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
     """One measured figure: what it is, its unit, its statistics, its breakdowns and its direction."""
@@ -102,6 +181,12 @@ class MetricSpec:
     """Flow kinds that produce it (empty when none does directly, e.g. /health gauges)."""
     ops: frozenset[str]
     """Operations whose requests feed it (empty for job-level and health figures)."""
+    derivation: Derivation | None = None
+    """Counters, rates and ratios: what they are computed from (histograms and gauges: None)."""
+    health_key: str | None = None
+    """Gauges: the flattened ``/health`` field sampled (e.g. ``jobs.inQueue``)."""
+    censored: bool = False
+    """Histograms: unfinished jobs contribute their time so far as a lower bound (see docs/run-directory.md)."""
 
     @property
     def stats(self) -> tuple[str, ...]:
@@ -147,8 +232,18 @@ def _spec(
     scopes: frozenset[Scope] = _FLOW,
     flows: frozenset[str] = JOB_FLOW_KINDS,
     ops: frozenset[str] = _NO_OPS,
+    over: str | None = None,
+    count: str | None = None,
+    health: str | None = None,
+    censored: bool = False,
 ) -> MetricSpec:
-    return MetricSpec(name, unit, kind, description, direction, scopes, flows, ops)
+    """One catalogue entry. Counters, rates and ratios count ``count`` (default: the counter of the
+    metric's own name); a rate divides it by the duration, a ratio by the counter ``over``."""
+    derivation = None
+    if kind in (Kind.COUNTER, Kind.RATE, Kind.RATIO):
+        denominator = DURATION if kind is Kind.RATE else over
+        derivation = Derivation(count or name, denominator)
+    return MetricSpec(name, unit, kind, description, direction, scopes, flows, ops, derivation, health, censored)
 
 
 _WORSE_UP = Direction.HIGHER_IS_WORSE
@@ -160,19 +255,24 @@ METRICS: dict[str, MetricSpec] = {
     for spec in (
         # Job-level histograms (milliseconds).
         _spec("queue_delay", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
-              "time a job waited in the queue (the API's delayTime)"),
+              "time a job waited in the queue (the API's delayTime)", censored=True),
         _spec("execution_time", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
               "time a worker spent on the job (the API's executionTime)"),
         _spec("end_to_end", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
               "client-observed time from submission to the job's terminal state; its error is bounded by "
-              "the polling interval"),
+              "the polling interval", censored=True),
         _spec("first_chunk", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
-              "time from submission to the first streamed chunk", flows=STREAM_FLOW_KINDS),
+              "time from submission to the first streamed chunk", flows=STREAM_FLOW_KINDS, censored=True),
         _spec("chunk_gap", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
               "time between consecutive streamed chunks", flows=STREAM_FLOW_KINDS),
         _spec("observe_interval", UNIT_MS, Kind.HISTOGRAM, _NEUTRAL,
               "how often the client looked at a job (polling interval; 0 for runsync/stream): the bound on "
               "end_to_end's error"),
+        _spec("chunks", UNIT_COUNT, Kind.COUNTER, _NEUTRAL,
+              "streamed chunks received (bucketed by when they arrived)", flows=STREAM_FLOW_KINDS),
+        _spec("chunk_rate", UNIT_CHUNKS_PER_S, Kind.RATE, _WORSE_DOWN,
+              "streamed chunks received per second, over the measured duration", flows=STREAM_FLOW_KINDS,
+              count="chunks"),
         # Request level.
         _spec("latency", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
               "HTTP request latency (every response, 429s and errors included)",
@@ -181,19 +281,27 @@ METRICS: dict[str, MetricSpec] = {
               "requests sent (offered), whatever their answer", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
         _spec("throughput", UNIT_REQ_PER_S, Kind.RATE, _WORSE_DOWN,
               "requests per second offered (all requests over the measured duration)",
-              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
+              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS, count="requests"),
         _spec("accepted_rate", UNIT_REQ_PER_S, Kind.RATE, _WORSE_DOWN,
               "requests per second that were not throttled (429) and got an answer",
-              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
+              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS, count="accepted"),
         _spec("throttled", UNIT_COUNT, Kind.COUNTER, _WORSE_UP,
               "requests answered 429 (counted apart from errors)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
         _spec("rate_429", UNIT_RATIO, Kind.RATIO, _WORSE_UP,
-              "fraction of requests answered 429", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
+              "fraction of requests answered 429", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS,
+              count="throttled", over="requests"),
         _spec("errors", UNIT_COUNT, Kind.COUNTER, _WORSE_UP,
               "requests that failed: connection error/timeout (status 0) or HTTP status >= 400 other than 429",
               scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
         _spec("error_rate", UNIT_RATIO, Kind.RATIO, _WORSE_UP,
-              "fraction of requests that failed (see errors)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
+              "fraction of requests that failed (see errors)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS,
+              count="errors", over="requests"),
+        _spec("retry_after", UNIT_MS, Kind.HISTOGRAM, _NEUTRAL,
+              "the wait a 429 answer asked for in its Retry-After header (answers without one are not counted)",
+              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
+        _spec("backoff_wait", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
+              "time actually spent waiting after a 429 before sending again (Retry-After or the backoff, cut "
+              "short when the run ended)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
         # Jobs by outcome.
         _spec("jobs.submitted", UNIT_JOBS, Kind.COUNTER, _NEUTRAL, "jobs accepted by the endpoint (have an id)"),
         _spec("jobs.completed", UNIT_JOBS, Kind.COUNTER, _WORSE_DOWN, "jobs that ended COMPLETED"),
@@ -204,23 +312,61 @@ METRICS: dict[str, MetricSpec] = {
               "jobs still unfinished when the run ended (or last seen in a non-terminal state)"),
         _spec("jobs.retried", UNIT_JOBS, Kind.COUNTER, _WORSE_UP, "jobs re-queued with /retry at least once"),
         _spec("job_throughput", UNIT_JOBS_PER_S, Kind.RATE, _WORSE_DOWN,
-              "jobs per second that ended COMPLETED, over the measured duration"),
+              "jobs per second that ended COMPLETED, over the measured duration", count="jobs.completed"),
         _spec("job_failure_rate", UNIT_RATIO, Kind.RATIO, _WORSE_UP,
-              "(FAILED + TIMED_OUT) / (COMPLETED + FAILED + TIMED_OUT); cancelled and unfinished jobs excluded"),
+              "(FAILED + TIMED_OUT) / (COMPLETED + FAILED + TIMED_OUT); cancelled and unfinished jobs excluded",
+              count="jobs.failed_or_timed_out", over="jobs.ran_to_end"),
         _spec("dropped", UNIT_COUNT, Kind.COUNTER, _WORSE_UP,
               "open-model arrivals that could not start (no free user)", flows=ALL_FLOW_KINDS),
         # Endpoint state from /health samples.
         _spec("queue_length", UNIT_JOBS, Kind.GAUGE, _WORSE_UP,
-              "jobs waiting in the endpoint's queue (/health jobs.inQueue)", scopes=_NONE, flows=frozenset()),
+              "jobs waiting in the endpoint's queue (/health jobs.inQueue)", scopes=_NONE, flows=frozenset(),
+              health="jobs.inQueue"),
         _spec("in_progress", UNIT_JOBS, Kind.GAUGE, _NEUTRAL,
-              "jobs being worked on (/health jobs.inProgress)", scopes=_NONE, flows=frozenset()),
+              "jobs being worked on (/health jobs.inProgress)", scopes=_NONE, flows=frozenset(),
+              health="jobs.inProgress"),
         _spec("workers_running", "workers", Kind.GAUGE, _NEUTRAL,
-              "workers running a job (/health workers.running)", scopes=_NONE, flows=frozenset()),
+              "workers running a job (/health workers.running)", scopes=_NONE, flows=frozenset(),
+              health="workers.running"),
     )
 }
 """Every metric by name; also the key order of ``summary.json``'s ``metrics`` section."""
 
 HISTOGRAM_METRICS: tuple[str, ...] = tuple(n for n, s in METRICS.items() if s.kind is Kind.HISTOGRAM)
+CENSORED_SUFFIX = ".censored"
+"""Recorder histograms of ``<metric>.censored`` hold unfinished jobs' times so far (lower bounds)."""
+LOWER_BOUNDS = "lower_bounds"
+"""Key, beside a histogram's statistics in ``summary.json``, listing those that are lower bounds only."""
+UPPER_BOUNDS = "upper_bounds"
+"""Key, beside a histogram's statistics in ``summary.json``: for lower bounds that are capped, the highest the
+truth can be (``{"p95": 317.0}``)."""
+CENSORED = "censored"
+"""Key, beside a histogram's statistics in ``summary.json``, counting the censored samples among ``count``."""
+
+
+def censored_name(metric: str) -> str:
+    """The recorder histogram holding ``metric``'s censored samples."""
+    return metric + CENSORED_SUFFIX
+
+
+def _check_catalogue() -> None:
+    """Every derivation names known counters and fits its kind (a mistake here is a bug, caught on import)."""
+    for spec in METRICS.values():
+        d = spec.derivation
+        if (d is None) != (spec.kind in (Kind.HISTOGRAM, Kind.GAUGE)):
+            raise AssertionError(f"{spec.name}: a {spec.kind} metric {'needs' if d is None else 'has no'} derivation")
+        if (spec.health_key is None) == (spec.kind is Kind.GAUGE):
+            raise AssertionError(f"{spec.name}: only gauges read /health")
+        if d is None:
+            continue
+        if d.numerator not in COUNTERS:
+            raise AssertionError(f"{spec.name}: unknown counter {d.numerator!r}")
+        wanted = {Kind.COUNTER: None, Kind.RATE: DURATION}.get(spec.kind, d.denominator)
+        if d.denominator != wanted or (spec.kind is Kind.RATIO and d.denominator not in COUNTERS):
+            raise AssertionError(f"{spec.name}: a {spec.kind} metric cannot divide by {d.denominator!r}")
+
+
+_check_catalogue()
 JOB_HISTOGRAM_METRICS: tuple[str, ...] = ("queue_delay", "execution_time", "end_to_end", "first_chunk", "chunk_gap")
 
 
@@ -337,19 +483,47 @@ def parse_metric_ref(text: str, *, flow: str | None = None, op: str | None = Non
     return MetricRef(metric, stat, scope, scope_value)
 
 
-def value_from_summary(summary: Mapping[str, Any], ref: MetricRef) -> float | None:
-    """The figure ``ref`` names in a loaded ``summary.json``, or None when the run did not measure it."""
+def _figures_in_summary(summary: Mapping[str, Any], ref: MetricRef) -> Mapping[str, Any] | None:
     entry = summary.get("metrics", {}).get(ref.metric)
     if not entry:
         return None
     if ref.scope is None:
-        figures = entry.get("overall")
-    else:
-        figures = entry.get(f"by_{ref.scope.value}", {}).get(ref.scope_value or "")
+        return entry.get("overall")
+    return entry.get(f"by_{ref.scope.value}", {}).get(ref.scope_value or "")
+
+
+def value_from_summary(summary: Mapping[str, Any], ref: MetricRef) -> float | None:
+    """The figure ``ref`` names in a loaded ``summary.json``, or None when the run did not measure it."""
+    figures = _figures_in_summary(summary, ref)
     if not figures:
         return None
     value = figures.get(ref.stat)
     return None if value is None else float(value)
+
+
+def is_lower_bound(summary: Mapping[str, Any], ref: MetricRef) -> bool:
+    """Whether the figure ``ref`` names is only a lower bound (unfinished jobs' times so far went into it)."""
+    figures = _figures_in_summary(summary, ref)
+    return bool(figures) and ref.stat in (figures.get(LOWER_BOUNDS) or ())  # type: ignore[union-attr]
+
+
+def upper_bound(summary: Mapping[str, Any], ref: MetricRef) -> float | None:
+    """The highest the figure ``ref`` names can truly be: the value itself when exact, the cap of a lower
+    bound that has one, None (unbounded) for an uncapped lower bound or a figure not measured."""
+    figures = _figures_in_summary(summary, ref)
+    value = value_from_summary(summary, ref)
+    if not figures or value is None:
+        return None
+    if not is_lower_bound(summary, ref):
+        return value
+    cap = (figures.get(UPPER_BOUNDS) or {}).get(ref.stat)
+    return None if cap is None else float(cap)
+
+
+def censored_count(summary: Mapping[str, Any], ref: MetricRef) -> int:
+    """How many censored samples (unfinished jobs) the figure's histogram holds (0 for other figures)."""
+    figures = _figures_in_summary(summary, ref)
+    return int((figures or {}).get(CENSORED) or 0)
 
 
 def metric_names() -> list[str]:

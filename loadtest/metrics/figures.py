@@ -1,46 +1,218 @@
-"""A run's measurements per time bucket, and any figure of it over any weighting of buckets.
+"""The figure engine: any catalogue figure of a run, over any weighting of its time buckets.
 
-One engine serves three jobs: a threshold over time windows (weights: one row per window, 1 inside it),
-the noise estimate of a baseline comparison (weights: one row per bootstrap resample of blocks of
-buckets) and the live evaluation during a run. A figure is computed for every row at once with numpy:
-histograms become a (buckets × histogram cells) count matrix, so a weighted merge is one matrix product,
-and percentiles follow HdrHistogram's definition exactly as ``summary.json`` does (see
-``loadtest.metrics.hdr``): with all weights 1 the engine gives the summary's figure.
+Every consumer derives its figures here, from the catalogue's declarations (``catalog.METRICS``: a
+counter, a rate or a ratio names its numerator and denominator counters, ``catalog.COUNTERS`` the
+request classes or job outcomes each counter counts): the summary (the whole run as one bucket), the
+thresholds over time windows, the noise estimate of a baseline comparison (weights: one row per
+bootstrap resample of blocks of buckets), the live thresholds during a run, the web UI tabs and the
+progress line (:func:`run_counts`, :class:`LiveTotals`). A figure is computed for every row of a
+bucket-weight matrix at once with numpy: counters become per-bucket vectors and histograms a
+(buckets × histogram cells) count matrix, so a weighted merge is one matrix product; histogram
+statistics are :class:`loadtest.metrics.hdr.StatisticRows`'s, so with all weights 1 the engine gives
+the summary's figure.
 
-The input is the recorder snapshot (``recorder.json`` in a run directory, or a live ``Recorder``).
+The input is a recorder snapshot (``recorder.json`` in a run directory) or a live ``Recorder``.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from loadtest.metrics import hdr
-from loadtest.metrics.catalog import Kind, MetricRef, Scope
-from loadtest.metrics.recorder import final_status_class, is_error, is_throttled
-from loadtest.metrics.summary import HEALTH_GAUGES
+from loadtest.metrics.catalog import (
+    COUNTERS,
+    DURATION,
+    CounterSpec,
+    Derivation,
+    Kind,
+    MetricRef,
+    Scope,
+    Table,
+    censored_name,
+)
+from loadtest.metrics.classify import JobOutcome, RequestClass, classify_request, job_outcome
 
-_JOB_COUNTERS = {
-    "jobs.completed": ("completed",),
-    "jobs.failed": ("failed",),
-    "jobs.cancelled": ("cancelled",),
-    "jobs.timed_out": ("timed_out",),
-    "jobs.in_flight": ("in_flight",),
-    "jobs.submitted": ("completed", "failed", "cancelled", "timed_out", "in_flight"),
-}
+if TYPE_CHECKING:
+    from loadtest.metrics.recorder import Recorder
+
+EntryKey = tuple[Any, ...]
+"""What identifies a count within its table: (op, flow, status) for requests, (flow, final status) for
+jobs, (flow,) for dropped arrivals and chunks."""
+
+
+def _flow_op(table: Table, key: EntryKey) -> tuple[str, str | None]:
+    if table is Table.REQUESTS:
+        return key[1], key[0]
+    return key[0], None
+
+
+def _class_of(table: Table, key: EntryKey) -> str | None:
+    """The class a counter's ``classes`` are matched against (None: the table has no classes)."""
+    if table is Table.REQUESTS:
+        return classify_request(int(key[2]))
+    if table is Table.JOBS:
+        return job_outcome(str(key[1]))
+    return None
+
+
+class Tally:
+    """One count table of a run in columns (bucket position, entry, count): cheap to filter and to sum.
+
+    ``first``/``length`` define the bucket axis; with ``whole_run`` every entry falls in one bucket.
+    """
+
+    def __init__(
+        self, table: Table, entries: Iterable[tuple[int, EntryKey, int]], first: int, length: int,
+        *, whole_run: bool = False,
+    ) -> None:
+        self.table = table
+        self.length = 1 if whole_run else length
+        index: dict[EntryKey, int] = {}
+        positions: list[int] = []
+        keys: list[int] = []
+        counts: list[int] = []
+        for bucket, key, n in entries:
+            i = index.get(key)
+            if i is None:
+                i = index[key] = len(index)
+            positions.append(0 if whole_run else bucket - first)
+            keys.append(i)
+            counts.append(n)
+        self.keys: list[EntryKey] = list(index)
+        self._positions = np.asarray(positions, dtype=np.intp)
+        self._keys = np.asarray(keys, dtype=np.intp)
+        self._counts = np.asarray(counts, dtype=np.float64)
+
+    def chosen(self, keep: Callable[[EntryKey], bool]) -> np.ndarray:
+        """Which distinct entries pass ``keep``."""
+        return np.fromiter((keep(key) for key in self.keys), dtype=bool, count=len(self.keys))
+
+    def vector(self, keep: Callable[[EntryKey], bool]) -> np.ndarray:
+        """Per-bucket sum of the counts whose entry passes ``keep`` (zeros when none does)."""
+        mask = self.chosen(keep)[self._keys] if len(self.keys) else np.zeros(0, dtype=bool)
+        return np.bincount(self._positions[mask], weights=self._counts[mask], minlength=self.length)
+
+    def flows(self) -> set[str]:
+        return {_flow_op(self.table, key)[0] for key in self.keys}
+
+    def ops(self) -> set[str]:
+        return {op for key in self.keys if (op := _flow_op(self.table, key)[1]) is not None}
+
+
+def _matches(table: Table, key: EntryKey, scope: Scope | None, value: str | None) -> bool:
+    flow, op = _flow_op(table, key)
+    if scope is Scope.FLOW:
+        return flow == value
+    if scope is Scope.OP:
+        return op == value
+    return True
+
+
+class CountTables:
+    """Every count table of a run over one bucket axis: what counters, rates and ratios are made of."""
+
+    def __init__(
+        self,
+        rows: Mapping[Table, Iterable[tuple[int, EntryKey, int]]],
+        job_totals: Mapping[str, Mapping[str, int]],
+        first: int,
+        length: int,
+        *,
+        whole_run: bool = False,
+    ) -> None:
+        self.whole_run = whole_run
+        self.length = 1 if whole_run else length
+        self.tallies = {
+            table: Tally(table, rows.get(table, ()), first, length, whole_run=whole_run)
+            for table in (Table.REQUESTS, Table.JOBS, Table.DROPPED, Table.CHUNKS)
+        }
+        self.job_totals = job_totals
+
+    @classmethod
+    def of_recorder(cls, recorder: Recorder) -> CountTables:
+        """A live or finished recorder's counts over the whole run (one bucket)."""
+        rows: dict[Table, Iterable[tuple[int, EntryKey, int]]] = {
+            Table.REQUESTS: ((b, (op, flow, status), n) for b, op, flow, status, n in recorder.request_counts()),
+            Table.JOBS: ((b, (flow, status), n) for (b, flow, status), n in recorder.jobs.items()),
+            Table.DROPPED: ((b, (flow,), n) for (b, flow), n in recorder.dropped.items()),
+            Table.CHUNKS: ((b, (flow,), n) for (b, flow), n in recorder.chunks.items()),
+        }
+        totals = {flow: {"retried_jobs": t.retried_jobs, "retries": t.retries, "throttled": t.throttled,
+                         "chunks": t.chunks} for flow, t in recorder.job_totals.items()}
+        return cls(rows, totals, 0, 1, whole_run=True)
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Mapping[str, Any], first: int, length: int) -> CountTables:
+        """A recorder snapshot's counts per bucket, bucket ``first`` at position 0."""
+        rows: dict[Table, Iterable[tuple[int, EntryKey, int]]] = {
+            Table.REQUESTS: ((int(b), (op, flow, int(status)), int(n))
+                             for b, op, flow, status, n in snapshot.get("requests", [])),
+            Table.JOBS: ((int(b), (flow, status), int(n)) for b, flow, status, n in snapshot.get("jobs", [])),
+            Table.DROPPED: ((int(b), (flow,), int(n)) for b, flow, n in snapshot.get("dropped", [])),
+            Table.CHUNKS: ((int(b), (flow,), int(n)) for b, flow, n in snapshot.get("chunks", [])),
+        }
+        return cls(rows, snapshot.get("job_totals", {}), first, length)
+
+    def counter(self, spec: CounterSpec, scope: Scope | None = None, value: str | None = None) -> np.ndarray | None:
+        """Per-bucket counts of ``spec`` in one scope (None when the run keeps it for the whole run only
+        and this is a per-bucket axis)."""
+        if spec.table is Table.JOB_TOTALS:
+            if not self.whole_run or spec.field is None:
+                return None
+            if scope is Scope.OP:
+                return np.zeros(1)
+            total = sum(float(values.get(spec.field, 0)) for flow, values in self.job_totals.items()
+                        if scope is None or flow == value)
+            return np.array([total])
+        table = spec.table
+
+        def keep(key: EntryKey) -> bool:
+            if spec.classes and _class_of(table, key) not in spec.classes:
+                return False
+            return _matches(table, key, scope, value)
+
+        return self.tallies[table].vector(keep)
+
+    def present(self, spec: CounterSpec, scope: Scope | None = None, value: str | None = None) -> bool:
+        """Whether any entry counts towards ``spec`` in that scope (a time series exists for it)."""
+        tally = self.tallies.get(spec.table)
+        if tally is None:
+            return False
+        return bool(tally.chosen(
+            lambda key: (not spec.classes or _class_of(spec.table, key) in spec.classes)
+            and _matches(spec.table, key, scope, value)
+        ).any())
+
+    def scope_values(self, table: Table) -> tuple[list[str], list[str]]:
+        """(flows, operations) the table has entries for, sorted."""
+        tally = self.tallies[Table.JOBS if table is Table.JOB_TOTALS else table]
+        return sorted(tally.flows()), sorted(tally.ops())
+
+
+def divide(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """``top / bottom`` element-wise, NaN where ``bottom`` is not positive (the figure is undefined)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
 
 
 class Figure:
     """One statistic of one metric, computable for each row of a bucket-weight matrix."""
 
+    def evaluate(self, weights: np.ndarray) -> hdr.Bounded:
+        """The figure for each row of ``weights`` (rows × buckets), NaN where it is undefined, with how far
+        the truth can be from it (unfinished jobs' times so far make a histogram statistic a range)."""
+        values = self.values(weights)
+        return hdr.Bounded(values, np.zeros(len(values), dtype=bool), values)
+
     def values(self, weights: np.ndarray) -> np.ndarray:
         """The figure for each row of ``weights`` (rows × buckets); NaN where it is undefined."""
-        raise NotImplementedError
+        return self.evaluate(weights).values
 
 
 @dataclass
@@ -48,28 +220,49 @@ class HistogramFigure(Figure):
     cells: np.ndarray
     """Sorted HDR counts indices present anywhere in the run."""
     counts: np.ndarray
-    """buckets × cells."""
+    """buckets × cells: finished samples."""
     stat: str
+    censored: np.ndarray | None = None
+    """buckets × cells: censored samples (unfinished jobs' times so far), or None when there are none."""
+
+    def evaluate(self, weights: np.ndarray) -> hdr.Bounded:
+        def merge(counts: np.ndarray) -> np.ndarray:
+            return weights @ counts if counts.size else np.zeros((weights.shape[0], counts.shape[1]))
+
+        censored = merge(self.censored) if self.censored is not None else None
+        return hdr.StatisticRows(self.cells, merge(self.counts), censored).value(self.stat)
 
     def values(self, weights: np.ndarray) -> np.ndarray:
-        merged = weights @ self.counts if self.counts.size else np.zeros((weights.shape[0], 0))
-        return histogram_statistic(self.cells, merged, self.stat)
+        return self.evaluate(weights).values
 
 
 @dataclass
 class SumFigure(Figure):
-    """A count, a rate (count over seconds) or a ratio (count over count)."""
+    """A count, a rate (count over seconds) or a ratio (count over count), as the catalogue derives it."""
 
     numerator: np.ndarray
     denominator: np.ndarray | None = None
+
+    @classmethod
+    def derive(cls, derivation: Derivation, count: Callable[[CounterSpec], np.ndarray | None],
+               seconds: np.ndarray) -> SumFigure | None:
+        """The figure ``derivation`` describes, from per-bucket counter vectors and bucket lengths; None
+        when a counter it needs is not kept on this axis."""
+        top = count(derivation.counter)
+        if top is None:
+            return None
+        if derivation.denominator is None:
+            return cls(top)
+        if derivation.denominator == DURATION:
+            return cls(top, seconds)
+        bottom = count(COUNTERS[derivation.denominator])
+        return None if bottom is None else cls(top, bottom)
 
     def values(self, weights: np.ndarray) -> np.ndarray:
         top = weights @ self.numerator
         if self.denominator is None:
             return top
-        bottom = weights @ self.denominator
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
+        return divide(top, weights @ self.denominator)
 
 
 @dataclass
@@ -83,6 +276,25 @@ class GaugeFigure(Figure):
     last: np.ndarray
     stat: str
 
+    @classmethod
+    def of_samples(cls, health: Iterable[tuple[float, Mapping[str, float]]], key: str, stat: str,
+                   position: Callable[[float], int], length: int) -> GaugeFigure:
+        """Per-bucket extremes, sums and last values of one /health field (samples in time order)."""
+        low = np.full(length, np.inf)
+        high = np.full(length, -np.inf)
+        total, samples, last = np.zeros(length), np.zeros(length), np.full(length, np.nan)
+        for t, sample in health:
+            if key not in sample:
+                continue
+            i = position(t)
+            value = float(sample[key])
+            low[i] = min(low[i], value)
+            high[i] = max(high[i], value)
+            total[i] += value
+            samples[i] += 1
+            last[i] = value
+        return cls(low, high, total, samples, last, stat)
+
     def values(self, weights: np.ndarray) -> np.ndarray:
         present = (weights > 0) & (self.samples > 0)
         if self.stat == "min":
@@ -90,43 +302,12 @@ class GaugeFigure(Figure):
         elif self.stat == "max":
             out = np.where(present, self.high, -np.inf).max(axis=1)
         elif self.stat == "mean":
-            n = weights @ self.samples
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out = np.where(n > 0, (weights @ self.total) / np.where(n > 0, n, 1.0), np.nan)
+            out = divide(weights @ self.total, weights @ self.samples)
         else:  # last: the latest bucket with a sample
             positions = np.arange(len(self.last))
             latest = np.where(present, positions, -1).max(axis=1)
             out = np.where(latest >= 0, self.last[np.maximum(latest, 0)], np.nan)
         return np.where(np.isfinite(out), out, np.nan)
-
-
-def histogram_statistic(cells: np.ndarray, merged: np.ndarray, stat: str) -> np.ndarray:
-    """``stat`` (ms, or a count) of each row of merged HDR counts, as ``hdr.statistics`` defines it."""
-    rows = merged.shape[0]
-    if merged.shape[1] == 0:
-        return np.full(rows, 0.0 if stat == "count" else np.nan)
-    lowest, highest, median = hdr._index_values()  # the per-cell values summary.json uses
-    cumulative = np.cumsum(merged, axis=1)
-    total = cumulative[:, -1]
-    empty = total <= 0
-    if stat == "count":
-        return total.astype(float)
-    if stat == "mean":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = (merged @ median[cells]) / np.where(empty, 1.0, total) / hdr.US_PER_MS
-    elif stat == "min":
-        first = np.argmax(merged > 0, axis=1)
-        mean = lowest[cells[first]] / hdr.US_PER_MS
-    elif stat == "max":
-        last = merged.shape[1] - 1 - np.argmax(merged[:, ::-1] > 0, axis=1)
-        mean = highest[cells[last]] / hdr.US_PER_MS
-    else:
-        from loadtest.metrics.catalog import HISTOGRAM_PERCENTILES
-
-        target = np.maximum(np.floor(HISTOGRAM_PERCENTILES[stat] * total / 100.0 + 0.5), 1.0)
-        position = np.minimum((cumulative < target[:, None]).sum(axis=1), merged.shape[1] - 1)
-        mean = highest[cells[position]] / hdr.US_PER_MS
-    return np.where(empty, np.nan, mean)
 
 
 def _sparse(encoded: str) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +318,8 @@ def _sparse(encoded: str) -> tuple[np.ndarray, np.ndarray]:
     low, high = h.get_counts_array_index(h.min_value), h.get_counts_array_index(h.max_value)
     counts = np.frombuffer(h.counts, dtype=np.uint64, count=h.counts_len)[low:high + 1]
     index = np.flatnonzero(counts)
-    return index + low, counts[index]
+    hdr.release(h)
+    return index + low, counts[index].copy()
 
 
 class RunBuckets:
@@ -152,7 +334,7 @@ class RunBuckets:
         indices.add(math.floor(max(self.end - 1e-9, self.start) / self.bucket_s))
         for entry in snapshot.get("histograms", []):
             indices.add(int(entry[0]))
-        for name in ("requests", "jobs", "dropped"):
+        for name in ("requests", "jobs", "dropped", "chunks"):
             indices.update(int(entry[0]) for entry in snapshot.get(name, []))
         health = [(float(t), sample) for t, sample in snapshot.get("health", [])]
         indices.update(math.floor(t / self.bucket_s) for t, _ in health)
@@ -162,15 +344,11 @@ class RunBuckets:
         for bucket, metric, flow, op, encoded in snapshot.get("histograms", []):
             self._encoded[(metric, flow, op)].append((int(bucket) - self.first, encoded))
         self._decoded: dict[tuple[str, str, str], list[tuple[int, np.ndarray, np.ndarray]]] = {}
-        self._requests = [(int(b) - self.first, op, flow, int(status), int(n))
-                          for b, op, flow, status, n in snapshot.get("requests", [])]
-        self._jobs = [(int(b) - self.first, flow, final_status_class(status), int(n))
-                      for b, flow, status, n in snapshot.get("jobs", [])]
-        self._dropped = [(int(b) - self.first, flow, int(n)) for b, flow, n in snapshot.get("dropped", [])]
+        self.counts = CountTables.of_snapshot(snapshot, self.first, self.count)
         self._health = sorted(health, key=lambda item: item[0])
 
     @classmethod
-    def from_recorder(cls, recorder: Any, *, end: float | None = None) -> RunBuckets:
+    def from_recorder(cls, recorder: Recorder, *, end: float | None = None) -> RunBuckets:
         """From a live ``Recorder`` (its snapshot; the recorder keeps running)."""
         return cls(recorder.snapshot(), start=recorder.start, end=end)
 
@@ -193,8 +371,16 @@ class RunBuckets:
         if spec.kind is Kind.HISTOGRAM:
             return self._histogram(ref)
         if spec.kind is Kind.GAUGE:
-            return self._gauge(ref)
-        return self._scalar(ref)
+            assert spec.health_key is not None
+            return GaugeFigure.of_samples(
+                self._health, spec.health_key, ref.stat,
+                lambda t: math.floor(t / self.bucket_s) - self.first, self.count,
+            )
+        assert spec.derivation is not None
+        return SumFigure.derive(
+            spec.derivation, lambda counter: self.counts.counter(counter, ref.scope, ref.scope_value),
+            self.lengths(),
+        )
 
     def _matches(self, ref: MetricRef, flow: str, op: str) -> bool:
         if ref.scope is Scope.FLOW:
@@ -210,82 +396,25 @@ class RunBuckets:
             pieces = self._decoded[key] = [(position, *_sparse(encoded)) for position, encoded in self._encoded[key]]
         return pieces
 
-    def _histogram(self, ref: MetricRef) -> HistogramFigure:
-        pieces = [
+    def _pieces_of(self, metric: str, ref: MetricRef) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        return [
             piece for key in self._encoded
-            if key[0] == ref.metric and self._matches(ref, key[1], key[2]) for piece in self._pieces(key)
+            if key[0] == metric and self._matches(ref, key[1], key[2]) for piece in self._pieces(key)
         ]
-        cells = np.unique(np.concatenate([p[1] for p in pieces])) if pieces else np.zeros(0, dtype=np.int64)
-        counts = np.zeros((self.count, len(cells)), dtype=np.float64)
-        for position, piece_cells, piece_counts in pieces:
-            counts[position, np.searchsorted(cells, piece_cells)] += piece_counts
-        return HistogramFigure(cells, counts, ref.stat)
 
-    def _vector(self) -> np.ndarray:
-        return np.zeros(self.count, dtype=np.float64)
+    def _histogram(self, ref: MetricRef) -> HistogramFigure:
+        pieces = self._pieces_of(ref.metric, ref)
+        censored = self._pieces_of(censored_name(ref.metric), ref) if ref.spec.censored else []
+        every = pieces + censored
+        cells = np.unique(np.concatenate([p[1] for p in every])) if every else np.zeros(0, dtype=np.int64)
 
-    def _request_vectors(self, ref: MetricRef) -> dict[str, np.ndarray]:
-        out = {name: self._vector() for name in ("requests", "throttled", "errors", "accepted")}
-        for position, op, flow, status, n in self._requests:
-            if not self._matches(ref, flow, op):
-                continue
-            out["requests"][position] += n
-            if is_throttled(status):
-                out["throttled"][position] += n
-            elif status != 0:
-                out["accepted"][position] += n
-            if is_error(status):
-                out["errors"][position] += n
-        return out
+        def matrix(parts: list[tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
+            counts = np.zeros((self.count, len(cells)), dtype=np.float64)
+            for position, piece_cells, piece_counts in parts:
+                counts[position, np.searchsorted(cells, piece_cells)] += piece_counts
+            return counts
 
-    def _job_vector(self, ref: MetricRef, classes: tuple[str, ...]) -> np.ndarray:
-        vector = self._vector()
-        for position, flow, status_class, n in self._jobs:
-            if status_class in classes and self._matches(ref, flow, ""):
-                vector[position] += n
-        return vector
-
-    def _scalar(self, ref: MetricRef) -> SumFigure | None:
-        name = ref.metric
-        if name in ("requests", "throttled", "errors"):
-            return SumFigure(self._request_vectors(ref)[name])
-        if name in ("throughput", "accepted_rate"):
-            vectors = self._request_vectors(ref)
-            return SumFigure(vectors["requests" if name == "throughput" else "accepted"], self.lengths())
-        if name in ("rate_429", "error_rate"):
-            vectors = self._request_vectors(ref)
-            return SumFigure(vectors["throttled" if name == "rate_429" else "errors"], vectors["requests"])
-        if name in _JOB_COUNTERS:
-            return SumFigure(self._job_vector(ref, _JOB_COUNTERS[name]))
-        if name == "job_throughput":
-            return SumFigure(self._job_vector(ref, ("completed",)), self.lengths())
-        if name == "job_failure_rate":
-            bad = self._job_vector(ref, ("failed", "timed_out"))
-            return SumFigure(bad, bad + self._job_vector(ref, ("completed",)))
-        if name == "dropped":
-            vector = self._vector()
-            for position, flow, n in self._dropped:
-                if self._matches(ref, flow, ""):
-                    vector[position] += n
-            return SumFigure(vector)
-        return None  # e.g. jobs.retried: kept per flow for the whole run only
-
-    def _gauge(self, ref: MetricRef) -> GaugeFigure:
-        key = HEALTH_GAUGES[ref.metric]
-        low = np.full(self.count, np.inf)
-        high = np.full(self.count, -np.inf)
-        total, samples, last = self._vector(), self._vector(), np.full(self.count, np.nan)
-        for t, sample in self._health:
-            if key not in sample:
-                continue
-            position = math.floor(t / self.bucket_s) - self.first
-            value = float(sample[key])
-            low[position] = min(low[position], value)
-            high[position] = max(high[position], value)
-            total[position] += value
-            samples[position] += 1
-            last[position] = value
-        return GaugeFigure(low, high, total, samples, last, ref.stat)
+        return HistogramFigure(cells, matrix(pieces), ref.stat, matrix(censored) if censored else None)
 
     # ---------------------------------------------------------------------------------------- weights
 
@@ -333,3 +462,106 @@ class RunBuckets:
         for b, members in enumerate(blocks):
             weights[:, members] = multiplicity[:, [b]]
         return weights
+
+
+# ------------------------------------------------------------------------------ whole-run counts, live
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """Whole-run counts of a recorder (what the end-of-run lines, the web UI and the progress line show).
+
+    ``errors`` are HTTP errors and connection failures (``no_answer``), never 429s (``throttled``).
+    """
+
+    requests: int
+    throttled: int
+    errors: int
+    no_answer: int
+    by_status: dict[int, int]
+    """Requests by HTTP status code (0: no answer), every code seen."""
+    jobs: dict[JobOutcome, int]
+    """Jobs by outcome (every outcome, 0 when none); ``IN_FLIGHT``: unfinished when recorded."""
+    dropped: int
+    requests_by_op_status: dict[str, dict[int, int]] = field(default_factory=dict)
+    """Requests per operation per status code."""
+
+    @property
+    def jobs_submitted(self) -> int:
+        return sum(self.jobs.values())
+
+    @property
+    def in_flight(self) -> int:
+        return self.jobs[JobOutcome.IN_FLIGHT]
+
+    @property
+    def rate_429(self) -> float | None:
+        """Throttled requests over all requests (None before the first request)."""
+        return _ratio(self.throttled, self.requests)
+
+
+def _ratio(top: float, bottom: float) -> float | None:
+    value = float(divide(np.array([top], dtype=float), np.array([bottom], dtype=float))[0])
+    return None if math.isnan(value) else value
+
+
+def _count(tables: CountTables, name: str) -> int:
+    vector = tables.counter(COUNTERS[name])
+    return int(vector.sum()) if vector is not None else 0
+
+
+def run_counts(recorder: Recorder) -> RunCounts:
+    """The recorder's whole-run counts, classified as every figure is (:mod:`loadtest.metrics.classify`)."""
+    tables = CountTables.of_recorder(recorder)
+    by_op: defaultdict[str, defaultdict[int, int]] = defaultdict(lambda: defaultdict(int))
+    by_status: defaultdict[int, int] = defaultdict(int)
+    for _, op, _flow, status, n in recorder.request_counts():
+        by_op[op][int(status)] += n
+        by_status[int(status)] += n
+    return RunCounts(
+        requests=_count(tables, "requests"),
+        throttled=_count(tables, "throttled"),
+        errors=_count(tables, "errors"),
+        no_answer=_count(tables, "no_answer"),
+        by_status=dict(sorted(by_status.items())),
+        jobs={outcome: _count(tables, f"jobs.{outcome.value}") for outcome in JobOutcome},
+        dropped=_count(tables, "dropped"),
+        requests_by_op_status={op: dict(sorted(codes.items())) for op, codes in sorted(by_op.items())},
+    )
+
+
+class LiveTotals:
+    """Request counts of a live recorder, cheap to read every second however long the run.
+
+    Buckets more than ``settle_buckets`` behind the newest are summed once and kept; only the newer ones
+    are read again. (A drain merged later than that into an old bucket is missed here, which a progress
+    line can afford; the run directory's figures are exact.)
+    """
+
+    def __init__(self, recorder: Recorder, settle_buckets: int = 60) -> None:
+        self.recorder = recorder
+        self.settle_buckets = settle_buckets
+        self._settled: dict[RequestClass, int] = dict.fromkeys(RequestClass, 0)
+        self._settled_below: int | None = None
+
+    def by_class(self) -> dict[RequestClass, int]:
+        """Requests so far by :class:`RequestClass`."""
+        newest = self.recorder.newest_bucket
+        if newest is None:
+            return dict.fromkeys(RequestClass, 0)
+        horizon = newest - self.settle_buckets
+        if self._settled_below is None or horizon > self._settled_below:
+            for bucket, _, _, status, n in self.recorder.request_counts(self._settled_below):
+                if bucket < horizon:
+                    self._settled[classify_request(status)] += n
+            self._settled_below = horizon
+        out = dict(self._settled)
+        for _, _, _, status, n in self.recorder.request_counts(self._settled_below):
+            out[classify_request(status)] += n
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Requests so far per catalogue request counter (``requests``, ``throttled``, ``errors``, ...)."""
+        classes = self.by_class()
+        return {name: sum(classes[c] for c in spec.classes) for name, spec in COUNTERS.items()
+                if spec.table is Table.REQUESTS}

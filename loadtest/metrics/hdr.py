@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hdrh.histogram import HdrHistogram
 
@@ -99,36 +99,183 @@ def sparse_sum(parts: list[Sparse]) -> Sparse:
     return unique, sums
 
 
-def statistics(h: HdrHistogram | Sparse, names: tuple[str, ...] | None = None) -> dict[str, float]:
-    """Statistics of one histogram (or its sparse counts) in milliseconds; empty dict when empty.
+def record_many(h: HdrHistogram, values_ms: list[float]) -> int:
+    """Record many millisecond values at once (what :func:`to_us` and ``record_value`` would do one by one,
+    vectorised); returns how many had to be clamped into range.
 
-    Percentiles follow HdrHistogram's definition (the highest value equivalent to the one at the target
-    count), min is the lowest equivalent and max the highest equivalent of the extreme recorded values,
-    and the mean weighs each count by its median equivalent value.
+    The recorder keeps each time bucket's raw samples in a list (one ``append`` per request) and records
+    them here when the bucket is read or closed, so the per-request cost stays a fraction of a
+    ``record_value`` call.
     """
     import numpy as np
 
-    wanted = names or ("p50", "p90", "p95", "p99", "p999", "min", "max", "mean", "count")
-    index, counts = h if isinstance(h, tuple) else sparse_of(h)
-    if len(index) == 0:
-        return {}
-    lowest, highest, median = _index_values()
-    cumulative = np.cumsum(counts)
-    total = int(cumulative[-1])
-    out: dict[str, float] = {}
-    for name in wanted:
-        if name == "count":
-            out[name] = float(total)
-        elif name == "min":
-            out[name] = float(lowest[index[0]]) / US_PER_MS
-        elif name == "max":
-            out[name] = float(highest[index[-1]]) / US_PER_MS
-        elif name == "mean":
-            out[name] = float(np.dot(counts.astype(np.float64), median[index])) / total / US_PER_MS
+    if not values_ms:
+        return 0
+    ms = np.asarray(values_ms, dtype=np.float64)
+    positive = ms > 0  # also False for NaN
+    us = np.where(positive, np.rint(ms * US_PER_MS), 0.0)  # rint: ties to even, as round() does
+    too_big = us > HIGHEST_US
+    clamped = int(np.count_nonzero(~positive & (ms != 0)) + np.count_nonzero(too_big))
+    values = np.where(too_big, HIGHEST_US, us).astype(np.int64)
+    # HdrHistogram's index of a value, vectorised: the bucket is the bit length of (value | sub_bucket_mask)
+    # less the magnitudes; frexp gives bit lengths exactly for values below 2**53.
+    bits = np.frexp((values | h.sub_bucket_mask).astype(np.float64))[1]
+    bucket = bits - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
+    sub_bucket = values >> (bucket + h.unit_magnitude)
+    index = ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub_bucket - h.sub_bucket_half_count
+    cells, counts = np.unique(index, return_counts=True)
+    np.frombuffer(h.counts, dtype=np.uint64, count=h.counts_len)[cells] += counts.astype(np.uint64)
+    h.total_count += len(values)
+    h.min_value = min(h.min_value, int(values.min()))
+    h.max_value = max(h.max_value, int(values.max()))
+    return clamped
+
+
+class Bounded(NamedTuple):
+    """A statistic per row and how far the truth can be from it (censored samples make it a range)."""
+
+    values: np.ndarray
+    """The statistic of the union of finished samples and censored ones at their bounds: never above the
+    truth. NaN for a row without samples."""
+    lower: np.ndarray
+    """Whether each value is only a lower bound (censored samples could raise the truth above it)."""
+    upper: np.ndarray
+    """The highest the truth can be: the value itself where it is exact, ``inf`` where nothing caps it."""
+
+
+class StatisticRows:
+    """Statistics of each row of HDR counts, with censored samples taken as lower bounds.
+
+    ``cells`` are sorted counts indices and ``merged`` the counts (rows × cells) of finished samples;
+    ``censored`` (same shape), when given, counts censored samples at their lower bounds (an unfinished
+    job's time so far). A statistic is taken over the union, censored samples at their bound: raising a
+    censored sample can only raise the union's order statistics, so it is never above the truth, and it
+    is marked a lower bound where censored samples could move it (docs/run-directory.md, "Censored
+    samples"):
+
+    * a percentile at rank ``k`` of the union (and ``min``, rank 1): the truth lies between the union's
+      ``k``-th value and the ``k``-th smallest *finished* sample (adding samples never raises an order
+      statistic), so it is exact when both lie in the same histogram cell, a lower bound capped by the
+      ``k``-th finished sample otherwise, and uncapped when fewer than ``k`` samples finished;
+    * ``max`` and ``mean``: an uncapped lower bound whenever a censored sample is present;
+    * ``count``: exact (finished and censored samples together).
+
+    Percentiles follow HdrHistogram's definition (the highest value equivalent to the one at rank
+    ``max(floor(p * count / 100 + 0.5), 1)``), ``min`` is the lowest equivalent and ``max`` the highest
+    equivalent of the extreme samples, the mean weighs each count by its median equivalent value. This is
+    the one implementation every histogram figure uses.
+    """
+
+    def __init__(self, cells: np.ndarray, merged: np.ndarray, censored: np.ndarray | None = None) -> None:
+        import numpy as np
+
+        self.cells = cells
+        self.finished = merged
+        self.censored = censored
+        self.union = merged if censored is None else merged + censored
+        self.rows = merged.shape[0]
+        self.cumulative = np.cumsum(self.union, axis=1)
+        self.total = self.cumulative[:, -1] if self.union.shape[1] else np.zeros(self.rows)
+        self.empty = self.total <= 0
+        self.has_censored = (censored.sum(axis=1) > 0) & ~self.empty if censored is not None else None
+        self._finished_cumulative: np.ndarray | None = None
+
+    def value(self, stat: str) -> Bounded:
+        """``stat`` of each row (ms, or a count) with its bounds."""
+        import numpy as np
+
+        exact = np.zeros(self.rows, dtype=bool)
+        if self.union.shape[1] == 0:
+            values = np.full(self.rows, 0.0 if stat == "count" else np.nan)
+            return Bounded(values, exact, values)
+        lowest, highest, median = _index_values()
+        if stat == "count":
+            values = self.total.astype(float)
+            return Bounded(values, exact, values)
+        censored = self.has_censored if self.has_censored is not None else exact
+        if stat in ("mean", "max"):
+            if stat == "mean":
+                union = self.union
+                weighted = np.dot(union[0], median[self.cells])[None] if self.rows == 1 else union @ median[self.cells]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    values = weighted / np.where(self.empty, 1.0, self.total) / US_PER_MS
+            else:
+                last = self.union.shape[1] - 1 - np.argmax(self.union[:, ::-1] > 0, axis=1)
+                values = highest[self.cells[last]] / US_PER_MS
+            values = np.where(self.empty, np.nan, values)
+            return Bounded(values, censored, np.where(censored, np.inf, values))
+        if stat == "min":
+            target = np.ones(self.rows)
         else:
-            target = max(int(HISTOGRAM_PERCENTILES[name] * total / 100 + 0.5), 1)
-            pos = min(int(np.searchsorted(cumulative, target, side="left")), len(index) - 1)
-            out[name] = float(highest[index[pos]]) / US_PER_MS
+            target = np.maximum(np.floor(HISTOGRAM_PERCENTILES[stat] * self.total / 100.0 + 0.5), 1.0)
+        equivalent = lowest if stat == "min" else highest
+        position = np.minimum((self.cumulative < target[:, None]).sum(axis=1), self.union.shape[1] - 1)
+        values = np.where(self.empty, np.nan, equivalent[self.cells[position]] / US_PER_MS)
+        if self.has_censored is None:
+            return Bounded(values, exact, values)
+        if self._finished_cumulative is None:
+            self._finished_cumulative = np.cumsum(self.finished, axis=1)
+        finished = self._finished_cumulative
+        reaches = finished[:, -1] >= target
+        finished_position = np.minimum((finished < target[:, None]).sum(axis=1), self.union.shape[1] - 1)
+        lower = self.has_censored & ~(reaches & (finished_position == position))
+        cap = np.where(reaches, equivalent[self.cells[finished_position]] / US_PER_MS, np.inf)
+        return Bounded(values, lower, np.where(lower, cap, values))
+
+
+ALL_STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999", "min", "max", "mean", "count")
+
+
+def statistics(h: HdrHistogram | Sparse, names: tuple[str, ...] | None = None) -> dict[str, float]:
+    """Statistics of one histogram (or its sparse counts) in milliseconds; empty dict when empty.
+
+    See :class:`StatisticRows` for the definitions.
+    """
+    return censored_statistics(h if isinstance(h, tuple) else sparse_of(h), None, names).stats
+
+
+class CensoredStatistics(NamedTuple):
+    stats: dict[str, float]
+    """Each statistic (never above the truth)."""
+    lower_bounds: list[str]
+    """The statistics that are lower bounds only."""
+    upper_bounds: dict[str, float]
+    """For lower bounds that are capped: the highest the truth can be."""
+
+
+def censored_statistics(
+    finished: Sparse | None, censored: Sparse | None, names: tuple[str, ...] | None = None
+) -> CensoredStatistics:
+    """Statistics of finished samples together with censored ones (lower bounds): see :class:`StatisticRows`.
+    All empty when there is no sample at all."""
+    import numpy as np
+
+    wanted = names or ALL_STATS
+    if finished is None:
+        finished = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64))
+    if censored is not None and len(censored[0]) == 0:
+        censored = None
+    if censored is None:
+        cells = finished[0]
+        merged = finished[1].astype(np.float64)[None, :]
+        censored_counts = None
+    else:
+        cells = np.union1d(finished[0], censored[0])
+        merged = np.zeros((1, len(cells)))
+        merged[0, np.searchsorted(cells, finished[0])] = finished[1]
+        censored_counts = np.zeros((1, len(cells)))
+        censored_counts[0, np.searchsorted(cells, censored[0])] = censored[1]
+    out = CensoredStatistics({}, [], {})
+    if len(cells) == 0:
+        return out
+    rows = StatisticRows(cells, merged, censored_counts)
+    for name in wanted:
+        bounded = rows.value(name)
+        out.stats[name] = float(bounded.values[0])
+        if bounded.lower[0]:
+            out.lower_bounds.append(name)
+            if np.isfinite(bounded.upper[0]):
+                out.upper_bounds[name] = float(bounded.upper[0])
     return out
 
 

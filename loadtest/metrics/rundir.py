@@ -299,6 +299,7 @@ def write_run_directory(
             "rows_omitted": rows_omitted,
         },
         "health": {"samples": len(recorder.health), "stride": recorder.health_stride},
+        "loop_lag": recorder.loop_lag(),
         "notes": {"clamped_values": recorder.clamped, "histogram_significant_digits": hdr.SIGNIFICANT_DIGITS},
         "files": {},
     }

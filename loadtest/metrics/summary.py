@@ -9,80 +9,17 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
+
 from loadtest.metrics import catalog, hdr
-from loadtest.metrics.catalog import METRICS, Kind, Scope
-from loadtest.metrics.recorder import Recorder, aggregate, final_status_class, is_error, is_throttled, series_name
+from loadtest.metrics.catalog import CENSORED, LOWER_BOUNDS, METRICS, UPPER_BOUNDS, Kind, Scope, censored_name
+from loadtest.metrics.figures import CountTables, GaugeFigure, SumFigure
+from loadtest.metrics.recorder import Recorder, aggregate, series_name
 
-HEALTH_GAUGES: dict[str, str] = {
-    "queue_length": "jobs.inQueue",
-    "in_progress": "jobs.inProgress",
-    "workers_running": "workers.running",
-}
-"""Gauge metric → flattened /health key it reads."""
+HEALTH_GAUGES: dict[str, str] = {name: spec.health_key for name, spec in METRICS.items() if spec.health_key}
+"""Gauge metric → flattened /health key it reads (from the catalogue)."""
 
-_JOB_STATUS_METRIC: dict[str, str] = {
-    "completed": "jobs.completed",
-    "failed": "jobs.failed",
-    "cancelled": "jobs.cancelled",
-    "timed_out": "jobs.timed_out",
-    "in_flight": "jobs.in_flight",
-}
-
-
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-class _Counts:
-    """Request and job counters folded over time, overall / per flow / per op."""
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.requests: dict[str, defaultdict[str, float]] = {}
-        for name in ("requests", "throttled", "errors", "accepted"):
-            self.requests[name] = defaultdict(float, {"": 0.0})  # counters are 0, not missing, when idle
-        self.status_by_op: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for (_, op, flow, status), n in recorder.requests.items():
-            kinds = ["requests"]
-            if is_throttled(status):
-                kinds.append("throttled")
-            elif status != 0:
-                kinds.append("accepted")
-            if is_error(status):
-                kinds.append("errors")
-            for kind in kinds:
-                for key in ("", f"flow={flow}", f"op={op}"):
-                    self.requests[kind][key] += n
-            self.status_by_op[op][str(status)] += n
-        self.jobs: dict[str, defaultdict[str, float]] = {
-            m: defaultdict(float, {"": 0.0}) for m in (*_JOB_STATUS_METRIC.values(), "jobs.submitted")
-        }
-        for (_, flow, status), n in recorder.jobs.items():
-            metric = _JOB_STATUS_METRIC[final_status_class(status)]
-            for key in ("", f"flow={flow}"):
-                self.jobs[metric][key] += n
-                self.jobs["jobs.submitted"][key] += n
-        self.dropped: defaultdict[str, float] = defaultdict(float, {"": 0.0})
-        for (_, flow), n in recorder.dropped.items():
-            self.dropped[""] += n
-            self.dropped[f"flow={flow}"] += n
-        self.retried: defaultdict[str, float] = defaultdict(float, {"": 0.0})
-        for flow, totals in recorder.job_totals.items():
-            self.retried[""] += totals.retried_jobs
-            self.retried[f"flow={flow}"] += totals.retried_jobs
-
-
-def _scoped(values: dict[str, float], transform: Any = None) -> dict[str, Any]:
-    """``{"": v, "flow=a": v, "op=run": v}`` → the summary's overall / by_flow / by_op layout."""
-    out: dict[str, Any] = {"overall": None, "by_flow": {}, "by_op": {}}
-    for key, value in sorted(values.items()):
-        figure = transform(key) if transform else value
-        entry = {"value": figure}
-        if key == "":
-            out["overall"] = entry
-        else:
-            scope, _, name = key.partition("=")
-            out[f"by_{scope}"][name] = entry
-    return out
+_WHOLE_RUN = np.ones((1, 1))
 
 
 def summarize_metrics(recorder: Recorder, duration_s: float | None = None) -> dict[str, Any]:
@@ -90,89 +27,109 @@ def summarize_metrics(recorder: Recorder, duration_s: float | None = None) -> di
 
     ``overall`` and each scoped entry map statistic → value (``{"value": x}`` for non-histograms); a
     metric the run did not measure has ``overall: null``. Rates divide by ``duration_s`` (default: the
-    recorder's span from its start to its last sample).
+    recorder's span from its start to its last sample). A histogram entry with censored samples (unfinished
+    jobs) also has ``censored`` (how many of ``count``), ``lower_bounds`` (the statistics that are lower
+    bounds only) and ``upper_bounds`` (the cap on those that have one); see docs/run-directory.md.
     """
     if duration_s is None:
         start, end = recorder.span()
         duration_s = end - start
-    counts = _Counts(recorder)
-    hist = aggregate(recorder.totals())
+    tables = CountTables.of_recorder(recorder)
+    hist = aggregate(recorder.total_counts())
     metrics: dict[str, Any] = {}
     for name, spec in METRICS.items():
         entry: dict[str, Any] = {"unit": spec.unit, "kind": spec.kind.value, "direction": spec.direction.value}
         if spec.kind is Kind.HISTOGRAM:
             entry.update(_histogram_figures(name, spec, hist))
         elif spec.kind is Kind.GAUGE:
-            entry.update(_gauge_figures(recorder, HEALTH_GAUGES[name]))
+            assert spec.health_key is not None
+            entry.update(_gauge_figures(recorder, spec.health_key))
         else:
-            entry.update(_scalar_figures(name, counts, duration_s))
+            entry.update(_derived_figures(spec, tables, duration_s))
         metrics[name] = entry
     return metrics
 
 
 def _histogram_figures(name: str, spec: catalog.MetricSpec, hist: dict[str, hdr.Sparse]) -> dict[str, Any]:
     out: dict[str, Any] = {"overall": None, "by_flow": {}, "by_op": {}}
-    for series, sparse in hist.items():
+    censored_metric = censored_name(name) if spec.censored else None
+    scopes: dict[tuple[str | None, str | None], None] = {}
+    for series in hist:
         metric, scope, value = parse_series_name(series)
-        if metric != name:
+        if metric in (name, censored_metric):
+            scopes[(scope, value)] = None
+    for scope, value in scopes:
+        if scope is not None and Scope(scope) not in spec.scopes:
             continue
-        stats = hdr.statistics(sparse) or None
+        flow, op = (value, None) if scope == Scope.FLOW else (None, value)
+        result, censored = series_statistics(hist, name, flow=flow, op=op)
+        figures: dict[str, Any] | None = dict(result.stats) or None
+        if figures is not None and censored:
+            figures[CENSORED] = float(censored)
+            figures[LOWER_BOUNDS] = result.lower_bounds
+            figures[UPPER_BOUNDS] = result.upper_bounds
         if scope is None:
-            out["overall"] = stats
-        elif Scope(scope) in spec.scopes:
-            out[f"by_{scope}"][value] = stats
+            out["overall"] = figures
+        else:
+            out[f"by_{scope}"][value] = figures
     out["by_flow"] = dict(sorted(out["by_flow"].items()))
     out["by_op"] = dict(sorted(out["by_op"].items()))
     return out
 
 
-def _scalar_figures(name: str, counts: _Counts, duration_s: float) -> dict[str, Any]:
-    req = counts.requests
+def series_statistics(
+    hist: dict[str, hdr.Sparse], metric: str, *, flow: str | None = None, op: str | None = None,
+    names: tuple[str, ...] | None = None,
+) -> tuple[hdr.CensoredStatistics, int]:
+    """A histogram metric's statistics in one scope, its censored samples (unfinished jobs) included as
+    lower bounds, from the whole-run histograms :func:`aggregate` gives; and how many were censored."""
+    finished = hist.get(series_name(metric, flow=flow, op=op))
+    censored = hist.get(series_name(censored_name(metric), flow=flow, op=op)) if METRICS[metric].censored else None
+    count = int(censored[1].sum()) if censored is not None else 0
+    return hdr.censored_statistics(finished, censored, names), count
 
-    def rate(values: dict[str, float]) -> dict[str, Any]:
-        return _scoped(values, lambda key: values[key] / duration_s if duration_s > 0 else None)
 
-    def ratio(numerators: dict[str, float], denominators: dict[str, float]) -> dict[str, Any]:
-        keys = {k: 0.0 for k in denominators}
-        return _scoped(keys, lambda key: _ratio(numerators.get(key, 0.0), denominators[key]))
+def _derived_figures(spec: catalog.MetricSpec, tables: CountTables, duration_s: float) -> dict[str, Any]:
+    """A counter, rate or ratio overall and per scope, derived as the catalogue says (one bucket: the run)."""
+    assert spec.derivation is not None
+    out: dict[str, Any] = {"overall": None, "by_flow": {}, "by_op": {}}
+    seconds = np.array([float(duration_s)])
+    for scope, value in _scopes(spec, tables):
+        figure = SumFigure.derive(
+            spec.derivation, lambda c, scope=scope, value=value: tables.counter(c, scope, value), seconds
+        )
+        if figure is None:
+            raise KeyError(f"no whole-run counts for {spec.name!r}")  # the catalogue promises them: a bug
+        number = float(figure.values(_WHOLE_RUN)[0])
+        entry = {"value": None if np.isnan(number) else number}
+        if scope is None:
+            out["overall"] = entry
+        else:
+            out[f"by_{scope.value}"][value] = entry
+    return out
 
-    if name in ("requests", "throttled", "errors"):
-        values = {k: req[name].get(k, 0.0) for k in req["requests"]}
-        return _scoped(values)
-    if name == "throughput":
-        return rate(req["requests"])
-    if name == "accepted_rate":
-        return rate({k: req["accepted"].get(k, 0.0) for k in req["requests"]})
-    if name == "rate_429":
-        return ratio(req["throttled"], req["requests"])
-    if name == "error_rate":
-        return ratio(req["errors"], req["requests"])
-    if name in counts.jobs:
-        submitted = counts.jobs["jobs.submitted"]
-        return _scoped({k: counts.jobs[name].get(k, 0.0) for k in submitted})
-    if name == "jobs.retried":
-        return _scoped({k: counts.retried.get(k, 0.0) for k in counts.jobs["jobs.submitted"]})
-    if name == "job_throughput":
-        completed = counts.jobs["jobs.completed"]
-        return rate({k: completed.get(k, 0.0) for k in counts.jobs["jobs.submitted"]})
-    if name == "job_failure_rate":
-        bad: dict[str, float] = defaultdict(float)
-        finished: dict[str, float] = defaultdict(float)
-        for key in counts.jobs["jobs.submitted"]:
-            bad[key] = counts.jobs["jobs.failed"].get(key, 0.0) + counts.jobs["jobs.timed_out"].get(key, 0.0)
-            finished[key] = bad[key] + counts.jobs["jobs.completed"].get(key, 0.0)
-        return ratio(bad, finished)
-    if name == "dropped":
-        return _scoped(dict(counts.dropped))
-    raise KeyError(f"no rule derives metric {name!r}")  # a catalogue entry without a rule is a bug
+
+def _scopes(spec: catalog.MetricSpec, tables: CountTables) -> list[tuple[Scope | None, str | None]]:
+    """Overall, then each flow and operation the metric's counter has entries for (as its scopes allow)."""
+    assert spec.derivation is not None
+    flows, ops = tables.scope_values(spec.derivation.counter.scope_table)
+    scopes: list[tuple[Scope | None, str | None]] = [(None, None)]
+    scopes += [(Scope.FLOW, flow) for flow in flows if Scope.FLOW in spec.scopes]
+    scopes += [(Scope.OP, op) for op in ops if Scope.OP in spec.scopes]
+    return scopes
 
 
 def _gauge_figures(recorder: Recorder, key: str) -> dict[str, Any]:
     samples = sorted((t, s[key]) for t, s in recorder.health if key in s)
     if not samples:
         return {"overall": None, "by_flow": {}, "by_op": {}}
-    values = [v for _, v in samples]
-    stats = {"min": min(values), "max": max(values), "mean": sum(values) / len(values), "last": values[-1]}
+    figure = GaugeFigure.of_samples(((t, {key: v}) for t, v in samples), key, "", lambda _: 0, 1)
+    whole = all(isinstance(v, int) for _, v in samples)  # counts stay whole numbers in summary.json
+    stats: dict[str, float] = {}
+    for stat in catalog.GAUGE_STATS:
+        figure.stat = stat
+        value = float(figure.values(_WHOLE_RUN)[0])
+        stats[stat] = int(value) if whole and stat != "mean" else value
     return {"overall": stats, "by_flow": {}, "by_op": {}}
 
 
@@ -187,8 +144,10 @@ def parse_series_name(series: str) -> tuple[str, str | None, str | None]:
 
 def requests_by_status(recorder: Recorder) -> dict[str, dict[str, int]]:
     """Requests per operation per status code (``"0"`` = connection error or timeout)."""
-    counts = _Counts(recorder)
-    return {op: dict(sorted(codes.items())) for op, codes in sorted(counts.status_by_op.items())}
+    by_op: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for _, op, _flow, status, n in recorder.request_counts():
+        by_op[op][str(status)] += n
+    return {op: dict(sorted(codes.items())) for op, codes in sorted(by_op.items())}
 
 
 def job_outcomes(recorder: Recorder) -> dict[str, dict[str, int]]:
@@ -203,9 +162,10 @@ def timeseries(recorder: Recorder) -> dict[str, Any]:
     """Per-bucket figures, columnar: ``{"bucket_s", "t": [bucket starts], "series": {name: ...}}``.
 
     Histogram series (``latency{op=run}``, ``queue_delay``, ...) map each of :data:`hdr.SERIES_STATS` to
-    a list (None where the bucket had no sample); counter series (``requests{op=run}``,
-    ``throttled{op=run}``, ``errors{op=run}``, ``jobs.completed{flow=x}``, ``dropped{flow=x}``, ...)
-    map to ``{"count": [...]}``. Buckets run without gaps from the first to the last.
+    a list (None where the bucket had no sample); counter series (every counter metric of the catalogue
+    kept per bucket: ``requests{op=run}``, ``throttled{op=run}``, ``errors{op=run}``,
+    ``jobs.completed{flow=x}``, ``dropped{flow=x}``, ``chunks{flow=x}``...) map to ``{"count": [...]}``,
+    each present when something counted towards it. Buckets run without gaps from the first to the last.
     """
     recorder.close_all()
     buckets = recorder.buckets()
@@ -222,31 +182,32 @@ def timeseries(recorder: Recorder) -> dict[str, Any]:
                 columns = hist_series[name] = {s: [None] * n for s in hdr.SERIES_STATS}
             for stat, value in zip(hdr.SERIES_STATS, stats, strict=True):
                 columns[stat][b - first] = value
-    counters: dict[str, list[float]] = {}
-
-    def bump(name: str, bucket: int, amount: int) -> None:
-        column = counters.get(name)
-        if column is None:
-            column = counters[name] = [0] * n
-        column[bucket - first] += amount
-
-    for (b, op, flow, status), count in recorder.requests.items():
-        names = ["requests"]
-        if is_throttled(status):
-            names.append("throttled")
-        if is_error(status):
-            names.append("errors")
-        for metric in names:
-            for scoped in (series_name(metric), series_name(metric, op=op), series_name(metric, flow=flow)):
-                bump(scoped, b, count)
-    for (b, flow, status), count in recorder.jobs.items():
-        metric = _JOB_STATUS_METRIC[final_status_class(status)]
-        for scoped in (metric, series_name(metric, flow=flow), "jobs.submitted",
-                       series_name("jobs.submitted", flow=flow)):
-            bump(scoped, b, count)
-    for (b, flow), count in recorder.dropped.items():
-        bump("dropped", b, count)
-        bump(series_name("dropped", flow=flow), b, count)
     series: dict[str, Any] = dict(sorted(hist_series.items()))
-    series.update({name: {"count": counters[name]} for name in sorted(counters)})
+    series.update(sorted(_counter_series(recorder, first, n).items()))
     return {"format": 1, "bucket_s": recorder.bucket_s, "t": t, "series": series}
+
+
+def _counter_series(recorder: Recorder, first: int, n: int) -> dict[str, dict[str, list[int]]]:
+    """Per-bucket counts of every counter metric kept per bucket, overall and per scope it has entries in."""
+    snapshot = {
+        "requests": list(recorder.request_counts()),
+        "jobs": [[*k, v] for k, v in recorder.jobs.items()],
+        "dropped": [[*k, v] for k, v in recorder.dropped.items()],
+        "chunks": [[*k, v] for k, v in recorder.chunks.items()],
+    }
+    tables = CountTables.of_snapshot(snapshot, first, n)
+    out: dict[str, dict[str, list[int]]] = {}
+    for name, spec in METRICS.items():
+        if spec.kind is not Kind.COUNTER or spec.derivation is None:
+            continue
+        counter = spec.derivation.counter
+        if counter.table is catalog.Table.JOB_TOTALS:
+            continue  # whole-run only
+        for scope, value in _scopes(spec, tables):
+            if not tables.present(counter, scope, value):
+                continue
+            vector = tables.counter(counter, scope, value)
+            assert vector is not None
+            flow, op = (value, None) if scope is Scope.FLOW else (None, value)
+            out[series_name(name, flow=flow, op=op)] = {"count": [int(v) for v in vector]}
+    return out

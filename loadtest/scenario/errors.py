@@ -21,6 +21,7 @@ from typing_extensions import TypeAliasType
 
 from loadtest.scenario import model as model_module
 from loadtest.scenario.source import SourceMap
+from loadtest.units import shown
 
 __all__ = ["ScenarioError", "ScenarioIssue", "did_you_mean", "document_paths", "format_path", "translate"]
 
@@ -48,10 +49,15 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(error) for error in self.errors))
 
 
+_PATH_PART_MAX = 40
+
+
 def format_path(path: Iterable[str | int]) -> str:
-    """``("mix", 2, "poll", "interval")`` -> ``mix[2].poll.interval``."""
+    """``("mix", 2, "poll", "interval")`` -> ``mix[2].poll.interval`` (very long keys cut short)."""
     text = ""
     for part in path:
+        if isinstance(part, str) and len(part) > _PATH_PART_MAX:
+            part = f"{part[:_PATH_PART_MAX - 3]}..."
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
@@ -248,12 +254,12 @@ def _found(value: Any, source: SourceMap, path: tuple[str | int, ...]) -> str:
         return "an empty value"
     for end in range(len(path), 0, -1):  # a shorthand such as "$bytes: 10GB" stands for a deeper key
         if path[:end] in source.source_text:
-            return repr(source.source_text[path[:end]])
+            return shown(source.source_text[path[:end]])
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return shown(value)
 
 
 def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str, tuple[str | int, ...], bool]:
@@ -280,14 +286,15 @@ def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str
         related = {k for model in step.siblings if isinstance(model, type) for k in model_fields_by_key(model)}
         hint = did_you_mean(key, allowed) or did_you_mean(key, sorted(related - set(allowed)))
         known = f" (allowed here: {', '.join(allowed)})" if allowed and not hint else ""
-        return f"unknown key {key!r}{hint}{known}", path, True
+        return f"unknown key {shown(key)}{hint}{known}", path, True
     if kind == "missing":
         return f"missing required key {path[-1]!r}", path, True
     if kind == "union_tag_invalid":
         tags = [tag.strip().strip("'") for tag in str(ctx.get("expected_tags", "")).split(",")]
         field = str(ctx.get("discriminator", "")).strip("'")
         hint = did_you_mean(str(ctx.get("tag")), tags)
-        return f"unknown {field} {ctx.get('tag')!r}{hint} (expected one of: {', '.join(tags)})", (*path, field), False
+        found = shown(ctx.get("tag"))
+        return f"unknown {field} {found}{hint} (expected one of: {', '.join(tags)})", (*path, field), False
     if kind == "union_tag_not_found":
         field = str(ctx.get("discriminator", "")).strip("'")
         kinds = ", ".join(model_module.FLOW_KINDS)
@@ -296,10 +303,17 @@ def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str
         choices = _choices_of(step.leaf)
         hint = did_you_mean(value, choices)
         what = "operation" if step.bad_key else "value"
-        return f"unknown {what} {value!r}{hint} (expected one of: {', '.join(choices)})", path, step.bad_key
+        return f"unknown {what} {shown(value)}{hint} (expected one of: {', '.join(choices)})", path, step.bad_key
     if kind == "value_error":
         text = str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
         return text, path, False
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        word = "at most" if kind == "less_than_equal" else "less than"
+        text = f"{bound:,}" if isinstance(bound, int) else f"{bound:g}"
+        return f"must be {word} {text}, found {_found(value, source, path)}", path, False
+    if kind == "finite_number":
+        return f"must be a finite number (not infinity or NaN), found {_found(value, source, path)}", path, False
     if kind in ("too_short", "too_long"):
         return str(error["msg"]).replace(" after validation", "").lower(), path, False
     if kind in _TYPE_WORDS:
@@ -309,11 +323,15 @@ def _message(error: dict[str, Any], step: _Walk, source: SourceMap) -> tuple[str
     return f"{message}, found {_found(value, source, path)}", path, False
 
 
+TRANSLATED_MAX = 1000
+"""Most pydantic errors of one file turned into messages (each may run a did-you-mean search)."""
+
+
 def translate(exc: ValidationError, source: SourceMap, file: str) -> list[ScenarioIssue]:
-    """Every pydantic error of ``exc`` as a :class:`ScenarioIssue` located in ``file``."""
-    raw = exc.errors(include_url=False)
+    """The pydantic errors of ``exc`` (the first :data:`TRANSLATED_MAX`) as issues located in ``file``."""
+    raw = exc.errors(include_url=False)[:TRANSLATED_MAX]
     steps = [walk(tuple(error["loc"])) for error in raw]
-    chosen = _merge_union_branches(raw, steps, source)
+    chosen = _without_typo_consequences(_merge_union_branches(raw, steps, source))
     issues: dict[tuple[int, int, str, str], ScenarioIssue] = {}
     for error, step in chosen:
         message, path, at_key = _message(error, step, source)
@@ -323,6 +341,25 @@ def translate(exc: ValidationError, source: SourceMap, file: str) -> list[Scenar
         issue = ScenarioIssue(file, position.line, position.column, format_path(path), message)
         issues[(issue.line, issue.column, issue.path, issue.message)] = issue
     return list(issues.values())
+
+
+def _without_typo_consequences(chosen: list[tuple[dict[str, Any], _Walk]]) -> list[tuple[dict[str, Any], _Walk]]:
+    """Drop "missing required key 'users'" when the same mapping has an unknown key ``usres`` whose
+    did-you-mean is ``users``: one typo, one error (the unknown key, which says what to write)."""
+    unknown: dict[tuple[str | int, ...], list[str]] = {}
+    for error, step in chosen:
+        if error["type"] == "extra_forbidden" and step.clean and isinstance(step.clean[-1], str):
+            unknown.setdefault(tuple(step.clean[:-1]), []).append(step.clean[-1])
+    if not unknown:
+        return chosen
+
+    def consequence(error: dict[str, Any], step: _Walk) -> bool:
+        if error["type"] != "missing" or not step.clean:
+            return False
+        missing = str(step.clean[-1])
+        return any(did_you_mean(word, [missing]) for word in unknown.get(tuple(step.clean[:-1]), []))
+
+    return [(error, step) for error, step in chosen if not consequence(error, step)]
 
 
 def document_paths(exc: ValidationError) -> list[tuple[str | int, ...]]:

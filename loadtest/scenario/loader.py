@@ -16,9 +16,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from loadtest.scenario import semantics
-from loadtest.scenario.errors import ScenarioError, ScenarioIssue, document_paths, format_path, translate
+from loadtest.scenario.errors import (
+    TRANSLATED_MAX,
+    ScenarioError,
+    ScenarioIssue,
+    document_paths,
+    format_path,
+    translate,
+)
 from loadtest.scenario.model import Scenario
-from loadtest.scenario.source import Parsed, parse_yaml
+from loadtest.scenario.source import Parsed, ParserName, Position, SourceError, parse_yaml, read_source
+from loadtest.units import shown
 
 __all__ = [
     "ScenarioError",
@@ -30,16 +38,25 @@ __all__ = [
 ]
 
 
-def load_scenario(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Scenario:
-    """The validated scenario in ``path``; raises :class:`ScenarioError` listing every mistake."""
+MAX_ISSUES = 100
+"""Most mistakes listed for one file; beyond, one line says how many more there are (a generated file
+with a hundred thousand bad keys gets a readable answer, quickly)."""
+
+
+def load_scenario(
+    path: str | Path, *, environ: Mapping[str, str] | None = None, parser: ParserName = "auto"
+) -> Scenario:
+    """The validated scenario in ``path``; raises :class:`ScenarioError` listing every mistake.
+
+    ``parser`` picks the YAML event parser (see :func:`~loadtest.scenario.source.parse_yaml`)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([ScenarioIssue(str(path), 1, 1, "", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([ScenarioIssue(str(path), 1, 1, "", f"cannot read the file: {exc}")]) from None
-    return load_scenario_text(text, file=str(path), base_dir=file.resolve().parent, environ=environ)
+        text = read_source(file)
+    except SourceError as exc:
+        problem = exc.problem
+        raise ScenarioError([ScenarioIssue(str(path), problem.position.line, problem.position.column, "",
+                                           problem.message)]) from None
+    return load_scenario_text(text, file=str(path), base_dir=file.resolve().parent, environ=environ, parser=parser)
 
 
 def load_scenario_text(
@@ -48,33 +65,55 @@ def load_scenario_text(
     file: str = "<scenario>",
     base_dir: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
+    parser: ParserName = "auto",
 ) -> Scenario:
     """Like :func:`load_scenario` for text already in memory (``base_dir`` resolves ``$file`` paths)."""
-    parsed = parse_yaml(text, environ)
+    parsed = parse_yaml(text, environ, parser=parser)
     issues = [_issue(file, parsed, problem.path, problem.position, problem.message) for problem in parsed.problems]
     if parsed.data is None:
-        raise ScenarioError(issues)
+        raise _error(issues)
     if not isinstance(parsed.data, dict):
-        issues.append(ScenarioIssue(file, 1, 1, "", "a scenario is a mapping of keys (name, mix, load, ...)"))
-        raise ScenarioError(issues)
+        found = "a list" if isinstance(parsed.data, list) else f"the single value {shown(parsed.data)}"
+        position = parsed.source_map.values.get((), Position(1, 1))
+        issues.append(ScenarioIssue(file, position.line, position.column, "",
+                                    f"a scenario is a mapping of keys (name, duration, mix, ...), found {found}"))
+        raise _error(issues)
     base = Path(base_dir) if base_dir is not None else None
     try:
         scenario = Scenario.model_validate(parsed.data)
     except ValidationError as exc:
         # A value left empty by an unset variable was already reported; do not report it twice.
-        unset = {format_path(problem.path) for problem in parsed.problems}
+        unset = {format_path(problem.path) for problem in parsed.problems if problem.path}
         issues.extend(issue for issue in translate(exc, parsed.source_map, file) if issue.path not in unset)
-        issues.extend(_semantics_despite_errors(parsed, exc, file, base))
-        raise ScenarioError(issues) from None
+        if exc.error_count() <= MAX_ISSUES:
+            issues.extend(_semantics_despite_errors(parsed, exc, file, base))
+        raise _error(issues, untranslated=max(0, exc.error_count() - TRANSLATED_MAX)) from None
     if base is not None:
         scenario._source_path = base / Path(file).name
     scenario._secret_values = dict(parsed.secrets)
     issues.extend(_located(parsed, file, semantics.check(scenario, base)))
     if issues:
-        raise ScenarioError(issues)
+        raise _error(issues)
     semantics.normalise(scenario)
     semantics.resolve_paths(scenario)
     return scenario
+
+
+def _error(issues: list[ScenarioIssue], untranslated: int = 0) -> ScenarioError:
+    """The error for ``issues``, listing at most :data:`MAX_ISSUES` of them (the first in the file);
+    ``untranslated`` more were found but not put into words."""
+    # A value reached through several aliases is one mistake, where it is written: say it once.
+    once = {(issue.file, issue.line, issue.column, issue.message): issue for issue in reversed(issues)}
+    ordered = sorted(once.values(), key=lambda e: (e.file, e.line, e.column, e.path))
+    if len(ordered) <= MAX_ISSUES and not untranslated:
+        return ScenarioError(ordered)
+    shown_issues = ordered[:MAX_ISSUES]
+    rest = ordered[MAX_ISSUES] if len(ordered) > MAX_ISSUES else ordered[-1]
+    more = ScenarioIssue(rest.file, rest.line, rest.column, "", (
+        f"... and {len(ordered) - len(shown_issues) + untranslated:,} more mistakes, not listed; "
+        "fix the ones above first"
+    ))
+    return ScenarioError([*shown_issues, more])
 
 
 def _located(parsed: Parsed, file: str, findings: Iterable[semantics.Finding]) -> list[ScenarioIssue]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -31,9 +32,25 @@ from loadtest import contract
 from loadtest.contract import Op
 from loadtest.distributions import Distribution
 from loadtest.emulator_config import EndpointConfig
-from loadtest.fields import Duration, Probability, Rate, Size
+from loadtest.fields import (
+    MAX_TOKENS,
+    Concurrency,
+    Count,
+    Duration,
+    Finite,
+    GeneratedNumber,
+    Integer,
+    Multiplier,
+    Probability,
+    Rate,
+    Retries,
+    Size,
+    Users,
+    Weight,
+)
 from loadtest.flowkinds import FLOW_KINDS as FLOW_KIND_TABLE_BY_NAME
 from loadtest.flowkinds import KIND_NAMES
+from loadtest.units import MAX_DURATION_S
 
 __all__ = [
     "FLOW_KINDS",
@@ -63,6 +80,7 @@ __all__ = [
     "PollSettings",
     "PurgeQueueFlow",
     "RateLimits",
+    "RatePhase",
     "RetryFailedFlow",
     "RunCancelFlow",
     "RunPollFlow",
@@ -74,13 +92,15 @@ __all__ = [
     "Template",
     "TextGen",
     "Threshold",
+    "TokensGen",
 ]
 
 
 class _Strict(BaseModel):
-    """Base of every scenario model: unknown keys are errors, defaults are validated too."""
+    """Base of every scenario model: unknown keys are errors, defaults are validated too, and no number
+    may be infinite or NaN."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True, allow_inf_nan=False)
 
 
 _WAIT_MIN_S = contract.WAIT_MIN_MS / 1000
@@ -116,7 +136,7 @@ class EndpointTarget(_Strict):
     base_url: str = Field(default=contract.DEFAULT_BASE_URL, pattern=r"^https?://", json_schema_extra=_INTERPOLATED_URL)
     api_key_env: str = Field(default="RUNPOD_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable that holds the API key."""
-    max_jobs: int = Field(default=1000, ge=1)
+    max_jobs: Annotated[Count, Field(ge=1)] = 1000
     """Spending guard: the run submits at most this many jobs in total, then stops submitting."""
     api_key: SkipJsonSchema[str | None] = Field(default=None, exclude=True, repr=False)
 
@@ -155,14 +175,14 @@ class ClosedStage(_Strict):
     """Hold (after ramping at ``spawn_rate``) ``users`` users for ``duration``."""
 
     duration: Duration = Field(gt=0)
-    users: int = Field(ge=0)
+    users: Users
 
 
 class ClosedLoad(_Strict):
     """Closed model: a fixed population of users, each running one flow after another."""
 
     model: Literal["closed"] = "closed"
-    users: int = Field(default=1, ge=1)
+    users: Annotated[Users, Field(ge=1)] = 1
     """Users when there are no ``stages``."""
     spawn_rate: Rate | None = Field(default=None, gt=0)
     """Users started (or stopped) per second; unset: all at once."""
@@ -188,52 +208,109 @@ class ClosedLoad(_Strict):
 
 
 class OpenStage(_Strict):
-    """Arrivals for ``duration``: constant ``rate``, or with ``ramp`` a straight line from the rate the
-    previous stage ended at (0 for the first) to ``rate``."""
+    """Arrivals for ``duration``, written one of three ways:
+
+    - ``{duration, rate}``: a constant rate;
+    - ``{duration, from, to}``: a straight line from ``from`` to ``to`` (Artillery's arrivalRate/rampTo);
+    - ``{duration, to}`` (or ``{duration, rate, ramp: true}``): a straight line from the rate the previous
+      stage ended at (0 for the first) to ``to`` (``rate``).
+    """
 
     duration: Duration = Field(gt=0)
-    rate: Rate
+    rate: Rate | None = None
+    """A constant rate for the stage (with ``ramp: true``: the rate reached at its end)."""
     ramp: bool = False
+    from_: Rate | None = Field(default=None, alias="from")
+    """The rate a ramp starts from (default: where the previous stage ended)."""
+    to: Rate | None = None
+    """The rate a ramp reaches at the end of the stage."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> OpenStage:
+        if self.rate is not None and (self.from_ is not None or self.to is not None):
+            raise ValueError("give rate (a constant rate) or from/to (a ramp), not both")
+        if self.from_ is not None and self.to is None:
+            raise ValueError("a ramp needs to as well as from, e.g. {duration: 30s, from: 1/s, to: 10/s}")
+        if self.rate is None and self.to is None:
+            raise ValueError("a stage needs rate (constant, e.g. {duration: 1m, rate: 5/s}) or to (a ramp, "
+                             "e.g. {duration: 30s, from: 0.5/s, to: 4/s})")
+        if self.ramp and self.rate is None:
+            raise ValueError("ramp: true goes with rate; a stage with from/to is a ramp already")
+        return self
+
+    def rates(self, previous: float) -> tuple[float, float]:
+        """(start, end) arrivals per second, given the rate the previous stage ended at."""
+        if self.to is not None:
+            return (previous if self.from_ is None else self.from_), self.to
+        rate = float(self.rate or 0.0)
+        return (previous if self.ramp else rate), rate
+
+
+class RatePhase(NamedTuple):
+    """One open-model stage as numbers: ``duration`` seconds going linearly from ``start`` to ``end``
+    arrivals per second (equal for a constant stage)."""
+
+    duration: float
+    start: float
+    end: float
+
+
+def _arrival_kind(data: Any) -> str:
+    return "stages" if isinstance(data, list) else "rate"
+
+
+ArrivalRate = Annotated[
+    Annotated[Rate, Tag("rate")] | Annotated[list[OpenStage], Tag("stages")],
+    Discriminator(_arrival_kind),
+]
+"""A single rate, or a list of stages (a list is always read as stages, so a mistake inside a stage is
+reported as that mistake alone)."""
 
 
 class OpenLoad(_Strict):
     """Open model: flows start at a given arrival rate whatever the target's answer time."""
 
     model: Literal["open"] = "open"
-    arrival_rate: Rate | list[OpenStage]
-    """A single rate (``50/s``, ``600/m``) for the whole ``duration``, or a list of stages."""
+    arrival_rate: ArrivalRate
+    """A single rate (``50/s``, ``600/min``) for the whole ``duration``, or a list of stages."""
     arrivals: Literal["poisson", "constant"] = "poisson"
     """Spacing of arrivals: exponential gaps (``poisson``) or evenly spaced (``constant``)."""
-    max_in_flight: int = Field(default=1000, ge=1)
+    max_in_flight: Concurrency = 1000
     """Flows running at once; an arrival beyond it is dropped and counted."""
 
     @property
     def stages(self) -> list[OpenStage]:
-        """The arrival rate as stages (a single rate becomes one open-ended stage)."""
+        """The arrival rate's stages (none for a single rate)."""
         if isinstance(self.arrival_rate, list):
             return self.arrival_rate
         return []
+
+    def rate_phases(self) -> list[RatePhase]:
+        """Each stage as a :class:`RatePhase` (none for a single rate), ramps resolved against the rate
+        the previous stage ended at."""
+        phases, previous = [], 0.0
+        for stage in self.stages:
+            start, end = stage.rates(previous)
+            phases.append(RatePhase(stage.duration, start, end))
+            previous = end
+        return phases
 
     @property
     def peak_rate(self) -> float:
         """Highest arrival rate per second at any moment."""
         if isinstance(self.arrival_rate, list):
-            return max((stage.rate for stage in self.arrival_rate), default=0.0)
+            return max((max(phase.start, phase.end) for phase in self.rate_phases()), default=0.0)
         return float(self.arrival_rate)
 
     def rate_at(self, elapsed: float) -> float | None:
         """Arrivals per second ``elapsed`` seconds into the run; ``None`` after the last stage."""
         if not isinstance(self.arrival_rate, list):
             return float(self.arrival_rate)
-        start, previous = 0.0, 0.0
-        for stage in self.arrival_rate:
-            if elapsed < start + stage.duration:
-                if stage.ramp:
-                    fraction = (elapsed - start) / stage.duration
-                    return previous + (stage.rate - previous) * fraction
-                return stage.rate
-            start += stage.duration
-            previous = stage.rate
+        begin = 0.0
+        for phase in self.rate_phases():
+            if elapsed < begin + phase.duration:
+                return phase.start + (phase.end - phase.start) * (elapsed - begin) / phase.duration
+            begin += phase.duration
         return None
 
 
@@ -258,36 +335,37 @@ Load = Annotated[
 # -------------------------------------------------------------------------------------------- payload
 
 
-_GENERATED_MAX = 4 * max(contract.PAYLOAD_LIMIT_BYTES.values())
-"""Largest single generated value: well past every documented body limit (to observe rejections), yet
-small enough that a typo (``10GB`` for ``10MB``) is an error rather than an out-of-memory crash."""
+MAX_GENERATED_CHARS: Final = 4 * max(contract.PAYLOAD_LIMIT_BYTES.values())
+"""Largest single generated value (``$text``, ``$bytes``, all of a ``$tokens`` list): well past every
+documented body limit (to observe rejections), yet small enough that a typo (``10GB`` for ``10MB``) is an
+error rather than an out-of-memory crash."""
 
 
-def _check_generated_size(value: int) -> int:
-    if value > _GENERATED_MAX:
+def check_generated_size(value: int) -> int:
+    """Refuse a generated value above :data:`MAX_GENERATED_CHARS`, saying why the bound exists."""
+    if value > MAX_GENERATED_CHARS:
         raise ValueError(
-            f"{value} characters is more than the {_GENERATED_MAX // contract.MB} MiB a generator may make "
+            f"{value} characters is more than the {MAX_GENERATED_CHARS // contract.MB} MiB a generator may make "
             "(4 x the largest documented request body); is the unit right?"
         )
     return value
 
 
+GeneratedChars = Annotated[int, Field(ge=0), AfterValidator(check_generated_size)]
+"""Characters of one generated value, 0 to :data:`MAX_GENERATED_CHARS`."""
+
+
 class TextGen(_Strict):
     """Random text: words of lowercase letters separated by spaces, exactly ``length`` characters."""
 
-    length: int = Field(ge=0)
-
-    @field_validator("length")
-    @classmethod
-    def _not_huge(cls, value: int) -> int:
-        return _check_generated_size(value)
+    length: GeneratedChars
 
 
 class ChoiceGen(_Strict):
     """One of ``values``, at random (with optional ``weights``) or in turn (``order: cycle``)."""
 
     values: list[Any] = Field(min_length=1)
-    weights: list[float] | None = None
+    weights: list[Weight] | None = None
     order: Literal["random", "cycle"] = "random"
 
     @model_validator(mode="after")
@@ -295,16 +373,16 @@ class ChoiceGen(_Strict):
         if self.weights is not None:
             if len(self.weights) != len(self.values):
                 raise ValueError(f"{len(self.weights)} weights for {len(self.values)} values; give one per value")
-            if any(weight < 0 for weight in self.weights) or sum(self.weights) <= 0:
-                raise ValueError("weights must be non-negative and not all zero")
+            if sum(self.weights) <= 0:
+                raise ValueError("weights must not all be zero")
         return self
 
 
 class CounterGen(_Strict):
     """A number that grows by ``step`` per job; with ``format`` a string such as ``"job-{n}"``."""
 
-    start: int = 0
-    step: int = 1
+    start: Integer = 0
+    step: Integer = 1
     format: str | None = None
 
     @field_validator("format")
@@ -323,14 +401,28 @@ class BytesGen(_Strict):
     @field_validator("size")
     @classmethod
     def _not_huge(cls, value: int) -> int:
-        return _check_generated_size(value)
+        return check_generated_size(value)
+
+
+class TokensGen(_Strict):
+    """A list of ``count`` tokens, each a word of ``length`` random lowercase letters, every one after the
+    first with a leading space (as a language model's tokens are): what a streamed answer is made of.
+    Given as ``mock_return`` to a streaming worker, each token is one chunk."""
+
+    count: Annotated[int, Field(ge=0, le=MAX_TOKENS)]
+    length: Annotated[int, Field(ge=1, le=100)] = 4
+
+    @model_validator(mode="after")
+    def _not_huge(self) -> TokensGen:
+        check_generated_size(self.count * (self.length + 1))
+        return self
 
 
 class NumberGen(_Strict):
     """A uniform random number between ``min`` and ``max`` (whole numbers with ``integer: true``)."""
 
-    min: float = 0.0
-    max: float = 1.0
+    min: GeneratedNumber = 0.0
+    max: GeneratedNumber = 1.0
     integer: bool = False
 
     @model_validator(mode="after")
@@ -367,18 +459,21 @@ TextSpec = Annotated[TextGen, _scalar_as("length")]
 ChoiceSpec = Annotated[ChoiceGen, BeforeValidator(_list_as_values)]
 CounterSpec = Annotated[CounterGen, _scalar_as("start")]
 BytesSpec = Annotated[BytesGen, _scalar_as("size")]
+TokensSpec = Annotated[TokensGen, _scalar_as("count")]
 FileSpec = Annotated[FileGen, _scalar_as("path")]
 
 
 class GeneratorNode(_Strict):
     """A value made fresh for every job. Written as a mapping with exactly one ``$`` key, e.g.
     ``{$text: 200}``, ``{$choice: [a, b]}``, ``{$counter: {format: "job-{n}"}}``, ``{$bytes: 1MB}``,
-    ``{$number: {min: 1, max: 6, integer: true}}``, ``{$file: prompts.txt}``, ``{$uuid: true}``."""
+    ``{$number: {min: 1, max: 6, integer: true}}``, ``{$file: prompts.txt}``, ``{$uuid: true}``,
+    ``{$tokens: 50}``."""
 
     text: TextSpec | None = Field(default=None, alias="$text")
     choice: ChoiceSpec | None = Field(default=None, alias="$choice")
     counter: CounterSpec | None = Field(default=None, alias="$counter")
     bytes: BytesSpec | None = Field(default=None, alias="$bytes")
+    tokens: TokensSpec | None = Field(default=None, alias="$tokens")
     number: NumberGen | None = Field(default=None, alias="$number")
     file: FileSpec | None = Field(default=None, alias="$file")
     uuid: Literal[True] | None = Field(default=None, alias="$uuid")
@@ -467,7 +562,7 @@ class PollSettings(_Strict):
 
     interval: Duration = Field(default=1.0, gt=0)
     """Pause before the first poll and between polls."""
-    backoff: float = Field(default=1.0, ge=1.0)
+    backoff: Multiplier = 1.0
     """Multiplier applied to the interval after each poll (1 = fixed interval)."""
     max_interval: Duration | None = Field(default=None, gt=0)
     """Ceiling for the growing interval."""
@@ -477,18 +572,17 @@ class PollSettings(_Strict):
     def intervals(self):
         """The successive pauses (an endless generator; the caller stops at ``max_wait``)."""
         interval = self.interval
+        ceiling = self.max_interval if self.max_interval is not None else MAX_DURATION_S
         while True:
             yield interval
-            interval = interval * self.backoff
-            if self.max_interval is not None:
-                interval = min(interval, self.max_interval)
+            interval = min(interval * self.backoff, ceiling)
 
 
 class _FlowBase(_Strict):
     name: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     """Label used in statistics and threshold scopes; defaults to the flow kind (``run_poll``, ...),
     numbered when a kind appears more than once."""
-    weight: float = Field(default=1.0, ge=0)
+    weight: Weight = 1.0
     """Relative share of the mix."""
     payload: Payload | None = None
     """Replaces the scenario's ``payload`` for this flow."""
@@ -542,7 +636,7 @@ class RetryFailedFlow(_FlowBase):
     times) and poll again. Give the payload a ``mock_error`` (or the emulator a ``failure_rate``)."""
 
     flow: Literal["retry_failed"]
-    retries: int = Field(default=1, ge=1)
+    retries: Annotated[Retries, Field(ge=1)] = 1
     retry_after: Duration = 0.0
     """Pause between seeing the failure and calling ``/retry``."""
     poll: PollSettings = Field(default_factory=PollSettings)
@@ -567,7 +661,7 @@ class HealthFlow(_FlowBase):
     ``weight`` defaults to 0; above 0, ``/health`` calls are also sent as weighted traffic."""
 
     flow: Literal["health"]
-    weight: float = Field(default=0.0, ge=0)
+    weight: Weight = 0.0
     every: Duration = Field(default=1.0, gt=0)
 
 
@@ -598,7 +692,7 @@ class OperationLimit(_Strict):
 
     rate: Rate | None = Field(default=None, gt=0)
     """Requests per second."""
-    concurrency: int | None = Field(default=None, ge=1)
+    concurrency: Concurrency | None = None
     """Requests in flight."""
 
 
@@ -607,13 +701,18 @@ class BackoffSettings(_Strict):
 
     initial: Duration = Field(default=0.5, gt=0)
     max: Duration = Field(default=30.0, gt=0)
-    multiplier: float = Field(default=2.0, ge=1.0)
+    multiplier: Multiplier = 2.0
     jitter: Probability = 0.2
     """Random spread as a fraction of each delay (0.2 = ±20 %)."""
 
     def delay(self, attempt: int, random_fraction: float = 0.5) -> float:
         """Delay before retry number ``attempt`` (0-based); ``random_fraction`` in [0, 1) drives jitter."""
-        base = min(self.initial * self.multiplier**attempt, self.max)
+        base = self.initial
+        if attempt > 0 and self.multiplier > 1:
+            # Past the cap, stop multiplying: 100**1000 would overflow a float.
+            to_cap = math.log(self.max / self.initial) if self.max > self.initial else 0.0
+            base = self.max if attempt * math.log(self.multiplier) >= to_cap else base * self.multiplier**attempt
+        base = min(base, self.max)
         return max(0.0, base * (1 + self.jitter * (2 * random_fraction - 1)))
 
 
@@ -625,7 +724,7 @@ class On429(_Strict):
     honour_retry_after: bool = True
     """Wait as long as the ``Retry-After`` header says when it is present (instead of the backoff)."""
     backoff: BackoffSettings = Field(default_factory=BackoffSettings)
-    max_retries: int = Field(default=5, ge=0)
+    max_retries: Retries = 5
 
 
 class RateLimits(_Strict):
@@ -682,8 +781,8 @@ class Threshold(_Strict):
     """
 
     metric: str = Field(min_length=1)
-    max: float | str | None = None
-    min: float | str | None = None
+    max: Finite | str | None = None
+    min: Finite | str | None = None
     flow: str | None = None
     """A flow ``name`` (or kind) from ``mix``."""
     op: Op | None = None
@@ -704,9 +803,9 @@ class Baseline(_Strict):
     tolerance (``"10%"`` relative, or an absolute amount in the metric's unit such as ``200ms``)."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    tolerances: dict[str, float | str] = Field(default_factory=dict)
+    tolerances: dict[str, Finite | str] = Field(default_factory=dict)
     """By metric name (with statistic); metrics not listed use ``default_tolerance``."""
-    default_tolerance: float | str = "10%"
+    default_tolerance: Finite | str = "10%"
 
 
 # ------------------------------------------------------------------------------------------ guards
@@ -743,7 +842,7 @@ class Scenario(_Strict):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = 1
+    seed: Integer = 1
     """Seed of every random choice the client makes (payloads, mix, arrivals); same seed, same run."""
     duration: Duration | None = Field(default=None, gt=0)
     """Length of the run; may be left out when ``load.stages`` / ``arrival_rate`` stages give it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loadtest.fields import MAX_CONCURRENCY, MAX_USERS
 from loadtest.scenario.model import ClosedLoad, OpenLoad, Scenario
 from loadtest.units import UnitError, parse_duration, parse_rate
 
@@ -46,8 +47,8 @@ def apply_overrides(scenario: Scenario, overrides: Overrides) -> Scenario:
     if overrides.users is not None:
         if not isinstance(load, ClosedLoad):
             problems.append("--users: the scenario uses the open model (arrival_rate); use --rate instead")
-        elif overrides.users < 1:
-            problems.append(f"--users: must be at least 1, found {overrides.users}")
+        elif not 1 <= overrides.users <= MAX_USERS:
+            problems.append(f"--users: must be between 1 and {MAX_USERS:,}, found {overrides.users}")
         else:
             load_update.update(users=overrides.users, stages=[])
     if overrides.rate is not None:
@@ -66,8 +67,10 @@ def apply_overrides(scenario: Scenario, overrides: Overrides) -> Scenario:
     if overrides.max_in_flight is not None:
         if not isinstance(load, OpenLoad):
             problems.append("--max-in-flight: only the open model has a cap on flows in flight")
-        elif overrides.max_in_flight < 1:
-            problems.append(f"--max-in-flight: must be at least 1, found {overrides.max_in_flight}")
+        elif not 1 <= overrides.max_in_flight <= MAX_CONCURRENCY:
+            problems.append(
+                f"--max-in-flight: must be between 1 and {MAX_CONCURRENCY:,}, found {overrides.max_in_flight}"
+            )
         else:
             load_update["max_in_flight"] = overrides.max_in_flight
     if overrides.seed is not None:

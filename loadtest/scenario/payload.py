@@ -12,11 +12,12 @@ import base64
 import json
 import math
 import random
+import stat
 import string
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from loadtest.scenario.model import (
     BytesGen,
@@ -28,27 +29,56 @@ from loadtest.scenario.model import (
     Payload,
     Scenario,
     TextGen,
+    TokensGen,
 )
 
-__all__ = ["PayloadFactory", "load_file_values"]
+__all__ = ["MAX_VALUES_FILE_BYTES", "PayloadFactory", "load_file_values"]
 
 # 256-entry table turning random bytes into lowercase letters with about one space in seven.
 _TEXT_TABLE = bytes((string.ascii_lowercase + " " * 4).encode()[i % 30] for i in range(256))
 
 
+MAX_VALUES_FILE_BYTES: Final = 16 << 20
+"""Largest ``$file`` values file: 16 MiB (every Locust process holds its values in memory; sample a
+bigger data set down)."""
+
+
 def load_file_values(path: Path) -> list[Any]:
     """The values a ``$file`` generator draws from: JSON list items (``.json``), one JSON value per line
-    (``.jsonl``) or one string per non-empty line (anything else). Raises ``ValueError`` when empty."""
-    text = path.read_text(encoding="utf-8")
+    (``.jsonl``) or one string per non-empty line (anything else).
+
+    Raises ``ValueError`` saying what is wrong when the file is empty, unparsable, not UTF-8, larger
+    than :data:`MAX_VALUES_FILE_BYTES` or not a regular file (a device or a pipe could be endless), and
+    ``OSError`` (``FileNotFoundError``) when it cannot be opened."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError(f"{path}: not a regular file")
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_VALUES_FILE_BYTES + 1)
+    if len(data) > MAX_VALUES_FILE_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_VALUES_FILE_BYTES >> 20} MiB, the most a values file may be")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path}: not UTF-8 text (line {line})") from None
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        values = json.loads(text)
-        if not isinstance(values, list):
-            raise ValueError(f"{path}: a .json values file must hold a JSON list")
-    elif suffix == ".jsonl":
-        values = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        values = [line for line in text.splitlines() if line.strip()]
+    try:
+        if suffix == ".json":
+            values = json.loads(text)
+            if not isinstance(values, list):
+                raise ValueError(f"{path}: a .json values file must hold a JSON list")
+        elif suffix == ".jsonl":
+            values = []
+            for number, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    try:
+                        values.append(json.loads(line))
+                    except ValueError as exc:
+                        raise ValueError(f"{path}: line {number} is not JSON ({exc})") from None
+        else:
+            values = [line for line in text.splitlines() if line.strip()]
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply") from None
     if not values:
         raise ValueError(f"{path}: no values in the file")
     return values
@@ -144,6 +174,8 @@ class PayloadFactory:
                 return _random_text(rng, length)
             case BytesGen(size=size):
                 return _random_base64(rng, size)
+            case TokensGen(count=count, length=length):
+                return _random_tokens(rng, count, length)
             case ChoiceGen():
                 return self._pick(spec.values, spec.order, spec.weights, node, state)
             case CounterGen(start=start, step=step, format=fmt):
@@ -181,6 +213,16 @@ def _random_text(rng: random.Random, length: int) -> str:
     if length > 1:
         text = "x" + text[1:-1] + "x"
     return text if length > 1 else "x"
+
+
+_LETTERS = bytes(string.ascii_lowercase.encode()[i % 26] for i in range(256))
+
+
+def _random_tokens(rng: random.Random, count: int, length: int) -> list[str]:
+    """``count`` words of ``length`` lowercase letters, all but the first with a leading space."""
+    letters = rng.randbytes(count * length).translate(_LETTERS).decode("ascii")
+    words = [letters[start: start + length] for start in range(0, count * length, length)]
+    return [word if index == 0 else f" {word}" for index, word in enumerate(words)]
 
 
 def _random_base64(rng: random.Random, size: int) -> str:

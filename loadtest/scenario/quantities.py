@@ -8,11 +8,12 @@ the catalogue's unit (milliseconds for times).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from loadtest.metrics import catalog
-from loadtest.units import UnitError, parse_duration, parse_rate
+from loadtest.units import UnitError, parse_duration, parse_rate, shown
 
 __all__ = ["Tolerance", "parse_bound", "parse_tolerance"]
 
@@ -26,6 +27,8 @@ def parse_bound(unit: str, value: float | str) -> float:
         raise ValueError(f"expected a number, found {value!r}")
     if isinstance(value, str) and _NUMBER_RE.match(value):
         value = float(value)
+    if isinstance(value, int | float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, found {shown(value)}")
     if unit == catalog.UNIT_MS:
         if isinstance(value, int | float):
             return float(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from loadtest.fields import MAX_TOKENS
 from loadtest.scenario.model import Scenario
 
 SCHEMA_ID = "https://github.com/loadtest/loadtest/scenarios/schema.json"
@@ -27,6 +28,7 @@ def _describe_shorthands(defs: dict[str, Any]) -> None:
         "$choice": {"anyOf": [_ref("ChoiceGen"), {"type": "array", "minItems": 1}]},
         "$counter": {"anyOf": [_ref("CounterGen"), {"type": "integer"}]},
         "$bytes": {"anyOf": [_ref("BytesGen"), size]},
+        "$tokens": {"anyOf": [_ref("TokensGen"), {"type": "integer", "minimum": 0, "maximum": MAX_TOKENS}]},
         "$number": _ref("NumberGen"),
         "$file": {"anyOf": [_ref("FileGen"), {"type": "string", "minLength": 1}]},
         "$uuid": {"const": True},

@@ -29,19 +29,11 @@ from loadtest.scenario.model import (
 )
 from loadtest.scenario.payload import load_file_values
 from loadtest.scenario.quantities import parse_bound, parse_tolerance
-from loadtest.units import format_duration as _short_duration
+from loadtest.units import MAX_DURATION_S, format_duration, shown
 
 __all__ = ["Finding", "check", "normalise", "resolve_paths", "target_rate_limit"]
 
 _EPSILON = 1e-6
-
-
-def format_duration(seconds: float) -> str:
-    """``250ms``, ``30s``, ``2m30s``, ``2h``, ``7d``: whole hours and days read better than minutes."""
-    for unit, size in (("d", 86400), ("h", 3600)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return _short_duration(seconds)
 
 
 class _ReferenceProblem(ValueError):
@@ -108,6 +100,13 @@ def _stages(scenario: Scenario) -> Iterator[Finding]:
             ("duration",),
             f"duration is {format_duration(scenario.duration)} but {where} add up to "
             f"{format_duration(stages_total)}; make them agree or leave duration out",
+        )
+    if stages_total is not None and stages_total > MAX_DURATION_S + _EPSILON:
+        where = "load.stages" if isinstance(load, ClosedLoad) else "load.arrival_rate"
+        yield Finding(
+            ("load", "stages" if isinstance(load, ClosedLoad) else "arrival_rate"),
+            f"the stages of {where} add up to {format_duration(stages_total)}; a run may last at most "
+            f"{format_duration(MAX_DURATION_S)} (the upper bound of a duration)",
         )
     if isinstance(load, OpenLoad) and load.peak_rate <= 0:
         yield Finding(("load", "arrival_rate"), "the arrival rate is 0 throughout, so no flow would ever start")
@@ -343,17 +342,27 @@ def _policies(scenario: Scenario) -> Iterator[Finding]:
 
 
 def _files(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
+    checked: dict[str, str | None] = {}  # each values file is read once, however often it is named
     for payload_path, payload in _payloads(scenario):
         for path, node in _templates(payload.input, (*payload_path, "input")):
             if not isinstance(node.spec, FileGen):
                 continue
-            file_path = base_dir / node.spec.path
-            try:
-                load_file_values(file_path)
-            except FileNotFoundError:
-                yield Finding((*path, "$file"), f"values file {node.spec.path!r} not found (looked in {base_dir})")
-            except (OSError, ValueError) as exc:
-                yield Finding((*path, "$file"), f"cannot use values file {node.spec.path!r}: {exc}")
+            name = node.spec.path
+            if name not in checked:
+                checked[name] = _values_file_problem(name, base_dir)
+            problem = checked[name]
+            if problem is not None:
+                yield Finding((*path, "$file"), problem)
+
+
+def _values_file_problem(name: str, base_dir: Path) -> str | None:
+    try:
+        load_file_values(base_dir / name)
+    except FileNotFoundError:
+        return f"values file {shown(name)} not found (looked in {base_dir})"
+    except (OSError, ValueError) as exc:
+        return f"cannot use values file {shown(name)}: {getattr(exc, 'strerror', None) or exc}"
+    return None
 
 
 def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:

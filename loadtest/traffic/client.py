@@ -44,6 +44,16 @@ class ResponseHook(Protocol):
     def __call__(self, op: Op, flow: str, status: int, latency_s: float, started_at: float, /) -> None: ...
 
 
+class ThrottleHook(Protocol):
+    """Called once per 429 answer: operation, flow name, the wait its ``Retry-After`` asked for (seconds, None
+    when absent or unreadable), the time then actually waited before sending again (seconds, None when the
+    client gave up or counted it), and when that wait ended (Unix s)."""
+
+    def __call__(
+        self, op: Op, flow: str, retry_after_s: float | None, waited_s: float | None, ended_at: float, /
+    ) -> None: ...
+
+
 _UNPARSED = object()
 
 
@@ -154,6 +164,7 @@ class ApiClient:
         control: RunControl,
         limiters: ClientLimiters | None = None,
         on_response: ResponseHook | Callable[..., None] = _no_hook,
+        on_throttle: ThrottleHook | Callable[..., None] = _no_hook,
         rng: random.Random | None = None,
         reachability: Reachability | None = None,
     ) -> None:
@@ -163,6 +174,7 @@ class ApiClient:
         self._control = control
         self._limiters = limiters
         self._on_response = on_response
+        self._on_throttle = on_throttle
         self._rng = rng or random.Random()
         self._reachability = reachability or Reachability()
         self._backoff = Backoff(self._rng)
@@ -177,7 +189,8 @@ class ApiClient:
         """Send through the session's internal safe-mode call and fire Locust's request event ourselves
         (what ``FastHttpSession.request`` does, minus its response wrapper); else use ``request()``."""
         self._fixed: dict[tuple[Op, str, str | None], tuple[str, str, str]] = {}
-        """(method, path, name) of calls that carry no job id and no query: built once."""
+        """(method, path, name) of calls that carry no job id and no query, by (op, flow, method asked for):
+        built once."""
 
     def __repr__(self) -> str:  # never show the key
         return f"ApiClient(endpoint_id={self._endpoint_id!r})"
@@ -200,16 +213,17 @@ class ApiClient:
         method: str | None = None,
     ) -> ApiResult:
         """Send one operation, applying the 429 policy; returns the final answer."""
-        fixed = self._fixed.get((op, flow, method)) if job_id is None and not params else None
+        key = (op, flow, method)
+        fixed = self._fixed.get(key) if job_id is None and not params else None
         if fixed is None:
             spec = OPERATIONS[op]
             method = method or spec.methods[0]
             path = spec.url_path(self._endpoint_id, job_id)
             if params:
-                path += "?" + "&".join(f"{key}={value}" for key, value in params.items())
+                path += "?" + "&".join(f"{name}={value}" for name, value in params.items())
             name = self._name(method, op, flow)
             if job_id is None and not params:
-                self._fixed[(op, flow, method)] = (method, path, name)
+                self._fixed[key] = (method, path, name)  # under the key looked up (method may be None)
         else:
             method, path, name = fixed
         data = jsonlib.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
@@ -235,12 +249,17 @@ class ApiClient:
                 return result
             throttled += 1
             result.throttled = throttled
+            asked = parse_retry_after(result.retry_after)
             if gives_up:
+                self._on_throttle(op, flow, asked, None, time.time())
                 return result
-            delay = parse_retry_after(result.retry_after) if policy.honour_retry_after else None
+            delay = asked if policy.honour_retry_after else None
             if delay is None:
                 delay = policy.backoff.delay(attempt, self._rng.random())
-            if not self._control.sleep(delay):
+            began = time.perf_counter()
+            slept = self._control.sleep(delay)
+            self._on_throttle(op, flow, asked, time.perf_counter() - began, time.time())
+            if not slept:
                 return result  # the run is ending: do not send again
             attempt += 1
 

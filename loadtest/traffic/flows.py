@@ -138,18 +138,32 @@ class JobStory:
     retries: int = 0
     throttled: int = 0
     in_flight: bool = False
+    streams: bool = False
+    """The flow streams the job's output (an unfinished job without a chunk is still waiting for one)."""
+    chunk_batches: list[tuple[float, int]] = field(default_factory=list)
+    """(ms after submission, chunks) of every answer that brought chunks."""
+    queued_from: float | None = None
+    """When (perf clock) the answer arrived that first showed the job queued (after its submission or retry)."""
+    queued_until: float | None = None
+    """When (perf clock) the last request was sent whose answer still showed the job queued."""
 
     @property
     def terminal(self) -> bool:
         return self.status is not None and contract.is_terminal(self.status)
 
-    def observe(self, body: Any, interval_s: float, arrived: float) -> None:
-        """Take in a job object (``/status``, ``/runsync``, ``/cancel``...) that arrived at ``arrived``."""
+    def observe(self, body: Any, interval_s: float, arrived: float, *, sent: float | None = None) -> None:
+        """Take in a job object (``/status``, ``/runsync``, ``/cancel``...) that arrived at ``arrived``, in
+        answer to a request sent at ``sent`` (perf clock; given where a queued job's wait so far matters)."""
         if not isinstance(body, dict):
             return
         status = body.get("status")
         if isinstance(status, str):
             self.status = status
+            if status == contract.JobStatus.IN_QUEUE:
+                if self.queued_from is None:
+                    self.queued_from = arrived
+                if sent is not None:
+                    self.queued_until = sent if self.queued_until is None else max(self.queued_until, sent)
         delay = body.get("delayTime")
         if isinstance(delay, int | float) and not isinstance(delay, bool):
             self.delay_ms = float(delay)
@@ -169,6 +183,7 @@ class JobStory:
             self.chunk_gaps_ms.append((arrived - self.last_chunk_at) * 1000)
         self.last_chunk_at = arrived
         self.chunks += count
+        self.chunk_batches.append(((arrived - self.began) * 1000, count))
 
     def reopen_for_retry(self) -> None:
         """A ``/retry`` re-queued the job: the next terminal state is the one that counts."""
@@ -176,9 +191,16 @@ class JobStory:
         self.status = contract.JobStatus.IN_QUEUE.value
         self.end_to_end_ms = None
         self.observe_interval_ms = None
+        self.queued_from = self.queued_until = None
 
     def record(self) -> JobRecord:
+        """The job as recorded; an unfinished one says how long it had waited so far (lower bounds)."""
         final = self.status if self.terminal and not self.in_flight else IN_FLIGHT
+        unfinished_ms = queued_ms = None
+        if final == IN_FLIGHT:
+            unfinished_ms = (time.perf_counter() - self.began) * 1000
+            if self.status == contract.JobStatus.IN_QUEUE and self.queued_from is not None:
+                queued_ms = max(0.0, ((self.queued_until or self.queued_from) - self.queued_from) * 1000)
         return JobRecord(
             job_id=self.job_id,
             flow=self.flow,
@@ -193,6 +215,11 @@ class JobStory:
             chunks=self.chunks,
             retries=self.retries,
             throttled=self.throttled,
+            chunk_batches=self.chunk_batches,
+            streams=self.streams,
+            last_status=self.status,
+            unfinished_ms=unfinished_ms,
+            queued_ms=queued_ms,
         )
 
 
@@ -260,7 +287,7 @@ def _poll(ctx: FlowContext, story: JobStory, poll: PollSettings, *, pause_first:
         if result.status == 404:
             return
         if result.ok:
-            story.observe(result.body, pause, time.perf_counter())
+            story.observe(result.body, pause, time.perf_counter(), sent=result.sent_perf)
             if story.terminal:
                 return
 
@@ -282,7 +309,7 @@ def _long_poll(ctx: FlowContext, story: JobStory, op: Op, wait_s: float, max_wai
                 stream = result.body.get("stream")
                 new_chunks = len(stream) if isinstance(stream, list) else 0
                 story.observe_chunks(new_chunks, arrived)
-            story.observe(result.body, 0.0, arrived)
+            story.observe(result.body, 0.0, arrived, sent=result.sent_perf)
             if story.terminal:
                 return
         quick_and_empty = not new_chunks and arrived - sent < MIN_EMPTY_LONG_POLL_PAUSE_S
@@ -345,6 +372,7 @@ def run_stream(ctx: FlowContext, name: str, flow: RunStreamFlow) -> None:
     if submitted is None:
         return
     story, _ = submitted
+    story.streams = True
     _long_poll(ctx, story, Op.STREAM, flow.wait, flow.max_wait)
     _finish(ctx, story)
 

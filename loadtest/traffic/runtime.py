@@ -150,7 +150,9 @@ def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | N
 
 @dataclass
 class LiveCounts:
-    """Running totals for the progress line (cheap increments on every answer)."""
+    """No longer counted: the progress line reads the recorder (``loadtest.metrics.figures.LiveTotals``), so
+    nothing but the recorder does work per request. Kept, always zero, until the distributed worker and
+    master stop passing it along (they are being restructured)."""
 
     requests: int = 0
     throttled: int = 0
@@ -285,13 +287,17 @@ class TrafficRuntime:
     # ------------------------------------------------------------------------------- measurement
 
     def _on_response(self, op: Op, flow: str, status: int, latency_s: float, started_at: float, /) -> None:
-        self.recorder.record_request(op.value, flow, status, latency_s * 1000, started_at + latency_s)
-        live = self.live
-        live.requests += 1
-        if status == 429:
-            live.throttled += 1
-        elif status == 0 or status >= 400:
-            live.errors += 1
+        """Every HTTP attempt's one recording (Locust's own request event has already counted it)."""
+        self.recorder.record_request(op, flow, status, latency_s * 1000, started_at + latency_s)  # Op is a str
+
+    def _on_throttle(
+        self, op: Op, flow: str, retry_after_s: float | None, waited_s: float | None, ended_at: float, /
+    ) -> None:
+        """A 429's Retry-After and the wait that followed (its request was recorded by :meth:`_on_response`)."""
+        self.recorder.record_throttle(
+            op, flow, None if retry_after_s is None else retry_after_s * 1000,
+            None if waited_s is None else waited_s * 1000, ended_at,
+        )
 
     def context_for(self, session: FastHttpSession) -> FlowContext:
         """A flow context over one HTTP session (a user's ``client``)."""
@@ -305,6 +311,7 @@ class TrafficRuntime:
             control=self.control,
             limiters=self.limiters,
             on_response=self._on_response,
+            on_throttle=self._on_throttle,
             rng=rng,
             reachability=self.reachability,
         )

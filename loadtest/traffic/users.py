@@ -57,16 +57,13 @@ def weighted_flows(runtime: TrafficRuntime) -> list[tuple[str, Flow]]:
 
 
 def _open_phases(load: OpenLoad, total: float) -> list[ArrivalPhase]:
+    """The arrival schedule's phases: one for a single rate, else one per stage (ramps resolved by the model)."""
     if not isinstance(load.arrival_rate, list):
         return [ArrivalPhase(duration=total, rate=float(load.arrival_rate))]
-    phases, previous = [], 0.0
-    for stage in load.arrival_rate:
-        phases.append(
-            ArrivalPhase(stage.duration, previous, float(stage.rate)) if stage.ramp
-            else ArrivalPhase(stage.duration, float(stage.rate))
-        )
-        previous = float(stage.rate)
-    return phases
+    return [
+        ArrivalPhase(phase.duration, phase.start, None if phase.end == phase.start else phase.end)
+        for phase in load.rate_phases()
+    ]
 
 
 def build_user_classes(

@@ -68,7 +68,16 @@ def test_cli_bad_config_is_a_clear_input_error(tmp_path: Path) -> None:
         [sys.executable, "-m", "loadtest.cli", "emulate", "--config", str(tmp_path / "nope.yaml")],
         capture_output=True, text=True, timeout=30,
     )
-    assert missing.returncode == exitcodes.INVALID_INPUT and "cannot read" in missing.stderr
+    assert missing.returncode == exitcodes.INVALID_INPUT
+    assert "nope.yaml:1:1: emulator config: file not found" in missing.stderr
+    bomb = tmp_path / "bomb.yaml"  # a billion laughs: refused at once, never expanded
+    rows = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    rows += [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi", strict=True)]
+    bomb.write_text("\n".join(rows) + "\n")
+    exploded = subprocess.run([sys.executable, "-m", "loadtest.cli", "emulate", "--config", str(bomb)],
+                              capture_output=True, text=True, timeout=30)
+    assert exploded.returncode == exitcodes.INVALID_INPUT and "bomb.yaml:" in exploded.stderr
+    assert "Traceback" not in exploded.stderr
 
 
 def test_cli_port_in_use_is_a_target_error(emulator: EmulatorProcess) -> None:

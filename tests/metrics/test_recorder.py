@@ -243,3 +243,33 @@ def test_vectorised_index_values_match_hdrhistogram() -> None:
         assert lowest[i] == h.get_lowest_equivalent_value(v)
         assert highest[i] == h.get_highest_equivalent_value(v)
         assert median[i] == h._hdr_median_equiv_value(v)
+
+
+def test_recording_in_batches_equals_hdrhistogram_one_by_one() -> None:
+    """A bucket's samples wait in a list and are recorded vectorised: the histogram is the same to the bit."""
+    rng = random.Random(5)
+    values = [rng.lognormvariate(2, 2) for _ in range(5000)] + [0.0, 1e-4, 0.0005, 0.0015, 2.5e-3, 1e12, -3.0,
+                                                                 float("nan"), 1.0, 1023.4999, 1023.5, 7.77e5]
+    one_by_one, clamped = hdr.new_histogram(), 0
+    for v in values:
+        us, was_clamped = hdr.to_us(v)
+        one_by_one.record_value(us)
+        clamped += was_clamped
+    batch = hdr.new_histogram()
+    assert hdr.record_many(batch, values) == clamped == 3
+    assert hdr.encode(batch) == hdr.encode(one_by_one)
+    assert (batch.get_total_count(), batch.get_min_value(), batch.get_max_value()) == (
+        one_by_one.get_total_count(), one_by_one.get_min_value(), one_by_one.get_max_value())
+
+
+def test_one_recording_per_request_and_whole_run_totals_from_closed_buckets() -> None:
+    rec = Recorder(start=T0, grace_buckets=2)
+    for second in range(10):
+        for k in range(5):
+            rec.record_request("run", "f", 200, 10.0 + k, t=T0 + second + k / 5)
+    assert rec._totals  # buckets 0..6 closed: added to the whole-run totals as they closed
+    assert sum(len(v) for o in rec._open.values() for v in o.values.values()) == 15  # 3 open buckets, as raw lists
+    assert hdr.statistics(aggregate(rec.total_counts())["latency"])["count"] == 50
+    assert hdr.statistics(aggregate(rec.totals())["latency"])["count"] == 50
+    rec.close_all()
+    assert hdr.statistics(rec.totals()[("latency", "f", "run")])["count"] == 50

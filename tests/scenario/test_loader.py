@@ -16,6 +16,7 @@ from loadtest.scenario.loader import (
     validate_files,
 )
 from loadtest.scenario.model import EndpointTarget, OpenLoad
+from loadtest.scenario.source import parse_yaml
 
 
 def _text(source: str) -> str:
@@ -152,7 +153,8 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     issues = validate_files([empty, missing])
     assert [(issue.file, issue.message) for issue in issues] == [
-        (str(empty), "the file is empty; a scenario is a mapping"),
+        (str(empty), "no scenario here: the file is empty (no YAML document, at most comments); a scenario is a "
+                     "mapping of keys (name, duration, mix, ...)"),
         (str(missing), "file not found"),
     ]
 
@@ -270,3 +272,81 @@ def test_whole_scenario_checks_wait_when_a_list_item_is_broken() -> None:
     with pytest.raises(ScenarioError) as caught:
         load_scenario_text("name: t\nduration: 5s\nmix: [{flow: nope}]\nthresholds: [{metric: dropped, max: 0}]\n")
     assert [issue.path for issue in caught.value.errors] == ["mix[0].flow"]
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_both_parsers_read_every_example_alike(path: Path) -> None:
+    """Same data, same line and column for every key and value, whichever YAML parser reads the file."""
+    text = path.read_text(encoding="utf-8")
+    environ = {"RUNPOD_ENDPOINT_ID": "abc"}
+    fast, slow = parse_yaml(text, environ, parser="libyaml"), parse_yaml(text, environ, parser="python")
+    assert fast.data == slow.data and fast.problems == slow.problems == []
+    assert fast.source_map == slow.source_map
+    assert len(fast.source_map.values) > 20
+
+
+def test_anchors_merges_and_interpolation_read_alike_by_both_parsers() -> None:
+    text = _text("""
+        name: t  # comment
+        defaults: &d {interval: 100ms, max_wait: 5s}
+        more: &m {backoff: 2}
+        mix:
+          - flow: run_poll
+            poll:
+              <<: [*d, *m]
+              interval: 200ms
+          - {flow: runsync, poll: *d}
+        description: |
+          two
+          lines
+        seed: ${SEED}
+        quoted: "${SEED}"
+        when: 2024-05-01
+        unicode: "ünïcödé ✓"
+        """)
+    results = [parse_yaml(text, {"SEED": "7"}, parser=parser) for parser in ("libyaml", "python")]
+    assert results[0].data == results[1].data and results[0].source_map == results[1].source_map
+    data = results[0].data
+    assert data["mix"][0]["poll"] == {"max_wait": "5s", "backoff": 2, "interval": "200ms"}
+    assert data["seed"] == 7 and data["quoted"] == "7" and data["when"] == "2024-05-01"
+    assert results[0].source_map.values[("mix", 1, "poll", "interval")].line == 2  # where the anchor is written
+
+
+def test_a_file_too_large_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(3 << 30)  # a sparse 3 GiB file: reading it whole would take seconds and gigabytes
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    (issue,) = caught.value.errors
+    assert (issue.line, issue.column) == (1, 1)
+    assert issue.message.startswith("the file is larger than 1 MiB, the most a scenario may be")
+
+
+def test_unreadable_paths_are_located_errors(tmp_path: Path) -> None:
+    issues = validate_files([tmp_path, Path("/dev/zero")])
+    assert [(issue.line, issue.message[:40]) for issue in issues] == [
+        (1, "this is a directory, not a scenario file"),
+        (1, "the file is larger than 1 MiB, the most "),
+    ]
+
+
+def test_utf16_and_byte_order_marks_are_read() -> None:
+    from loadtest.scenario.source import decode_source
+
+    text = "name: t\nduration: 1s\nmix: [{flow: run_poll}]\n"
+    for data in (text.encode("utf-8-sig"), text.encode("utf-16"), text.encode()):
+        assert decode_source(data) == text
+
+
+def test_at_most_100_mistakes_are_listed_then_how_many_more() -> None:
+    text = "name: t\nduration: 1s\nmix: [{flow: run_poll}]\n" + "".join(f"k{i}: 1\n" for i in range(1500))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario_text(text)
+    errors = caught.value.errors
+    assert len(errors) == 101
+    assert [issue.line for issue in errors[:100]] == list(range(4, 104))
+    assert errors[100].message == "... and 1,400 more mistakes, not listed; fix the ones above first"

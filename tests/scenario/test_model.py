@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from pydantic import ValidationError
 
@@ -17,6 +19,7 @@ from loadtest.scenario.model import (
     OpenLoad,
     PollSettings,
     RateLimits,
+    RatePhase,
     Scenario,
 )
 
@@ -119,3 +122,54 @@ def test_every_flow_kind_has_settings_and_a_runner() -> None:
     union = typing.get_args(typing.get_args(Flow)[0])
     modelled = {typing.get_args(cls.model_fields["flow"].annotation)[0] for cls in union}
     assert modelled == set(KIND_NAMES) == set(FLOW_RUNNERS)
+
+
+def test_ramps_written_from_to_as_artillery_users_write_them() -> None:
+    """0.5/s to 4/s in one stage: no 1 ms dummy stage to set the starting rate."""
+    load = OpenLoad.model_validate({"arrival_rate": [
+        {"duration": "10s", "from": "0.5/s", "to": "4/s"},
+        {"duration": "10s", "rate": "4/s"},
+        {"duration": "10s", "to": "0/s"},           # from where the previous stage ended
+        {"duration": "10s", "to": "2/s"},
+        {"duration": "10s", "rate": "3/s", "ramp": True},  # the older spelling still means the same
+    ]})
+    assert load.rate_phases() == [
+        RatePhase(10, 0.5, 4), RatePhase(10, 4, 4), RatePhase(10, 4, 0), RatePhase(10, 0, 2), RatePhase(10, 2, 3),
+    ]
+    assert [load.rate_at(t) for t in (0, 5, 10, 20, 25, 30, 35, 45)] == pytest.approx(
+        [0.5, 2.25, 4, 4, 2, 0, 1, 2.5])
+    assert load.rate_at(50) is None
+    assert load.peak_rate == 4
+    down = OpenLoad.model_validate({"arrival_rate": [{"duration": "1m", "from": "9/s", "to": "1/s"}]})
+    assert down.peak_rate == 9  # a ramp down peaks where it starts
+
+
+def test_a_ramp_feeds_the_arrival_schedule_with_its_area() -> None:
+    from loadtest.traffic.arrivals import ArrivalPhase, arrival_offsets
+
+    load = OpenLoad.model_validate({"arrival_rate": [{"duration": "10s", "from": "0.5/s", "to": "4/s"}]})
+    phases = [ArrivalPhase(p.duration, p.start, p.end) for p in load.rate_phases()]
+    offsets = list(arrival_offsets(phases))
+    assert len(offsets) == 23  # (0.5 + 4) / 2 * 10 = 22.5 arrivals: evenly spaced, the first at 0
+    gaps = [b - a for a, b in itertools.pairwise(offsets)]
+    assert gaps[0] > 1 > gaps[-1]  # sparse at 0.5/s, dense at 4/s
+
+
+@pytest.mark.parametrize(("stage", "message"), [
+    ({"duration": "1s", "rate": 1, "to": 2}, "give rate (a constant rate) or from/to (a ramp), not both"),
+    ({"duration": "1s", "rate": 1, "from": 2}, "not both"),
+    ({"duration": "1s", "from": 2}, "a ramp needs to as well as from"),
+    ({"duration": "1s"}, "a stage needs rate (constant"),
+    ({"duration": "1s", "to": 2, "ramp": True}, "ramp: true goes with rate"),
+])
+def test_a_stage_is_one_form(stage: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        OpenLoad.model_validate({"arrival_rate": [stage]})
+
+
+def test_backoff_and_polling_never_overflow() -> None:
+    backoff = BackoffSettings.model_validate({"initial": "1ms", "max": "7d", "multiplier": 100})
+    assert backoff.delay(1000, random_fraction=0.5) == 7 * 86400
+    poll = PollSettings.model_validate({"interval": "1s", "backoff": 100})
+    intervals = poll.intervals()
+    assert max(next(intervals) for _ in range(2000)) == 7 * 86400  # capped, never inf

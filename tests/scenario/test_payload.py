@@ -143,3 +143,59 @@ def test_flows_draw_from_independent_streams(tmp_path: Path) -> None:
         mixed.make("runsync")
         interleaved.append(mixed.make("run_poll"))
     assert interleaved == expected
+
+
+def test_tokens_are_a_stream_of_n_tokens_without_a_pasted_list(tmp_path: Path) -> None:
+    scenario = _scenario(
+        """
+        input:
+          mock_return: {$tokens: 50}
+          long: {$tokens: {count: 3, length: 7}}
+          none: {$tokens: 0}
+        """,
+        tmp_path,
+    )
+    factory = PayloadFactory.for_scenario(scenario)
+    bodies = [factory.make("run_poll")["input"] for _ in range(20)]
+    for body in bodies:
+        tokens = body["mock_return"]
+        assert len(tokens) == 50
+        assert re.fullmatch(r"[a-z]{4}", tokens[0]) and all(re.fullmatch(r" [a-z]{4}", t) for t in tokens[1:])
+        assert len(body["long"]) == 3 and len(body["long"][2]) == 8
+        assert body["none"] == []
+    assert len({tuple(body["mock_return"]) for body in bodies}) == 20  # fresh per job
+    again = PayloadFactory.for_scenario(scenario)
+    assert [again.make("run_poll")["input"] for _ in range(20)] == bodies  # and deterministic by seed
+
+
+def test_values_files_are_bounded_and_regular(tmp_path: Path) -> None:
+    from loadtest.scenario.payload import MAX_VALUES_FILE_BYTES, load_file_values
+
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"line\n" * (MAX_VALUES_FILE_BYTES // 5 + 1))
+    with pytest.raises(ValueError, match="larger than 16 MiB"):
+        load_file_values(big)
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_file_values(Path("/dev/zero"))
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"ok\ncaf\xe9\n")
+    with pytest.raises(ValueError, match=r"not UTF-8 text \(line 2\)"):
+        load_file_values(latin)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(ValueError, match="line 2 is not JSON"):
+        load_file_values(broken)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_file_values(deep)
+
+
+def test_a_values_file_that_is_a_device_is_a_located_error(tmp_path: Path) -> None:
+    from loadtest.scenario.loader import ScenarioError
+
+    with pytest.raises(ScenarioError) as caught:
+        _scenario("input:\n  a: &z {$file: /dev/zero}\n  b: [*z, *z, *z]\n", tmp_path)
+    assert [(issue.line, issue.message) for issue in caught.value.errors] == [
+        (6, "cannot use values file '/dev/zero': /dev/zero: not a regular file")  # once, though used 4 times
+    ]

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.contract import TERMINAL_STATUSES
-from loadtest.metrics import hdr
-from loadtest.metrics.recorder import IN_FLIGHT, aggregate, is_error, is_throttled, series_name
+from loadtest.metrics.classify import job_outcome
+from loadtest.metrics.figures import run_counts
+from loadtest.metrics.recorder import aggregate
+from loadtest.metrics.summary import series_statistics
 
 TAB_PERCENTILES = "jobmetrics"
 TAB_JOBS = "jobcounts"
@@ -83,52 +85,49 @@ def _ms(value: float | None) -> float | None:
 
 
 def percentile_rows(runtime: Any) -> list[dict[str, Any]]:
-    """Rows for the Job metrics tab: one per (metric, flow) plus each metric overall; times in ms."""
-    series = aggregate(runtime.recorder.totals())
+    """Rows for the Job metrics tab: one per (metric, flow) plus each metric overall; times in ms.
+
+    The same statistics as ``summary.json`` (the figure engine's); a value that is only a lower bound
+    (unfinished jobs' times so far went into it, once a test has stopped) is shown as ``>= value``.
+    """
+    totals = runtime.recorder.total_counts()
+    series = aggregate(totals)
     rows: list[dict[str, Any]] = []
-    flows = sorted({flow for (_, flow, _) in runtime.recorder.totals()})
+    flows = sorted({flow for (_, flow, _) in totals})
     for metric in JOB_METRICS_SHOWN:
         for flow in [None, *flows]:
-            sparse = series.get(series_name(metric, flow=flow))
-            if sparse is None:
-                continue
-            stats = hdr.statistics(sparse, STATS_SHOWN)
+            (stats, bounds, _), _ = series_statistics(series, metric, flow=flow, names=STATS_SHOWN)
             if not stats:
                 continue
             rows.append({
                 "name": metric if flow is None else f"{metric} [{flow}]",
                 "flow": flow or "all",
-                **{name: int(stats[name]) if name == "count" else _ms(stats[name]) for name in STATS_SHOWN},
+                **{name: _shown(name, stats[name], name in bounds) for name in STATS_SHOWN},
             })
     return rows
 
 
+def _shown(stat: str, value: float, lower_bound: bool) -> int | float | str | None:
+    if stat == "count":
+        return int(value)
+    shown = _ms(value)
+    return f">= {shown}" if lower_bound else shown
+
+
 def count_figures(runtime: Any) -> dict[str, Any]:
-    """Jobs by final status, in flight, requests, 429s and errors, from the recorder and the live counts."""
-    recorder = runtime.recorder
-    by_status = {status.value: 0 for status in TERMINAL_STATUSES}
-    recorded_in_flight = 0
-    for (_, _flow, status), n in recorder.jobs.items():
-        if status == IN_FLIGHT:
-            recorded_in_flight += n
-        else:
-            by_status[str(status)] = by_status.get(str(status), 0) + n
-    requests = throttled = errors = 0
-    for (_, _op, _flow, status), n in recorder.requests.items():
-        requests += n
-        if is_throttled(status):
-            throttled += n
-        elif is_error(status):
-            errors += n
+    """Jobs by final status, in flight, requests, 429s and errors, from the recorder (classified as every
+    figure is, :func:`loadtest.metrics.figures.run_counts`) and the job book's jobs not yet recorded."""
+    counts = run_counts(runtime.recorder)
+    by_status = {status.value: counts.jobs[job_outcome(status.value)] for status in TERMINAL_STATUSES}
     jobs = runtime.jobs
     return {
-        "jobs_submitted": max(int(getattr(jobs, "submitted", 0)), sum(by_status.values()) + recorded_in_flight),
-        "jobs_in_flight": int(getattr(jobs, "in_flight", 0)) + recorded_in_flight,
+        "jobs_submitted": max(int(getattr(jobs, "submitted", 0)), counts.jobs_submitted),
+        "jobs_in_flight": int(getattr(jobs, "in_flight", 0)) + counts.in_flight,
         "jobs_by_status": by_status,
-        "requests": requests,
-        "throttled": throttled,
-        "rate_429": throttled / requests if requests else 0.0,
-        "errors": errors,
+        "requests": counts.requests,
+        "throttled": counts.throttled,
+        "rate_429": counts.rate_429 or 0.0,
+        "errors": counts.errors,
     }
 
 
