@@ -102,8 +102,9 @@ def main(argv: list[str]) -> int:
                         help="which emulator limits (give it as --case=NAME under `python -m benchmarks`)")
     parser.add_argument("--ops", help="operations to search (default: the case's; give it as --ops=LIST)")
     parser.add_argument("--keep", metavar="DIR", help="write the discovery directories here and keep them")
+    parser.add_argument("--quick", action="store_true", help="only the short case (1 s windows, about a minute)")
     options = parser.parse_args(argv)
-    names = list(CASES) if options.case == "all" else [options.case]
+    names = ["short"] if options.quick else list(CASES) if options.case == "all" else [options.case]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-limits-") as tmp:
         out = Path(options.keep) if options.keep else Path(tmp)
