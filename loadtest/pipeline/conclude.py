@@ -14,6 +14,7 @@ from typing import TextIO
 from loadtest import exitcodes
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.check.verdicts import Verdicts
+from loadtest.metrics.figures import run_counts
 from loadtest.metrics.rundir import SUMMARY_JSON, VERDICTS_JSON, read_summary, write_run_directory
 from loadtest.pipeline import console
 from loadtest.pipeline.finished import FinishedRun, findings
@@ -121,7 +122,7 @@ def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> b
     settings = dict(run.settings)
     settings["stop_reason"] = outcome.stop_reason
     # every job recorded as unfinished, whether its flow saw the stop or the runtime closed it afterwards
-    settings["jobs_in_flight_at_end"] = console.totals(run.recorder)["in_flight"]
+    settings["jobs_in_flight_at_end"] = run_counts(run.recorder).in_flight
     if outcome.dispatch:
         settings["open_model"] = outcome.dispatch
     if outcome.workers:

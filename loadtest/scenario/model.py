@@ -867,6 +867,17 @@ class Scenario(_Strict):
         return self._source_path
 
     @property
+    def secret_values(self) -> dict[str, str]:
+        """Values taken from secret-looking environment variables, by variable name (redacted on output)."""
+        return dict(self._secret_values)
+
+    def loaded_from(self, path: Path | None, secret_values: dict[str, str]) -> None:
+        """Note where the scenario was read and which values came from secret variables (the loader)."""
+        if path is not None:
+            self._source_path = path
+        self._secret_values = dict(secret_values)
+
+    @property
     def base_dir(self) -> Path:
         """Where relative paths in the scenario (``$file`` generators) are resolved."""
         return self._source_path.parent if self._source_path is not None else Path.cwd()

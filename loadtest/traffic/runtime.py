@@ -10,7 +10,6 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -148,17 +147,6 @@ def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | N
     return limiters
 
 
-@dataclass
-class LiveCounts:
-    """No longer counted: the progress line reads the recorder (``loadtest.metrics.figures.LiveTotals``), so
-    nothing but the recorder does work per request. Kept, always zero, until the distributed worker and
-    master stop passing it along (they are being restructured)."""
-
-    requests: int = 0
-    throttled: int = 0
-    errors: int = 0
-
-
 class JobCounts(Protocol):
     """What the progress line and the web UI read of a run's jobs: the process's own job book, or on a
     distributed master the counts its workers report."""
@@ -211,9 +199,8 @@ class TrafficRuntime:
         threshold, a dead target); the run loop or Locust's runner stops on it."""
         self.guard = SpendingGuard(max_jobs, on_reached=self._on_guard_reached)
         self.flows: dict[str, Flow] = scenario.flows_by_name()
-        self.live = LiveCounts()
         self.health_gate = HealthGate()
-        self.reachability = Reachability()
+        self.reachability = self._new_reachability()
         """Whether requests get answers and the key is accepted (read by the run's watchers)."""
         self.health_sampler: Greenlet | None = None
         """The background /health sampler greenlet, when the mix has a health flow."""
@@ -242,6 +229,12 @@ class TrafficRuntime:
         self.control.stop()
         self.stop_requested.fire(reason)
 
+    def _new_reachability(self) -> Reachability:
+        reachability = Reachability()
+        # a refused key ends the run at the first refusal: every further request would be refused too
+        reachability.refused.add(lambda refusal: self.request_stop(self.refusal_sentence() or "the key was refused"))
+        return reachability
+
     def _on_guard_reached(self) -> None:
         self.request_stop(f"spending guard: target.max_jobs ({self.guard.max_jobs}) jobs submitted")
 
@@ -265,8 +258,7 @@ class TrafficRuntime:
         self.recorder = Recorder(bucket_s=old.bucket_s, keep_jobs=old.keep_jobs)
         self.jobs = JobBook(self.recorder)
         self.job_counts = self.jobs
-        self.live = LiveCounts()
-        self.reachability = Reachability()
+        self.reachability = self._new_reachability()
         self.stop_reason = None
         self.dispatcher = None
         self.guard = SpendingGuard(self.guard.max_jobs, on_reached=self._on_guard_reached)
@@ -290,6 +282,12 @@ class TrafficRuntime:
         """Every HTTP attempt's one recording (Locust's own request event has already counted it)."""
         self.recorder.record_request(op, flow, status, latency_s * 1000, started_at + latency_s)  # Op is a str
 
+    def _on_error(self, op: Op, status: int, message: str) -> None:
+        """The target's words for an error, kept once per operation and status (the key never shown)."""
+        if (op.value, status) not in self.recorder.error_messages:
+            self.recorder.note_error(op.value, status, message.replace(self._api_key, "<redacted>")
+                                     if self._api_key else message)
+
     def _on_throttle(
         self, op: Op, flow: str, retry_after_s: float | None, waited_s: float | None, ended_at: float, /
     ) -> None:
@@ -312,6 +310,7 @@ class TrafficRuntime:
             limiters=self.limiters,
             on_response=self._on_response,
             on_throttle=self._on_throttle,
+            on_error=self._on_error,
             rng=rng,
             reachability=self.reachability,
         )
