@@ -120,22 +120,43 @@ def _stages(scenario: Scenario) -> Iterator[Finding]:
 def target_rate_limit(scenario: Scenario, op: Op) -> tuple[float | None, str]:
     """Requests per second the target allows for ``op`` and where that figure comes from.
 
-    For the emulator that is its configuration (overrides, window, limits switched off); for a real
+    A discovery's findings (``rate_limits.limits_from``) come first, at their cautious end; then, for the
+    emulator, its configuration (overrides, per-operation windows, limits switched off); for a real
     endpoint the documented table. ``None``: no limit.
     """
+    discovered = _discovered_rate(scenario, op)
+    if discovered is not None:
+        return discovered
     target = scenario.target
     if isinstance(target, EmulatorTarget):
         limits = target.emulator.limits
-        if not limits.rate:
+        count = limits.rate_limit(op)
+        if count is None:
             return None, "the emulator's rate limits are off"
-        count = limits.rate_overrides.get(op, contract.OPERATIONS[op].rate_limit)
         source = "emulator override" if op in limits.rate_overrides else "documented"
-        window = limits.window
+        window = limits.window_for(op)
     else:
         count, source, window = contract.OPERATIONS[op].rate_limit, "documented", contract.RATE_WINDOW_S
     if count is None or window <= 0:
         return None, "no documented limit"
     return count / window, f"{source}: {count} per {window:g}s"
+
+
+def _discovered_rate(scenario: Scenario, op: Op) -> tuple[float, str] | None:
+    """The rate a discovery found for ``op`` (requests per second at the cautious end), when the scenario
+    names its limits.json and it covers ``op``; a file that cannot be read is reported by ``_limits_file``."""
+    name = scenario.rate_limits.limits_from
+    if name is None:
+        return None
+    try:
+        found = read_limits_file(scenario.base_dir / name).found(op)
+    except LimitsFileError:
+        return None
+    rate = found.rate_limit if found is not None else None
+    if rate is None:
+        return None
+    budget, window = rate.safe_budget, rate.safe_window
+    return budget / window, f"discovered: {budget:g} per {window:g}s"
 
 
 def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
