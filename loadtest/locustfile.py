@@ -117,7 +117,7 @@ if SESSION is not None:
 
     @events.test_stopping.add_listener
     def _on_test_stopping(environment: Environment, **_: object) -> None:
-        _session.on_test_stopping()
+        _session.on_test_stopping(environment)
 
     @events.test_stop.add_listener
     def _on_test_stop(environment: Environment, **_: object) -> None:

@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("loadtest.cli.compare", "compare two run directories side by side"),
     "check": ("loadtest.cli.check", "judge a run against thresholds and a baseline"),
     "baseline": ("loadtest.cli.baseline", "save or list baselines"),
+    "limits": ("loadtest.cli.limits", "discover the rate and concurrency limits an endpoint enforces"),
 }
 
 

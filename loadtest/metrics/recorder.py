@@ -45,7 +45,7 @@ from loadtest.looplag import LoopLag, LoopLagDict
 from loadtest.metrics import hdr
 from loadtest.metrics.catalog import CENSORED_SUFFIX, censored_name
 from loadtest.metrics.classify import IN_FLIGHT as IN_FLIGHT  # re-exported: flows and tests name it from here
-from loadtest.metrics.classify import JobOutcome, RequestClass, classify_request, job_outcome
+from loadtest.metrics.classify import JobOutcome, job_outcome
 
 SNAPSHOT_FORMAT = 1
 DEFAULT_KEEP_JOBS = 100_000
@@ -131,14 +131,9 @@ JOB_ROW_FIELDS: tuple[str, ...] = (
 JOB_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
 
 
-def is_throttled(status_code: int) -> bool:
-    """Kept for callers not yet moved to :func:`loadtest.metrics.classify.classify_request`."""
-    return classify_request(status_code) is RequestClass.THROTTLED
-
-
-def is_error(status_code: int) -> bool:
-    """Kept for callers not yet moved to :func:`loadtest.metrics.classify.classify_request`."""
-    return classify_request(status_code) in (RequestClass.HTTP_ERROR, RequestClass.NO_ANSWER)
+MAX_ERROR_MESSAGES = 200
+"""Distinct (operation, status) error messages kept; a run meets a handful."""
+ERROR_MESSAGE_CHARS = 300
 
 
 _PackedSeries = tuple[tuple[str, ...], "array[float]"]
@@ -226,6 +221,8 @@ class Recorder:
         self.health_stride = 1
         self._clamped = 0
         self._loop_lag: dict[str, LoopLag] = {}
+        self.error_messages: dict[tuple[str, int], str] = {}
+        """The target's words for each (operation, error status) met: the first answer's, kept once."""
         self._series_names: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     # ----------------------------------------------------------------------------------------- recording
@@ -256,6 +253,12 @@ class Recorder:
         if pending is None:
             pending = values[key] = []
         pending.append(value_ms)
+
+    def note_error(self, op: str, status_code: int, message: str) -> None:
+        """What the target said for an error answer (or why there was none), once per operation and status."""
+        key = (op, int(status_code))
+        if key not in self.error_messages and len(self.error_messages) < MAX_ERROR_MESSAGES:
+            self.error_messages[key] = message[:ERROR_MESSAGE_CHARS]
 
     def record_request(self, op: str, flow: str, status_code: int, latency_ms: float, t: float | None = None) -> None:
         """One HTTP request: operation name, flow name, status (0 = connection error/timeout), latency.
@@ -560,6 +563,7 @@ class Recorder:
             "health_stride": self.health_stride,
             "clamped": self._clamped,
             "loop_lag": self.loop_lag(),
+            "error_messages": [[op, status, message] for (op, status), message in self.error_messages.items()],
         }
 
     def drain(self) -> dict[str, Any]:
@@ -615,6 +619,8 @@ class Recorder:
             self._add_health(float(t), sample)
         self.health_stride = max(self.health_stride, int(snap.get("health_stride", 1)))
         self._clamped += int(snap["clamped"])
+        for op, status, message in snap.get("error_messages", []):
+            self.note_error(op, int(status), str(message))
         for process, lag in snap.get("loop_lag", {}).items():
             mine = self._loop_lag.get(process)
             if mine is None:

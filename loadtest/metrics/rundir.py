@@ -292,6 +292,7 @@ def write_run_directory(
         },
         "metrics": summary.summarize_metrics(recorder, duration_s),
         "requests_by_status": summary.requests_by_status(recorder),
+        "error_messages": redact(summary.error_messages(recorder), secrets),
         "jobs": {
             "by_flow": summary.job_outcomes(recorder),
             "totals_by_flow": {flow: vars_of(t) for flow, t in sorted(recorder.job_totals.items())},

@@ -142,6 +142,14 @@ def parse_series_name(series: str) -> tuple[str, str | None, str | None]:
     return metric, scope, value
 
 
+def error_messages(recorder: Recorder) -> dict[str, dict[str, str]]:
+    """The target's words per operation and error status (``"0"``: why no answer came)."""
+    out: dict[str, dict[str, str]] = {}
+    for (op, status), message in sorted(recorder.error_messages.items()):
+        out.setdefault(op, {})[str(status)] = message
+    return out
+
+
 def requests_by_status(recorder: Recorder) -> dict[str, dict[str, int]]:
     """Requests per operation per status code (``"0"`` = connection error or timeout)."""
     by_op: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))

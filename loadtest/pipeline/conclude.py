@@ -14,6 +14,8 @@ from typing import TextIO
 from loadtest import exitcodes
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.check.verdicts import Verdicts
+from loadtest.discovered_limits import LIMITS_JSON
+from loadtest.metrics.figures import run_counts
 from loadtest.metrics.rundir import SUMMARY_JSON, VERDICTS_JSON, read_summary, write_run_directory
 from loadtest.pipeline import console
 from loadtest.pipeline.finished import FinishedRun, findings
@@ -121,7 +123,7 @@ def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> b
     settings = dict(run.settings)
     settings["stop_reason"] = outcome.stop_reason
     # every job recorded as unfinished, whether its flow saw the stop or the runtime closed it afterwards
-    settings["jobs_in_flight_at_end"] = console.totals(run.recorder)["in_flight"]
+    settings["jobs_in_flight_at_end"] = run_counts(run.recorder).in_flight
     if outcome.dispatch:
         settings["open_model"] = outcome.dispatch
     if outcome.workers:
@@ -129,6 +131,9 @@ def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> b
     if run.failure is not None:
         settings["failure"] = {"sentence": run.failure.sentence, "exit_code": run.failure.exit_code}
     extra = {name: run.run_dir / name for name in LOCUST_FILES if (run.run_dir / name).exists()}
+    limits_from = run.scenario.rate_limits.limits_from
+    if limits_from is not None:  # the discovered limits the run respected: the report draws them
+        extra[LIMITS_JSON] = run.scenario.base_dir / limits_from
     try:
         (run.run_dir / VERDICTS_JSON).unlink(missing_ok=True)  # a reused --run-dir keeps no stale verdicts
         write_run_directory(

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from loadtest.contract import TERMINAL_STATUSES
-from loadtest.metrics.recorder import IN_FLIGHT, Recorder, is_error, is_throttled
+from loadtest.metrics.figures import run_counts
+from loadtest.metrics.recorder import IN_FLIGHT, Recorder
 from loadtest.scenario.model import Scenario
 from loadtest.traffic.outcome import RunOutcome
 
@@ -31,32 +31,10 @@ MAX_FLOW_ROWS = 8
 WIDTH = 100
 
 
-def totals(recorder: Recorder) -> dict[str, int]:
-    """Whole-run counts from the recorder: requests, throttled, errors, jobs by outcome, dropped."""
-    counts = {"requests": 0, "throttled": 0, "errors": 0, "dropped": 0, "in_flight": 0}
-    for (_, _op, _flow, status), n in recorder.requests.items():
-        counts["requests"] += n
-        if is_throttled(status):
-            counts["throttled"] += n
-        elif is_error(status):
-            counts["errors"] += n
-    for status in TERMINAL_STATUSES:
-        counts[status.value.lower()] = 0
-    for (_, _flow, status), n in recorder.jobs.items():
-        key = IN_FLIGHT.lower() if status == IN_FLIGHT else str(status).lower()
-        counts[key] = counts.get(key, 0) + n
-    counts["dropped"] = sum(recorder.dropped.values())
-    counts["jobs"] = sum(recorder.jobs.values())
-    return counts
-
-
 def connection_failures_only(recorder: Recorder) -> int:
-    """The number of requests sent when every one of them failed to connect (status 0), else 0."""
-    sent = failed_to_connect = 0
-    for (_, _op, _flow, status), n in recorder.requests.items():
-        sent += n
-        failed_to_connect += n if status == 0 else 0
-    return sent if sent and failed_to_connect == sent else 0
+    """The number of requests sent when every one of them got no answer (status 0), else 0."""
+    counts = run_counts(recorder)
+    return counts.requests if counts.requests and counts.no_answer == counts.requests else 0
 
 
 def format_ms(value: float | None, lower_bound: bool = False) -> str:
@@ -107,7 +85,7 @@ def jobs_line(summary: Mapping[str, Any]) -> str:
         for status, n in statuses.items():
             counts[status] = counts.get(status, 0) + int(n)
     total = sum(counts.values())
-    order = ["COMPLETED", *(s.value for s in TERMINAL_STATUSES if s.value != "COMPLETED")]
+    order = ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]
     parts = [f"{counts.get(status, 0)} {status.lower().replace('_', ' ')}" for status in order]
     parts.append(f"{counts.get(IN_FLIGHT, 0)} unfinished")
     return f"  jobs      {total} submitted: " + ", ".join(parts)
@@ -171,9 +149,9 @@ def print_summary(
         for line in request_lines(summary, outcome.duration_s):
             print(line, file=out)
     else:
-        c = totals(recorder)
-        print(f"  requests  {c['requests']}, 429 {c['throttled']}, errors {c['errors']}; jobs {c['jobs']} "
-              f"(completed {c.get('completed', 0)}, unfinished {c.get('in_flight', 0)})", file=out)
+        c = run_counts(recorder)
+        print(f"  requests  {c.requests}, 429 {c.throttled}, errors {c.errors}; jobs {c.jobs_submitted} "
+              f"(unfinished {c.in_flight})", file=out)
     if outcome.dispatch:
         d = outcome.dispatch
         rate = d["achieved_rate"]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.metrics.recorder import IN_FLIGHT, Recorder
+from loadtest.looplag import describe_stalls
+from loadtest.metrics.figures import run_counts
+from loadtest.metrics.recorder import Recorder
 from loadtest.scenario.model import Scenario
 from loadtest.traffic.outcome import RunOutcome
 
@@ -58,8 +60,8 @@ def findings(run: FinishedRun) -> list[Finding]:
         found.append(Finding("run_failure", f"{run.failure.sentence}; the figures cover the run until then"))
     elif outcome.stop_reason and not outcome.interrupted:
         found.append(Finding("stopped_early", f"the run stopped early: {outcome.stop_reason}"))
-    unfinished = sum(n for (_, _flow, status), n in run.recorder.jobs.items() if status == IN_FLIGHT)
-    submitted = sum(run.recorder.jobs.values())
+    counts = run_counts(run.recorder)
+    unfinished, submitted = counts.in_flight, counts.jobs_submitted
     if submitted and unfinished / submitted > UNFINISHED_WARN_FRACTION:
         share = f"{unfinished} of {submitted} submitted jobs ({100 * unfinished / submitted:.0f}%)"
         if run.failure is not None or outcome.interrupted or outcome.stop_reason:
@@ -70,8 +72,23 @@ def findings(run: FinishedRun) -> list[Finding]:
             why = "were still unfinished when the run ended (no drain)"
         found.append(Finding("unfinished_jobs", f"{share} {why}; queue delay and end-to-end figures that depend "
                                                 "on them are lower bounds"))
+    found.extend(Finding("stall", f"{sentence}: figures around then may be distorted (requests sent late and in "
+                                  "bursts, arrivals stamped late)") for sentence in stall_sentences(run))
     lost = outcome.workers.get("lost_workers") if outcome.workers else None
     if isinstance(lost, list) and lost:
         found.append(Finding("lost_workers", f"{len(lost)} load-generator worker(s) were lost during the run: "
                                              "their last measurements are missing"))
     return found
+
+
+def stall_sentences(run: FinishedRun) -> list[str]:
+    """Every stall of a process of the run (the load generators', the emulator's), one sentence each."""
+    start = run.outcome.started_at
+    sentences = []
+    for process, lag in run.recorder.loop_lag().items():
+        who = "the load generator" if process == "load generator" else f"load generator {process}"
+        sentences += describe_stalls(lag["stalls"], start, who)
+    emulator_lag = (run.ground_truth or {}).get("loop_lag")
+    if isinstance(emulator_lag, dict) and isinstance(emulator_lag.get("stalls"), list):
+        sentences += describe_stalls(emulator_lag["stalls"], start, "the emulator")
+    return sentences

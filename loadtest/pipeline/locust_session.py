@@ -29,6 +29,7 @@ from loadtest.pipeline.watch import RunWatch
 from loadtest.scenario.model import EmulatorTarget, Scenario
 from loadtest.traffic.distributed.hooks import attach_to_locust
 from loadtest.traffic.distributed.master import MasterCoordinator
+from loadtest.traffic.looplag_ticker import LoopLagTicker, start_loop_lag_ticker
 from loadtest.traffic.outcome import RunOutcome
 from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.users import network_timeout_for
@@ -53,6 +54,7 @@ class LocustSession:
         self.ui: tabs.UiRuns | None = None
         self.watcher: Greenlet | None = None
         self.watch: RunWatch | None = None
+        self.lag: LoopLagTicker | None = None
 
     # ------------------------------------------------------------------------------------- events
 
@@ -60,7 +62,8 @@ class LocustSession:
         """Locust is up: stop timeout, early stops, the UI's tabs, the distributed machinery, the target."""
         runtime = self.runtime
         if environment.stop_timeout in (None, 0):
-            environment.stop_timeout = network_timeout_for(list(runtime.flows.values()))
+            # users get time to follow their jobs through the drain, then to finish their last request
+            environment.stop_timeout = network_timeout_for(list(runtime.flows.values())) + self.scenario.drain
         runner = environment.runner
         if isinstance(runner, LocalRunner | MasterRunner):
             # the spending guard, a dead target or anything else asking the run to end stops Locust's runner
@@ -105,19 +108,37 @@ class LocustSession:
         runtime.start_clock()
         if not isinstance(runner, MasterRunner) and environment.host:
             runtime.start_health_sampling(environment.events.request, environment.host)
+        if isinstance(runner, LocalRunner):  # a worker's agent measures its own
+            self.lag = start_loop_lag_ticker(lambda: self.runtime.recorder, "load generator")
         if not isinstance(runner, WorkerRunner):  # a worker's failures reach its master with its reports
             self.watch = RunWatch(runtime, self.target)
             if self.watcher is None:
                 self.watcher = gevent.spawn(self._watch)
 
-    def on_test_stopping(self) -> None:
-        self.runtime.control.stop()
+    def on_test_stopping(self, environment: Environment) -> None:
+        """The test ends (its shape is over, or Stop was pressed): in this process, drain first (no new jobs,
+        those in flight followed for up to the scenario's ``drain``), then stop the flows. Distributed
+        ``locust -f`` workers stop at once (``loadtest run --processes`` drains them)."""
+        runtime = self.runtime
+        if isinstance(environment.runner, LocalRunner) and self.scenario.drain > 0 and runtime.jobs.in_flight:
+            runtime.control.start_draining()
+            gevent.spawn(self._end_drain, time.monotonic() + self.scenario.drain)
+        else:
+            runtime.control.stop()
+
+    def _end_drain(self, deadline: float) -> None:
+        runtime = self.runtime
+        while runtime.jobs.in_flight and time.monotonic() < deadline and not runtime.control.stopping:
+            gevent.sleep(0.1)
+        runtime.control.stop()
 
     def on_test_stop(self, environment: Environment) -> None:
         """The test is over: record the unfinished jobs; the master (or the only process) writes, judges
         and renders the run, and a headless run exits with its exit code."""
         runtime = self.runtime
         runtime.stop_health_sampling()
+        if self.lag is not None:
+            self.lag.stop()
         in_flight = runtime.finish()
         if isinstance(environment.runner, WorkerRunner):
             return
@@ -151,7 +172,7 @@ class LocustSession:
             },
             ground_truth=self.target.ground_truth() if self.target is not None else None,
             emulator_log=self.target.emulator.log_path if self.target and self.target.emulator else None,
-            failure=self.watch.failure if self.watch is not None else None,
+            failure=self.watch.settle() if self.watch is not None else None,
         )
         try:
             # in the web UI, run directories go beside the first one (OUT_DIR/<scenario>/<time>): latest follows

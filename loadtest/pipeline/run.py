@@ -77,6 +77,7 @@ def run(
         watch = RunWatch(runtime, target)
         drive = make_drive(options, prepared, runtime, target, master, watch, out if progress else None, err)
         outcome = drive.run()
+        watch.settle()
         ground_truth = target.ground_truth() if outcome is not None else None
     if outcome is None:
         return exitcodes.TARGET_ERROR

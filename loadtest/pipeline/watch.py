@@ -46,6 +46,14 @@ class RunWatch:
                 return reason
         return None
 
+    def settle(self) -> RunFailure | None:
+        """After the run loop: look once more (a key refused or a target dying between two ticks, or a stop
+        requested by the runtime itself, is still a failure of the run)."""
+        for watcher in (self.target_alive, self.key_accepted, self.target_answering):
+            if watcher() is not None:
+                break
+        return self.failure
+
     def _fail(self, sentence: str, exit_code: int) -> str:
         if self.failure is None:
             self.failure = RunFailure(sentence, exit_code)

@@ -88,9 +88,7 @@ def load_scenario_text(
         if exc.error_count() <= MAX_ISSUES:
             issues.extend(_semantics_despite_errors(parsed, exc, file, base))
         raise _error(issues, untranslated=max(0, exc.error_count() - TRANSLATED_MAX)) from None
-    if base is not None:
-        scenario._source_path = base / Path(file).name
-    scenario._secret_values = dict(parsed.secrets)
+    scenario.loaded_from(base / Path(file).name if base is not None else None, parsed.secrets)
     issues.extend(_located(parsed, file, semantics.check(scenario, base)))
     if issues:
         raise _error(issues)
@@ -183,7 +181,7 @@ def resolved_dict(scenario: Scenario) -> dict[str, Any]:
     second, sizes in bytes), with values that came from secret-looking environment variables replaced by
     ``${NAME}``. The API key itself is never part of a scenario."""
     data = scenario.model_dump(mode="json", by_alias=True)
-    secrets = {value: name for name, value in scenario._secret_values.items() if value}
+    secrets = {value: name for name, value in scenario.secret_values.items() if value}
 
     def scrub(value: Any) -> Any:
         if isinstance(value, dict):

@@ -737,6 +737,10 @@ class RateLimits(_Strict):
     """Fraction of each documented limit used under ``respect``."""
     operations: dict[Op, OperationLimit] = Field(default_factory=dict)
     """Per-operation overrides of the documented limits (``run: {rate: 50/s, concurrency: 100}``)."""
+    limits_from: str | None = Field(default=None, min_length=1)
+    """A limit discovery's ``limits.json`` (``loadtest limits``), relative to the scenario file: the limits it
+    found replace the target's (documented, or the emulator's) for the operations it covers, taking the
+    cautious end of each interval. ``respect`` stays under them; ``operations`` still overrides them."""
     on_429: On429 = Field(default_factory=On429)
 
     def documented_rate(self, op: Op) -> float | None:
@@ -861,6 +865,17 @@ class Scenario(_Strict):
     def source_path(self) -> Path | None:
         """The file this scenario was loaded from (``None`` when built in code)."""
         return self._source_path
+
+    @property
+    def secret_values(self) -> dict[str, str]:
+        """Values taken from secret-looking environment variables, by variable name (redacted on output)."""
+        return dict(self._secret_values)
+
+    def loaded_from(self, path: Path | None, secret_values: dict[str, str]) -> None:
+        """Note where the scenario was read and which values came from secret variables (the loader)."""
+        if path is not None:
+            self._source_path = path
+        self._secret_values = dict(secret_values)
 
     @property
     def base_dir(self) -> Path:

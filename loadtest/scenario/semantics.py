@@ -14,6 +14,7 @@ from typing import Any
 
 from loadtest import contract
 from loadtest.contract import Op
+from loadtest.discovered_limits import LimitsFileError, read_limits_file
 from loadtest.metrics import catalog
 from loadtest.scenario.errors import did_you_mean
 from loadtest.scenario.model import (
@@ -60,6 +61,7 @@ def check(scenario: Scenario, base_dir: Path | None = None) -> list[Finding]:
         findings.extend(checker(scenario))
     findings.extend(_files(scenario, base))
     findings.extend(_worker(scenario, base))
+    findings.extend(_limits_file(scenario, base))
     return findings
 
 
@@ -118,22 +120,43 @@ def _stages(scenario: Scenario) -> Iterator[Finding]:
 def target_rate_limit(scenario: Scenario, op: Op) -> tuple[float | None, str]:
     """Requests per second the target allows for ``op`` and where that figure comes from.
 
-    For the emulator that is its configuration (overrides, window, limits switched off); for a real
+    A discovery's findings (``rate_limits.limits_from``) come first, at their cautious end; then, for the
+    emulator, its configuration (overrides, per-operation windows, limits switched off); for a real
     endpoint the documented table. ``None``: no limit.
     """
+    discovered = _discovered_rate(scenario, op)
+    if discovered is not None:
+        return discovered
     target = scenario.target
     if isinstance(target, EmulatorTarget):
         limits = target.emulator.limits
-        if not limits.rate:
+        count = limits.rate_limit(op)
+        if count is None:
             return None, "the emulator's rate limits are off"
-        count = limits.rate_overrides.get(op, contract.OPERATIONS[op].rate_limit)
         source = "emulator override" if op in limits.rate_overrides else "documented"
-        window = limits.window
+        window = limits.window_for(op)
     else:
         count, source, window = contract.OPERATIONS[op].rate_limit, "documented", contract.RATE_WINDOW_S
     if count is None or window <= 0:
         return None, "no documented limit"
     return count / window, f"{source}: {count} per {window:g}s"
+
+
+def _discovered_rate(scenario: Scenario, op: Op) -> tuple[float, str] | None:
+    """The rate a discovery found for ``op`` (requests per second at the cautious end), when the scenario
+    names its limits.json and it covers ``op``; a file that cannot be read is reported by ``_limits_file``."""
+    name = scenario.rate_limits.limits_from
+    if name is None:
+        return None
+    try:
+        found = read_limits_file(scenario.base_dir / name).found(op)
+    except LimitsFileError:
+        return None
+    rate = found.rate_limit if found is not None else None
+    if rate is None:
+        return None
+    budget, window = rate.safe_budget, rate.safe_window
+    return budget / window, f"discovered: {budget:g} per {window:g}s"
 
 
 def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
@@ -361,6 +384,18 @@ def _values_file_problem(name: str, base_dir: Path) -> str | None:
     except (OSError, ValueError) as exc:
         return f"cannot use values file {shown(name)}: {getattr(exc, 'strerror', None) or exc}"
     return None
+
+
+def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
+    """``rate_limits.limits_from`` must name a discovery's limits.json (read now, so a run never starts
+    without the limits it was told to respect)."""
+    name = scenario.rate_limits.limits_from
+    if name is None:
+        return
+    try:
+        read_limits_file(base_dir / name)
+    except LimitsFileError as exc:
+        yield Finding(("rate_limits", "limits_from"), str(exc))
 
 
 def _worker(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:

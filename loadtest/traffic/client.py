@@ -165,6 +165,7 @@ class ApiClient:
         limiters: ClientLimiters | None = None,
         on_response: ResponseHook | Callable[..., None] = _no_hook,
         on_throttle: ThrottleHook | Callable[..., None] = _no_hook,
+        on_error: Callable[[Op, int, str], object] = _no_hook,
         rng: random.Random | None = None,
         reachability: Reachability | None = None,
     ) -> None:
@@ -175,6 +176,8 @@ class ApiClient:
         self._limiters = limiters
         self._on_response = on_response
         self._on_throttle = on_throttle
+        self._on_error = on_error
+        """Told the target's words for an error answer (or why none came): the end-of-run summary shows them."""
         self._rng = rng or random.Random()
         self._reachability = reachability or Reachability()
         self._backoff = Backoff(self._rng)
@@ -244,6 +247,8 @@ class ApiClient:
                     result = self._send(op, flow, method, path, data, name, gives_up)
             self._backoff.observe(result.status)
             self._reachability.observe(result.status, result.error)
+            if result.error is not None and result.status != 429 and not 200 <= result.status < 300:
+                self._on_error(op, result.status, result.error)
             if result.status != 429:
                 result.throttled = throttled
                 return result
@@ -306,7 +311,8 @@ class ApiClient:
             failure = None
             if gives_up and self._on_429.action == "retry":
                 failure = RequestFailure(f"429 Too Many Requests after {self._on_429.max_retries} retries")
-            return None, "429 Too Many Requests", failure, name + THROTTLED_SUFFIX, retry_after
+            # the body is kept (parsed only if read): it may say which limit refused (limit discovery reads it)
+            return content, "429 Too Many Requests", failure, name + THROTTLED_SUFFIX, retry_after
         if status == 0:
             error = f"no answer: {type(response.error).__name__}: {response.error}"
             return None, error, RequestFailure(error), name, None

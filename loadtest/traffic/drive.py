@@ -33,6 +33,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, st
 
 from loadtest.metrics.rundir import write_atomic
 from loadtest.traffic.arrivals import DispatchFigures, dispatch_figures
+from loadtest.traffic.looplag_ticker import LoopLagTicker, start_loop_lag_ticker
 from loadtest.traffic.outcome import LOCUST_CSV_PREFIX, LOCUST_HTML, RunOutcome, Watcher
 from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TrafficRuntime
@@ -100,6 +101,10 @@ class LocustFiles:
 class Drive:
     """One headless run of ``runtime``'s scenario against ``host``; :meth:`run` returns its outcome."""
 
+    lag_process: str | None = "load generator"
+    """The name this process's loop lag is recorded under (None: not measured here, e.g. a master whose
+    workers measure their own)."""
+
     def __init__(
         self,
         runtime: TrafficRuntime,
@@ -120,6 +125,7 @@ class Drive:
         """After the duration, follow the jobs in flight this long at most (no new ones are submitted)."""
         self.drained_s = 0.0
         self.interrupted = False
+        self.lag: LoopLagTicker | None = None
         self.environment = Environment(
             user_classes=self.user_classes(), shape_class=self.shape_class()(), events=Events(), host=host,
             stop_timeout=network_timeout_for(list(runtime.flows.values())),
@@ -223,7 +229,10 @@ class Drive:
     def _start(self) -> float:
         """Start the users; the measured window (and the recorder's clock) begins once they are on their way."""
         self.start()
-        return self.runtime.start_clock()
+        began = self.runtime.start_clock()
+        if self.lag_process is not None:
+            self.lag = start_loop_lag_ticker(lambda: self.runtime.recorder, self.lag_process)
+        return began
 
     def _loop(self, began: float, progress: ProgressLine | None) -> bool:
         """Until the duration ends (True) or the run is stopped early (False)."""
@@ -274,6 +283,8 @@ class Drive:
 
     def _stop(self) -> int:
         """Stop the users (each finishes its request and records its job), then collect."""
+        if self.lag is not None:
+            self.lag.stop()
         try:
             self.runtime.control.stop()
             self.runner.stop()

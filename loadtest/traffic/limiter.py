@@ -43,6 +43,8 @@ class OperationLimits:
     concurrency: int | None
     exact: bool = False
     """Use the figures as given, without the margin (limits the scenario set for the client itself)."""
+    window: float | None = None
+    """This operation's rate window in seconds, when it has its own (a discovered limit); None: the table's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +67,29 @@ class LimitsTable:
         concurrency_overrides: Mapping[Op, int] | None = None,
         rate_enabled: bool = True,
         concurrency_enabled: bool = True,
+        window_overrides: Mapping[Op, float] | None = None,
     ) -> LimitsTable:
         """The documented table with an emulator's overrides (``target.emulator.limits``) applied."""
         rate_overrides = rate_overrides or {}
         concurrency_overrides = concurrency_overrides or {}
+        window_overrides = window_overrides or {}
         operations = {}
         for op, spec in contract.OPERATIONS.items():
             rate = rate_overrides.get(op, spec.rate_limit) if rate_enabled else None
             concurrency = concurrency_overrides.get(op, spec.concurrency_limit) if concurrency_enabled else None
-            operations[op] = OperationLimits(rate=rate, concurrency=concurrency)
+            own_window = window_overrides.get(op)
+            operations[op] = OperationLimits(rate=rate, concurrency=concurrency,
+                                             window=float(own_window) if own_window is not None else None)
         return cls(window=contract.RATE_WINDOW_S if window is None else float(window), operations=operations)
+
+    def overlay(self, operations: Mapping[Op, OperationLimits]) -> LimitsTable:
+        """This table with some operations' limits replaced (e.g. by discovered ones)."""
+        return LimitsTable(window=self.window, operations={**self.operations, **operations})
+
+    def window_of(self, op: Op) -> float:
+        """The rate window of ``op`` in seconds."""
+        limits = self.operations.get(op)
+        return limits.window if limits is not None and limits.window is not None else self.window
 
 
 def usable(limit: float, margin: float) -> float:
@@ -198,7 +213,7 @@ class OperationLimiter:
 
     def __init__(self, limits: OperationLimits, window: float, margin: float, share: float) -> None:
         self.limits = limits
-        self._window = window
+        self._window = limits.window if limits.window is not None else window
         self._margin = margin
         self.rate: WindowLimiter | None = None
         self.concurrency: ConcurrencyLimiter | None = None
@@ -273,7 +288,7 @@ class ClientLimiters:
     def with_client_limits(self, limits: Mapping[Op, OperationLimits]) -> None:
         """Replace some operations' limits with ones the scenario sets for the client (used as given)."""
         for op, op_limits in limits.items():
-            exact = OperationLimits(op_limits.rate, op_limits.concurrency, exact=True)
+            exact = OperationLimits(op_limits.rate, op_limits.concurrency, exact=True, window=op_limits.window)
             if exact.rate is None and exact.concurrency is None:
                 self._by_op.pop(op, None)
             else:

@@ -14,6 +14,8 @@ import random
 import time
 from dataclasses import dataclass
 
+from loadtest.listeners import Listeners
+
 GATEWAY_STATUSES = frozenset({502, 503, 504})
 """Answers from a gateway in front of a target that is down: no answer from the target itself."""
 AUTH_STATUSES = frozenset({401, 403})
@@ -65,6 +67,8 @@ class Reachability:
         self.last_failure: str | None = None
         """The last unanswered request's error, e.g. ``no answer: ConnectionRefusedError: ...``."""
         self.refusal: Refusal | None = None
+        self.refused: Listeners[[Refusal]] = Listeners()
+        """Told of the first refusal at once (the run stops on it without waiting for a watcher's tick)."""
         self.answered = 0
         self.unanswered = 0
 
@@ -79,6 +83,7 @@ class Reachability:
         self.failing_since = None
         if status in AUTH_STATUSES and self.refusal is None:
             self.refusal = Refusal(status, error or f"HTTP {status}")
+            self.refused.fire(self.refusal)
 
     def silent_for(self, now: float | None = None) -> float:
         """How long every request has gone unanswered (0 while answers come)."""

@@ -10,7 +10,6 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +17,7 @@ import gevent
 from gevent import Greenlet
 
 from loadtest.contract import Op
+from loadtest.discovered_limits import DiscoveredLimits, read_limits_file
 from loadtest.listeners import Listeners
 from loadtest.metrics.recorder import Recorder
 from loadtest.scenario.model import EmulatorTarget, EndpointTarget, Flow, HealthFlow, Scenario
@@ -81,18 +81,40 @@ def endpoint_id_of(scenario: Scenario) -> str:
 
 
 def limits_table_for(scenario: Scenario) -> LimitsTable:
-    """The limits the target enforces: the emulator's configuration, or the documented table."""
+    """The limits the target enforces: the emulator's configuration, or the documented table; with
+    ``rate_limits.limits_from``, a discovery's findings replace them for the operations it covers."""
     target = scenario.target
     if isinstance(target, EmulatorTarget):
         limits = target.emulator.limits
-        return LimitsTable.with_overrides(
+        table = LimitsTable.with_overrides(
             window=limits.window,
             rate_overrides=limits.rate_overrides,
             concurrency_overrides=limits.concurrency_overrides,
             rate_enabled=limits.rate,
             concurrency_enabled=limits.concurrency,
+            window_overrides=limits.window_overrides,
         )
-    return LimitsTable.documented()
+    else:
+        table = LimitsTable.documented()
+    if scenario.rate_limits.limits_from is not None:
+        found = read_limits_file(scenario.base_dir / scenario.rate_limits.limits_from)
+        table = table.overlay(discovered_limits(found, table))
+    return table
+
+
+def discovered_limits(found: DiscoveredLimits, table: LimitsTable) -> dict[Op, OperationLimits]:
+    """A discovery's limits as the client's table entries, at the cautious end of each interval: the fewest
+    requests per window over the longest window, the fewest in flight. A limit it did not find keeps the
+    table's figure."""
+    operations: dict[Op, OperationLimits] = {}
+    for op, entry in found.operations.items():
+        current = table.operations.get(op, OperationLimits(None, None))
+        rate, window = current.rate, current.window
+        if entry.rate_limit is not None:
+            rate, window = entry.rate_limit.safe_budget, entry.rate_limit.safe_window
+        concurrency = entry.concurrency_limit.safe_value if entry.concurrency_limit is not None else current.concurrency
+        operations[op] = OperationLimits(rate, concurrency, window=window)
+    return operations
 
 
 def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | None:
@@ -112,28 +134,17 @@ def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | N
     client_limits: dict[Op, OperationLimits] = {}
     for op, override in policy.operations.items():
         documented = table.operations.get(op, OperationLimits(None, None))
-        rate = override.rate * table.window if override.rate is not None else None
+        rate = override.rate * table.window_of(op) if override.rate is not None else None
         if rate is None and respect and documented.rate is not None:
             rate = documented.rate * policy.margin
         concurrency = override.concurrency
         if concurrency is None and respect and documented.concurrency is not None:
             concurrency = max(1, math.floor(documented.concurrency * policy.margin))
-        client_limits[op] = OperationLimits(rate, concurrency)
+        client_limits[op] = OperationLimits(rate, concurrency, window=documented.window)
     limiters.with_client_limits(client_limits)
     if not limiters.active:
         return None
     return limiters
-
-
-@dataclass
-class LiveCounts:
-    """No longer counted: the progress line reads the recorder (``loadtest.metrics.figures.LiveTotals``), so
-    nothing but the recorder does work per request. Kept, always zero, until the distributed worker and
-    master stop passing it along (they are being restructured)."""
-
-    requests: int = 0
-    throttled: int = 0
-    errors: int = 0
 
 
 class JobCounts(Protocol):
@@ -188,9 +199,8 @@ class TrafficRuntime:
         threshold, a dead target); the run loop or Locust's runner stops on it."""
         self.guard = SpendingGuard(max_jobs, on_reached=self._on_guard_reached)
         self.flows: dict[str, Flow] = scenario.flows_by_name()
-        self.live = LiveCounts()
         self.health_gate = HealthGate()
-        self.reachability = Reachability()
+        self.reachability = self._new_reachability()
         """Whether requests get answers and the key is accepted (read by the run's watchers)."""
         self.health_sampler: Greenlet | None = None
         """The background /health sampler greenlet, when the mix has a health flow."""
@@ -219,6 +229,12 @@ class TrafficRuntime:
         self.control.stop()
         self.stop_requested.fire(reason)
 
+    def _new_reachability(self) -> Reachability:
+        reachability = Reachability()
+        # a refused key ends the run at the first refusal: every further request would be refused too
+        reachability.refused.add(lambda refusal: self.request_stop(self.refusal_sentence() or "the key was refused"))
+        return reachability
+
     def _on_guard_reached(self) -> None:
         self.request_stop(f"spending guard: target.max_jobs ({self.guard.max_jobs}) jobs submitted")
 
@@ -242,8 +258,7 @@ class TrafficRuntime:
         self.recorder = Recorder(bucket_s=old.bucket_s, keep_jobs=old.keep_jobs)
         self.jobs = JobBook(self.recorder)
         self.job_counts = self.jobs
-        self.live = LiveCounts()
-        self.reachability = Reachability()
+        self.reachability = self._new_reachability()
         self.stop_reason = None
         self.dispatcher = None
         self.guard = SpendingGuard(self.guard.max_jobs, on_reached=self._on_guard_reached)
@@ -267,6 +282,12 @@ class TrafficRuntime:
         """Every HTTP attempt's one recording (Locust's own request event has already counted it)."""
         self.recorder.record_request(op, flow, status, latency_s * 1000, started_at + latency_s)  # Op is a str
 
+    def _on_error(self, op: Op, status: int, message: str) -> None:
+        """The target's words for an error, kept once per operation and status (the key never shown)."""
+        if (op.value, status) not in self.recorder.error_messages:
+            self.recorder.note_error(op.value, status, message.replace(self._api_key, "<redacted>")
+                                     if self._api_key else message)
+
     def _on_throttle(
         self, op: Op, flow: str, retry_after_s: float | None, waited_s: float | None, ended_at: float, /
     ) -> None:
@@ -289,6 +310,7 @@ class TrafficRuntime:
             limiters=self.limiters,
             on_response=self._on_response,
             on_throttle=self._on_throttle,
+            on_error=self._on_error,
             rng=rng,
             reachability=self.reachability,
         )

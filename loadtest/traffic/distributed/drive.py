@@ -64,6 +64,8 @@ class MasterOptions:
 class MasterDrive(Drive):
     """The run as Locust's master; the workers run the users and send their measurements."""
 
+    lag_process = None  # each worker measures its own loop lag; it reaches the master with its drains
+
     def __init__(
         self,
         runtime: TrafficRuntime,

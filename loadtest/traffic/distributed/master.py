@@ -139,12 +139,9 @@ class MasterCoordinator:
         snapshot = data.get("snapshot")
         if snapshot and snapshot.get("first_t") is not None:  # None: nothing recorded since the last drain
             self.runtime.recorder.merge(snapshot)
-        live = data.get("live") or {}
-        self.runtime.live.requests += int(live.get("requests", 0))
-        self.runtime.live.throttled += int(live.get("throttled", 0))
-        self.runtime.live.errors += int(live.get("errors", 0))
-        self.jobs.submitted += int(live.get("submitted", 0))
-        self.jobs.in_flight_by_worker[info.client_id] = int(live.get("in_flight", 0))
+        jobs = data.get("jobs") or {}
+        self.jobs.submitted += int(jobs.get("submitted", 0))
+        self.jobs.in_flight_by_worker[info.client_id] = int(jobs.get("in_flight", 0))
         info.last_report = time.time()
         info.reports += 1
         view = data.get("reachability")

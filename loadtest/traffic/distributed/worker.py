@@ -29,6 +29,7 @@ from loadtest.traffic.distributed.protocol import (
     user_classes_for,
     worker_scenario,
 )
+from loadtest.traffic.looplag_ticker import LoopLagTicker, start_loop_lag_ticker
 from loadtest.traffic.runtime import TrafficRuntime
 
 # --------------------------------------------------------------------------------------------- worker
@@ -55,7 +56,8 @@ class WorkerAgent:
         self.index = 0
         self.error: str | None = None
         self.done = gevent.event.Event()
-        self._sent = {"requests": 0, "throttled": 0, "errors": 0, "submitted": 0}
+        self.lag: LoopLagTicker | None = None
+        self._sent_submitted = 0
         events = environment.events
         events.report_to_master.add_listener(self._on_report_to_master)
         events.test_start.add_listener(self._on_test_start)
@@ -123,20 +125,18 @@ class WorkerAgent:
         return {"failing_since": view.failing_since, "last_failure": view.last_failure,
                 "refusal": None if refusal is None else {"status": refusal.status, "message": refusal.message}}
 
-    def _live_delta(self) -> dict[str, int]:
+    def _job_counts(self) -> dict[str, int]:
+        """Jobs submitted since the last report and in flight now (the master's progress line and drain)."""
         assert self.runtime is not None
-        live, jobs = self.runtime.live, self.runtime.jobs
-        now = {"requests": live.requests, "throttled": live.throttled, "errors": live.errors,
-               "submitted": jobs.submitted}
-        delta = {key: now[key] - self._sent[key] for key in now}
-        self._sent = now
-        delta["in_flight"] = jobs.in_flight
+        jobs = self.runtime.jobs
+        delta = {"submitted": jobs.submitted - self._sent_submitted, "in_flight": jobs.in_flight}
+        self._sent_submitted = jobs.submitted
         return delta
 
     def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: object) -> None:
         if self.runtime is None:
             return
-        data[REPORT_KEY] = {"snapshot": self.runtime.recorder.drain(), "live": self._live_delta(),
+        data[REPORT_KEY] = {"snapshot": self.runtime.recorder.drain(), "jobs": self._job_counts(),
                             "reachability": self._reachability()}
 
     def _on_test_start(self, environment: Environment, **_: object) -> None:
@@ -145,6 +145,7 @@ class WorkerAgent:
             return
         runtime.control.reset()
         runtime.start_clock()
+        self.lag = start_loop_lag_ticker(lambda: runtime.recorder, f"worker {self.index}")
         if self.sample_health and self.index == 0 and environment.host:  # one worker samples /health
             runtime.start_health_sampling(environment.events.request, environment.host)
 
@@ -157,9 +158,11 @@ class WorkerAgent:
         if runtime is None:
             return
         runtime.stop_health_sampling()
+        if self.lag is not None:
+            self.lag.stop()
         in_flight = runtime.finish()
         self.runner.send_message(MSG_FINAL, {
-            "snapshot": runtime.recorder.drain(), "live": self._live_delta(), "in_flight_at_end": in_flight,
+            "snapshot": runtime.recorder.drain(), "jobs": self._job_counts(), "in_flight_at_end": in_flight,
             "reachability": self._reachability(),
             "dispatch": dispatch_figures(runtime.dispatcher),
         })
