@@ -148,7 +148,7 @@ def load_run(run_dir: Path | str) -> RunData:
     scenario_text = _text(path / rundir.SCENARIO_YAML)
     warnings: list[str] = []
     scenario = _scenario(scenario_text, path / rundir.SCENARIO_YAML, warnings)
-    limits = limits_in_force(scenario, read_limits_json(path), path / "limits.json")
+    limits = limits_in_force(scenario, read_limits_json(path))
     warnings += limits.warnings
     return RunData(
         path=path,

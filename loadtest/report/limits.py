@@ -6,24 +6,15 @@ A plot that draws a limit must draw the one the target enforced, labelled with i
   ``scenario.yaml`` (overrides, windows, window kind, per-worker budgets, switches) is the truth, read
   through :class:`loadtest.emulator_config.LimitsConfig` (which owns the rules). A section this version
   cannot validate (a run directory written by another version) is read key by key, with a warning.
-* **discovered**: the run directory holds ``limits.json`` (written by a limit-discovery run); on a real
-  endpoint it replaces the documented figures, beside the emulator's it is drawn as a second line.
+* **discovered**: the run directory holds ``limits.json`` (a limit discovery's result, copied in for a
+  run whose scenario names it in ``rate_limits.limits_from``); read through
+  :mod:`loadtest.discovered_limits`, which owns its shape (``docs/run-directory.md``). On a real endpoint
+  it replaces the documented figures; beside the emulator's it is drawn as a second line.
 * **documented**: otherwise, the figures of :mod:`loadtest.contract`.
-
-``limits.json`` (format 1), as read here; every key but ``operations`` and ``value`` is optional::
-
-    {"format": 1,
-     "operations": {
-       "run": {"rate_limit": {"value": 20, "window_s": 1, "window_kind": "fixed", "interval": [19, 21]},
-               "concurrency_limit": {"value": 200, "interval": [198, 200]}}}}
-
-``value`` is requests per window (``rate_limit``) or requests in flight (``concurrency_limit``);
-``window_s`` defaults to the documented 10 s; ``interval`` is the discovery's uncertainty, same unit.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,10 +25,10 @@ from pydantic import ValidationError
 
 from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
+from loadtest.discovered_limits import LIMITS_JSON, DiscoveredLimits, LimitsFileError, read_limits_file
 from loadtest.emulator_config import EndpointConfig, LimitsConfig
 from loadtest.units import UnitError, parse_duration
 
-LIMITS_JSON = "limits.json"
 _DEFAULT_WORKERS_MAX: int = EndpointConfig.model_fields["workers_max"].default
 EMULATOR = "emulator"
 DISCOVERED = "discovered"
@@ -138,12 +129,11 @@ def documented(op: Op) -> tuple[RateLimit | None, ConcurrencyLimit | None]:
     return rate, conc
 
 
-def limits_in_force(scenario: Mapping[str, Any] | None, discovered: Mapping[str, Any] | None,
-                    where: Path | str = LIMITS_JSON) -> LimitsInForce:
+def limits_in_force(scenario: Mapping[str, Any] | None, discovered: DiscoveredLimits | None) -> LimitsInForce:
     """The limits of every documented operation during the run (see the module docstring)."""
     warnings: list[str] = []
     emulator = _emulator_section(scenario)
-    found = _discovered(discovered, where, warnings) if discovered is not None else {}
+    found = _discovered(discovered) if discovered is not None else {}
     source = EMULATOR if emulator is not None else (DISCOVERED if found else DOCUMENTED)
     result = LimitsInForce(source, warnings=warnings)
     limits = _mapping(emulator.get("limits")) if emulator is not None else {}
@@ -175,20 +165,18 @@ def limits_in_force(scenario: Mapping[str, Any] | None, discovered: Mapping[str,
     return result
 
 
-def read_limits_json(run_dir: Path) -> Mapping[str, Any] | None:
-    """``limits.json`` of a run directory as plain data (None when absent); unreadable JSON is an error."""
+def read_limits_json(run_dir: Path) -> DiscoveredLimits | None:
+    """The run directory's ``limits.json`` (None when absent); one that cannot be read is an error naming
+    the file and the key."""
     path = run_dir / LIMITS_JSON
     if not path.exists():
         return None
     from loadtest.metrics.rundir import RunDirectoryError
 
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunDirectoryError(f"{path}: cannot read it: {exc}") from None
-    if not isinstance(document, dict):
-        raise RunDirectoryError(f"{path}: expected a JSON object with an 'operations' key")
-    return document
+        return read_limits_file(path)
+    except LimitsFileError as exc:
+        raise RunDirectoryError(str(exc)) from None
 
 
 def _mapping(value: object) -> dict[str, Any]:
@@ -270,44 +258,14 @@ def _emulator_limits(op: Op, limits: Mapping[str, Any], model: LimitsConfig | No
     return rate, conc
 
 
-def _interval(value: object) -> tuple[float, float] | None:
-    if isinstance(value, list | tuple) and len(value) == 2:
-        low, high = _number(value[0]), _number(value[1])
-        if low is not None and high is not None:
-            return (low, high)
-    return None
-
-
-def _discovered(document: Mapping[str, Any], where: Path | str,
-                warnings: list[str]) -> dict[str, tuple[RateLimit | None, ConcurrencyLimit | None]]:
-    operations = document.get("operations")
-    if not isinstance(operations, Mapping):
-        warnings.append(f"{where}: no 'operations' object; discovered limits ignored")
-        return {}
+def _discovered(document: DiscoveredLimits) -> dict[str, tuple[RateLimit | None, ConcurrencyLimit | None]]:
     out: dict[str, tuple[RateLimit | None, ConcurrencyLimit | None]] = {}
-    for name, entry in operations.items():
-        if name not in {op.value for op in Op} or not isinstance(entry, Mapping):
-            warnings.append(f"{where}: operations.{name}: not a known operation with an object; ignored")
-            continue
-        rate: RateLimit | None = None
-        rate_entry = entry.get("rate_limit")
-        if isinstance(rate_entry, Mapping):
-            value = _number(rate_entry.get("value"))
-            window = _seconds(rate_entry.get("window_s", contract.RATE_WINDOW_S),
-                              f"{where}: operations.{name}.rate_limit.window_s", warnings)
-            if value is None or window is None:
-                warnings.append(f"{where}: operations.{name}.rate_limit: needs a numeric 'value'; ignored")
-            else:
-                kind = rate_entry.get("window_kind")
-                rate = RateLimit(value, window, DISCOVERED, window_kind=kind if isinstance(kind, str) else None,
-                                 interval=_interval(rate_entry.get("interval")))
-        conc: ConcurrencyLimit | None = None
-        conc_entry = entry.get("concurrency_limit")
-        if isinstance(conc_entry, Mapping):
-            value = _number(conc_entry.get("value"))
-            if value is None:
-                warnings.append(f"{where}: operations.{name}.concurrency_limit: needs a numeric 'value'; ignored")
-            else:
-                conc = ConcurrencyLimit(value, DISCOVERED, interval=_interval(conc_entry.get("interval")))
-        out[name] = (rate, conc)
+    for op, found in document.operations.items():
+        rate = found.rate_limit
+        conc = found.concurrency_limit
+        out[op.value] = (
+            RateLimit(rate.value, rate.window_s, DISCOVERED, window_kind=rate.window_kind,
+                      interval=rate.interval) if rate is not None else None,
+            ConcurrencyLimit(conc.value, DISCOVERED, interval=conc.interval) if conc is not None else None,
+        )
     return out

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from loadtest import cli, exitcodes
+from loadtest.discovered_limits import DiscoveredLimits
 from loadtest.emulator_config import EndpointConfig
 from loadtest.metrics import rundir
 from loadtest.metrics.recorder import JobRecord, Recorder
@@ -78,23 +80,24 @@ def test_documented_limits_when_the_target_is_not_the_emulator() -> None:
     assert limits.queue_size is None
 
 
-DISCOVERED_DOC = {"format": 1, "operations": {
+DISCOVERED_DOC: dict[str, Any] = {"format": 1, "kind": "limit-discovery", "operations": {
     "run": {"rate_limit": {"value": 19.6, "window_s": 1, "window_kind": "fixed", "interval": [19, 21]},
-            "concurrency_limit": {"value": 150}},
-    "bogus": {"rate_limit": {"value": 3}},
-    "status": {"rate_limit": {"window_s": 1}},
+            "concurrency_limit": {"value": 150}, "rate_search": {"status": "found"}},
 }}
 
 
-def test_discovered_limits_replace_the_documented_ones_and_bad_entries_are_named() -> None:
-    limits = limits_in_force({"target": {"endpoint_id": "abc"}}, DISCOVERED_DOC)
+def _document(data: dict[str, Any]) -> DiscoveredLimits:
+    return DiscoveredLimits.model_validate(data)
+
+
+def test_discovered_limits_replace_the_documented_ones() -> None:
+    limits = limits_in_force({"target": {"endpoint_id": "abc"}}, _document(DISCOVERED_DOC))
     assert limits.source == DISCOVERED
     run = limits.get("run")
     assert run.rate is not None and run.rate.label == "discovered limit 19.6 per 1 s fixed window, interval 19–21"
     assert run.concurrency is not None and run.concurrency.value == 150
     assert limits.get("status").rate is not None and limits.get("status").rate.source == DOCUMENTED
-    assert any("bogus" in w for w in limits.warnings) and any("status" in w for w in limits.warnings)
-    beside = limits_in_force(_emulator(PROBE_LIMITS), DISCOVERED_DOC)
+    beside = limits_in_force(_emulator(PROBE_LIMITS), _document(DISCOVERED_DOC))
     assert beside.get("run").rate.source == EMULATOR and beside.get("run").discovered_rate.value == 19.6
 
 
@@ -142,7 +145,6 @@ def test_a_discovered_limit_is_drawn_beside_the_emulator_limit(tmp_path: Path) -
     labels = [s.label for s in chart.panels[0].series if s.kind == "limit"]
     assert labels == ["emulator limit 20 per 1 s fixed window",
                       "discovered limit 19.6 per 1 s fixed window, interval 19–21"]
-    assert any("bogus" in w for w in run.warnings)
 
 
 def test_the_report_shows_limits_in_force_and_warnings(tmp_path: Path) -> None:
@@ -151,7 +153,7 @@ def test_the_report_shows_limits_in_force_and_warnings(tmp_path: Path) -> None:
     html = (path / "report.html").read_text()
     assert "Limits in force" in html and "emulator limit 20 per 1 s fixed window" in html
     assert "documented" in html and "1,000 per 10 s" in html  # the documented figure beside it
-    assert "operations.bogus" in html  # the bad limits.json entry is named at the top
+    assert "discovered limit 19.6 per 1 s fixed window" in html
     markdown = (path / "summary.md").read_text()
     assert "## Limits in force" in markdown and "| /run | emulator limit 20 per 1 s fixed window" in markdown
 
@@ -160,7 +162,12 @@ def test_unreadable_limits_json_is_refused_with_its_name(tmp_path: Path, capsys:
     path = _probe_run(tmp_path)
     (path / "limits.json").write_text("{not json")
     assert cli.main(["report", str(path)]) == exitcodes.INVALID_INPUT
-    assert "limits.json: cannot read it" in capsys.readouterr().err
+    assert "limits.json: not JSON" in capsys.readouterr().err
+    bad = {**DISCOVERED_DOC, "operations": {"bogus": {"rate_limit": {"value": 3, "window_s": 1}}}}
+    (path / "limits.json").write_text(json.dumps(bad))
+    assert cli.main(["report", str(path)]) == exitcodes.INVALID_INPUT
+    err = capsys.readouterr().err
+    assert "limits.json: operations.bogus" in err and "Traceback" not in err
 
 
 def test_the_probe_scenario_file_gives_the_emulator_limit() -> None:
