@@ -64,7 +64,7 @@ class RateLimit:
         text = f"{self.source} limit {count} per {_num(self.window_s)} s{kind} window"
         if self.window_s != 1 and not self.per_worker:
             text += f" (= {_num(self.per_second)}/s)"
-        if self.interval:
+        if self.interval and self.interval[0] != self.interval[1]:  # a point interval adds nothing
             text += f", interval {_num(self.interval[0])}–{_num(self.interval[1])}"
         return text
 
@@ -78,7 +78,7 @@ class ConcurrencyLimit:
     @property
     def label(self) -> str:
         text = f"{self.source} limit {_num(self.value)} in flight"
-        if self.interval:
+        if self.interval and self.interval[0] != self.interval[1]:
             text += f" (interval {_num(self.interval[0])}–{_num(self.interval[1])})"
         return text
 
