@@ -43,12 +43,33 @@ class RunData:
     """The rate and concurrency limits in force, with where each comes from."""
     warnings: list[str] = field(default_factory=list)
     """Problems reading optional files; the report shows them at the top."""
+    ground_truth: dict[str, Any] | None = None
+    """The emulator's own figures (``ground_truth.json``), when the target was the emulator."""
     _buckets: RunBuckets | None = None
     _buckets_read: bool = False
 
     @property
     def metrics(self) -> dict[str, Any]:
         return self.summary["metrics"]
+
+    @property
+    def findings(self) -> list[dict[str, str]]:
+        """What went wrong in the run, as the run wrote it (``run.warnings``: kind and message)."""
+        found = self.summary["run"].get("warnings") or []
+        return [f for f in found if isinstance(f, dict) and f.get("message")]
+
+    def loop_lag(self) -> dict[str, dict[str, Any]]:
+        """Each process's loop lag: the load generators' (summary.json) and the emulator's (ground truth)."""
+        lag: dict[str, dict[str, Any]] = dict(self.summary.get("loop_lag") or {})
+        emulator = (self.ground_truth or {}).get("loop_lag")
+        if isinstance(emulator, dict):
+            lag["emulator"] = emulator
+        return lag
+
+    def real_workers(self) -> list[dict[str, Any]]:
+        """The real-worker sections of the ground truth, one per endpoint running the user's own handler."""
+        endpoints = (self.ground_truth or {}).get("endpoints") or {}
+        return [e["real_workers"] for e in endpoints.values() if isinstance(e, dict) and e.get("real_workers")]
 
     @property
     def start(self) -> float:
@@ -162,7 +183,17 @@ def load_run(run_dir: Path | str) -> RunData:
         scenario=scenario,
         limits=limits,
         warnings=warnings,
+        ground_truth=_ground_truth(path, warnings),
     )
+
+
+def _ground_truth(path: Path, warnings: list[str]) -> dict[str, Any] | None:
+    try:
+        document = rundir.read_json(path, rundir.GROUND_TRUTH_JSON, required=False)
+    except rundir.RunDirectoryError as exc:
+        warnings.append(str(exc))
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _scenario(text: str | None, where: Path, warnings: list[str]) -> dict[str, Any] | None:

@@ -109,6 +109,29 @@ def warnings_html(warnings: Sequence[str]) -> str:
     return f'<div class="banner warn"><b>Warnings</b><ul>{items}</ul></div>'
 
 
+def findings_html(findings: Sequence[dict[str, str]]) -> str:
+    """A banner per thing that went wrong in the run: a failure in red, the rest in amber."""
+    banners = []
+    for finding in findings:
+        tone = "bad" if finding.get("kind") == "run_failure" else "warn"
+        banners.append(f'<div class="banner {tone}">{escape(finding["message"])}</div>')
+    return "\n".join(banners)
+
+
+def failed_workers_html(sections: Sequence[dict[str, Any]]) -> str:
+    """The last lines a real worker printed, for each worker that crashed or failed to start."""
+    parts = []
+    for section in sections:
+        for worker in section.get("workers") or []:
+            tail = worker.get("outputTail")
+            if not tail:
+                continue
+            why = worker.get("exitReason") or f"exit code {worker.get('exitCode')}"
+            parts.append(f"<details open><summary>worker {escape(str(worker.get('id')))} ended: {escape(str(why))}"
+                         f"</summary><pre>{escape(str(tail))}</pre></details>")
+    return ("<h2>Workers that failed</h2>" + "".join(parts)) if parts else ""
+
+
 def render_report(run: RunData, plots: Sequence[Plot], files: Sequence[Sequence[str]] = ()) -> str:
     """The report page of one run; ``files``: (name, what) rows of the run directory."""
     s = run.summary
@@ -118,10 +141,14 @@ def render_report(run: RunData, plots: Sequence[Plot], files: Sequence[Sequence[
         f"<p class=\"sub\">{escape(r['started_at'])} → {escape(r['ended_at'])} · {r['duration_s']:.1f} s · "
         f"loadtest {escape(s['tool']['version'])} · run directory <code>{escape(run.path.name)}</code></p>",
     ]
+    for workers in run.real_workers():
+        parts.append(f"<p class=\"sub\">{escape(str(workers.get('label') or 'real worker'))}</p>")
     if r.get("interrupted"):
         parts.append('<div class="banner warn">The run was <b>interrupted</b>: figures cover only the part '
                      "that ran.</div>")
+    parts.append(findings_html(run.findings))
     parts.append(warnings_html(run.warnings))
+    parts.append(failed_workers_html(run.real_workers()))
     parts.append(_verdicts_section(run.verdicts))
     parts.append(_headline_section(run))
     parts.append(_limits_section(run))

@@ -28,6 +28,8 @@ def render_summary(run: RunData, plots: Sequence[Plot] = ()) -> str:
            f"loadtest {run.summary['tool']['version']}, run directory `{run.path.name}`"]
     if r.get("interrupted"):
         out += ["", "> **Interrupted**: figures cover only the part that ran."]
+    for finding in run.findings:
+        out += ["", f"> **{'Failed' if finding.get('kind') == 'run_failure' else 'Warning'}**: {finding['message']}"]
     for warning in run.warnings:
         out += ["", f"> **Warning**: {warning}"]
     if run.verdicts is not None:

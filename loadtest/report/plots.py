@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from loadtest.looplag import STALL_S
 from loadtest.report import style as st
 from loadtest.report import timeline
 from loadtest.report.charts import Chart, Panel, Series
@@ -447,6 +448,35 @@ def job_statuses(runs: Sequence[RunData]) -> Chart | None:
                  "How every submitted job ended; IN_FLIGHT jobs had not finished when the run ended.", [panel])
 
 
+LAG_SHOWN_FROM_MS = 50.0
+"""The loop-lag chart is drawn when some process's loop was at least this late (else a calm line)."""
+
+
+def loop_lag(runs: Sequence[RunData]) -> Chart | None:
+    """The worst event-loop lag per second of every process of the run, against the stall threshold."""
+    run = runs[0]
+    lags = run.loop_lag()
+    if not lags or max((float(lag.get("max_ms") or 0.0) for lag in lags.values()), default=0.0) < LAG_SHOWN_FROM_MS:
+        return None
+    tdiv, x_label = _time_axis([run])
+    series = []
+    first, last = math.floor(run.start), math.ceil(run.start + run.duration_s)
+    for index, (process, lag) in enumerate(sorted(lags.items())):
+        worst = {int(t): float(ms) for t, ms in lag.get("per_second") or []}
+        seconds = range(first, last + 1)  # every second of the run: those not kept were under 1 ms
+        series.append(Series(process, [(t - run.start) / tdiv for t in seconds], [worst.get(t, 0.0) for t in seconds],
+                             st.nth_style(index), kind="step", where="post"))
+    stall_ms = 1000.0 * float(next(iter(lags.values())).get("stall_s") or STALL_S)
+    span = max(run.duration_s, 1.0) / tdiv
+    series.append(Series(f"stall threshold {stall_ms:.0f} ms", [0.0, span], [stall_ms, stall_ms],
+                         Style("#000000", "dashed"), kind="limit"))
+    panel = Panel("", "worst lag in the second (ms)", series, x_label, "ms", x_is_time=True)
+    return Chart("loop_lag", "Event-loop lag of each process",
+                 "How late each process's event loop woke, at worst, in each second (seconds under 1 ms are not "
+                 "kept). A lag above the stall threshold means that process sent, stamped or measured late "
+                 "there: figures around a stall may be distorted.", [panel])
+
+
 CHARTS: tuple[ChartMaker, ...] = (
     percentiles_over_time("queue_delay", "Queue delay"),
     distribution("queue_delay", "Queue delay"),
@@ -465,6 +495,7 @@ CHARTS: tuple[ChartMaker, ...] = (
     distribution("backoff_wait", "Wait after a 429 before sending again", by="op", count_label="waits"),
     latency_by_op,
     health,
+    loop_lag,
     job_statuses,
 )
 """Every chart of a report, in report order."""
