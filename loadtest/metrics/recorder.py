@@ -482,6 +482,24 @@ class Recorder:
             closed.series = self._pack(series)
         return series
 
+    def metric_sparse(self, metric: str, first: int, last: int) -> hdr.Sparse | None:
+        """One metric's samples (every flow and operation) in buckets ``first``..``last``, merged; None when
+        there are none. For live views of the newest buckets: each bucket is decoded, not the whole run."""
+        parts: list[hdr.Sparse] = []
+        for bucket in range(first, last + 1):
+            opened = self._open.get(bucket)
+            if opened is not None:
+                self._fold(opened)
+                parts += [hdr.sparse_of(h) for key, h in opened.hists.items() if key[0] == metric]
+            closed = self._closed.get(bucket)
+            if closed is not None:
+                for key, encoded in closed.encoded.items():
+                    if key[0] == metric:
+                        decoded = hdr.decode(encoded)
+                        parts.append(hdr.sparse_of(decoded))
+                        hdr.release(decoded)
+        return hdr.sparse_sum(parts) if parts else None
+
     def _pack(self, series: dict[str, tuple[float, ...]]) -> _PackedSeries:
         """Per-bucket statistics in ~1/5 of the memory of a dict of tuples (one name tuple shared by all)."""
         names = tuple(series)

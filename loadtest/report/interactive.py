@@ -2,8 +2,8 @@
 hide or show its series, drag across a time range to zoom (double-click to zoom out).
 
 The page stays one file that opens offline: the charting library (uPlot 1.6.32, MIT licence, 51 KB
-minified; ``vendor/uPlot.LICENSE``), its stylesheet and our glue (``chart.js``) are inlined once, and each
-chart's data is a JSON block beside it. Series arrive already thinned to at most
+minified; ``loadtest/vendor/uplot/uPlot.LICENSE``), its stylesheet and our glue (``chart.js``) are inlined
+once, and each chart's data is a JSON block beside it. Series arrive already thinned to at most
 :data:`loadtest.report.timeline.MAX_POINTS` windows, and numbers are rounded to 4 significant digits, so a
 one-hour run's page stays small. Bar charts stay images (they hold a handful of labelled values).
 """
@@ -27,14 +27,15 @@ DIGITS = 4
 
 @cache
 def _asset(name: str) -> str:
-    return resources.files("loadtest.report").joinpath(name).read_text(encoding="utf-8")
+    package = "loadtest.vendor" if name.startswith("uplot/") else "loadtest.report"
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
 def assets() -> str:
     """The library, its stylesheet and the glue, inlined (once per page)."""
-    licence = f"/* uPlot {UPLOT_VERSION}, (c) Leon Sorokin, MIT licence: see vendor/uPlot.LICENSE */"
-    return (f"<style>{_asset('vendor/uPlot.min.css')}</style>\n"
-            f"<script>{licence}\n{_script(_asset('vendor/uPlot.iife.min.js'))}</script>\n"
+    licence = f"/* uPlot {UPLOT_VERSION}, (c) Leon Sorokin, MIT licence: see loadtest/vendor/uplot/uPlot.LICENSE */"
+    return (f"<style>{_asset('uplot/uPlot.min.css')}</style>\n"
+            f"<script>{licence}\n{_script(_asset('uplot/uPlot.iife.min.js'))}</script>\n"
             f"<script>{_script(_asset('chart.js'))}</script>")
 
 

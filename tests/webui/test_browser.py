@@ -174,6 +174,11 @@ def test_start_watch_stop_and_open_the_report_in_a_browser(ui: tuple[str, Path])
             for name in ("queue_delay", "execution_time", "end_to_end", "queue_delay [run_poll]",
                          "end_to_end [runsync]"):
                 assert name in rows, (name, rows)
+            # and charted live above the table: queue delay, execution, end to end, 429 rate
+            page.get_by_role("tab", name="Job metrics").click()
+            expect(page.locator("#loadtest-charts .uplot")).to_have_count(4, timeout=20_000)
+            titles = page.locator("#loadtest-charts .u-title").all_inner_texts()
+            assert titles == ["Queue delay (ms)", "Execution time (ms)", "End to end (ms)", "429 rate (%)"], titles
             count, p50, p90, p95, p99, top = (float(v) for v in rows["end_to_end"])
             assert count >= 5 and 0 < p50 <= p90 <= p95 <= p99 <= top < 5000
             jobs = _rows(page, "Jobs")
@@ -196,6 +201,9 @@ def test_start_watch_stop_and_open_the_report_in_a_browser(ui: tuple[str, Path])
             completed = int(jobs["jobs COMPLETED"][0])
             assert completed > 0
 
+            report_link = page.get_by_role("link", name="open the report")  # a link in the Jobs tab, not text
+            expect(report_link).to_be_visible()
+            assert report_link.get_attribute("href") == "./loadtest/report"
             page.get_by_role("tab", name="Download Data").click()
             page.get_by_role("link", name="loadtest report of the last test").click()
             page.wait_for_url("**/loadtest/runs/1/report.html")

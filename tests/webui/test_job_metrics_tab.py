@@ -32,7 +32,7 @@ def _recorder() -> Recorder:
 
 
 def _runtime(recorder: Recorder, in_flight: int = 2, submitted: int = 104) -> SimpleNamespace:
-    return SimpleNamespace(recorder=recorder, jobs=SimpleNamespace(in_flight=in_flight, submitted=submitted),
+    return SimpleNamespace(recorder=recorder, job_counts=SimpleNamespace(in_flight=in_flight, submitted=submitted),
                            scenario=SimpleNamespace(name="demo"))
 
 

@@ -21,14 +21,28 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from loadtest.contract import TERMINAL_STATUSES
 from loadtest.metrics.classify import job_outcome
 from loadtest.metrics.figures import run_counts
-from loadtest.metrics.recorder import aggregate
+from loadtest.metrics.recent import RecentWindows
+from loadtest.metrics.recorder import Recorder, aggregate
 from loadtest.metrics.summary import series_statistics
+from loadtest.scenario.model import Scenario
+from loadtest.traffic.runtime import JobCounts
+
+
+class ShownRuntime(Protocol):
+    """What the tabs read of a process's runtime (:class:`loadtest.traffic.runtime.TrafficRuntime`)."""
+
+    recorder: Recorder
+    job_counts: JobCounts
+    scenario: Scenario
+
 
 TAB_PERCENTILES = "jobmetrics"
 TAB_JOBS = "jobcounts"
@@ -39,6 +53,15 @@ METRICS_ROUTE = "/loadtest/metrics"
 REPORT_ROUTE = "/loadtest/report"
 RUNS_ROUTE = "/loadtest/runs"
 REPORT_FILE = "report.html"
+SERIES_ROUTE = "/loadtest/series"
+UI_SCRIPT_ROUTE = "/loadtest/ui.js"
+UPLOT_ROUTE = "/loadtest/uplot.js"
+UPLOT_CSS_ROUTE = "/loadtest/uplot.css"
+
+
+@cache
+def _asset(package: str, name: str) -> str:
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
 @dataclass
@@ -84,7 +107,7 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def percentile_rows(runtime: Any) -> list[dict[str, Any]]:
+def percentile_rows(runtime: ShownRuntime) -> list[dict[str, Any]]:
     """Rows for the Job metrics tab: one per (metric, flow) plus each metric overall; times in ms.
 
     The same statistics as ``summary.json`` (the figure engine's); a value that is only a lower bound
@@ -114,15 +137,15 @@ def _shown(stat: str, value: float, lower_bound: bool) -> int | float | str | No
     return f">= {shown}" if lower_bound else shown
 
 
-def count_figures(runtime: Any) -> dict[str, Any]:
+def count_figures(runtime: ShownRuntime) -> dict[str, Any]:
     """Jobs by final status, in flight, requests, 429s and errors, from the recorder (classified as every
     figure is, :func:`loadtest.metrics.figures.run_counts`) and the job book's jobs not yet recorded."""
     counts = run_counts(runtime.recorder)
     by_status = {status.value: counts.jobs[job_outcome(status.value)] for status in TERMINAL_STATUSES}
-    jobs = runtime.jobs
+    jobs = runtime.job_counts
     return {
-        "jobs_submitted": max(int(getattr(jobs, "submitted", 0)), counts.jobs_submitted),
-        "jobs_in_flight": int(getattr(jobs, "in_flight", 0)) + counts.in_flight,
+        "jobs_submitted": max(jobs.submitted, counts.jobs_submitted),
+        "jobs_in_flight": jobs.in_flight + counts.in_flight,
         "jobs_by_status": by_status,
         "requests": counts.requests,
         "throttled": counts.throttled,
@@ -156,7 +179,7 @@ def count_rows(figures: dict[str, Any], last: RunRecord | None, base_path: str =
     return rows
 
 
-def metrics_document(runtime: Any, runs: UiRuns, base_path: str = "") -> dict[str, Any]:
+def metrics_document(runtime: ShownRuntime, runs: UiRuns, base_path: str = "") -> dict[str, Any]:
     """Everything the tabs show, as one JSON-ready document (also served at ``/loadtest/metrics``)."""
     figures = count_figures(runtime)
     last = runs.last
@@ -174,7 +197,7 @@ def metrics_document(runtime: Any, runs: UiRuns, base_path: str = "") -> dict[st
 
 def install(
     web_ui: Any,
-    runtime_of: Callable[[], Any],
+    runtime_of: Callable[[], ShownRuntime],
     runs: UiRuns,
     *,
     extra_rows: Callable[[], list[dict[str, Any]]] | None = None,
@@ -219,6 +242,41 @@ def install(
         ]
         response.set_data(json.dumps(body))
         return response
+
+    @app.after_request
+    def _load_our_script(response: Any) -> Any:
+        """Locust's page loads our script (live charts, the report as a link) and the charting library."""
+        if response.status_code != 200 or response.mimetype != "text/html" or "/loadtest/" in request.path \
+                or request.path.endswith("/report"):  # Locust's page, not a run's report or Locust's own report
+            return response
+        page = response.get_data(as_text=True)
+        if "</head>" in page and UI_SCRIPT_ROUTE not in page:
+            tags = "".join(f'<script src=".{route}"></script>' for route in (UPLOT_ROUTE, UI_SCRIPT_ROUTE))
+            response.set_data(page.replace("</head>", f'<link rel="stylesheet" href=".{UPLOT_CSS_ROUTE}">{tags}</head>',
+                                           1))
+        return response
+
+    @app.route(UI_SCRIPT_ROUTE)
+    def _ui_script() -> Any:
+        return Response(_asset("loadtest.traffic.webui", "ui.js"), mimetype="text/javascript")
+
+    @app.route(UPLOT_ROUTE)
+    def _uplot() -> Any:
+        return Response(_asset("loadtest.vendor", "uplot/uPlot.iife.min.js"), mimetype="text/javascript")
+
+    @app.route(UPLOT_CSS_ROUTE)
+    def _uplot_css() -> Any:
+        return Response(_asset("loadtest.vendor", "uplot/uPlot.min.css"), mimetype="text/css")
+
+    recent: list[RecentWindows] = []
+
+    @app.route(SERIES_ROUTE)
+    def _series() -> Any:
+        """The current test's last minutes in windows (the Job metrics tab's charts)."""
+        recorder = runtime_of().recorder
+        if not recent or recent[0].recorder is not recorder:  # a new test: a new recorder
+            recent[:] = [RecentWindows(recorder)]
+        return Response(json.dumps(recent[0].document()), mimetype="application/json")
 
     @app.route(METRICS_ROUTE)
     def _metrics() -> Any:
