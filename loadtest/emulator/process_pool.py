@@ -57,6 +57,7 @@ from loadtest.emulator.workers import (
     UP,
     WorkerPool,
     WorkerStartError,
+    health_counts,
 )
 from loadtest.emulator_config import EndpointConfig, WorkerConfig
 
@@ -378,18 +379,10 @@ class ProcessWorkers(WorkerPool):
                 running += 1
             else:
                 idle += 1
-        # chosen: no real worker is ever "ready" (between initialised and idle) or "throttled".
-        return {
-            "idle": idle, "initializing": initializing, "ready": 0, "running": running,
-            "throttled": 0, "unhealthy": unhealthy,
-        }
+        return health_counts(idle=idle, initializing=initializing, running=running, unhealthy=unhealthy)
 
-    def worker_counts(self) -> dict[str, int]:
-        counts = self.health_workers()
-        return {
-            "initializing": counts["initializing"], "idle": counts["idle"], "running": counts["running"],
-            "unhealthy": counts["unhealthy"], "total": sum(1 for w in self.active.values() if w.alive),
-        }
+    def total_workers(self) -> int:
+        return sum(1 for w in self.active.values() if w.alive)
 
     def close(self) -> None:
         """Kill every worker group at once (``aclose`` is the graceful way) and wake every held poll."""

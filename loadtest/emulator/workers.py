@@ -44,6 +44,13 @@ CRASH_RETRIES = 1
 """How many times the platform re-runs a job whose worker crashed before failing it."""
 
 
+def health_counts(*, idle: int, initializing: int, running: int, unhealthy: int) -> dict[str, int]:
+    """The six ``/health`` worker counters; no emulated worker is ever "ready" (between initialised and
+    idle) or "throttled"."""
+    return {"idle": idle, "initializing": initializing, "ready": 0, "running": running, "throttled": 0,
+            "unhealthy": unhealthy}
+
+
 class WorkerPool(ABC):
     """What an endpoint needs from whatever runs its jobs.
 
@@ -73,8 +80,16 @@ class WorkerPool(ABC):
         """The six ``/health`` worker counters."""
 
     @abstractmethod
+    def total_workers(self) -> int:
+        """Workers alive now, whatever their state."""
+
     def worker_counts(self) -> dict[str, int]:
         """Workers by state, for the ground truth."""
+        counts = self.health_workers()
+        return {
+            "initializing": counts["initializing"], "idle": counts["idle"], "running": counts["running"],
+            "unhealthy": counts["unhealthy"], "total": self.total_workers(),
+        }
 
     @abstractmethod
     def close(self) -> None:
@@ -468,14 +483,7 @@ class SimulatedWorkers(WorkerPool):
             elif worker.state == UNHEALTHY:
                 unhealthy += 1
         # chosen: no simulated worker is ever "ready" (between initialised and idle) or "throttled".
-        return {
-            "idle": idle, "initializing": initializing, "ready": 0, "running": running,
-            "throttled": 0, "unhealthy": unhealthy,
-        }
+        return health_counts(idle=idle, initializing=initializing, running=running, unhealthy=unhealthy)
 
-    def worker_counts(self) -> dict[str, int]:
-        counts = self.health_workers()
-        return {
-            "initializing": counts["initializing"], "idle": counts["idle"], "running": counts["running"],
-            "unhealthy": counts["unhealthy"], "total": len(self.workers),
-        }
+    def total_workers(self) -> int:
+        return len(self.workers)
