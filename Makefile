@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n 4 --dist loadfile $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
