@@ -243,6 +243,37 @@ def install(
         response.set_data(json.dumps(body))
         return response
 
+    install_charts(app, runtime_of)
+
+    @app.route(METRICS_ROUTE)
+    def _metrics() -> Any:
+        return Response(json.dumps(metrics_document(runtime_of(), runs)), mimetype="application/json")
+
+    @app.route(REPORT_ROUTE)
+    def _report() -> Any:
+        record = runs.last_written()
+        if record is None:
+            last = runs.last
+            state = "no test has stopped yet" if last is None else f"test #{last.number} is {last.state}"
+            return Response(f"No loadtest report yet: {state}. It is written when a test stops.\n",
+                            status=404, mimetype="text/plain")
+        return redirect(f"runs/{record.number}/{REPORT_FILE}")  # relative: keeps any --web-base-path
+
+    @app.route(f"{RUNS_ROUTE}/<int:number>/<path:name>")
+    def _run_file(number: int, name: str) -> Any:
+        if not 1 <= number <= len(runs.runs):
+            abort(404)
+        record = runs.runs[number - 1]
+        if record.run_dir is None:
+            abort(404)
+        return send_from_directory(record.run_dir.resolve(), name)  # refuses paths outside the directory
+
+
+def install_charts(app: Any, runtime_of: Callable[[], ShownRuntime]) -> None:
+    """Locust's page loads our script (the Job metrics tab's live charts, the report as a link), the
+    charting library it draws with, and the windowed figures it polls (``/loadtest/series``)."""
+    from flask import Response, request
+
     @app.after_request
     def _load_our_script(response: Any) -> Any:
         """Locust's page loads our script (live charts, the report as a link) and the charting library."""
@@ -277,26 +308,3 @@ def install(
         if not recent or recent[0].recorder is not recorder:  # a new test: a new recorder
             recent[:] = [RecentWindows(recorder)]
         return Response(json.dumps(recent[0].document()), mimetype="application/json")
-
-    @app.route(METRICS_ROUTE)
-    def _metrics() -> Any:
-        return Response(json.dumps(metrics_document(runtime_of(), runs)), mimetype="application/json")
-
-    @app.route(REPORT_ROUTE)
-    def _report() -> Any:
-        record = runs.last_written()
-        if record is None:
-            last = runs.last
-            state = "no test has stopped yet" if last is None else f"test #{last.number} is {last.state}"
-            return Response(f"No loadtest report yet: {state}. It is written when a test stops.\n",
-                            status=404, mimetype="text/plain")
-        return redirect(f"runs/{record.number}/{REPORT_FILE}")  # relative: keeps any --web-base-path
-
-    @app.route(f"{RUNS_ROUTE}/<int:number>/<path:name>")
-    def _run_file(number: int, name: str) -> Any:
-        if not 1 <= number <= len(runs.runs):
-            abort(404)
-        record = runs.runs[number - 1]
-        if record.run_dir is None:
-            abort(404)
-        return send_from_directory(record.run_dir.resolve(), name)  # refuses paths outside the directory
