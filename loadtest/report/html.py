@@ -209,6 +209,13 @@ def _headline_section(run: RunData) -> str:
         rows = [[op, *[f"{v.get(c, 0):,}" for c in codes]] for op, v in by_status.items()]
         out.append("<h3>Requests by status code</h3><p class=\"sub\">0 = connection error or timeout.</p>")
         out.append(table_html(["operation", *codes], rows))
+    said = run.summary.get("error_messages") or {}
+    words = [[op, code, f"{int(by_status.get(op, {}).get(code, 0)):,}", text]
+             for op, codes in said.items() for code, text in codes.items()]
+    if words:
+        out.append("<h3>What the target said</h3><p class=\"sub\">The first answer for each operation and error "
+                   "status (0: why no answer came).</p>")
+        out.append(table_html(["operation", "status", "requests", "answer"], words, wrap=True))
     return "\n".join(out)
 
 
