@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 DEFAULT_MASTER_PORT = 5557
+"""Locust's own default master port; the only port workers need to reach."""
 
 
 def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
     if args.host:
         extra += ["--host", args.host]
     if args.processes is not None:
-        extra += ["--processes", str(args.processes)]
+        extra += ["--processes", str(args.processes), *_master_port_args(args.locust_args)]
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", str(args.scenario),
         "--web-host", args.web_host, "--web-port", str(args.web_port), "--run-dir", str(run_dir), *extra,
@@ -90,6 +91,19 @@ def main(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
         return exitcodes.INTERRUPTED
+
+
+def _master_port_args(locust_args: list[str]) -> list[str]:
+    """A free loopback port for the master and its forked workers, unless ``--locust-arg`` names one.
+
+    Locust's ``--processes`` binds its master to 5557 and points the workers at 5557: a second UI (or a run
+    of plain Locust) on the same machine would fail to bind, or worse, its workers would join this master."""
+    if any(arg.split("=", 1)[0] in ("--master-bind-port", "--master-port") for arg in locust_args):
+        return []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    return ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
 
 
 def _ctrl_c_reached(child: subprocess.Popen) -> bool:

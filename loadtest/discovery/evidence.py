@@ -237,6 +237,44 @@ def window_kind(first: int, second: int, third: int, tolerance: int) -> str | No
     return None
 
 
+def split_misplacements(group1: Sequence[RequestRecord], group2: Sequence[RequestRecord],
+                        group3: Sequence[RequestRecord], window: Interval, counted: int) -> list[str]:
+    """Why the split test's three groups did not land where :func:`window_kind` needs them, judged from each
+    request's own send and answer times (the server saw a request somewhere between the two); empty when
+    they did. A busy machine can delay any send or answer, so the plan is checked after the fact:
+
+    - the second group was inside the window the first opened (each answered before ``W_low`` had passed
+      since the first request was sent);
+    - the third group began after every request of the first had left any window (``W_high`` after the
+      last of them was answered);
+    - the third group's first ``counted`` requests were in before the second group could begin to leave a
+      rolling window (answered before ``W_low`` after the second group's first send).
+    """
+    def sent(records: Sequence[RequestRecord]) -> list[RequestRecord]:
+        return sorted((r for r in records if not math.isnan(r.sent)), key=lambda r: r.sent)
+
+    first, second, third = sent(group1), sent(group2), sent(group3)
+    if not first or not second or not third:
+        return ["a group sent nothing"]
+    if any(not r.done or r.status <= 0 for r in (*first, *second, *third[:counted])):
+        return ["a request of the test got no answer"]
+    problems: list[str] = []
+    origin = first[0].sent
+    late = max(r.answered for r in second) - origin
+    if late >= window.low:
+        problems.append(f"the second group was answered until {late:.3g} s after the first began, not inside the "
+                        f"window ({window.low:.3g} s at least)")
+    gap = third[0].sent - max(r.answered for r in first)
+    if gap < window.high:
+        problems.append(f"the third group began {gap:.3g} s after the first group's last answer, before it had "
+                        f"surely left the window ({window.high:.3g} s at most)")
+    reach = max(r.answered for r in third[:counted]) - second[0].sent
+    if reach >= window.low:
+        problems.append(f"the third group's first {counted} were answered until {reach:.3g} s after the second "
+                        f"group began, when it may have begun to leave a rolling window ({window.low:.3g} s)")
+    return problems
+
+
 # ------------------------------------------------------------------------------------------- steps
 
 

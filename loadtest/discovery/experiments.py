@@ -9,7 +9,10 @@
 
    - *budget*: a quick burst until refused: the requests admitted are the window's budget ``B``;
    - *split* (fixed or rolling?): half the budget at the start, the rest half a window later, then a burst
-     just after the window ends: a fixed window admits ``B`` again, a rolling one only the first half;
+     just after the window ends: a fixed window admits ``B`` again, a rolling one only the first half.
+     Planned with margins of a few typical round trips at the rate bursts really reach; where the groups
+     landed is then checked from each request's own times, and a test a slow moment moved is placed
+     again (a busy machine delays some sends and answers, and must not make the verdict wrong);
    - *bisection*: a quick burst of ``B``, then request ``B + 1`` in the middle of what is still possible
      for the window's length; refused or admitted, it halves the interval.
 
@@ -45,6 +48,7 @@ from loadtest.discovery.evidence import (
     Step,
     WindowEvidence,
     per_second,
+    split_misplacements,
     window_kind,
 )
 from loadtest.discovery.prober import JOB_CREATING, Batch, Call, Prober
@@ -62,6 +66,10 @@ DESTRUCTIVE: frozenset[Op] = frozenset({Op.PURGE_QUEUE})
 
 WAIT_MIN_S = contract.WAIT_MIN_MS / 1000
 WAIT_MAX_S = contract.WAIT_MAX_MS / 1000
+SPLIT_TRIES = 3
+"""Times the fixed-or-rolling test is placed before giving up, when a busy machine or network moves its groups."""
+RTT_SAMPLES = 200
+"""Round trips the split test's timing margin is taken from (the most recent)."""
 FOUND = "found"
 NOT_REACHED = "not_reached"
 NOT_MEASURED = "not_measured"
@@ -155,6 +163,12 @@ def _refused(batch: Batch) -> bool:
     return batch.throttled > 0
 
 
+def _admitted_after(batch: Batch, refusal: RequestRecord) -> int:
+    """Requests of ``batch`` admitted although sent after ``refusal`` was answered: the server refused, then
+    admitted again, so the burst did not stay in one window (the window ended, or a rolling one moved on)."""
+    return sum(1 for r in batch.records if r.admitted and r.sent > refusal.answered)
+
+
 class OperationSearch:
     """Finds one operation's limits through a :class:`Prober`."""
 
@@ -177,7 +191,12 @@ class OperationSearch:
         self._opened_by: RequestRecord | None = None
         """A request that just opened a fixed window alone (the last bisection's), for the confirmation."""
         self._rtt = 0.0
-        """The slowest round trip seen (widens timing facts)."""
+        """The slowest round trip seen (widens timing facts and waits: one late answer keeps them safe)."""
+        self._rtts: list[float] = []
+        """Recent round trips (the split test's margin: a typical one, not the one slowest hiccup)."""
+        self._burst_rates: list[float] = []
+        """Send rates the recent quick bursts reached (below ``max_rate`` when few may be in flight)."""
+        self._split_tries = 0
         self.step_done: Listeners[[Op, Step]] = Listeners()
         """Told of every stretch of traffic the rate search finishes (the progress lines)."""
 
@@ -224,6 +243,26 @@ class OperationSearch:
                 self._last_admitted = max(self._last_admitted, record.sent)
             if record.status > 0 and not held:
                 self._rtt = max(self._rtt, record.rtt)
+                self._rtts.append(record.rtt)
+        del self._rtts[:-RTT_SAMPLES]
+
+    def _observe_burst(self, batch: Batch) -> None:
+        """Take in the send rate a quick burst (paced at ``max_rate``) really reached."""
+        sent = sorted(r.sent for r in batch.records if not math.isnan(r.sent))
+        if len(sent) >= 4 and sent[-1] > sent[0]:
+            self._burst_rates.append((len(sent) - 1) / (sent[-1] - sent[0]))
+            del self._burst_rates[:-3]
+
+    def _burst_rate(self) -> float:
+        """The rate a quick burst can be counted on to reach: the slowest of the last three."""
+        return min([self.s.max_rate, *self._burst_rates])
+
+    def _typical_rtt(self) -> float:
+        """The 90th percentile of the recent round trips (the slowest one while there are few)."""
+        if len(self._rtts) < 10:
+            return self._rtt
+        ordered = sorted(self._rtts)
+        return ordered[math.ceil(0.9 * len(ordered)) - 1]
 
     def _slack(self) -> float:
         return 2 * self._rtt + 0.005
@@ -402,6 +441,8 @@ class OperationSearch:
             else:
                 return
             result.cycles += 1
+            if outcome is None:  # a split test that did not land as planned: neither news nor a void window
+                continue
             void = 0 if outcome else void + 1
             if void >= 3:
                 raise Stop("three windows in a row told nothing about the rate limit (see notes)")
@@ -418,11 +459,12 @@ class OperationSearch:
         if refusal.retry_after is not None:
             window.retry_after(earliest, latest, refusal.retry_after, why)
 
-    def _after_refusal(self, refusal: RequestRecord, origin: RequestRecord) -> None:
-        """Honour the refusal's Retry-After, or probe for the window's end when it has none."""
+    def _after_refusal(self, refusal: RequestRecord, origin: RequestRecord, *, facts: bool = True) -> None:
+        """Honour the refusal's Retry-After, or probe for the window's end when it has none (each probe a fact
+        about the window ``origin`` opened, with ``facts``)."""
         self._check_retry_after(refusal)
         if refusal.retry_after is None:
-            self._probe_until_admitted(refusal, origin.sent, facts=True)
+            self._probe_until_admitted(refusal, origin.sent, facts=facts)
 
     def _budget_cycle(self, high: float) -> bool:
         result = self.rate_result
@@ -433,6 +475,7 @@ class OperationSearch:
                             stop=_refused, limit=100_000)
         self.p.settle(batch, timeout=WAIT_MIN_S + 10)
         self._observe(batch)
+        self._observe_burst(batch)
         self._step(batch.step("budget", result.cycles, self.s.max_rate))
         if batch.capped:
             raise Stop("the job cap was reached during a budget cycle")
@@ -442,7 +485,12 @@ class OperationSearch:
             if batch.first_refusal is not None:
                 self._after_refusal(batch.first_refusal, origin or batch.first_refusal)
             return False
-        result.budget.add(batch.admitted, f"cycle {result.cycles}: a quick burst")
+        late = _admitted_after(batch, refusal)
+        if late:
+            result.notes.append(f"cycle {result.cycles}: {late} requests were admitted after the burst's first 429 "
+                                "had been answered (the window turned over during the burst); its count was not used")
+        else:
+            result.budget.add(batch.admitted, f"cycle {result.cycles}: a quick burst")
         self._facts_from_refusal(refusal, origin, f"cycle {result.cycles}")
         self._window_start = origin.sent
         self._after_refusal(refusal, origin)
@@ -464,6 +512,7 @@ class OperationSearch:
         call = self.rate_call()
         burst = self._pace(call, "window", cycle=result.cycles, rate=rate, stop=_refused, limit=budget - already)
         self.p.settle(burst, timeout=WAIT_MIN_S + 10)
+        self._observe_burst(burst)
         origin = opened_by or burst.first_sent
         if burst.capped:
             raise Stop("the job cap was reached during a bisection cycle")
@@ -518,7 +567,7 @@ class OperationSearch:
         if not result.budget.known or int(result.budget.value()) < 2 or not window.bounded:
             return None
         budget = int(result.budget.value())
-        half = (budget // 2 + 1) / self.s.max_rate
+        half = (budget // 2 + 1) / self._burst_rate()
         delta = self._split_delta(window)
         third = window.high + half + delta
         low = third + half + delta - window.low
@@ -531,13 +580,20 @@ class OperationSearch:
         return self._split_plan(window) is not None
 
     def _split_delta(self, window: Interval) -> float:
-        return max(0.02 * window.high, 4 * self._rtt, 0.01)
+        """The margin around each group: a few typical round trips (where each group really landed is
+        checked afterwards, so one slow answer need not push the test out of reach)."""
+        return max(0.02 * window.high, 4 * self._typical_rtt(), 0.01)
 
-    def _split_cycle(self, window: Interval) -> bool:
+    def _split_cycle(self, window: Interval) -> bool | None:
+        """The fixed-or-rolling test; whether it told anything, or None when its groups did not land where
+        planned (it is placed again, up to :data:`SPLIT_TRIES` times)."""
         result = self.rate_result
         budget = int(result.budget.value())
         first, second = budget // 2, budget - budget // 2
         self._needs_jobs(2 * budget + 1, "the fixed-or-rolling test")
+        plan = self._split_plan(window)
+        assert plan is not None  # checked by the caller
+        second_at, third_offset = plan
         self._wait_fresh(window.high)
         call = self.rate_call()
         cycle = result.cycles
@@ -545,12 +601,10 @@ class OperationSearch:
         group1 = self._pace(call, "split", cycle=cycle, rate=self.s.max_rate, limit=first,
                              stop=_refused, start=start)
         self.p.settle(group1, timeout=WAIT_MIN_S + 10)
+        self._split_tries += 1
         origin = group1.first_sent
         if origin is None:
             return False
-        plan = self._split_plan(window)
-        assert plan is not None  # checked by the caller
-        second_at, third_offset = plan
         self.p.sleep_until(origin.sent + second_at)
         group2 = self._pace(call, "split", cycle=cycle, rate=self.s.max_rate, limit=second,
                              stop=_refused)
@@ -579,6 +633,18 @@ class OperationSearch:
         if third_origin is None:
             return False
         tolerance = max(0, budget // 10)
+        misplaced = split_misplacements(group1.records, group2.records, group3.records, window,
+                                        first + tolerance + 1)
+        if misplaced:
+            again = self._split_tries < SPLIT_TRIES
+            result.notes.append(f"cycle {cycle}: the fixed-or-rolling test did not land as planned "
+                                f"({'; '.join(misplaced)}); " + ("it is placed again" if again else "given up"))
+            if not again:
+                result.kind_reason = (f"not told: in {SPLIT_TRIES} tries the test's groups did not land where "
+                                      "planned (answers too uneven; see notes)")
+            if group3.first_refusal is not None:
+                self._after_refusal(group3.first_refusal, third_origin, facts=False)
+            return None
         kind = window_kind(first, second, group3.admitted, tolerance)
         result.kind = kind
         result.kind_reason = (

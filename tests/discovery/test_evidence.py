@@ -9,10 +9,12 @@ import pytest
 from loadtest.discovery.evidence import (
     BudgetEvidence,
     ConcurrencyEvidence,
+    Interval,
     RequestRecord,
     WindowEvidence,
     difference,
     per_second,
+    split_misplacements,
     summarise_step,
     window_kind,
 )
@@ -123,3 +125,43 @@ def test_rate_interval_and_difference_wording() -> None:
     assert difference(98.0, 100.0, "/s", observed_interval=(95.0, 101.0)).startswith("as documented")
     assert difference(5.0, None, "/s") == "no documented limit"
     assert math.isinf(per_second((1, 2), WindowEvidence().interval())[1])
+
+
+def _answered(sent: float, rtt: float = 0.002, status: int = 200) -> RequestRecord:
+    record = RequestRecord("run", "split", 0, sent, sent=sent, answered=sent + rtt, status=status)
+    return record
+
+
+def _group(start: float, n: int, spacing: float = 0.0025, rtt: float = 0.002) -> list[RequestRecord]:
+    return [_answered(start + i * spacing, rtt) for i in range(n)]
+
+
+WINDOW = Interval(0.98, 1.05)
+
+
+def test_a_split_test_that_landed_as_planned_has_no_misplacement() -> None:
+    # 10 at 0, 10 at 0.5 s (inside the window), the burst at 1.1 s (after the first group left; before the
+    # second group may leave a rolling window at 1.48 s)
+    assert split_misplacements(_group(0.0, 10), _group(0.5, 10), _group(1.1, 21), WINDOW, 12) == []
+
+
+@pytest.mark.parametrize(("group2_at", "group3_at", "rtt", "words"), [
+    (0.96, 1.1, 0.002, "not inside the window"),          # the second group spilled past the window's start + W
+    (0.5, 1.06, 0.002, "before it had surely left"),     # the burst came while the first group may still count
+    (0.3, 1.3, 0.002, "may have begun to leave"),        # the burst came as the second group began to leave
+    (0.5, 1.1, 0.5, "not inside the window"),            # slow answers: they may have landed after the window
+])
+def test_a_split_test_moved_by_a_slow_moment_is_named(group2_at: float, group3_at: float, rtt: float,
+                                                     words: str) -> None:
+    first = _group(0.0, 10)
+    second = _group(group2_at, 10, rtt=rtt)
+    third = _group(group3_at, 21)
+    problems = split_misplacements(first, second, third, WINDOW, 12)
+    assert any(words in problem for problem in problems), problems
+
+
+def test_a_split_test_with_an_unanswered_request_is_not_judged() -> None:
+    third = _group(1.1, 21)
+    third[3] = _answered(third[3].sent, status=0)
+    assert split_misplacements(_group(0.0, 10), _group(0.5, 10), third, WINDOW, 12) == [
+        "a request of the test got no answer"]

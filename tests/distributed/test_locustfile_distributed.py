@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,14 +40,22 @@ mix:
 """
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_headless_processes_run_writes_every_workers_measurements(tmp_path: Path) -> None:
     scenario = tmp_path / "s.yaml"
     scenario.write_text(SCENARIO)
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
+    port = str(_free_port())  # not Locust's 5557: another run on this machine may be using it
     process = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", str(scenario), "--headless",
-         "--processes", "2", "--run-dir", str(run_dir), "--only-summary", "--csv", str(tmp_path / "locust")],
+         "--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port,
+         "--run-dir", str(run_dir), "--only-summary", "--csv", str(tmp_path / "locust")],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )
     children: list[psutil.Process] = []

@@ -80,16 +80,16 @@ def test_real_endpoint_spending_guard_and_the_key_never_leaks(tmp_path: Path, tr
     with EmulatorProcess(config, env={**os.environ, "LT_TEST_KEY": secret}) as emulator:
         run_dir = tmp_path / "run"
         path = _endpoint_scenario(tmp_path, emulator.base_url, "guarded")
-        began = time.monotonic()
         result = traffic.run_loadtest(["run", str(path), "--run-dir", str(run_dir)], env={"LT_TEST_KEY": secret})
-        took = time.monotonic() - began
         truth = emulator.ground_truth()["endpoints"]["guarded"]
     assert result.returncode == 0, result.stdout + result.stderr
-    assert took < 15  # stopped by the guard, not by the 20 s duration
     assert truth["jobs"]["submitted"] == 15
     assert "401" not in truth["requests"].get("run", {})  # the key was sent, and accepted
     summary = traffic.read_json(run_dir, "summary.json")
     assert "spending guard" in summary["run"]["settings"]["stop_reason"]
+    # stopped by the guard, not by the 20 s duration: the traffic itself (not the process's start and report,
+    # which a busy machine stretches) lasted well under the scenario's duration
+    assert summary["run"]["duration_s"] < summary["run"]["settings"]["duration_s"] / 2
     traffic.assert_counts_match_ground_truth(summary, truth)
     assert secret not in result.stdout + result.stderr
     for file in run_dir.rglob("*"):

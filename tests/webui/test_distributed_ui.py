@@ -131,3 +131,13 @@ def test_ui_master_merges_both_workers_measurements(tmp_path: Path) -> None:
     assert dist["lost_workers"] == []
     scenario_as_run = (run_dir / "scenario.yaml").read_text()
     assert "action: count" in scenario_as_run  # the custom parameter from the start form was applied
+
+
+def test_the_ui_master_listens_on_a_free_loopback_port_of_its_own() -> None:
+    """Not Locust's 5557: a second UI, or any Locust run, on the machine must not take this master's workers."""
+    from loadtest.cli.ui import _master_port_args
+
+    args = _master_port_args([])
+    bind, connect = args[args.index("--master-bind-port") + 1], args[args.index("--master-port") + 1]
+    assert bind == connect != "5557" and args[args.index("--master-bind-host") + 1] == "127.0.0.1"
+    assert _master_port_args(["--master-bind-port=6000", "--master-port=6000"]) == []

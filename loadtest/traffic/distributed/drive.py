@@ -24,7 +24,6 @@ from loadtest.scenario.model import OpenLoad, Scenario
 from loadtest.traffic.arrivals import DispatchFigures
 from loadtest.traffic.distributed.master import MasterCoordinator
 from loadtest.traffic.distributed.protocol import (
-    DEFAULT_MASTER_PORT,
     FINAL_WAIT_S,
     FIRST_USERS_WAIT_S,
     MSG_DRAIN,
@@ -45,7 +44,8 @@ class MasterOptions:
 
     expect_workers: int
     bind_host: str = "*"
-    bind_port: int = DEFAULT_MASTER_PORT
+    bind_port: int = 0
+    """The port workers reach (0: any free one, as for ``--processes``; the CLI's default is Locust's 5557)."""
     local_processes: int = 0
     """Start this many workers here (``--processes``), bound to loopback."""
     max_wait_s: float = WORKER_WAIT_S

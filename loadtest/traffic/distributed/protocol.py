@@ -23,8 +23,6 @@ MSG_FINISH = "loadtest:finish"
 REPORT_KEY = "loadtest"
 """Key of our recorder drain inside Locust's worker stats report."""
 
-DEFAULT_MASTER_PORT = 5557
-"""Locust's own default master port; the only port workers need to reach."""
 WORKER_WAIT_S = 60.0
 """How long the master waits for its ``--processes`` workers before giving up (``--master``: see
 ``--expect-workers-max-wait``)."""
