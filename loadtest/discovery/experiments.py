@@ -432,11 +432,13 @@ class OperationSearch:
                 outcome = self._split_cycle(window)
             elif window.relative_width > self.s.precision or not window.bounded:
                 outcome, opened_by = self._bisection_cycle(window, high, chained)
+            elif self._split_worth_a_try(window):
+                outcome = self._split_cycle(window, rate=self.s.max_rate)
             elif chained is not None:
                 self._opened_by = chained
                 return
             elif result.kind is None and result.kind_reason == "not tested" and int(result.budget.value()) >= 2:
-                result.kind_reason = "the window was known before the split test could be placed"
+                result.kind_reason = self._split_not_placed_reason()
                 return
             else:
                 return
@@ -555,7 +557,7 @@ class OperationSearch:
                             "been seen twice alike, so it does not bound the window")
         return False, None
 
-    def _split_plan(self, window: Interval) -> tuple[float, float] | None:
+    def _split_plan(self, window: Interval, rate: float | None = None) -> tuple[float, float] | None:
         """When to send the second half-budget and the burst after the window (offsets from the first
         request), or None while the window is not known well enough to tell fixed from rolling.
 
@@ -567,7 +569,7 @@ class OperationSearch:
         if not result.budget.known or int(result.budget.value()) < 2 or not window.bounded:
             return None
         budget = int(result.budget.value())
-        half = (budget // 2 + 1) / self._burst_rate()
+        half = (budget // 2 + 1) / (rate or self._burst_rate())
         delta = self._split_delta(window)
         third = window.high + half + delta
         low = third + half + delta - window.low
@@ -579,19 +581,35 @@ class OperationSearch:
     def _split_ready(self, window: Interval) -> bool:
         return self._split_plan(window) is not None
 
+    def _split_worth_a_try(self, window: Interval) -> bool:
+        """The window is known, the test still untold and not plannable at the rate bursts have reached (a
+        busy machine slows them): try it at the full rate while tries remain, since where its groups landed
+        is checked afterwards."""
+        result = self.rate_result
+        return (result.kind is None and result.kind_reason == "not tested" and self._split_tries < SPLIT_TRIES
+                and self._split_plan(window, self.s.max_rate) is not None)
+
+    def _split_not_placed_reason(self) -> str:
+        if self._split_tries:
+            return (f"not told: the test was placed {self._split_tries} times and its groups did not land where "
+                    "planned (answers too uneven; see notes)")
+        return (f"not told: half the budget takes too long to send at the rate bursts reached "
+                f"({self._burst_rate():.3g}/s) for the test to fit in the window")
+
     def _split_delta(self, window: Interval) -> float:
         """The margin around each group: a few typical round trips (where each group really landed is
         checked afterwards, so one slow answer need not push the test out of reach)."""
         return max(0.02 * window.high, 4 * self._typical_rtt(), 0.01)
 
-    def _split_cycle(self, window: Interval) -> bool | None:
+    def _split_cycle(self, window: Interval, rate: float | None = None) -> bool | None:
         """The fixed-or-rolling test; whether it told anything, or None when its groups did not land where
-        planned (it is placed again, up to :data:`SPLIT_TRIES` times)."""
+        planned (it is placed again, up to :data:`SPLIT_TRIES` times). Planned for bursts at ``rate`` (by
+        default the slowest of the recent bursts)."""
         result = self.rate_result
         budget = int(result.budget.value())
         first, second = budget // 2, budget - budget // 2
         self._needs_jobs(2 * budget + 1, "the fixed-or-rolling test")
-        plan = self._split_plan(window)
+        plan = self._split_plan(window, rate)
         assert plan is not None  # checked by the caller
         second_at, third_offset = plan
         self._wait_fresh(window.high)
@@ -610,7 +628,9 @@ class OperationSearch:
                              stop=_refused)
         self.p.settle(group2, timeout=WAIT_MIN_S + 10)
         second_origin = group2.first_sent
-        third_at = origin.sent + third_offset
+        # the burst begins once the first group has surely left the window, however late its answers came
+        answered = [r.answered for r in group1.records if r.done and not math.isnan(r.answered)]
+        third_at = max(origin.sent + third_offset, max(answered, default=-math.inf) + window.high + 0.001)
         for batch in (group1, group2):
             self._observe(batch)
         if group1.throttled or group2.throttled or second_origin is None:

@@ -78,6 +78,13 @@ def findings(run: FinishedRun) -> list[Finding]:
     if isinstance(lost, list) and lost:
         found.append(Finding("lost_workers", f"{len(lost)} load-generator worker(s) were lost during the run: "
                                              "their last measurements are missing"))
+    stalled = outcome.workers.get("stalled_workers") if outcome.workers else None
+    for worker in stalled if isinstance(stalled, list) else []:
+        for stall in worker.get("stalls", []):
+            seconds, since = stall.get("seconds") or 0.0, stall.get("from_s") or 0.0
+            found.append(Finding("stalled_worker", f"load-generator worker {worker.get('index')} sent no heartbeats "
+                                                   f"for {seconds:.1f} s from {since:.1f} s, then came back; its "
+                                                   "share of the rate budget went to the others meanwhile"))
     return found
 
 

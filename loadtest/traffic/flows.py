@@ -88,6 +88,10 @@ class HealthGate:
         self._last = now
         return True
 
+    def taken(self) -> None:
+        """The background sampler took a sample (it is always let through: its timer is the pace)."""
+        self._last = time.monotonic()
+
 
 class JobBook:
     """Jobs accepted by the target and not yet recorded; records each exactly once."""
@@ -418,15 +422,20 @@ def retry_failed(ctx: FlowContext, name: str, flow: RetryFailedFlow) -> None:
     _finish(ctx, story)
 
 
-def health(ctx: FlowContext, name: str, flow: HealthFlow) -> None:
+def health(ctx: FlowContext, name: str, flow: HealthFlow, *, sampler: bool = False) -> None:
     """One ``/health`` call, recorded as endpoint state at most once per ``every`` in this process (sent as
     weighted traffic it may run thousands of times a second; the gauges need no more than the sampler's
-    pace)."""
+    pace). The background ``sampler``'s calls are always recorded: a late answer must not lose a sample."""
     if ctx.control.stopping:  # the background sampler goes on while the run drains
         return
     result = ctx.api.call(Op.HEALTH, flow=name)
-    if result.ok and ctx.health_gate.due(flow.every) and isinstance(result.body, dict):
-        ctx.recorder.record_health(result.body)
+    if not result.ok or not isinstance(result.body, dict):
+        return
+    if sampler:
+        ctx.health_gate.taken()
+    elif not ctx.health_gate.due(flow.every):
+        return
+    ctx.recorder.record_health(result.body)
 
 
 def purge_queue(ctx: FlowContext, name: str, flow: PurgeQueueFlow) -> None:
@@ -457,7 +466,7 @@ def sample_health_forever(ctx: FlowContext, name: str, flow: HealthFlow) -> None
     """The background ``/health`` sampler: one sample every ``flow.every`` until the run stops."""
     next_at = time.monotonic()
     while not ctx.control.stopping:
-        health(ctx, name, flow)
-        next_at += flow.every
+        health(ctx, name, flow, sampler=True)
+        next_at = max(next_at + flow.every, time.monotonic())  # late (a busy machine): no burst to catch up
         if not ctx.control.sleep(max(next_at - time.monotonic(), 0.0)):
             return

@@ -16,7 +16,8 @@ How the pieces talk (all over Locust's own ZeroMQ connection, so only the master
   share (``loadtest:share``, ``1 / workers``) whenever one joins or leaves.
 * A worker that stops sending heartbeats (killed, machine gone) or quits before its final report is *lost*:
   the master notes when it was last heard from, how much of the run it missed and that its measurements
-  since its last report are missing; ``summary.json`` lists it under ``run.settings.distributed``.
+  since its last report are missing; ``summary.json`` lists it under ``run.settings.distributed``. One lost
+  for heartbeats that is heard from again only *stalled*: it is taken back and nothing it measured is lost.
 
 Modules: ``protocol`` (messages, timings, the run handed to a worker), ``master`` (the coordinator),
 ``worker`` (the agent and ``loadtest run --worker``), ``drive`` (the master's run loop: what differs from

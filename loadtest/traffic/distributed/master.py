@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -33,6 +33,9 @@ from loadtest.traffic.runtime import TrafficRuntime
 # --------------------------------------------------------------------------------------------- master
 
 
+HEARTBEATS_STOPPED = "stopped sending heartbeats"
+
+
 @dataclass
 class WorkerInfo:
     """What the master knows of one worker."""
@@ -57,6 +60,8 @@ class WorkerInfo:
     """The budget share last sent to it."""
     failing_since: float | None = None
     """Since when its requests have gone unanswered, as it last reported (None: answers come)."""
+    stalls: list[tuple[float, float]] = field(default_factory=list)
+    """(lost, back) each time it stopped sending heartbeats and then came back (a stalled machine)."""
 
 
 class RemoteJobs:
@@ -158,6 +163,7 @@ class MasterCoordinator:
         payload = data.get(REPORT_KEY)
         if payload:
             info = self._info(client_id)
+            self._recover(info)
             if info.lost_at is None:
                 self._absorb(info, payload)
                 if self.testing and not info.final:
@@ -209,19 +215,34 @@ class MasterCoordinator:
         clients = self.runner.clients
         now = time.time()
         for info in self.workers.values():
+            self._recover(info)
             if not info.in_test or info.final or info.lost_at is not None:
                 continue
             node = clients.get(info.client_id)
             if node is None:
                 info.lost_at, info.lost_reason = info.last_seen, "left before sending its final report"
             elif node.state == STATE_MISSING:
-                info.lost_at, info.lost_reason = info.last_seen, "stopped sending heartbeats"
+                info.lost_at, info.lost_reason = info.last_seen, HEARTBEATS_STOPPED
             else:
                 continue
             self.jobs.in_flight_by_worker.pop(info.client_id, None)
             since = f"{now - info.lost_at:.1f}s ago" if info.lost_at else "just now"
             print(f"loadtest: worker {info.index} ({info.client_id}) lost: {info.lost_reason} (last heard {since})",
                   file=sys.stderr)
+        self._rebalance()
+
+    def _recover(self, info: WorkerInfo) -> None:
+        """A worker lost for missing heartbeats that is heard from again stalled rather than died: take it
+        back (its reports hold everything since its last one, so nothing of it is lost) and re-divide."""
+        node = self.runner.clients.get(info.client_id)
+        if info.lost_at is None or info.lost_reason != HEARTBEATS_STOPPED or node is None \
+                or node.state == STATE_MISSING:
+            return
+        back = time.time()
+        info.stalls.append((info.lost_at, back))
+        info.lost_at, info.lost_reason = None, None
+        print(f"loadtest: worker {info.index} ({info.client_id}) is back after {back - info.stalls[-1][0]:.1f}s "
+              "without heartbeats", file=sys.stderr)
         self._rebalance()
 
     def wait_for_workers(self, timeout: float) -> bool:
@@ -325,6 +346,7 @@ class MasterCoordinator:
 
         workers = []
         lost = []
+        stalled = []
         for info in sorted(self.workers.values(), key=lambda i: i.index):
             entry = {
                 "name": info.client_id, "index": info.index, "host": info.client_id.rsplit("_", 1)[0], "pid": info.pid,
@@ -345,9 +367,17 @@ class MasterCoordinator:
                     "last_report_at_s": offset(info.last_report),
                     "note": "measurements since its last report are missing; its open jobs were not recorded",
                 })
+            if info.stalls:
+                stalled.append({
+                    "name": info.client_id, "index": info.index,
+                    "stalls": [{"from_s": offset(lost_at), "to_s": offset(back), "seconds": round(back - lost_at, 3)}
+                               for lost_at, back in info.stalls],
+                    "note": "sent no heartbeats for a while, then came back; its share of the rate budget went to "
+                            "the others meanwhile",
+                })
         shares = [{"at_s": offset(t), "workers": n, "share": share} for t, n, share in self.share_changes]
         return {"mode": mode, "workers_expected": self.expected, "workers": workers, "lost_workers": lost,
-                "limiter_shares": shares}
+                "stalled_workers": stalled, "limiter_shares": shares}
 
 
 def _iso(t: float) -> str:
