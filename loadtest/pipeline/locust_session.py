@@ -11,6 +11,7 @@ every test's stop the run directory written, the thresholds judged, the report r
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,7 @@ class LocustSession:
         if isinstance(runner, LocalRunner | MasterRunner):
             # the spending guard, a dead target or anything else asking the run to end stops Locust's runner
             runtime.stop_requested.add(lambda reason: gevent.spawn(runner.stop))
+            gevent.signal_handler(signal.SIGINT, _interrupt_locusts_main)
         self.coordinator = attach_to_locust(environment, runtime)
         if environment.web_ui is not None:
             self.ui = tabs.UiRuns()
@@ -222,3 +224,12 @@ class LocustSession:
         assert first is not None
         first.mkdir(parents=True, exist_ok=True)
         return first
+
+
+def _interrupt_locusts_main() -> None:
+    """Ctrl-C: raise KeyboardInterrupt where Locust's main waits for it, so it stops and writes its files.
+
+    Python's own handler raises it in whatever greenlet runs at that moment; on a busy machine that is
+    often a user's, deep in an HTTP client whose cleanup code may swallow it, and the Ctrl-C is lost."""
+    hub = gevent.get_hub()
+    hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt())
