@@ -25,6 +25,7 @@ The argument is an ``EndpointConfig``, an ``EmulatorConfig`` or a dict of either
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,6 +40,11 @@ FAST_ENDPOINT: dict[str, Any] = {
     "execution_time": "20ms",
     "idle_timeout": "5s",
 }
+
+# Tests drive their processes as a terminal does: Ctrl-C (SIGINT) at its default. A suite started in the
+# background of a script (`make test &`) inherits it ignored, and every process a test starts would too.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _factory() -> Iterator[Callable[..., EmulatorProcess]]:

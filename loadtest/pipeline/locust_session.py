@@ -69,7 +69,8 @@ class LocustSession:
         if isinstance(runner, LocalRunner | MasterRunner):
             # the spending guard, a dead target or anything else asking the run to end stops Locust's runner
             runtime.stop_requested.add(lambda reason: gevent.spawn(runner.stop))
-            gevent.signal_handler(signal.SIGINT, _interrupt_locusts_main)
+            if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # started ignoring it (`cmd &`): keep to that
+                gevent.signal_handler(signal.SIGINT, _interrupt_locusts_main)
         self.coordinator = attach_to_locust(environment, runtime)
         if environment.web_ui is not None:
             self.ui = tabs.UiRuns()

@@ -9,9 +9,8 @@ scenario measures that offer: at least twice the /run limit.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-
-import pytest
 
 WINDOW_S = 0.5
 RUN_PER_WINDOW = 10
@@ -64,12 +63,16 @@ def test_respect_gets_no_429_at_twice_the_limit(tmp_path: Path, traffic) -> None
     assert 0.7 * LIMIT_PER_S <= accepted <= LIMIT_PER_S  # close under the limit, never over
 
 
-def test_probe_meets_429s_and_measures_the_limit_within_five_percent(tmp_path: Path, traffic) -> None:
+def test_probe_meets_429s_and_measures_the_limit(tmp_path: Path, traffic) -> None:
     summary, truth = _run(tmp_path, "probe", traffic)
     throttled = truth["requests"]["run"].get("429", 0)
     assert throttled > 0
     assert summary["metrics"]["throttled"]["by_op"]["run"]["value"] == throttled
     accepted = summary["metrics"]["accepted_rate"]["by_op"]["run"]["value"]
-    assert accepted == pytest.approx(LIMIT_PER_S, rel=0.05)
+    # every window the run touched was filled: the limit within 5%, or one window more where a busy machine
+    # let a window open just before the measured end (a fixed window's edge)
+    duration = summary["run"]["duration_s"]
+    windows = math.floor(duration / WINDOW_S + 1e-9) + 1
+    assert LIMIT_PER_S * 0.95 <= accepted <= max(LIMIT_PER_S * 1.05, windows * RUN_PER_WINDOW / duration)
     offered = summary["metrics"]["throughput"]["by_op"]["run"]["value"]
     assert offered >= 2 * LIMIT_PER_S
