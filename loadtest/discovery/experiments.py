@@ -433,7 +433,7 @@ class OperationSearch:
             elif window.relative_width > self.s.precision or not window.bounded:
                 outcome, opened_by = self._bisection_cycle(window, high, chained)
             elif self._split_worth_a_try(window):
-                outcome = self._split_cycle(window, rate=self.s.max_rate)
+                outcome = self._split_cycle(window, rate=self.s.max_rate, rtts=1)
             elif chained is not None:
                 self._opened_by = chained
                 return
@@ -557,7 +557,7 @@ class OperationSearch:
                             "been seen twice alike, so it does not bound the window")
         return False, None
 
-    def _split_plan(self, window: Interval, rate: float | None = None) -> tuple[float, float] | None:
+    def _split_plan(self, window: Interval, rate: float | None = None, rtts: int = 4) -> tuple[float, float] | None:
         """When to send the second half-budget and the burst after the window (offsets from the first
         request), or None while the window is not known well enough to tell fixed from rolling.
 
@@ -570,7 +570,7 @@ class OperationSearch:
             return None
         budget = int(result.budget.value())
         half = (budget // 2 + 1) / (rate or self._burst_rate())
-        delta = self._split_delta(window)
+        delta = self._split_delta(window, rtts)
         third = window.high + half + delta
         low = third + half + delta - window.low
         high = window.low - half - delta
@@ -582,34 +582,34 @@ class OperationSearch:
         return self._split_plan(window) is not None
 
     def _split_worth_a_try(self, window: Interval) -> bool:
-        """The window is known, the test still untold and not plannable at the rate bursts have reached (a
-        busy machine slows them): try it at the full rate while tries remain, since where its groups landed
-        is checked afterwards."""
+        """The window is known, the test still untold and not plannable with the margins it is first planned
+        with (a busy machine slows bursts and answers): try it at the full rate and with a margin of one
+        round trip while tries remain, since where its groups landed is checked afterwards."""
         result = self.rate_result
         return (result.kind is None and result.kind_reason == "not tested" and self._split_tries < SPLIT_TRIES
-                and self._split_plan(window, self.s.max_rate) is not None)
+                and self._split_plan(window, self.s.max_rate, rtts=1) is not None)
 
     def _split_not_placed_reason(self) -> str:
         if self._split_tries:
             return (f"not told: the test was placed {self._split_tries} times and its groups did not land where "
                     "planned (answers too uneven; see notes)")
-        return (f"not told: half the budget takes too long to send at the rate bursts reached "
-                f"({self._burst_rate():.3g}/s) for the test to fit in the window")
+        return (f"not told: the test does not fit in the window with bursts at {self._burst_rate():.3g}/s and "
+                f"round trips of {1000 * self._typical_rtt():.3g} ms")
 
-    def _split_delta(self, window: Interval) -> float:
+    def _split_delta(self, window: Interval, rtts: int = 4) -> float:
         """The margin around each group: a few typical round trips (where each group really landed is
         checked afterwards, so one slow answer need not push the test out of reach)."""
-        return max(0.02 * window.high, 4 * self._typical_rtt(), 0.01)
+        return max(0.02 * window.high, rtts * self._typical_rtt(), 0.01)
 
-    def _split_cycle(self, window: Interval, rate: float | None = None) -> bool | None:
+    def _split_cycle(self, window: Interval, rate: float | None = None, rtts: int = 4) -> bool | None:
         """The fixed-or-rolling test; whether it told anything, or None when its groups did not land where
         planned (it is placed again, up to :data:`SPLIT_TRIES` times). Planned for bursts at ``rate`` (by
-        default the slowest of the recent bursts)."""
+        default the slowest of the recent bursts) with margins of ``rtts`` typical round trips."""
         result = self.rate_result
         budget = int(result.budget.value())
         first, second = budget // 2, budget - budget // 2
         self._needs_jobs(2 * budget + 1, "the fixed-or-rolling test")
-        plan = self._split_plan(window, rate)
+        plan = self._split_plan(window, rate, rtts)
         assert plan is not None  # checked by the caller
         second_at, third_offset = plan
         self._wait_fresh(window.high)
