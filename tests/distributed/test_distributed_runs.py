@@ -226,12 +226,12 @@ def test_a_stalled_worker_is_taken_back_and_nothing_it_measured_is_lost(tmp_path
     named instead of a loss."""
     emulator = emulator_factory(dict(ENDPOINT))
     scenario = tmp_path / "mix.yaml"
-    scenario.write_text(MIXED.format(duration="14s"))
+    scenario.write_text(MIXED.format(duration="10s"))
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
     master = subprocess.Popen(
         [sys.executable, "-m", "loadtest.cli", "run", str(scenario), "--host", emulator.base_url,
-         "--run-dir", str(run_dir), "--processes", "2", "--drain", "10s"],
+         "--run-dir", str(run_dir), "--processes", "2", "--drain", "10s", "--no-report"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -243,10 +243,10 @@ def test_a_stalled_worker_is_taken_back_and_nothing_it_measured_is_lost(tmp_path
         assert len(workers) == 2, "the master did not start two worker processes"
         while time.monotonic() < deadline and emulator.ground_truth()["endpoints"]["dist"]["jobs"]["submitted"] < 5:
             time.sleep(0.2)
-        time.sleep(1.0)
+        time.sleep(0.5)
         frozen = workers[1]
         frozen.send_signal(signal.SIGSTOP)
-        time.sleep(6.0)  # Locust calls a worker missing after about 3 s without heartbeats
+        time.sleep(5.5)  # Locust calls a worker missing after about 3 s without heartbeats
         frozen.send_signal(signal.SIGCONT)
         out, err = master.communicate(timeout=120)
     finally:
