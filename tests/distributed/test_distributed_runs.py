@@ -137,28 +137,39 @@ def _worker_children(master: psutil.Process) -> list[psutil.Process]:
     return found
 
 
-def test_a_killed_worker_is_reported_and_the_master_finishes(tmp_path: Path, emulator_factory) -> None:
-    emulator = emulator_factory(dict(ENDPOINT))
+def _two_process_run(tmp_path: Path, emulator: Any, duration: str, *extra: str
+                     ) -> tuple[subprocess.Popen, list[psutil.Process], Path]:
+    """A ``--processes 2`` run of the mix against ``emulator``, once both workers exist and traffic flows:
+    the master, its two worker processes and the run directory."""
     scenario = tmp_path / "mix.yaml"
-    scenario.write_text(MIXED.format(duration="8s"))
+    scenario.write_text(MIXED.format(duration=duration))
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
     master = subprocess.Popen(
         [sys.executable, "-m", "loadtest.cli", "run", str(scenario), "--host", emulator.base_url,
-         "--run-dir", str(run_dir), "--processes", "2"],
+         "--run-dir", str(run_dir), "--processes", "2", *extra],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
+    deadline = time.monotonic() + 30
+    workers: list[psutil.Process] = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        workers = _worker_children(psutil.Process(master.pid))
+        time.sleep(0.2)
+    if len(workers) < 2:
+        master.kill()
+        master.communicate()
+        raise AssertionError("the master did not start two worker processes")
+    # wait until traffic flows (the emulator has accepted jobs)
+    while time.monotonic() < deadline and emulator.ground_truth()["endpoints"]["dist"]["jobs"]["submitted"] < 5:
+        time.sleep(0.2)
+    return master, workers, run_dir
+
+
+def test_a_killed_worker_is_reported_and_the_master_finishes(tmp_path: Path, emulator_factory) -> None:
+    emulator = emulator_factory(dict(ENDPOINT))
+    master, workers, run_dir = _two_process_run(tmp_path, emulator, "8s")
     try:
-        deadline = time.monotonic() + 30
-        workers: list[psutil.Process] = []
-        while time.monotonic() < deadline and len(workers) < 2:
-            workers = _worker_children(psutil.Process(master.pid))
-            time.sleep(0.2)
-        assert len(workers) == 2, "the master did not start two worker processes"
-        # wait until traffic flows (the emulator has accepted jobs), then a bit into the run
-        while time.monotonic() < deadline and emulator.ground_truth()["endpoints"]["dist"]["jobs"]["submitted"] < 5:
-            time.sleep(0.2)
-        time.sleep(1.5)
+        time.sleep(1.5)  # a bit into the run
         victim = workers[1]
         victim.send_signal(signal.SIGKILL)
         killed_at = time.time()
@@ -225,24 +236,8 @@ def test_a_stalled_worker_is_taken_back_and_nothing_it_measured_is_lost(tmp_path
     it is taken back, what it measured is merged (our counts still equal the emulator's), and the stall is
     named instead of a loss."""
     emulator = emulator_factory(dict(ENDPOINT))
-    scenario = tmp_path / "mix.yaml"
-    scenario.write_text(MIXED.format(duration="10s"))
-    run_dir = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k != "LOADTEST_SCENARIO"}
-    master = subprocess.Popen(
-        [sys.executable, "-m", "loadtest.cli", "run", str(scenario), "--host", emulator.base_url,
-         "--run-dir", str(run_dir), "--processes", "2", "--drain", "10s", "--no-report"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
+    master, workers, run_dir = _two_process_run(tmp_path, emulator, "10s", "--drain", "10s", "--no-report")
     try:
-        deadline = time.monotonic() + 30
-        workers: list[psutil.Process] = []
-        while time.monotonic() < deadline and len(workers) < 2:
-            workers = _worker_children(psutil.Process(master.pid))
-            time.sleep(0.2)
-        assert len(workers) == 2, "the master did not start two worker processes"
-        while time.monotonic() < deadline and emulator.ground_truth()["endpoints"]["dist"]["jobs"]["submitted"] < 5:
-            time.sleep(0.2)
         time.sleep(0.5)
         frozen = workers[1]
         frozen.send_signal(signal.SIGSTOP)
