@@ -31,28 +31,25 @@ def _positive(kind: type[float] | type[int], what: str) -> Callable[[str], float
     return parse
 
 
-def _rate(text: str) -> float:
-    from loadtest.units import UnitError, parse_rate
+def _positive_unit(kind: str, examples: str) -> Callable[[str], float]:
+    """An argparse type for a rate or a duration with its unit, greater than 0."""
 
-    try:
-        value = parse_rate(text)
-    except (UnitError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"expected a rate such as 50/s or 600/m: {exc}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"a rate must be greater than 0, found {text}")
-    return value
+    def parse(text: str) -> float:
+        from loadtest.units import UnitError, parse_duration, parse_rate
+
+        try:
+            value = (parse_rate if kind == "rate" else parse_duration)(text)
+        except (UnitError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(f"expected a {kind} such as {examples}: {exc}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"a {kind} must be greater than 0, found {text}")
+        return value
+
+    return parse
 
 
-def _duration(text: str) -> float:
-    from loadtest.units import UnitError, parse_duration
-
-    try:
-        value = parse_duration(text)
-    except (UnitError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 2s or 1m: {exc}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"a duration must be longer than 0, found {text}")
-    return value
+_rate = _positive_unit("rate", "50/s or 600/m")
+_duration = _positive_unit("duration", "2s or 1m")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
