@@ -26,11 +26,13 @@ $(STAMP): pyproject.toml
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 4 --dist loadfile $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 bench: venv
 	$(BIN)/loadtest run $(SCENARIO) $(ARGS)

@@ -18,15 +18,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loadtest.contract import Op
 
-FORMAT = 1
+FORMAT: Final = 1
 LIMITS_JSON = "limits.json"
-KIND = "limit-discovery"
+KIND: Final = "limit-discovery"
 
 WindowKind = Literal["fixed", "rolling"]
 

@@ -144,9 +144,11 @@ def judge_windows(spec: ThresholdSpec, buckets: RunBuckets | None, summary: Mapp
               for v, u, ok in zip(values, upper, measured, strict=True)]
     failing = [i for i, b in enumerate(broken) if b is not None]
 
+    window_s = spec.window_s
+
     def where(index: int) -> str:
         offset = max(float(starts[index]) - buckets.start, 0.0)
-        return f"window at {offset:.0f}s-{offset + spec.window_s:.0f}s"
+        return f"window at {offset:.0f}s-{offset + window_s:.0f}s"
 
     details: dict[str, Any] = {"windows": len(starts), "windows_measured": int(measured.sum())}
     if failing:

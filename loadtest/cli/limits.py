@@ -125,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
         if unknown:
             return refuse(f"--ops: unknown operation {', '.join(unknown)} (known: {', '.join(op.value for op in Op)})")
         ops = tuple(dict.fromkeys(Op(name) for name in names))
-    payload = {"input": {}}
+    payload: dict[str, object] = {"input": {}}
     if args.payload is not None:
         try:
             payload = json.loads(args.payload)

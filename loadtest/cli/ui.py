@@ -40,6 +40,7 @@ def main(args: argparse.Namespace) -> int:
         return exitcodes.INVALID_INPUT
     from loadtest.metrics.rundir import new_run_directory
     from loadtest.scenario.loader import ScenarioError, load_scenario
+    from loadtest.scenario.model import EndpointTarget
     from loadtest.traffic.runtime import TargetError, api_key_for
 
     try:
@@ -65,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", str(args.scenario),
         "--web-host", args.web_host, "--web-port", str(args.web_port), "--run-dir", str(run_dir), *extra,
     ]
-    host = args.host or ("the emulator" if scenario.is_emulated else scenario.target.base_url)
+    target = scenario.target
+    host = args.host or (target.base_url if isinstance(target, EndpointTarget) else "the emulator")
     print(f"loadtest ui: http://{args.web_host}:{args.web_port}  (target {host}; run directory {run_dir})")
     child = subprocess.Popen(command, env={**os.environ, "LOADTEST_SCENARIO": str(args.scenario)})
 

@@ -145,7 +145,7 @@ class ConcurrencyResult:
     status: str = NOT_MEASURED
     reason: str = ""
     evidence: ConcurrencyEvidence = field(default_factory=ConcurrencyEvidence)
-    waves: list[dict[str, float | int]] = field(default_factory=list)
+    waves: list[dict[str, str | float | int]] = field(default_factory=list)
     confirmed: bool | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -426,6 +426,7 @@ class OperationSearch:
             window = result.window.interval()
             high = self._window_high(first_bound)
             chained, opened_by = opened_by, None
+            outcome: bool | None
             if not result.budget.known:
                 outcome = self._budget_cycle(high)
             elif result.kind is None and result.kind_reason == "not tested" and self._split_ready(window):
@@ -872,7 +873,7 @@ class OperationSearch:
             result.evidence.held(held)
             result.notes.append(f"{len(early)} of a wave of {size} were answered before the wave was complete "
                                 "(their jobs finished?); only the requests still held count")
-        wave: dict[str, float | int] = {"phase": phase, "size": size, "sent": len(batch.records), "held": held,
+        wave: dict[str, str | float | int] = {"phase": phase, "size": size, "sent": len(batch.records), "held": held,
                                         "refused": len(refusals), "answered_early": len(early),
                                         "pace_per_s": round(pace, 3), "hold_s": hold_s,
                                         "started_s": round(start, 3)}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from loadtest.contract import HEALTH_JOB_KEYS, HEALTH_WORKER_KEYS, JobStatus
 from loadtest.looplag import LoopLag
@@ -47,7 +48,7 @@ class Counters:
         """Requests from real workers (job-take, job-done, ...) by route and HTTP code, apart from clients'."""
 
 
-def _nested(flat: dict[tuple[str, object], int]) -> dict[str, dict[str, int]]:
+def _nested(flat: Mapping[tuple[str, Any], int]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for (outer, inner), count in sorted(flat.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         out.setdefault(outer, {})[str(inner)] = count
@@ -141,7 +142,7 @@ def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = 
     """All endpoints' counters and gauges (and the process's loop lag) in the Prometheus text format."""
     lines: list[str] = []
 
-    def family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, object], float]]) -> None:
+    def family(name: str, kind: str, help_text: str, samples: Sequence[tuple[Mapping[str, object], float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
         for labels, value in samples:

@@ -563,5 +563,5 @@ class LiveTotals:
     def counts(self) -> dict[str, int]:
         """Requests so far per catalogue request counter (``requests``, ``throttled``, ``errors``, ...)."""
         classes = self.by_class()
-        return {name: sum(classes[c] for c in spec.classes) for name, spec in COUNTERS.items()
+        return {name: sum(classes[RequestClass(c)] for c in spec.classes) for name, spec in COUNTERS.items()
                 if spec.table is Table.REQUESTS}

@@ -542,8 +542,8 @@ class Recorder:
         for opened in self._open.values():
             self._fold(opened)
         for bucket, closed in self._closed.items():
-            opened = self._open.get(bucket)
-            open_hists = opened.hists if opened is not None else {}
+            still_open = self._open.get(bucket)
+            open_hists = still_open.hists if still_open is not None else {}
             for key, encoded in closed.encoded.items():
                 if key in open_hists:
                     merged = hdr.decode(encoded)

@@ -95,9 +95,10 @@ def _derived_figures(spec: catalog.MetricSpec, tables: CountTables, duration_s: 
     out: dict[str, Any] = {"overall": None, "by_flow": {}, "by_op": {}}
     seconds = np.array([float(duration_s)])
     for scope, value in _scopes(spec, tables):
-        figure = SumFigure.derive(
-            spec.derivation, lambda c, scope=scope, value=value: tables.counter(c, scope, value), seconds
-        )
+        def count(c: catalog.CounterSpec, scope: Scope | None = scope, value: str | None = value) -> np.ndarray | None:
+            return tables.counter(c, scope, value)
+
+        figure = SumFigure.derive(spec.derivation, count, seconds)
         if figure is None:
             raise KeyError(f"no whole-run counts for {spec.name!r}")  # the catalogue promises them: a bug
         number = float(figure.values(_WHOLE_RUN)[0])

@@ -103,8 +103,8 @@ def request_lines(summary: Mapping[str, Any], seconds: float) -> list[str]:
         parts.append(f"{op} {count}" + (f" ({detail})" if detail else ""))
     lines = _flow(f"  requests  {total} ({total / max(seconds, 1e-9):.1f}/s): ", parts)
     messages: Mapping[str, Mapping[str, str]] = summary.get("error_messages") or {}
-    for op, codes in messages.items():
-        for code, words in codes.items():
+    for op, texts in messages.items():
+        for code, words in texts.items():
             count = int(by_op.get(op, {}).get(code, 0))
             lines.append(_wrap(f"  error     {op} {_status_name(code)} x{count}: {words}"))
     return lines

@@ -86,7 +86,8 @@ class LocustSession:
             except TargetStartError as exc:
                 print(f"target: {exc}", file=sys.stderr)
                 environment.process_exit_code = exitcodes.TARGET_ERROR
-                runner.quit()
+                if runner is not None:
+                    runner.quit()
                 return
             environment.host = self.target.base_url
             logger.info("emulator started at %s", environment.host)

@@ -206,9 +206,9 @@ def _headline_section(run: RunData) -> str:
     by_status = run.summary.get("requests_by_status") or {}
     if by_status:
         codes = sorted({c for v in by_status.values() for c in v}, key=int)
-        rows = [[op, *[f"{v.get(c, 0):,}" for c in codes]] for op, v in by_status.items()]
+        status_rows = [[op, *[f"{v.get(c, 0):,}" for c in codes]] for op, v in by_status.items()]
         out.append("<h3>Requests by status code</h3><p class=\"sub\">0 = connection error or timeout.</p>")
-        out.append(table_html(["operation", *codes], rows))
+        out.append(table_html(["operation", *codes], status_rows))
     said = run.summary.get("error_messages") or {}
     words = [[op, code, f"{int(by_status.get(op, {}).get(code, 0)):,}", text]
              for op, codes in said.items() for code, text in codes.items()]

@@ -231,6 +231,7 @@ def _emulator_limits(op: Op, limits: Mapping[str, Any], model: LimitsConfig | No
                      warnings: list[str]) -> tuple[RateLimit | None, ConcurrencyLimit | None]:
     """What the emulator enforces for ``op``: from :class:`LimitsConfig` (the owner of these rules) when
     the section validates, else from the keys this version knows, read one by one."""
+    value: float | None
     if model is not None:
         value = model.rate_limit(op)
         rate = (RateLimit(float(value), model.window_for(op), EMULATOR, window_kind=model.window_kind,

@@ -45,10 +45,10 @@ def render_summary(run: RunData, plots: Sequence[Plot] = ()) -> str:
     out.append(md_table(["metric", "value"], [[row.ref, row.text] for row in tables.headline_scalars(run.metrics)]))
     for scope, columns, title in (("op", tables.OP_COLUMNS, "Per operation"),
                                   ("flow", tables.FLOW_COLUMNS, "Per flow")):
-        headers, rows = tables.scoped_table(run.metrics, scope, columns)
-        if rows:
+        headers, scoped = tables.scoped_table(run.metrics, scope, columns)
+        if scoped:
             out += ["", f"## {title}", ""]
-            out.append(md_table([scope, *headers], [[name, *[c.text for c in cells]] for name, cells in rows]))
+            out.append(md_table([scope, *headers], [[name, *[c.text for c in cells]] for name, cells in scoped]))
     limits = tables.limit_rows(run.limits, run.peak_rates(), run.throttled_by_op())
     if limits:
         out += ["", "## Limits in force", "", md_table(tables.LIMIT_HEADERS, limits, (1, 2, 3))]

@@ -11,6 +11,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -118,7 +119,8 @@ def _draw(ax: Axes, series: Series) -> None:
     x, y = np.asarray(series.x, dtype=float), _array(series.y)
     style = series.style
     marker = style.marker or ("o" if series.points and len(x) <= POINTS_UP_TO else "")
-    line = {"color": style.colour, "linestyle": style.dash, "linewidth": style.width, "label": series.label}
+    line: dict[str, Any] = {"color": style.colour, "linestyle": style.dash, "linewidth": style.width,
+                            "label": series.label}
     if series.kind == "area":
         base = _array(series.base) if series.base is not None else np.zeros(len(y))
         ax.fill_between(x, base, y, step=series.where, color=style.colour, alpha=series.fill_alpha,

@@ -329,7 +329,7 @@ TRANSLATED_MAX = 1000
 
 def translate(exc: ValidationError, source: SourceMap, file: str) -> list[ScenarioIssue]:
     """The pydantic errors of ``exc`` (the first :data:`TRANSLATED_MAX`) as issues located in ``file``."""
-    raw = exc.errors(include_url=False)[:TRANSLATED_MAX]
+    raw: list[dict[str, Any]] = [dict(error) for error in exc.errors(include_url=False)[:TRANSLATED_MAX]]
     steps = [walk(tuple(error["loc"])) for error in raw]
     chosen = _without_typo_consequences(_merge_union_branches(raw, steps, source))
     issues: dict[tuple[int, int, str, str], ScenarioIssue] = {}

@@ -506,12 +506,12 @@ def _template_kind(data: Any) -> str:
     return "scalar"
 
 
-Template = TypeAliasType(
+Template = TypeAliasType(  # type: ignore[misc]  # mypy cannot resolve this recursive alias
     "Template",
     Annotated[
         Annotated[GeneratorNode, Tag("generator")]
-        | Annotated[dict[str, "Template"], Tag("mapping")]
-        | Annotated[list["Template"], Tag("list")]
+        | Annotated[dict[str, "Template"], Tag("mapping")]  # type: ignore[misc]  # mypy: recursive TypeAliasType
+        | Annotated[list["Template"], Tag("list")]  # type: ignore[misc]
         | Annotated[str | int | float | bool | None, Tag("scalar")],
         Discriminator(_template_kind),
     ],

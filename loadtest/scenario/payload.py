@@ -69,10 +69,10 @@ def load_file_values(path: Path) -> list[Any]:
                 raise ValueError(f"{path}: a .json values file must hold a JSON list")
         elif suffix == ".jsonl":
             values = []
-            for number, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
+            for number, row in enumerate(text.splitlines(), start=1):
+                if row.strip():
                     try:
-                        values.append(json.loads(line))
+                        values.append(json.loads(row))
                     except ValueError as exc:
                         raise ValueError(f"{path}: line {number} is not JSON ({exc})") from None
         else:

@@ -197,9 +197,9 @@ def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
             if op in (Op.RUN, Op.RUNSYNC, Op.CANCEL, Op.RETRY, Op.PURGE_QUEUE):  # one call per flow at most
                 needed[op] = needed.get(op, 0.0) + share * load.peak_rate
     for op, rate in needed.items():
-        override = limits.operations.get(op)
-        if override is not None and override.rate is not None:
-            allowed, source = override.rate, "rate_limits.operations override"
+        client_limit = limits.operations.get(op)
+        if client_limit is not None and client_limit.rate is not None:
+            allowed, source = client_limit.rate, "rate_limits.operations override"
         else:
             limit, source = target_rate_limit(scenario, op)
             if limit is None:

@@ -32,6 +32,7 @@ from yaml.resolver import Resolver
 
 from loadtest.units import shown
 
+_CParser: type | None
 try:  # libyaml's parser, when PyYAML was built with it
     from yaml._yaml import CParser as _CParser
 except ImportError:  # pragma: no cover - depends on how PyYAML was installed
@@ -282,6 +283,8 @@ def _too_deep() -> str:
 
 def _mark(event: yaml.Event) -> Position:
     mark = event.start_mark
+    if mark is None:  # pragma: no cover - every parsed event carries its mark
+        return Position(1, 1)
     return Position(mark.line + 1, mark.column + 1)
 
 
@@ -396,7 +399,7 @@ class _Composer:
                 "scenario may hold; keep bulk data in a values file ({$file: prompts.txt})")
 
     def _alias(self, event: yaml.AliasEvent, depth: int) -> _Node:
-        name = event.anchor
+        name = event.anchor or ""
         if name in self.open_anchors:
             raise _Stop(Located((), _mark(event), (
                 f"alias *{shown(name)[1:-1]} is used inside the value it names (a cycle), which no scenario can mean"
@@ -419,7 +422,7 @@ class _Composer:
     def _scalar(self, event: yaml.ScalarEvent) -> _Node:
         tag = event.tag
         explicit = tag is not None and tag != "!"
-        if not explicit:
+        if tag is None or not explicit:
             tag = _resolve(event.value, event.implicit)
         node = _Node("scalar", tag, _mark(event))
         node.value = event.value
@@ -618,7 +621,7 @@ def parse_yaml(
         )))
     if parser == "auto":
         chosen = os.environ.get(PARSER_ENV, "auto")
-        parser = chosen if chosen in ("libyaml", "python") else "auto"
+        parser = "libyaml" if chosen == "libyaml" else "python" if chosen == "python" else "auto"
     if _PARSERS_DISAGREE.search(text):
         parser = "python"  # where libyaml and PyYAML read YAML differently, PyYAML's reading decides
     use_libyaml = parser != "python" and _CParser is not None

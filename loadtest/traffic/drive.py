@@ -63,7 +63,7 @@ class LocustFiles:
         self.prefix = str(directory / LOCUST_CSV_PREFIX)
         self.problem: str | None = None
         """Why Locust's files are incomplete (a full disk...), once they could not be written."""
-        locust_stats.CSV_STATS_INTERVAL_SEC = CSV_INTERVAL_S
+        locust_stats.CSV_STATS_INTERVAL_SEC = CSV_INTERVAL_S  # type: ignore[assignment]  # Locust types it int
         self.writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, self.prefix, full_history=False)
         self.greenlets: list[Greenlet] = [gevent.spawn(self._refresh), gevent.spawn(stats_history, runner)]
 

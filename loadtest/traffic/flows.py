@@ -199,7 +199,7 @@ class JobStory:
 
     def record(self) -> JobRecord:
         """The job as recorded; an unfinished one says how long it had waited so far (lower bounds)."""
-        final = self.status if self.terminal and not self.in_flight else IN_FLIGHT
+        final = self.status if self.status is not None and self.terminal and not self.in_flight else IN_FLIGHT
         unfinished_ms = queued_ms = None
         if final == IN_FLIGHT:
             unfinished_ms = (time.perf_counter() - self.began) * 1000

@@ -70,7 +70,7 @@ def worker_scenario(text: str, name: str, overrides: dict[str, str | int], index
         scenario = load_scenario_text(text, file=f"{name} (from the master)", base_dir=base_dir)
     except ScenarioError as exc:
         raise ValueError("; ".join(str(issue) for issue in exc.errors)) from None
-    scenario = apply_overrides(scenario, Overrides(**overrides))
+    scenario = apply_overrides(scenario, Overrides(**overrides))  # type: ignore[arg-type]  # the master's own flags
     if index:
         scenario = scenario.model_copy(update={"seed": scenario.seed + index * SEED_STRIDE})
     return scenario
