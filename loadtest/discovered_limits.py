@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loadtest.contract import Op
+from loadtest.errors import InvalidInput
 
 FORMAT: Final = 1
 LIMITS_JSON = "limits.json"
@@ -31,7 +32,7 @@ KIND: Final = "limit-discovery"
 WindowKind = Literal["fixed", "rolling"]
 
 
-class LimitsFileError(ValueError):
+class LimitsFileError(InvalidInput, ValueError):
     """``limits.json`` is missing, not JSON, or not a discovery's document; the message says which and where."""
 
 

@@ -23,15 +23,14 @@ from pathlib import Path
 
 import locust
 from locust import events
-from locust.env import Environment
 
-from loadtest import exitcodes
+from loadtest.errors import LoadtestError, UsageError, explain
 from loadtest.pipeline.locust_session import LocustSession
-from loadtest.scenario.loader import ScenarioError, load_scenario
+from loadtest.pipeline.prepare import prepare_scenario
 from loadtest.scenario.model import EndpointTarget
 from loadtest.traffic import shape as _shape
 from loadtest.traffic import users as _users
-from loadtest.traffic.runtime import TargetError, TrafficRuntime
+from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.webui import runs as ui_runs
 
 SCENARIO_ENV = "LOADTEST_SCENARIO"
@@ -61,11 +60,6 @@ def shape_flags_in(argv: list[str]) -> list[str]:
             (arg[:2] in ("-u", "-r", "-t") and len(arg) > 2 and not arg.startswith("--"))]
 
 
-def _fail(message: str, code: int) -> None:
-    print(message, file=sys.stderr)
-    sys.exit(code)
-
-
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--scenario", type=str, env_var=SCENARIO_ENV, default="",
@@ -76,25 +70,20 @@ def _add_arguments(parser: ArgumentParser) -> None:
 
 
 def _load() -> LocustSession | None:
+    """The session for ``--scenario``, prepared as every run is (``loadtest.pipeline.prepare``); a bad
+    scenario or flag ends Locust here with its sentence and exit code."""
     path = scenario_path_from_argv(sys.argv) or os.environ.get(SCENARIO_ENV)
     if not path:
         return None
-    given = shape_flags_in(sys.argv[1:])
-    if given:
-        _fail(f"locust -f loadtest/locustfile.py --scenario {path}: {' '.join(given)}: not used: the scenario's load "
-              "section decides users, spawn rate and run time. Change the scenario, or use `loadtest run "
-              "SCENARIO --users N --duration T`.", exitcodes.INVALID_INPUT)
     try:
-        scenario = load_scenario(path)
-    except ScenarioError as exc:
-        _fail("\n".join(str(e) for e in exc.errors) + f"\n{path}: invalid scenario", exitcodes.INVALID_INPUT)
-        raise AssertionError from exc  # unreachable
-    try:
-        runtime = TrafficRuntime(scenario, base_dir=Path(path).resolve().parent)
-    except TargetError as exc:
-        _fail(str(exc), exitcodes.INVALID_INPUT)
-        raise AssertionError from exc
-    return LocustSession(scenario, runtime, Path(path))
+        given = shape_flags_in(sys.argv[1:])
+        if given:
+            raise UsageError(f"locust -f loadtest/locustfile.py --scenario {path}: {' '.join(given)}: not used: the "
+                             "scenario's load section decides users, spawn rate and run time. Change the scenario, "
+                             "or use `loadtest run SCENARIO --users N --duration T`.")
+        return LocustSession(Path(path), TrafficRuntime(prepare_scenario(Path(path))))
+    except LoadtestError as error:
+        sys.exit(explain(error, "loadtest", sys.stderr))
 
 
 SESSION = _load()
@@ -105,24 +94,4 @@ if SESSION is not None:
     ScenarioShape = _shape.make_shape_class(SESSION.scenario)
     globals()[ScenarioShape.__name__] = ScenarioShape
     del ScenarioShape
-    _session = SESSION
-
-    @events.init.add_listener
-    def _on_init(environment: Environment, **_: object) -> None:
-        _session.on_init(environment)
-
-    @events.test_start.add_listener
-    def _on_test_start(environment: Environment, **_: object) -> None:
-        _session.on_test_start(environment)
-
-    @events.test_stopping.add_listener
-    def _on_test_stopping(environment: Environment, **_: object) -> None:
-        _session.on_test_stopping(environment)
-
-    @events.test_stop.add_listener
-    def _on_test_stop(environment: Environment, **_: object) -> None:
-        _session.on_test_stop(environment)
-
-    @events.quit.add_listener
-    def _on_quit(**_: object) -> None:
-        _session.on_quit()
+    SESSION.listen(events)

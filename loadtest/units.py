@@ -12,6 +12,8 @@ import math
 import re
 from typing import Final
 
+from loadtest.errors import InvalidInput
+
 __all__ = [
     "DURATION_UNITS",
     "MAX_DURATION_S",
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 
-class UnitError(ValueError):
+class UnitError(InvalidInput, ValueError):
     """A quantity that could not be read; the message says what was expected."""
 
 

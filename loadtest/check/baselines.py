@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
+from loadtest.errors import InvalidInput
 from loadtest.metrics import rundir
 
 BASELINES_ENV = "LOADTEST_BASELINES"
@@ -31,7 +32,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _COPIED = (rundir.SUMMARY_JSON, rundir.RECORDER_JSON, rundir.SCENARIO_YAML)
 
 
-class BaselineError(Exception):
+class BaselineError(InvalidInput):
     """A baseline that cannot be saved or read; the message says which and what to do."""
 
 

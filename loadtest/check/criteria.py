@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.errors import InvalidInput
 from loadtest.metrics import catalog
 from loadtest.metrics.catalog import Kind, MetricRef
 from loadtest.scenario.quantities import Tolerance, parse_bound, parse_tolerance
@@ -30,7 +31,7 @@ DEFAULT_MAX_ERROR_RATE = 0.5
 """Statistics of each time metric compared with a baseline by default (overall)."""
 
 
-class CriteriaError(ValueError):
+class CriteriaError(InvalidInput, ValueError):
     """Thresholds or baseline settings that cannot be used; the message says which and where."""
 
 

@@ -14,12 +14,13 @@ from loadtest.check.criteria import BaselineSpec, Criteria, CriteriaError, crite
 from loadtest.check.regression import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, compare_runs
 from loadtest.check.thresholds import judge_thresholds
 from loadtest.check.verdicts import Verdicts
+from loadtest.errors import InvalidInput
 from loadtest.metrics import rundir
 from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.rundir import resolve_run_dir
 
 
-class CheckInputError(Exception):
+class CheckInputError(InvalidInput):
     """The check cannot start: not a run directory, a missing baseline, invalid criteria (exit 2)."""
 
 

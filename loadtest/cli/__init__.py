@@ -3,7 +3,9 @@
 Subcommand modules are imported lazily so that ``loadtest validate`` does not pay for Locust and gevent,
 and so that the emulator (asyncio) and the traffic side (gevent) never share a process by accident.
 Each module named in :data:`SUBCOMMANDS` provides ``add_arguments(parser)`` and ``main(args) -> int``;
-such a module imports only the standard library at its top and everything heavy inside ``main``.
+such a module imports only the standard library at its top and everything heavy inside ``main``. An error
+of the project (:class:`loadtest.errors.LoadtestError`) raised anywhere below becomes its sentence and its
+exit code here, in :func:`main`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from loadtest import __version__, exitcodes
+from loadtest.errors import LoadtestError, explain
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
@@ -54,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.INVALID_INPUT
     try:
         return int(module.main(args) or exitcodes.OK)
+    except LoadtestError as error:  # raised where the problem was found; said here, once
+        return explain(error, f"loadtest {args.command}", sys.stderr)
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
 

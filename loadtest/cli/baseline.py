@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from loadtest import exitcodes
 
@@ -25,15 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from loadtest.check.baselines import BaselineError, baselines_root, list_baselines, save_baseline
+    from loadtest.check.baselines import baselines_root, list_baselines, save_baseline
+    from loadtest.errors import UsageError
 
     root = getattr(args, "baselines_dir", None)
     if args.action == "save":
-        try:
-            path = save_baseline(args.run_dir, args.name, root, force=args.force)
-        except BaselineError as exc:
-            print(f"loadtest baseline: {exc}", file=sys.stderr)
-            return exitcodes.INVALID_INPUT
+        path = save_baseline(args.run_dir, args.name, root, force=args.force)
         print(f"baseline {args.name!r} saved in {path} (from {args.run_dir})")
         return exitcodes.OK
     if args.action == "list":
@@ -48,5 +44,4 @@ def main(args: argparse.Namespace) -> int:
             print(f"{item['name']:<{width}}  scenario {item.get('scenario') or '?'}, {length}, "
                   f"saved {item.get('saved_at') or '?'} from {item.get('source_run_dir') or '?'}")
         return exitcodes.OK
-    print("loadtest baseline: say what to do: save RUN_DIR NAME, or list", file=sys.stderr)
-    return exitcodes.INVALID_INPUT
+    raise UsageError("say what to do: save RUN_DIR NAME, or list")

@@ -13,8 +13,6 @@ import argparse
 import sys
 import time
 
-from loadtest import exitcodes
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (e.g. reports/latest)")
@@ -35,36 +33,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from loadtest.check.judge import CheckInputError, judge_run
+    from loadtest.check.judge import judge_run
     from loadtest.check.junit import write_junit
     from loadtest.check.regression import DEFAULT_CONFIDENCE
+    from loadtest.errors import InvalidInput, UsageError
+    from loadtest.scenario.loader import load_scenario
 
     began = time.monotonic()
     confidence = DEFAULT_CONFIDENCE if args.confidence is None else args.confidence
     if not 0.5 <= confidence < 1.0:
-        print(f"loadtest check: --confidence must be between 0.5 and 1 (exclusive), found {confidence:g}",
-              file=sys.stderr)
-        return exitcodes.INVALID_INPUT
-    scenario = None
-    if args.scenario:
-        from loadtest.scenario.loader import ScenarioError, load_scenario
-
-        try:
-            scenario = load_scenario(args.scenario)
-        except ScenarioError as exc:
-            for issue in exc.errors:
-                print(issue, file=sys.stderr)
-            print(f"loadtest check: {args.scenario}: invalid scenario", file=sys.stderr)
-            return exitcodes.INVALID_INPUT
-    try:
-        if args.no_baseline and args.baseline:
-            print("loadtest check: --baseline and --no-baseline contradict each other", file=sys.stderr)
-            return exitcodes.INVALID_INPUT
-        verdicts = judge_run(args.run_dir, scenario, args.baseline, baselines_dir=args.baselines_dir,
-                             confidence=confidence, use_baseline=not args.no_baseline)
-    except CheckInputError as exc:
-        print(f"loadtest check: {exc}", file=sys.stderr)
-        return exitcodes.INVALID_INPUT
+        raise UsageError(f"--confidence must be between 0.5 and 1 (exclusive), found {confidence:g}")
+    if args.no_baseline and args.baseline:
+        raise UsageError("--baseline and --no-baseline contradict each other")
+    scenario = load_scenario(args.scenario) if args.scenario else None
+    verdicts = judge_run(args.run_dir, scenario, args.baseline, baselines_dir=args.baselines_dir,
+                         confidence=confidence, use_baseline=not args.no_baseline)
     run_dir = verdicts.run_dir or args.run_dir
     try:
         verdicts.write(run_dir)
@@ -76,8 +59,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             write_junit(verdicts, args.junit, elapsed_s=time.monotonic() - began)
         except OSError as exc:
-            print(f"loadtest check: cannot write {args.junit}: {exc}", file=sys.stderr)
-            return exitcodes.INVALID_INPUT
+            raise InvalidInput(f"cannot write {args.junit}: {exc}") from None
     if args.quiet:
         import io
 

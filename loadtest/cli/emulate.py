@@ -55,10 +55,6 @@ _ENDPOINT_FLAGS: dict[str, str] = {
 }
 
 
-class InputError(Exception):
-    """Bad configuration or flags: reported in one line, exit code INVALID_INPUT."""
-
-
 def _format_validation_error(exc: Any, source: str) -> str:
     lines = [f"invalid emulator configuration in {source}:"]
     for error in exc.errors():
@@ -68,24 +64,23 @@ def _format_validation_error(exc: Any, source: str) -> str:
 
 
 def load_config(args: argparse.Namespace) -> Any:
-    """The EmulatorConfig from ``--config`` and the flags (raises InputError)."""
+    """The EmulatorConfig from ``--config`` and the flags (raises :class:`loadtest.errors.InvalidInput`)."""
     from pydantic import ValidationError
 
     from loadtest.emulator_config import EmulatorConfig
-    from loadtest.scenario.source import YamlFileError, load_yaml_file
+    from loadtest.errors import InvalidInput
+    from loadtest.scenario.source import load_yaml_file
 
     data: dict[str, Any] = {}
     source = "flags"
     if args.config is not None:
         source = str(args.config)
-        try:  # the scenario reader's limits: no alias bomb, depth or size can hang or exhaust the emulator
-            loaded = load_yaml_file(args.config, "emulator config")
-        except YamlFileError as exc:
-            raise InputError(str(exc)) from None
+        # the scenario reader's limits: no alias bomb, depth or size can hang or exhaust the emulator
+        loaded = load_yaml_file(args.config, "emulator config")
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise InputError(f"emulator config {args.config} must be a mapping (host, port, endpoints)")
+            raise InvalidInput(f"emulator config {args.config} must be a mapping (host, port, endpoints)")
         data = loaded
     if args.host is not None:
         data["host"] = args.host
@@ -95,10 +90,10 @@ def load_config(args: argparse.Namespace) -> Any:
     if endpoints is None:
         endpoints = data["endpoints"] = [{}]
     if not isinstance(endpoints, list) or not all(isinstance(e, dict) for e in endpoints):
-        raise InputError(f"invalid emulator configuration in {source}: endpoints must be a list of mappings")
+        raise InvalidInput(f"invalid emulator configuration in {source}: endpoints must be a list of mappings")
     if args.endpoint_id is not None:
         if len(endpoints) != 1:
-            raise InputError("--endpoint-id needs a configuration with exactly one endpoint")
+            raise InvalidInput("--endpoint-id needs a configuration with exactly one endpoint")
         endpoints[0]["id"] = args.endpoint_id
     for flag, key in _ENDPOINT_FLAGS.items():
         value = getattr(args, flag)
@@ -118,7 +113,7 @@ def load_config(args: argparse.Namespace) -> Any:
     try:
         config = EmulatorConfig.model_validate(data)
     except ValidationError as exc:
-        raise InputError(_format_validation_error(exc, source)) from None
+        raise InvalidInput(_format_validation_error(exc, source)) from None
     # A worker's relative cwd is relative to the file that names it; given by flags, to the current directory.
     base = args.config.resolve().parent if args.config is not None and not worker_flags else Path.cwd()
     for endpoint_config in config.endpoints:
@@ -131,12 +126,14 @@ def _worker_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The ``worker`` keys given by ``--worker-*`` flags."""
     import shlex
 
+    from loadtest.errors import InvalidInput
+
     flags: dict[str, Any] = {}
     if args.worker_command is not None:
         try:
             flags["command"] = shlex.split(args.worker_command)
         except ValueError as exc:
-            raise InputError(f"--worker-command {args.worker_command!r}: {exc}") from None
+            raise InvalidInput(f"--worker-command {args.worker_command!r}: {exc}") from None
     if args.worker_cwd is not None:
         flags["cwd"] = str(args.worker_cwd)
     if args.worker_env:
@@ -144,7 +141,7 @@ def _worker_flags(args: argparse.Namespace) -> dict[str, Any]:
         for item in args.worker_env:
             name, sep, value = item.partition("=")
             if not sep or not name:
-                raise InputError(f"--worker-env {item!r}: write NAME=VALUE")
+                raise InvalidInput(f"--worker-env {item!r}: write NAME=VALUE")
             env[name] = value
         flags["env"] = env
     return flags
@@ -153,15 +150,17 @@ def _worker_flags(args: argparse.Namespace) -> dict[str, Any]:
 def _setup_logging(args: argparse.Namespace) -> None:
     import logging
 
+    from loadtest.errors import InvalidInput
+
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
-        raise InputError(f"unknown --log-level {args.log_level!r}; use DEBUG, INFO, WARNING or ERROR")
+        raise InvalidInput(f"unknown --log-level {args.log_level!r}; use DEBUG, INFO, WARNING or ERROR")
     handler: logging.Handler
     if args.log_file is not None:
         try:
             handler = logging.FileHandler(args.log_file)
         except OSError as exc:
-            raise InputError(f"cannot write --log-file {args.log_file}: {exc.strerror or exc}") from None
+            raise InvalidInput(f"cannot write --log-file {args.log_file}: {exc.strerror or exc}") from None
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -173,16 +172,10 @@ def _setup_logging(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
-    try:
-        _setup_logging(args)
-        config = load_config(args)
-    except InputError as exc:
-        print(f"loadtest emulate: {exc}", file=sys.stderr)
-        return exitcodes.INVALID_INPUT
-
-    from loadtest.emulator.endpoint import ConfigurationError
     from loadtest.emulator.server import serve_forever
-    from loadtest.emulator.workers import WorkerStartError
+
+    _setup_logging(args)
+    config = load_config(args)
 
     def announce(base_url: str) -> None:
         print(base_url, flush=True)
@@ -191,15 +184,6 @@ def main(args: argparse.Namespace) -> int:
         asyncio.run(serve_forever(
             config, args.ready_file, announce, args.exit_with_parent, worker_output_dir=args.worker_output_dir
         ))
-    except ConfigurationError as exc:
-        print(f"loadtest emulate: {exc}", file=sys.stderr)
-        return exitcodes.INVALID_INPUT
-    except WorkerStartError as exc:
-        print(f"loadtest emulate: {exc}", file=sys.stderr)
-        return exitcodes.TARGET_ERROR
-    except OSError as exc:
-        print(f"loadtest emulate: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
-        return exitcodes.TARGET_ERROR
     except KeyboardInterrupt:
         return exitcodes.OK
     return exitcodes.OK

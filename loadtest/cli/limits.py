@@ -12,44 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from loadtest.cli.run import DEFAULT_OUT_DIR
+from loadtest.cli.flags import add_output_arguments, positive, positive_quantity
 
-
-def _positive(kind: type[float] | type[int], what: str) -> Callable[[str], float | int]:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what}: expected a number, found {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{what}: must be greater than 0, found {text}")
-        return value
-
-    return parse
-
-
-def _positive_unit(kind: str, examples: str) -> Callable[[str], float]:
-    """An argparse type for a rate or a duration with its unit, greater than 0."""
-
-    def parse(text: str) -> float:
-        from loadtest.units import UnitError, parse_duration, parse_rate
-
-        try:
-            value = (parse_rate if kind == "rate" else parse_duration)(text)
-        except (UnitError, ValueError) as exc:
-            raise argparse.ArgumentTypeError(f"expected a {kind} such as {examples}: {exc}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"a {kind} must be greater than 0, found {text}")
-        return value
-
-    return parse
-
-
-_rate = _positive_unit("rate", "50/s or 600/m")
-_duration = _positive_unit("duration", "2s or 1m")
+_rate = positive_quantity("rate", "50/s or 600/m")
+_duration = positive_quantity("duration", "2s or 1m")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="operations to discover, comma-separated (run,runsync,status,status-sync,stream,"
                              "cancel,retry,purge-queue,health,requests); default: those the scenario's flows use "
                              "(run,status for a URL)")
-    parser.add_argument("--max-jobs", type=_positive(int, "--max-jobs"), metavar="N",
+    parser.add_argument("--max-jobs", type=positive(int, "--max-jobs"), metavar="N",
                         help="never create more than N jobs (default: the scenario's target.max_jobs; 1000 for a "
                              "URL that is not loopback; none for the emulator)")
     parser.add_argument("--confirm-probe", action="store_true",
@@ -73,12 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ceiling of every offered rate (default 400/s)")
     parser.add_argument("--ceiling-hold", type=_duration, default=20.0, metavar="TIME",
                         help="offer the ceiling rate this long without a 429 before saying 'not reached' (default 20s)")
-    parser.add_argument("--precision", type=_positive(float, "--precision"), default=0.08, metavar="FRACTION",
+    parser.add_argument("--precision", type=positive(float, "--precision"), default=0.08, metavar="FRACTION",
                         help="refine the window until its interval is this narrow, relative (default 0.08: the "
                              "middle is within 4%%)")
-    parser.add_argument("--max-cycles", type=_positive(int, "--max-cycles"), default=10, metavar="N",
+    parser.add_argument("--max-cycles", type=positive(int, "--max-cycles"), default=10, metavar="N",
                         help="at most N measured windows per operation (default 10)")
-    parser.add_argument("--max-concurrency", type=_positive(int, "--max-concurrency"), default=1000, metavar="N",
+    parser.add_argument("--max-concurrency", type=positive(int, "--max-concurrency"), default=1000, metavar="N",
                         help="hold at most N requests in flight (default 1000)")
     parser.add_argument("--max-pause", type=_duration, default=120.0, metavar="TIME",
                         help="stop an operation whose 429s ask to wait longer than this (default 2m)")
@@ -95,12 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="search every operation at once (faster; limits are per operation)")
     parser.add_argument("--purge", action="store_true",
                         help="drop the queue (/purge-queue) at the end: every queued job goes, yours or not")
-    parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, metavar="DIR",
-                        help=f"where discovery directories are created (default: {DEFAULT_OUT_DIR}/)")
-    parser.add_argument("--run-dir", metavar="DIR",
-                        help="exact directory to write (default: OUT_DIR/limits-NAME/<time>)")
-    parser.add_argument("--force", action="store_true",
-                        help="write into a --run-dir that already holds files (replacing loadtest's own)")
+    add_output_arguments(parser, what="discovery directories", layout="OUT_DIR/limits-NAME/<time>")
     parser.add_argument("--no-page", action="store_true", help="write limits.json but not limits.html")
     parser.add_argument("--no-progress", action="store_true", help="no line per stretch of traffic")
 
@@ -109,32 +72,29 @@ def main(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from loadtest import exitcodes
     from loadtest.contract import Op
-
-    def refuse(message: str) -> int:
-        print(f"loadtest limits: {message}", file=sys.stderr)
-        return exitcodes.INVALID_INPUT
+    from loadtest.errors import UsageError
 
     ops: tuple[Op, ...] | None = None
     if args.ops is not None:
         names = [name.strip().lstrip("/") for name in args.ops.split(",") if name.strip()]
         if not names:
-            return refuse("--ops names no operation (e.g. --ops run,status)")
+            raise UsageError("--ops names no operation (e.g. --ops run,status)")
         unknown = [name for name in names if name not in {op.value for op in Op}]
         if unknown:
-            return refuse(f"--ops: unknown operation {', '.join(unknown)} (known: {', '.join(op.value for op in Op)})")
+            raise UsageError(f"--ops: unknown operation {', '.join(unknown)} (known: "
+                             f"{', '.join(op.value for op in Op)})")
         ops = tuple(dict.fromkeys(Op(name) for name in names))
     payload: dict[str, object] = {"input": {}}
     if args.payload is not None:
         try:
             payload = json.loads(args.payload)
         except ValueError as exc:
-            return refuse(f"--payload is not JSON: {exc}")
+            raise UsageError(f"--payload is not JSON: {exc}") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("input", {}), dict):
-            return refuse('--payload must be a JSON object with an "input" object, e.g. {"input": {}}')
+            raise UsageError('--payload must be a JSON object with an "input" object, e.g. {"input": {}}')
     if args.start_rate is not None and args.start_rate > args.max_rate:
-        return refuse(f"--start-rate ({args.start_rate:g}/s) is above --max-rate ({args.max_rate:g}/s)")
+        raise UsageError(f"--start-rate ({args.start_rate:g}/s) is above --max-rate ({args.max_rate:g}/s)")
     # Locust (gevent) monkey-patches the standard library: import it before any networking module. The
     # flags above are checked first, so a mistyped command answers at once.
     import locust  # noqa: F401

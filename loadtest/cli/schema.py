@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from loadtest.errors import InvalidInput
     from loadtest.scenario.schema import schema_text
 
     text = schema_text()
@@ -24,8 +25,7 @@ def main(args: argparse.Namespace) -> int:
             with open(args.output, "w", encoding="utf-8") as handle:
                 handle.write(text)
         except OSError as exc:
-            print(f"loadtest schema: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return exitcodes.INVALID_INPUT
+            raise InvalidInput(f"cannot write {args.output}: {exc.strerror}") from None
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)

@@ -17,51 +17,45 @@ import sys
 from pathlib import Path
 
 from loadtest import exitcodes
-from loadtest.cli.run import DEFAULT_OUT_DIR
+from loadtest.cli.flags import add_generators_argument, generators_problem
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from loadtest.cli.flags import DEFAULT_OUT_DIR
+
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     parser.add_argument("--web-host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1)")
     parser.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
     parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR, metavar="DIR", help="where run directories go")
     parser.add_argument("--host", metavar="URL", help="send to this API base URL instead of starting the emulator")
-    parser.add_argument("--processes", type=int, metavar="N",
-                        help="run the users in N Locust worker processes (the UI is the master; job metrics merged)")
+    add_generators_argument(parser, help_text="run the users in N load-generator processes (the UI is their "
+                                              "master; job metrics merged)")
     parser.add_argument("--locust-arg", dest="locust_args", action="append", default=[], metavar="ARG",
                         help="pass ARG to Locust unchanged (repeatable), e.g. --locust-arg=--class-picker")
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.processes is not None and args.processes < 1:
-        print(f"--processes: must be at least 1, got {args.processes}", file=sys.stderr)
-        return exitcodes.INVALID_INPUT
-    from loadtest.metrics.rundir import new_run_directory
-    from loadtest.scenario.loader import ScenarioError, load_scenario
+    from loadtest.errors import UsageError
+    from loadtest.pipeline.output import prepare_run_directory
+    from loadtest.pipeline.prepare import prepare_scenario
     from loadtest.scenario.model import EndpointTarget
-    from loadtest.traffic.runtime import TargetError, api_key_for
 
-    try:
-        scenario = load_scenario(args.scenario)
-        api_key_for(scenario)  # fail now, not in the UI, when the key variable is missing
-    except ScenarioError as exc:
-        for issue in exc.errors:
-            print(issue, file=sys.stderr)
-        return exitcodes.INVALID_INPUT
-    except TargetError as exc:
-        print(exc, file=sys.stderr)
-        return exitcodes.INVALID_INPUT
-    run_dir = new_run_directory(scenario.name, args.out_dir)
+    problem = generators_problem(args)
+    if problem is not None:
+        raise UsageError(problem)
+    # the same preparation as every run (the locustfile repeats it in Locust's process): fail now, not in the UI
+    scenario = prepare_scenario(Path(args.scenario))
+    run_dir = prepare_run_directory(None, Path(args.out_dir), scenario.name, force=False)
     # the scenario's shape drives each test (Locust's form then asks only for the host);
     # --locust-arg=--class-picker offers flat users instead. Without --host the locustfile starts (and
     # watches) the emulator the scenario describes.
     extra = [*args.locust_args]
     if args.host:
         extra += ["--host", args.host]
-    if args.processes is not None:
-        extra += ["--processes", str(args.processes), *_master_port_args(args.locust_args)]
+    if args.generators is not None:  # Locust's own flag: N Locust workers under this master
+        extra += ["--processes", str(args.generators), *_master_port_args(args.locust_args)]
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--scenario", str(args.scenario),
         "--web-host", args.web_host, "--web-port", str(args.web_port), "--run-dir", str(run_dir), *extra,
@@ -96,10 +90,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _master_port_args(locust_args: list[str]) -> list[str]:
-    """A free loopback port for the master and its forked workers, unless ``--locust-arg`` names one.
+    """A free loopback port for the master and its forked load generators, unless ``--locust-arg`` names one.
 
-    Locust's ``--processes`` binds its master to 5557 and points the workers at 5557: a second UI (or a run
-    of plain Locust) on the same machine would fail to bind, or worse, its workers would join this master."""
+    Locust's ``--processes`` binds its master to 5557 and points its workers at 5557: a second UI (or a run
+    of plain Locust) on the same machine would fail to bind, or worse, its load generators would join this
+    master."""
     if any(arg.split("=", 1)[0] in ("--master-bind-port", "--master-port") for arg in locust_args):
         return []
     with socket.socket() as sock:

@@ -28,6 +28,7 @@ from gevent import Greenlet
 from loadtest import exitcodes
 from loadtest.contract import Op
 from loadtest.discovery.evidence import RequestRecord, Step, summarise_step
+from loadtest.errors import LoadtestError
 from loadtest.scenario.model import On429
 from loadtest.traffic.client import ApiClient, ApiResult, parse_retry_after
 from loadtest.traffic.control import RunControl
@@ -68,7 +69,7 @@ def limit_hint(content: bytes | None) -> str | None:
     return None
 
 
-class DiscoveryAborted(Exception):
+class DiscoveryAborted(LoadtestError):
     """The discovery cannot go on (target gone, key refused, interrupted); ``exit_code`` says which."""
 
     def __init__(self, message: str, exit_code: int) -> None:

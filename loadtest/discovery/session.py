@@ -19,9 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +47,11 @@ from loadtest.discovery.experiments import (
     queue_size_search,
 )
 from loadtest.discovery.prober import JOB_CREATING, Call, DiscoveryAborted, Prober
+from loadtest.errors import InvalidInput
+from loadtest.pipeline.target import Target
+from loadtest.pipeline.watch import RunWatch
+from loadtest.scenario.model import EmulatorTarget
+from loadtest.traffic.control import on_interrupt
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 REQUESTS_CSV = "requests.csv"
@@ -96,26 +99,22 @@ class ResolvedTarget:
     default_ops: tuple[Op, ...]
     max_jobs: int | None
     scenario_path: Path | None = None
-    emulator_target: Any = None
-    """The scenario's ``EmulatorTarget`` when the emulator is to be started."""
-
-
-class Refused(Exception):
-    """The discovery cannot start (bad input); the message says why (exit 2)."""
+    emulator_target: EmulatorTarget | None = None
+    """The scenario's ``target`` when the emulator is to be started."""
 
 
 def _url_target(url: str, key_env: str, environ: dict[str, str]) -> ResolvedTarget:
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
     if parts.scheme not in ("http", "https") or not parts.hostname or not segments:
-        raise Refused(f"{url}: expected an endpoint URL such as http://127.0.0.1:8000/v2/ENDPOINT_ID")
+        raise InvalidInput(f"{url}: expected an endpoint URL such as http://127.0.0.1:8000/v2/ENDPOINT_ID")
     endpoint_id = segments[-1]
     base_url = f"{parts.scheme}://{parts.netloc}/" + "/".join(segments[:-1])
     loopback = parts.hostname in LOOPBACK_HOSTS
     key = environ.get(key_env, "")
     if not key:
         if not loopback:
-            raise Refused(f"--api-key-env: environment variable {key_env} is not set; export it with the "
+            raise InvalidInput(f"--api-key-env: environment variable {key_env} is not set; export it with the "
                           "endpoint's API key")
         from loadtest.traffic.runtime import EMULATOR_PLACEHOLDER_KEY
 
@@ -124,16 +123,14 @@ def _url_target(url: str, key_env: str, environ: dict[str, str]) -> ResolvedTarg
                           None if loopback else DEFAULT_URL_MAX_JOBS)
 
 
-def _scenario_target(path: Path, err: TextIO) -> ResolvedTarget:
-    from loadtest.pipeline.options import RunOptions
-    from loadtest.pipeline.prepare import Refused as PrepareRefused
-    from loadtest.pipeline.prepare import load_for_run
-    from loadtest.scenario.model import FLOW_OPERATIONS, EmulatorTarget, EndpointTarget
+def _scenario_target(path: Path) -> ResolvedTarget:
+    """A scenario's target, through the same prepare as every run (the probe question is this command's own:
+    ``--confirm-probe``, asked in :func:`resolve`)."""
+    from loadtest.pipeline.prepare import prepare_scenario
+    from loadtest.scenario.model import FLOW_OPERATIONS, EndpointTarget
     from loadtest.traffic.runtime import api_key_for, endpoint_id_of
 
-    scenario = load_for_run(RunOptions(scenario_path=path, out_dir=Path("."), confirm_probe=True), err)
-    if isinstance(scenario, PrepareRefused):
-        raise Refused("")  # the loader printed every error
+    scenario = prepare_scenario(path)
     used = {op for flow in scenario.mix for op in FLOW_OPERATIONS[flow.flow]}
     default_ops = tuple(op for op in SUPPORTED if op in used and op not in DESTRUCTIVE and op is not Op.HEALTH)
     target = scenario.target
@@ -147,24 +144,24 @@ def _scenario_target(path: Path, err: TextIO) -> ResolvedTarget:
                           path, target)
 
 
-def resolve(options: DiscoveryOptions, err: TextIO, environ: dict[str, str]) -> ResolvedTarget:
-    """The target and what may be sent to it; raises :class:`Refused` before any traffic."""
+def resolve(options: DiscoveryOptions, environ: dict[str, str]) -> ResolvedTarget:
+    """The target and what may be sent to it; raises :class:`~loadtest.errors.InvalidInput` before any traffic."""
     text = options.target
     if text.startswith(("http://", "https://")):
         resolved = _url_target(text, options.api_key_env, environ)
     else:
         path = Path(text)
         if not path.is_file():
-            raise Refused(f"{text}: no such scenario file (give a scenario YAML or an endpoint URL "
+            raise InvalidInput(f"{text}: no such scenario file (give a scenario YAML or an endpoint URL "
                           "http://HOST/v2/ENDPOINT_ID)")
-        resolved = _scenario_target(path, err)
+        resolved = _scenario_target(path)
     ops = options.ops or resolved.default_ops
     unsupported = [op.value for op in ops if op not in SUPPORTED]
     if unsupported:
-        raise Refused(f"--ops: {', '.join(unsupported)} cannot be discovered (supported: "
+        raise InvalidInput(f"--ops: {', '.join(unsupported)} cannot be discovered (supported: "
                       f"{', '.join(op.value for op in SUPPORTED)})")
     if not ops:
-        raise Refused("no operation to discover: the scenario's flows use none (name some with --ops)")
+        raise InvalidInput("no operation to discover: the scenario's flows use none (name some with --ops)")
     real = resolved.kind != "emulator" and not resolved.loopback
     if real and not options.confirm_probe:
         creating = [op.value for op in ops if op in JOB_CREATING] or (["run"] if options.queue_size else [])
@@ -174,7 +171,7 @@ def resolve(options: DiscoveryOptions, err: TextIO, environ: dict[str, str]) -> 
             cost += ", and --queue-size queues jobs that last until one is refused"
         destroy = (" and /purge-queue drops every queued job of the endpoint" if any(op in DESTRUCTIVE for op in ops)
                    else "")
-        raise Refused(f"{text}: a limit discovery sends past the endpoint's limits on purpose{cost}{destroy}. "
+        raise InvalidInput(f"{text}: a limit discovery sends past the endpoint's limits on purpose{cost}{destroy}. "
                       "Add --confirm-probe to run it (see docs/limits.md for what it costs).")
     if options.max_jobs is not None:
         resolved.max_jobs = options.max_jobs
@@ -282,31 +279,16 @@ class OpOutcome:
 
 
 def discover(options: DiscoveryOptions, out: TextIO, err: TextIO, environ: dict[str, str]) -> int:
-    """Run one discovery; the exit code."""
-    try:
-        resolved = resolve(options, err, environ)
-    except Refused as exc:
-        if str(exc):
-            print(f"loadtest limits: {exc}", file=err)
-        return exitcodes.INVALID_INPUT
+    """Run one discovery; the exit code (an error of the project before any traffic: bad input, a target
+    that did not start)."""
+    resolved = resolve(options, environ)
     ops = options.ops or resolved.default_ops
-    from loadtest.pipeline.output import OutputError, prepare_run_directory
+    from loadtest.pipeline.output import prepare_run_directory
 
-    try:
-        run_dir = prepare_run_directory(options.run_dir, options.out_dir, f"limits-{resolved.name}",
-                                        force=options.force)
-    except OutputError as exc:
-        print(f"loadtest limits: {exc}", file=err)
-        return exitcodes.INVALID_INPUT
-    from loadtest.pipeline.target import Target, TargetStartError
-
+    run_dir = prepare_run_directory(options.run_dir, options.out_dir, f"limits-{resolved.name}", force=options.force)
     target: Target | None = None
-    if resolved.kind == "emulator":
-        try:
-            target = Target.start_emulator(resolved.emulator_target, log_path=run_dir / "emulator.log")
-        except TargetStartError as exc:
-            print(f"loadtest limits: {exc}", file=err)
-            return exitcodes.TARGET_ERROR
+    if resolved.emulator_target is not None:
+        target = Target.start_emulator(resolved.emulator_target, log_path=run_dir / "emulator.log")
         resolved.base_url = target.base_url
     try:
         return _discover(options, resolved, ops, run_dir, target, out, err)
@@ -316,14 +298,11 @@ def discover(options: DiscoveryOptions, out: TextIO, err: TextIO, environ: dict[
 
 
 def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op, ...], run_dir: Path,
-              target: Any, out: TextIO, err: TextIO) -> int:
+              target: Target | None, out: TextIO, err: TextIO) -> int:
     settings = options.settings
-    watchers: list[Callable[[], str | None]] = []
-    if target is not None:
-        watchers.append(lambda: (f"the emulator died ({target.death()})" if target.death() else None))
     prober = Prober(resolved.base_url, resolved.endpoint_id, resolved.api_key,
                     pool_size=settings.max_concurrency + 64, network_timeout=contract.WAIT_MAX_MS / 1000 + 30,
-                    job_cap=resolved.max_jobs, watchers=watchers)
+                    job_cap=resolved.max_jobs, watchers=RunWatch(None, target).watchers())
     started_at = time.time()
     print(f"loadtest limits: discovering {', '.join('/' + op.value for op in ops)} on {resolved.base_url}/"
           f"{resolved.endpoint_id}" + (f" (job cap {resolved.max_jobs})" if resolved.max_jobs else ""), file=out,
@@ -364,41 +343,39 @@ def _discover(options: DiscoveryOptions, resolved: ResolvedTarget, ops: tuple[Op
     def interrupt() -> None:
         prober.interrupted = True
 
-    handlers = [gevent.signal_handler(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)]
-    try:
-        if any(op in NEEDS_DONE_JOB for op in ops):
-            fixtures.make_done_job()
-        if options.parallel:
-            stopped: list[DiscoveryAborted] = []
+    with on_interrupt(interrupt):  # a second Ctrl-C stops the clean-up too
+        try:
+            if any(op in NEEDS_DONE_JOB for op in ops):
+                fixtures.make_done_job()
+            if options.parallel:
+                stopped: list[DiscoveryAborted] = []
 
-            def search_or_stop(op: Op) -> None:
-                try:
+                def search_or_stop(op: Op) -> None:
+                    try:
+                        search(op)
+                    except DiscoveryAborted as exc:  # the others see the same at their next check
+                        stopped.append(exc)
+
+                gevent.joinall([gevent.spawn(search_or_stop, op) for op in ops], raise_error=True)
+                if stopped:
+                    raise stopped[0]
+            else:
+                for op in ops:
                     search(op)
-                except DiscoveryAborted as exc:  # the others see the same at their next check
-                    stopped.append(exc)
-
-            gevent.joinall([gevent.spawn(search_or_stop, op) for op in ops], raise_error=True)
-            if stopped:
-                raise stopped[0]
-        else:
-            for op in ops:
-                search(op)
-        if options.queue_size:
-            run = outcomes.get(Op.RUN)
-            queue = queue_size_search(prober, settings, run.rate if run is not None else None,
-                                      purge=options.purge or resolved.kind == "emulator")
-            print(f"  queue size   {_queue_line(queue)}", file=out, flush=True)
-    except DiscoveryAborted as exc:
-        aborted, exit_code = str(exc), exc.exit_code
-        print(f"loadtest limits: {exc}", file=err)
-    except KeyboardInterrupt:
-        aborted, exit_code = "interrupted", exitcodes.INTERRUPTED
-        print("loadtest limits: interrupted; writing what was found", file=err)
-    finally:
-        prober.abandon()
-        _clean_up(prober, fixtures, purge=options.purge or resolved.kind == "emulator", err=err)
-        for handler in handlers:
-            handler.cancel()
+            if options.queue_size:
+                run = outcomes.get(Op.RUN)
+                queue = queue_size_search(prober, settings, run.rate if run is not None else None,
+                                          purge=options.purge or resolved.kind == "emulator")
+                print(f"  queue size   {_queue_line(queue)}", file=out, flush=True)
+        except DiscoveryAborted as exc:
+            aborted, exit_code = str(exc), exc.exit_code
+            print(f"loadtest limits: {exc}", file=err)
+        except KeyboardInterrupt:
+            aborted, exit_code = "interrupted", exitcodes.INTERRUPTED
+            print("loadtest limits: interrupted; writing what was found", file=err)
+        finally:
+            prober.abandon()
+            _clean_up(prober, fixtures, purge=options.purge or resolved.kind == "emulator", err=err)
     ground_truth = target.ground_truth() if target is not None else None
     print(f"jobs created: {prober.jobs.created}; requests sent: {len(prober.records)}", file=out)
     try:

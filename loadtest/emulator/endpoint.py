@@ -29,6 +29,7 @@ from loadtest.emulator.webhooks import WebhookSender
 from loadtest.emulator.worker_env import WorkerSetupError
 from loadtest.emulator.workers import SimulatedWorkers, WorkerPool
 from loadtest.emulator_config import EndpointConfig
+from loadtest.errors import InvalidInput
 
 TICK_S = 0.05
 """Housekeeping period: expiry sweep and time-based scaling."""
@@ -36,7 +37,7 @@ TICK_S = 0.05
 DEFAULT_TTL_S = contract.TTL_DEFAULT_MS / 1000
 
 
-class ConfigurationError(ValueError):
+class ConfigurationError(InvalidInput, ValueError):
     """The endpoint cannot start as configured (e.g. its API key variable is unset)."""
 
 

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.emulator_config import EmulatorConfig, EndpointConfig
+from loadtest.errors import TargetFailure
 
 LOG_TAIL_LINES = 30
 STOP_TIMEOUT_S = 5.0
 
 
-class EmulatorStartError(RuntimeError):
+class EmulatorStartError(TargetFailure, RuntimeError):
     """The emulator process exited or did not become ready in time."""
 
 

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from loadtest.emulator.app import ADMIN_PREFIX, Emulator, build_app
 from loadtest.emulator_config import EmulatorConfig, EndpointConfig
+from loadtest.errors import TargetFailure
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,8 @@ async def serve_forever(
     config: EmulatorConfig, ready_file: Path | None = None, announce: Any = print, exit_with_parent: bool = False,
     worker_output_dir: Path | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM (or, with ``exit_with_parent``, until the parent process is gone)."""
+    """Serve until SIGINT or SIGTERM (or, with ``exit_with_parent``, until the parent process is gone).
+    Raises :class:`~loadtest.errors.TargetFailure` when it cannot listen, or an always-on worker cannot start."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -133,7 +135,10 @@ async def serve_forever(
 
         loop.call_later(PARENT_CHECK_S, watch)
     server = EmulatorServer(config, worker_output_dir)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        raise TargetFailure(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
     try:
         # real always-on workers: announced once they take jobs (a stop request ends the wait)
         warm = asyncio.ensure_future(server.emulator.warm_up())
@@ -147,7 +152,10 @@ async def serve_forever(
         warm.result()  # raises WorkerStartError
         announce(server.base_url)
         if ready_file is not None:
-            write_ready_file(ready_file, server.ready_info())
+            try:
+                write_ready_file(ready_file, server.ready_info())
+            except OSError as exc:
+                raise TargetFailure(f"cannot write --ready-file {ready_file}: {exc.strerror or exc}") from None
         log.info("emulator listening on %s, endpoints: %s", server.base_url, ", ".join(server.endpoint_ids))
         await stop.wait()
         log.info("emulator stopping")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from loadtest.contract import WorkerRoute
 from loadtest.emulator_config import WorkerConfig
+from loadtest.errors import InvalidInput
 
 SHIM_DIR = Path(__file__).with_name("worker_shim")
 CREDENTIALS_FILE_VAR = "LOADTEST_RUNPOD_CREDENTIALS_FILE"
@@ -49,7 +50,7 @@ _PROBE = (
 PROBE_TIMEOUT_S = 60.0
 
 
-class WorkerSetupError(ValueError):
+class WorkerSetupError(InvalidInput, ValueError):
     """The worker cannot be started as configured; the message says what to change."""
 
 

@@ -30,13 +30,14 @@ from loadtest.emulator.jobstore import COMPLETED, FAILED, IN_PROGRESS, TIMED_OUT
 from loadtest.emulator.scaling import workers_to_start
 from loadtest.emulator.simtime import Event, SimulatedTime
 from loadtest.emulator_config import EndpointConfig
+from loadtest.errors import TargetFailure
 
 INITIALIZING = "initializing"
 UP = "up"
 UNHEALTHY = "unhealthy"
 STOPPED = "stopped"
 
-class WorkerStartError(RuntimeError):
+class WorkerStartError(TargetFailure, RuntimeError):
     """An always-on worker could not start; the message says why (with the worker's own output)."""
 
 

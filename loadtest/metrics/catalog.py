@@ -27,6 +27,7 @@ from typing import Any
 
 from loadtest import flowkinds
 from loadtest.contract import Op
+from loadtest.errors import InvalidInput
 from loadtest.metrics.classify import ALL_JOB_OUTCOMES, ALL_REQUEST_CLASSES, JobOutcome, RequestClass
 
 
@@ -370,7 +371,7 @@ _check_catalogue()
 JOB_HISTOGRAM_METRICS: tuple[str, ...] = ("queue_delay", "execution_time", "end_to_end", "first_chunk", "chunk_gap")
 
 
-class MetricRefError(ValueError):
+class MetricRefError(InvalidInput, ValueError):
     """A metric reference that names no metric, statistic or scope we know; the message says which part."""
 
 

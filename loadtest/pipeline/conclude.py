@@ -126,8 +126,8 @@ def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> b
     settings["jobs_in_flight_at_end"] = run_counts(run.recorder).in_flight
     if outcome.dispatch:
         settings["open_model"] = outcome.dispatch
-    if outcome.workers:
-        settings["distributed"] = outcome.workers
+    if outcome.loadgens:
+        settings["distributed"] = outcome.loadgens
     if run.failure is not None:
         settings["failure"] = {"sentence": run.failure.sentence, "exit_code": run.failure.exit_code}
     extra = {name: run.run_dir / name for name in LOCUST_FILES if (run.run_dir / name).exists()}

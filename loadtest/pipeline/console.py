@@ -3,7 +3,7 @@
 Read from the run directory's ``summary.json`` (the figures are derived once, in ``metrics``): how the
 run ended, a table of the job times people run a load test for (queue delay, execution, end to end and,
 when streaming, first chunk: p50/p90/p95/p99/max per flow), jobs by outcome, requests by operation and
-status code with the target's words for errors, then lost workers and where the files are. It fits a
+status code with the target's words for errors, then lost load generators and where the files are. It fits a
 100-column terminal.
 """
 
@@ -157,8 +157,8 @@ def print_summary(
         rate = d["achieved_rate"]
         print(f"  arrivals  {d['scheduled']} scheduled, {d['started']} started, {d['dropped']} dropped"
               + (f", {rate:.2f}/s achieved" if rate else ""), file=out)
-    lost_workers = outcome.workers.get("lost_workers") if outcome.workers else None
-    for lost in lost_workers if isinstance(lost_workers, list) else []:
-        print(f"  LOST      worker {lost['index']} ({lost['name']}): {lost['reason']} at {lost['lost_at_s']}s, "
+    lost_loadgens = outcome.loadgens.get("lost_generators") if outcome.loadgens else None
+    for lost in lost_loadgens if isinstance(lost_loadgens, list) else []:
+        print(f"  LOST      load generator {lost['index']} ({lost['name']}): {lost['reason']} at {lost['lost_at_s']}s, "
               f"missed {lost['missed_s']}s ({100 * (lost['missed_fraction'] or 0):.0f}% of the run)", file=out)
     print(f"  run dir   {run_dir}", file=out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtest.errors import LoadtestError
 from loadtest.looplag import describe_stalls
 from loadtest.metrics.figures import run_counts
 from loadtest.metrics.recorder import Recorder
@@ -17,14 +18,6 @@ from loadtest.traffic.outcome import RunOutcome
 
 UNFINISHED_WARN_FRACTION = 0.01
 """Warn when more than this share of the submitted jobs was still unfinished at the end."""
-
-
-@dataclass(frozen=True)
-class RunFailure:
-    """Why a run could not measure what it set out to: one sentence and the exit code it earns."""
-
-    sentence: str
-    exit_code: int
 
 
 @dataclass
@@ -36,11 +29,28 @@ class FinishedRun:
     outcome: RunOutcome
     run_dir: Path
     settings: dict[str, object] = field(default_factory=dict)
-    """How the run was made (target, host, overrides, workers...): ``run.settings`` in summary.json."""
+    """How the run was made (target, host, overrides, load generators...): ``run.settings`` in summary.json."""
     ground_truth: dict[str, object] | None = None
     emulator_log: Path | None = None
-    failure: RunFailure | None = None
-    """Why the run could not measure what it set out to (the emulator died, the key was refused...)."""
+    failure: LoadtestError | None = None
+    """Why the run could not measure what it set out to (the emulator died, the key was refused...): its
+    sentence and the exit code it earns."""
+
+
+def run_settings(
+    scenario_file: Path, scenario: Scenario, *, target_kind: str, host: str | None, loadgens: int,
+    duration_s: float | None = None, overrides: dict[str, str | int] | None = None, driver: str | None = None,
+) -> dict[str, object]:
+    """How the run was made (``run.settings`` in summary.json), whoever drove it: ``loadtest run`` adds the
+    run's length and its overrides; a session Locust drives names itself as ``driver``."""
+    settings: dict[str, object] = {
+        "scenario_file": str(scenario_file), "target": target_kind, "host": host,
+        "load_model": scenario.load.model, "rate_limit_policy": scenario.rate_limits.policy, "seed": scenario.seed,
+        "generators": loadgens,
+    }
+    given = {"duration_s": duration_s, "overrides": overrides, "driver": driver}
+    settings.update({key: value for key, value in given.items() if value is not None})
+    return settings
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ class Finding:
     """Something about the run a reader of its figures must know."""
 
     kind: str
-    """``run_failure``, ``unfinished_jobs``, ``stopped_early``, ``lost_workers``..."""
+    """``run_failure``, ``unfinished_jobs``, ``stopped_early``, ``lost_generators``..."""
     message: str
 
 
@@ -74,17 +84,17 @@ def findings(run: FinishedRun) -> list[Finding]:
                                                 "on them are lower bounds"))
     found.extend(Finding("stall", f"{sentence}: figures around then may be distorted (requests sent late and in "
                                   "bursts, arrivals stamped late)") for sentence in stall_sentences(run))
-    lost = outcome.workers.get("lost_workers") if outcome.workers else None
+    lost = outcome.loadgens.get("lost_generators") if outcome.loadgens else None
     if isinstance(lost, list) and lost:
-        found.append(Finding("lost_workers", f"{len(lost)} load-generator worker(s) were lost during the run: "
-                                             "their last measurements are missing"))
-    stalled = outcome.workers.get("stalled_workers") if outcome.workers else None
-    for worker in stalled if isinstance(stalled, list) else []:
-        for stall in worker.get("stalls", []):
+        found.append(Finding("lost_generators", f"{len(lost)} load generator(s) were lost during the run: their "
+                                                "last measurements are missing"))
+    stalled = outcome.loadgens.get("stalled_generators") if outcome.loadgens else None
+    for loadgen in stalled if isinstance(stalled, list) else []:
+        for stall in loadgen.get("stalls", []):
             seconds, since = stall.get("seconds") or 0.0, stall.get("from_s") or 0.0
-            found.append(Finding("stalled_worker", f"load-generator worker {worker.get('index')} sent no heartbeats "
-                                                   f"for {seconds:.1f} s from {since:.1f} s, then came back; its "
-                                                   "share of the rate budget went to the others meanwhile"))
+            found.append(Finding("stalled_generator", f"load generator {loadgen.get('index')} sent no heartbeats "
+                                                      f"for {seconds:.1f} s from {since:.1f} s, then came back; its "
+                                                      "share of the rate budget went to the others meanwhile"))
     return found
 
 
@@ -93,7 +103,7 @@ def stall_sentences(run: FinishedRun) -> list[str]:
     start = run.outcome.started_at
     sentences = []
     for process, lag in run.recorder.loop_lag().items():
-        who = "the load generator" if process == "load generator" else f"load generator {process}"
+        who = "the load generator" if process == "load generator" else process  # or "load generator 1"...
         sentences += describe_stalls(lag["stalls"], start, who)
     emulator_lag = (run.ground_truth or {}).get("loop_lag")
     if isinstance(emulator_lag, dict) and isinstance(emulator_lag.get("stalls"), list):

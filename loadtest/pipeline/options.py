@@ -1,28 +1,25 @@
-"""What a run was asked to do: the scenario, the command-line overrides and what to do afterwards."""
+"""What a run was asked to do, as one typed value: the scenario, its overrides, where it writes, who
+generates the load and what to do afterwards."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from loadtest.scenario.overrides import Overrides
+from loadtest.traffic.distributed.protocol import LoadgenOptions
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """``loadtest run``'s request, as typed values (the CLI parses flags into it; tests build it)."""
+    """``loadtest run``'s request (the CLI parses flags into it; tests build it)."""
 
     scenario_path: Path
     out_dir: Path
     """Where run directories are created (``OUT_DIR/<scenario>/<time>``; ``latest`` points at the newest)."""
-    duration: str | None = None
-    users: int | None = None
-    rate: str | None = None
-    max_in_flight: int | None = None
-    seed: int | None = None
-    drain: str | None = None
-    """How long to follow jobs in flight after the duration (replaces the scenario's ``drain``)."""
+    overrides: Overrides = field(default_factory=Overrides)
+    """What the command line replaces in the scenario (``--duration``, ``--users``, ...)."""
     run_dir: Path | None = None
     """Exact run directory to write (default: ``out_dir/<scenario>/<time>``)."""
     force: bool = False
@@ -30,6 +27,8 @@ class RunOptions:
     host: str | None = None
     """Send to this API base URL instead of the scenario's target (no emulator is started)."""
     confirm_probe: bool = False
+    loadgens: LoadgenOptions | None = None
+    """Run the users on load generators under a master in this process (None: in this process)."""
     progress: bool = True
     output: Literal["text", "quiet", "json"] = "text"
     """``text``: the progress line and the end-of-run summary; ``quiet``: only the result line (and errors);
@@ -40,13 +39,3 @@ class RunOptions:
     check: bool = False
     """Also compare with a baseline (``--check``; ``--baseline NAME`` implies it)."""
     baseline: str | None = None
-
-    @property
-    def overrides(self) -> Overrides:
-        return Overrides(self.duration, self.users, self.rate, self.max_in_flight, self.seed, self.drain)
-
-    def override_flags(self) -> dict[str, str | int]:
-        """The overrides given, by flag name (recorded in summary.json and sent to distributed workers)."""
-        given = {"duration": self.duration, "users": self.users, "rate": self.rate,
-                 "max_in_flight": self.max_in_flight, "seed": self.seed, "drain": self.drain}
-        return {name: value for name, value in given.items() if value is not None}

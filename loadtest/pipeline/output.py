@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from loadtest.discovered_limits import LIMITS_JSON
+from loadtest.errors import InvalidInput
 from loadtest.metrics import rundir
 from loadtest.report.build import PLOTS_DIR, REPORT_HTML, SUMMARY_MD
 from loadtest.traffic.outcome import LOCUST_FILES
@@ -31,7 +32,7 @@ LOW_SPACE_BYTES = 50 * 1024 * 1024
 PROBE_NAME = ".loadtest-write-test"
 
 
-class OutputError(Exception):
+class OutputError(InvalidInput):
     """The run directory cannot be used; the message is the sentence to print (exit 2)."""
 
 

@@ -1,6 +1,10 @@
-"""Before any traffic: the scenario loaded, overridden and vetted, the baseline found, the run directory made.
+"""Before any traffic, for every way a run starts: the scenario loaded, its overrides applied, vetted, its key
+checked; for ``loadtest run`` also the baseline found and the run directory made.
 
-Everything here can refuse the run with a sentence and exit code 2 (bad input); nothing is sent first.
+One way in: ``loadtest run`` (:func:`prepare`), ``loadtest ui`` and ``locust -f loadtest/locustfile.py``
+(:func:`prepare_scenario` on the file), a distributed load generator (:func:`prepare_scenario_text` on the
+master's text), ``loadtest limits`` on a scenario (:func:`prepare_scenario`). Everything here raises an error
+of the project (bad input: exit 2, said once by the CLI) before anything is sent or started.
 """
 
 from __future__ import annotations
@@ -9,61 +13,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from loadtest import exitcodes
-from loadtest.check.baselines import BaselineError, load_baseline
+from loadtest.check.baselines import load_baseline
+from loadtest.errors import InvalidInput
 from loadtest.pipeline.options import RunOptions
-from loadtest.pipeline.output import OutputError, free_space_note, left_alone, prepare_run_directory
-from loadtest.scenario.loader import ScenarioError, load_scenario
+from loadtest.pipeline.output import free_space_note, left_alone, prepare_run_directory
+from loadtest.scenario.loader import load_scenario, load_scenario_text
 from loadtest.scenario.model import EndpointTarget, Scenario
-from loadtest.scenario.overrides import OverrideError, apply_overrides
-from loadtest.traffic.runtime import TargetError, api_key_for
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The run cannot start; the reason was printed."""
-
-    exit_code: int
+from loadtest.scenario.overrides import Overrides, apply_overrides
+from loadtest.traffic.runtime import api_key_for
 
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """What every run has before traffic starts."""
+    """What ``loadtest run`` has before traffic starts."""
 
     scenario: Scenario
     run_dir: Path
-    base_dir: Path
-    """The scenario file's directory (payload files are read relative to it)."""
+    baseline: str | None
+    """The baseline to compare with (found), or None."""
 
 
-def load_for_run(options: RunOptions, err: TextIO) -> Scenario | Refused:
-    """The scenario file, validated, with the command-line overrides applied and its target vetted."""
-    try:
-        scenario = load_scenario(options.scenario_path)
-    except ScenarioError as exc:
-        for issue in exc.errors:
-            print(issue, file=err)
-        count = len(exc.errors)
-        print(f"{options.scenario_path}: invalid scenario ({count} error{'s' if count != 1 else ''})", file=err)
-        return Refused(exitcodes.INVALID_INPUT)
-    try:
-        scenario = apply_overrides(scenario, options.overrides)
-    except OverrideError as exc:
-        print(exc, file=err)
-        return Refused(exitcodes.INVALID_INPUT)
+def prepare_scenario(path: Path, overrides: Overrides | None = None, *, confirm_probe: bool = True) -> Scenario:
+    """The scenario file, validated, the overrides applied, its target vetted and its key variable set.
+
+    ``confirm_probe``: whether the ``probe`` policy may be sent to a real endpoint (``loadtest run`` asks
+    for ``--confirm-probe``; the web UI never offers it there)."""
+    return _vetted(load_scenario(path), overrides, confirm_probe=confirm_probe, source=str(path))
+
+
+def prepare_scenario_text(text: str, *, source: str, base_dir: Path, overrides: Overrides | None = None) -> Scenario:
+    """A scenario handed over as text (a load generator's, from its master, whose own prepare already
+    confirmed what it may send): ``source`` names it in messages, payload files are read in ``base_dir``."""
+    return _vetted(load_scenario_text(text, file=source, base_dir=base_dir), overrides, confirm_probe=True,
+                   source=source)
+
+
+def _vetted(scenario: Scenario, overrides: Overrides | None, *, confirm_probe: bool, source: str) -> Scenario:
+    if overrides is not None:
+        scenario = apply_overrides(scenario, overrides)
     probing_real = isinstance(scenario.target, EndpointTarget) and scenario.rate_limits.policy == "probe"
-    if probing_real and not options.confirm_probe:
-        print(
-            f"{options.scenario_path}: rate_limits.policy is 'probe' against a real endpoint: it sends past the "
-            "rate limits on purpose and every accepted job is billed. Add --confirm-probe to run it anyway.",
-            file=err,
+    if probing_real and not confirm_probe:
+        raise InvalidInput(
+            f"{source}: rate_limits.policy is 'probe' against a real endpoint: it "
+            "sends past the rate limits on purpose and every accepted job is billed. Add --confirm-probe to run "
+            "it anyway."
         )
-        return Refused(exitcodes.INVALID_INPUT)
-    try:
-        api_key_for(scenario)  # the key's variable must be set before anything starts
-    except TargetError as exc:
-        print(exc, file=err)
-        return Refused(exitcodes.INVALID_INPUT)
+    api_key_for(scenario)  # the key's variable must be set before anything starts (the key is never kept here)
     return scenario
 
 
@@ -74,26 +69,17 @@ def baseline_name(options: RunOptions, scenario: Scenario) -> str | None:
     return options.baseline or (scenario.baseline.name if scenario.baseline is not None else None)
 
 
-def prepare(options: RunOptions, err: TextIO) -> PreparedRun | Refused:
-    """Validate the scenario, find the baseline (with ``--check``) and create the run directory."""
-    scenario = load_for_run(options, err)
-    if isinstance(scenario, Refused):
-        return scenario
-    name = baseline_name(options, scenario)
-    if name is not None:
-        try:
-            load_baseline(name)
-        except BaselineError as exc:
-            print(f"loadtest run: {exc}", file=err)
-            return Refused(exitcodes.INVALID_INPUT)
-    try:
-        run_dir = prepare_run_directory(options.run_dir, options.out_dir, scenario.name, force=options.force)
-    except OutputError as exc:
-        print(f"loadtest run: {exc}", file=err)
-        return Refused(exitcodes.INVALID_INPUT)
+def prepare(options: RunOptions, err: TextIO) -> PreparedRun:
+    """``loadtest run``'s preparation: the scenario (:func:`prepare_scenario`), the baseline (with
+    ``--check``) and the run directory, created and test-written; notes about it on ``err``."""
+    scenario = prepare_scenario(options.scenario_path, options.overrides, confirm_probe=options.confirm_probe)
+    baseline = baseline_name(options, scenario)
+    if baseline is not None:
+        load_baseline(baseline)
+    run_dir = prepare_run_directory(options.run_dir, options.out_dir, scenario.name, force=options.force)
     kept = left_alone(run_dir)
     notes = [free_space_note(run_dir), f"--force kept files that are not a run's: {', '.join(kept)}" if kept else None]
     for note in notes:
         if note:
             print(f"loadtest: note: {note}", file=err)
-    return PreparedRun(scenario, run_dir, options.scenario_path.resolve().parent)
+    return PreparedRun(scenario, run_dir, baseline)

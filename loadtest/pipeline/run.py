@@ -1,13 +1,17 @@
 """``loadtest run``, top to bottom: one run from the scenario file to the exit code.
 
-    prepare    the scenario (validated, overridden, vetted), the baseline, the run directory
+    prepare    the scenario (validated, overridden, vetted, its key checked), the baseline, the run directory
     target     the emulator started (and watched) or the endpoint's URL
-    drive      Locust: users here (LocalDrive) or on workers (MasterDrive), until the duration ends or a
-               watcher stops the run (a lost threshold, a dead target)
+    drive      Locust: users here (``create_local_drive``) or on load generators (``create_master_drive``),
+               until the duration ends or a watcher stops the run (a lost threshold, a dead target)
     conclude   write the run directory, judge it, render the report, summarise, the exit code
 
-Each step is a call with typed arguments; the caller must have imported Locust first (gevent
-monkey-patching, see ``loadtest.cli.run``).
+A load generator of a distributed run (``loadtest run --generator``) comes in through
+:func:`serve_as_loadgen`: its part of the run is the master's scenario text through the same prepare.
+
+Each step is a call with typed arguments; an error of the project raised on the way (a bad scenario, a
+target that does not start) ends the command with its sentence and exit code (``loadtest.cli``). The caller
+must have imported Locust first (gevent monkey-patching, see ``loadtest.cli.run``).
 """
 
 from __future__ import annotations
@@ -16,30 +20,27 @@ import io
 import json
 from typing import TextIO
 
-from loadtest import exitcodes
 from loadtest.metrics.rundir import EMULATOR_LOG, SUMMARY_JSON, VERDICTS_JSON
 from loadtest.pipeline.conclude import Afterwards, Concluded, conclude
-from loadtest.pipeline.finished import FinishedRun
+from loadtest.pipeline.finished import FinishedRun, run_settings
 from loadtest.pipeline.options import RunOptions
-from loadtest.pipeline.prepare import PreparedRun, Refused, baseline_name, prepare
-from loadtest.pipeline.target import Target, TargetStartError
+from loadtest.pipeline.prepare import PreparedRun, prepare, prepare_scenario_text
+from loadtest.pipeline.target import Target
 from loadtest.pipeline.watch import RunWatch
-from loadtest.scenario.model import Scenario
-from loadtest.traffic.distributed.drive import MasterDrive, MasterOptions
-from loadtest.traffic.distributed.protocol import RunRequest
-from loadtest.traffic.drive import Drive, LocalDrive
+from loadtest.scenario.overrides import Overrides
+from loadtest.traffic.distributed.drive import create_master_drive
+from loadtest.traffic.distributed.loadgen import serve_master
+from loadtest.traffic.distributed.protocol import Assignment, RunRequest
+from loadtest.traffic.drive import Drive, create_local_drive
 from loadtest.traffic.runtime import TrafficRuntime
 
 
-def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOptions | None = None) -> int:
-    """The whole ``loadtest run`` (``master``: on Locust workers); returns the exit code."""
+def run_scenario(options: RunOptions, out: TextIO, err: TextIO) -> int:
+    """The whole ``loadtest run``; returns the exit code."""
     if options.output == "text":
-        result = run(options, out, err, master)
-        return result if isinstance(result, int) else result.exit_code
+        return run(options, out, err).exit_code
     text = io.StringIO()  # --quiet / --json: the human summary is not shown
-    result = run(options, text, err, master, progress=False)
-    if isinstance(result, int):
-        return result
+    result = run(options, text, err, progress=False)
     if options.output == "quiet":
         print(text.getvalue().rstrip().splitlines()[-1], file=out)  # the result line
     else:
@@ -52,80 +53,69 @@ def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOp
     return result.exit_code
 
 
-def run(
-    options: RunOptions, out: TextIO, err: TextIO, master: MasterOptions | None = None, *, progress: bool = True
-) -> Concluded | int:
-    """Prepare, target, drive, conclude; the concluded run, or an exit code when it never started."""
+def run(options: RunOptions, out: TextIO, err: TextIO, *, progress: bool = True) -> Concluded:
+    """Prepare, target, drive, conclude; the concluded run."""
     prepared = prepare(options, err)
-    if isinstance(prepared, Refused):
-        return prepared.exit_code
     scenario = prepared.scenario
-    runtime = TrafficRuntime(scenario, base_dir=prepared.base_dir)
-    try:
-        target = Target.for_scenario(scenario, host=options.host, log_path=prepared.run_dir / EMULATOR_LOG)
-    except TargetStartError as exc:
-        print(f"target: {exc} (log: {prepared.run_dir / EMULATOR_LOG})", file=err)
-        return exitcodes.TARGET_ERROR
-    with target:
-        mode = f" ({master.describe()})" if master is not None else ""
-        if master is not None and target.emulated and not master.local_processes:
-            print(f"loadtest: note: the emulator listens on {target.base_url} (loopback): only workers on this "
-                  "machine reach it; for other machines start one with `loadtest emulate --host 0.0.0.0` and "
-                  "pass --host", file=err)
+    runtime = TrafficRuntime(scenario)
+    loadgens = options.loadgens
+    with Target.for_scenario(scenario, host=options.host, log_path=prepared.run_dir / EMULATOR_LOG) as target:
+        if loadgens is not None and target.emulated and not loadgens.local:
+            print(f"loadtest: note: the emulator listens on {target.base_url} (loopback): only load generators on "
+                  "this machine reach it; for other machines start one with `loadtest emulate --host 0.0.0.0` "
+                  "and pass --host", file=err)
+        mode = f" ({loadgens.describe()})" if loadgens is not None else ""
         print(f"loadtest: running {scenario.name!r} for {scenario.total_duration:g}s against {target.base_url}{mode}",
               file=out)
         watch = RunWatch(runtime, target)
-        drive = make_drive(options, prepared, runtime, target, master, watch, out if progress else None, err)
+        drive = make_drive(options, prepared, runtime, target, watch, out if progress else None, err)
         outcome = drive.run()
         watch.settle()
-        ground_truth = target.ground_truth() if outcome is not None else None
-    if outcome is None:
-        return exitcodes.TARGET_ERROR
+        ground_truth = target.ground_truth()
     finished = FinishedRun(
         scenario=scenario, recorder=runtime.recorder, outcome=outcome, run_dir=prepared.run_dir,
-        settings=run_settings(options, scenario, target, master), ground_truth=ground_truth,
-        emulator_log=target.emulator.log_path if target.emulator is not None else None, failure=watch.failure,
+        settings=run_settings(options.scenario_path, scenario, target_kind=target.kind, host=target.base_url,
+                              loadgens=loadgens.expected if loadgens is not None else 1,
+                              duration_s=scenario.total_duration, overrides=options.overrides.given()),
+        ground_truth=ground_truth, failure=watch.failure,
+        emulator_log=target.emulator.log_path if target.emulator is not None else None,
     )
     after = Afterwards(
-        thresholds=options.thresholds, baseline=baseline_name(options, scenario), report=options.report,
+        thresholds=options.thresholds, baseline=prepared.baseline, report=options.report,
         reports_root=options.out_dir if options.run_dir is None else None,
     )
     return conclude(finished, after, out, err)
 
 
 def make_drive(
-    options: RunOptions, prepared: PreparedRun, runtime: TrafficRuntime, target: Target,
-    master: MasterOptions | None, watch: RunWatch, out: TextIO | None, err: TextIO,
+    options: RunOptions, prepared: PreparedRun, runtime: TrafficRuntime, target: Target, watch: RunWatch,
+    out: TextIO | None, err: TextIO,
 ) -> Drive:
     """The run loop for this run, with its watchers (a progress line on ``out`` unless it is None)."""
     progress = out if options.progress else None
-    watchers = watch.watchers()
     drain = runtime.scenario.drain
-    if master is None:
-        return LocalDrive(runtime, target.base_url, prepared.run_dir, progress=progress, watchers=watchers,
-                          drain_s=drain)
+    if options.loadgens is None:
+        return create_local_drive(runtime, target.base_url, prepared.run_dir, progress=progress,
+                                  watchers=watch.watchers(), drain_s=drain)
     request = RunRequest(
         scenario_name=options.scenario_path.name,
         scenario_text=options.scenario_path.read_text(encoding="utf-8"),
-        base_dir=str(prepared.base_dir),
-        overrides=dict(options.override_flags()),
+        base_dir=str(prepared.scenario.base_dir),
+        overrides=options.overrides.given(),
     )
-    return MasterDrive(runtime, target.base_url, prepared.run_dir, request=request, options=master, err=err,
-                       progress=progress, watchers=watchers, drain_s=drain)
+    return create_master_drive(runtime, target.base_url, prepared.run_dir, request=request, options=options.loadgens,
+                               err=err, progress=progress, watchers=watch.watchers(), drain_s=drain)
 
 
-def run_settings(
-    options: RunOptions, scenario: Scenario, target: Target, master: MasterOptions | None
-) -> dict[str, object]:
-    """How the run was made (``run.settings`` in summary.json)."""
-    return {
-        "scenario_file": str(options.scenario_path),
-        "target": target.kind,
-        "host": target.base_url,
-        "duration_s": scenario.total_duration,
-        "load_model": scenario.load.model,
-        "rate_limit_policy": scenario.rate_limits.policy,
-        "seed": scenario.seed,
-        "overrides": options.override_flags(),
-        "locust_processes": master.expect_workers if master is not None else 1,
-    }
+def serve_as_loadgen(master_host: str, master_port: int, err: TextIO) -> int:
+    """``loadtest run --generator``: one run for the master at ``master_host:master_port``, its part built from
+    the master's scenario text and overrides through the same prepare as every run; the exit code."""
+
+    def build(assignment: Assignment) -> TrafficRuntime:
+        scenario = prepare_scenario_text(assignment.scenario_text, source=assignment.source,
+                                         base_dir=assignment.base_dir,
+                                         overrides=Overrides.from_given(assignment.overrides))
+        return TrafficRuntime(assignment.seeded(scenario), loadgens=assignment.loadgens,
+                              loadgen_index=assignment.index % assignment.loadgens)
+
+    return serve_master(master_host, master_port, build, err)

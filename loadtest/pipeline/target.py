@@ -12,14 +12,14 @@ import signal
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from loadtest.emulator.process import EmulatorProcess
+from loadtest.errors import TargetFailure
 from loadtest.scenario.model import EmulatorTarget, EndpointTarget, Scenario
 
 
-class TargetStartError(RuntimeError):
-    """The target could not be started; the message says why (exit code TARGET_ERROR)."""
+class TargetStartError(TargetFailure):
+    """The emulator of a run could not be started; the message says why and where its log is (exit 4)."""
 
 
 class Target:
@@ -47,12 +47,14 @@ class Target:
 
     @classmethod
     def start_emulator(cls, target: EmulatorTarget, *, log_path: Path | None) -> Target:
+        """The emulator serving ``target``'s endpoint on a free loopback port; raises :class:`TargetStartError`."""
         process = EmulatorProcess(target.emulator, host="127.0.0.1", port=0, log_file=log_path)
         try:
             process.start()
         except Exception as exc:  # the emulator reports why it could not start
             process.stop()
-            raise TargetStartError(f"the emulator did not start: {exc}") from exc
+            log = f" (log: {log_path})" if log_path is not None else ""
+            raise TargetStartError(f"the emulator did not start: {exc}{log}") from exc
         return cls(process.base_url, process, kind="emulator")
 
     @property
@@ -71,7 +73,7 @@ class Target:
             self.died_at = time.time()
         return describe_exit(code)
 
-    def ground_truth(self) -> dict[str, Any] | None:
+    def ground_truth(self) -> dict[str, object] | None:
         """The emulator's own figures for the run; None for a real endpoint or a dead emulator."""
         if self.emulator is None or self.death() is not None:
             return None

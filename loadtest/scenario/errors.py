@@ -19,6 +19,7 @@ from typing import Any, ForwardRef, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypeAliasType
 
+from loadtest.errors import InvalidInput
 from loadtest.scenario import model as model_module
 from loadtest.scenario.source import SourceMap
 from loadtest.units import shown
@@ -41,12 +42,24 @@ class ScenarioIssue:
         return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
 
 
-class ScenarioError(Exception):
-    """A scenario that cannot be used; ``errors`` lists every mistake found, in file order."""
+class ScenarioError(InvalidInput):
+    """A scenario that cannot be used; ``errors`` lists every mistake found, in file order (each printed at
+    file:line:col before the one sentence that counts them)."""
 
     def __init__(self, errors: list[ScenarioIssue]) -> None:
         self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.column, e.path))
         super().__init__("\n".join(str(error) for error in self.errors))
+
+    @property
+    def file(self) -> str:
+        return self.errors[0].file if self.errors else "scenario"
+
+    def details(self) -> list[str]:
+        return [str(error) for error in self.errors]
+
+    def sentences(self) -> list[str]:
+        count = len(self.errors)
+        return [f"{self.file}: invalid scenario ({count} error{'s' if count != 1 else ''})"]
 
 
 _PATH_PART_MAX = 40

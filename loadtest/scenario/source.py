@@ -30,6 +30,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from loadtest.errors import InvalidInput
 from loadtest.units import shown
 
 _CParser: type | None
@@ -658,7 +659,7 @@ def parse_yaml(
     return Parsed(data, builder.map, problems, builder.interpolator.secrets)
 
 
-class YamlFileError(ValueError):
+class YamlFileError(InvalidInput, ValueError):
     """A YAML file (not a scenario) that cannot be read; the message is ``file:line:col: what``."""
 
 

@@ -1,10 +1,11 @@
 """The run loop: Locust driven in this process for a scenario's duration, from start to measured outcome.
 
-One loop for every headless run. :class:`Drive` owns what every run does (Locust's environment and its
-CSV/HTML files, signal handling, the progress line, the watchers that may stop a run early, the
-deadline, the orderly stop); :class:`LocalDrive` runs the users in this process and
-:class:`loadtest.traffic.distributed.drive.MasterDrive` on worker processes. The subclasses say only what
-differs: how the runner is made, when the run may start, whether it can go on, and how the last
+One loop for every headless run. :class:`Drive` owns what every run does (Locust's CSV/HTML files, signal
+handling, the progress line, the watchers that may stop a run early, the deadline, the drain, the orderly
+stop); :class:`LocalDrive` runs the users in this process and
+:class:`loadtest.traffic.distributed.drive.MasterDrive` on load generators. Each is built by its factory
+(:func:`create_local_drive`, ``create_master_drive``), which makes Locust's environment and runner; the
+subclasses say only what differs: when the run may start, whether it can go on, and how the last
 measurements come in.
 
 The caller must have imported Locust before anything that opens sockets (gevent monkey-patching).
@@ -15,7 +16,6 @@ from __future__ import annotations
 import csv
 import gc
 import shutil
-import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +33,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, st
 
 from loadtest.metrics.rundir import write_atomic
 from loadtest.traffic.arrivals import DispatchFigures, dispatch_figures
-from loadtest.traffic.looplag_ticker import LoopLagTicker, start_loop_lag_ticker
+from loadtest.traffic.control import on_interrupt
 from loadtest.traffic.outcome import LOCUST_CSV_PREFIX, LOCUST_HTML, RunOutcome, Watcher
 from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TrafficRuntime
@@ -99,16 +99,20 @@ class LocustFiles:
 
 
 class Drive:
-    """One headless run of ``runtime``'s scenario against ``host``; :meth:`run` returns its outcome."""
+    """One headless run of ``runtime``'s scenario on Locust's ``environment``; :meth:`run` returns its outcome.
 
-    lag_process: str | None = "load generator"
-    """The name this process's loop lag is recorded under (None: not measured here, e.g. a master whose
-    workers measure their own)."""
+    Built by a factory (:func:`create_local_drive`, ``loadtest.traffic.distributed.drive.create_master_drive``)
+    that makes the environment, its runner and whatever else the kind of run needs; the constructor only
+    keeps them, so no subclass hook runs on a half-built object (Locust's own ``Environment.create_*_runner``
+    pattern). What differs between runs is a few methods: when the run may start, how it starts, whether it
+    can go on, and how the last measurements come in.
+    """
 
     def __init__(
         self,
         runtime: TrafficRuntime,
-        host: str,
+        environment: Environment,
+        runner: Runner,
         locust_dir: Path,
         *,
         progress: TextIO | None = None,
@@ -116,7 +120,8 @@ class Drive:
         drain_s: float = 0.0,
     ) -> None:
         self.runtime = runtime
-        self.host = host
+        self.environment = environment
+        self.runner = runner
         self.locust_dir = locust_dir
         self.progress_to = progress
         self.watchers = list(watchers)
@@ -125,114 +130,85 @@ class Drive:
         """After the duration, follow the jobs in flight this long at most (no new ones are submitted)."""
         self.drained_s = 0.0
         self.interrupted = False
-        self.lag: LoopLagTicker | None = None
-        self.environment = Environment(
-            user_classes=self.user_classes(), shape_class=self.shape_class()(), events=Events(), host=host,
-            stop_timeout=network_timeout_for(list(runtime.flows.values())),
-        )
-        self.environment.events.test_stopping.add_listener(lambda **_: runtime.control.stop())
-        self.runner = self.create_runner()
 
     # ------------------------------------------------------------------------------- what differs
 
-    def user_classes(self) -> list[type[User]]:
-        return list(build_user_classes(self.runtime, self.host, duration=self.duration))
-
-    def shape_class(self) -> type[LoadTestShape]:
-        return make_shape_class(self.runtime.scenario, duration=self.duration + self.drain_s + SHAPE_SLACK_S)
-
-    def create_runner(self) -> Runner:
-        return self.environment.create_local_runner()
-
-    def ready(self) -> bool:
-        """Whether the run can start (a master waits for its workers); False: it never started."""
-        return True
+    def wait_until_ready(self) -> None:
+        """Return when the run can start (a master waits for its load generators); raises
+        :class:`~loadtest.traffic.distributed.protocol.LoadgensMissing` when it never can."""
 
     def start(self) -> None:
         """Start the users; the measured window begins when this returns."""
         self.runner.start_shape()
-        self.runtime.start_health_sampling(self.environment.events.request, self.host)
 
     def going(self) -> bool:
-        """Whether the run can go on (a master loses its last worker)."""
+        """Whether the run can go on (a master loses its last load generator)."""
         return True
-
-    def start_draining(self) -> None:
-        """No new jobs from here on (a master tells its workers); the open model's schedule is over by now,
-        and an arrival it still starts submits nothing."""
-        self.runtime.control.start_draining()
 
     def ended(self, elapsed: float) -> None:
         """The loop is over (deadline, stop request or interrupt), ``elapsed`` seconds after the start."""
 
     def collect(self) -> int:
         """After the users stopped: the last measurements in; returns the jobs left unfinished."""
-        self.runtime.stop_health_sampling()
         return self.runtime.finish()
 
     def dispatch(self) -> DispatchFigures | None:
         return dispatch_figures(self.runtime.dispatcher)
 
-    def describe_workers(self) -> dict[str, object]:
+    def describe_loadgens(self) -> dict[str, object]:
         return {}
 
     def close(self) -> None:
-        """Release what :meth:`create_runner` started."""
+        """Release what the factory started."""
 
     # ------------------------------------------------------------------------------------ the loop
 
-    def run(self) -> RunOutcome | None:
-        """Run the scenario; None when it never started (the reason was printed to stderr)."""
+    def run(self) -> RunOutcome:
+        """Run the scenario to its outcome. Raises ``KeyboardInterrupt`` when interrupted before it started,
+        and :class:`~loadtest.traffic.distributed.protocol.LoadgensMissing` when it could not start."""
         runtime = self.runtime
-        handlers = [gevent.signal_handler(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)]
         try:
-            if not self.ready():
+            with on_interrupt(self._interrupt):
+                self.wait_until_ready()
                 if self.interrupted:
                     raise KeyboardInterrupt
-                return None
-            files = LocustFiles(self.environment, self.runner, self.locust_dir)
-            progress = ProgressLine(runtime, self.duration, self.progress_to) if self.progress_to else None
-            gc.collect()
-            gc.freeze()  # everything built so far lives for the whole run: keep it out of the collector's scans
-            began = self._start()
-            try:
-                if self._loop(began, progress):
-                    self._drain(began, progress)
-            except KeyboardInterrupt:
-                self._interrupt()
-            self.ended(time.monotonic() - began)
-            started_at = runtime.recorder.start
-            if runtime.dispatcher is not None and runtime.dispatcher.began is not None:
-                # the open model's measured window starts with its schedule, a moment after the user spawned
-                started_at += runtime.dispatcher.began - began
-                began = runtime.dispatcher.began
-            measured = time.monotonic() - began
-            in_flight = self._stop()
-            if progress is not None:
-                progress.finish(measured)
-            files.finish(self.locust_dir / LOCUST_HTML)
-            return RunOutcome(
-                started_at=started_at, duration_s=measured, interrupted=self.interrupted,
-                stop_reason=runtime.stop_reason, dispatch=self.dispatch(), in_flight_at_end=in_flight,
-                workers=self.describe_workers(), drained_s=self.drained_s,
-                problems=[files.problem] if files.problem else [],
-            )
+                return self._run(runtime)
         finally:
-            for handler in handlers:
-                handler.cancel()
             self.close()
+
+    def _run(self, runtime: TrafficRuntime) -> RunOutcome:
+        files = LocustFiles(self.environment, self.runner, self.locust_dir)
+        progress = ProgressLine(runtime, self.duration, self.progress_to) if self.progress_to else None
+        gc.collect()
+        gc.freeze()  # everything built so far lives for the whole run: keep it out of the collector's scans
+        self.start()
+        began = runtime.begin_test()
+        try:
+            if self._loop(began, progress):
+                self.drained_s = runtime.drain(self.drain_s, lambda: self._tick(began, progress))
+        except KeyboardInterrupt:
+            self._interrupt()
+        self.ended(time.monotonic() - began)
+        started_at = runtime.recorder.start
+        if runtime.dispatcher is not None and runtime.dispatcher.began is not None:
+            # the open model's measured window starts with its schedule, a moment after the user spawned
+            started_at += runtime.dispatcher.began - began
+            began = runtime.dispatcher.began
+        measured = time.monotonic() - began
+        in_flight = self._stop()
+        if progress is not None:
+            progress.finish(measured)
+        files.finish(self.locust_dir / LOCUST_HTML)
+        return RunOutcome(
+            started_at=started_at, duration_s=measured, interrupted=self.interrupted,
+            stop_reason=runtime.stop_reason, dispatch=self.dispatch(), in_flight_at_end=in_flight,
+            loadgens=self.describe_loadgens(), drained_s=self.drained_s,
+            problems=[files.problem] if files.problem else [],
+        )
 
     def _interrupt(self) -> None:
         self.interrupted = True
         self.runtime.request_stop("interrupted")
-
-    def _start(self) -> float:
-        """Start the users; the measured window (and the recorder's clock) begins once they are on their way."""
-        self.start()
-        began = self.runtime.start_clock()
-        if self.lag_process is not None:
-            self.lag = start_loop_lag_ticker(lambda: self.runtime.recorder, self.lag_process)
-        return began
 
     def _loop(self, began: float, progress: ProgressLine | None) -> bool:
         """Until the duration ends (True) or the run is stopped early (False)."""
@@ -257,18 +233,6 @@ class Drive:
                 return False
         return not runtime.control.stopping
 
-    def _drain(self, began: float, progress: ProgressLine | None) -> None:
-        """The duration is over: follow the jobs in flight (none submitted any more) for up to ``drain_s``."""
-        counts = self.runtime.job_counts
-        if self.drain_s <= 0 or counts.in_flight == 0:
-            return
-        self.start_draining()
-        start = time.monotonic()
-        end = start + self.drain_s
-        while counts.in_flight > 0 and time.monotonic() < end and self._tick(began, progress):
-            pass
-        self.drained_s = time.monotonic() - start
-
     def _deadline(self, began: float) -> float:
         """When the run ends: ``duration`` after the start; for the open model, ``duration`` after the
         schedule started (the user is spawned a moment after the run) and not before every arrival is
@@ -282,9 +246,9 @@ class Drive:
         return end
 
     def _stop(self) -> int:
-        """Stop the users (each finishes its request and records its job), then collect."""
-        if self.lag is not None:
-            self.lag.stop()
+        """Stop measuring this process, stop the users (each finishes its request and records its job),
+        then collect."""
+        self.runtime.stop_measuring()
         try:
             self.runtime.control.stop()
             self.runner.stop()
@@ -298,3 +262,31 @@ class Drive:
 
 class LocalDrive(Drive):
     """The users run in this process."""
+
+
+def locust_environment(
+    runtime: TrafficRuntime, host: str, user_classes: list[type[User]], shape_class: type[LoadTestShape]
+) -> Environment:
+    """Locust's environment for a headless run of ``runtime`` against ``host``: a stop timeout long enough for
+    the longest long-poll, and Locust's ``test_stopping`` telling the flows to stop."""
+    environment = Environment(
+        user_classes=user_classes, shape_class=shape_class(), events=Events(), host=host,
+        stop_timeout=network_timeout_for(list(runtime.flows.values())),
+    )
+    environment.events.test_stopping.add_listener(lambda **_: runtime.control.stop())
+    return environment
+
+
+def create_local_drive(
+    runtime: TrafficRuntime, host: str, locust_dir: Path, *, progress: TextIO | None = None,
+    watchers: Sequence[Watcher] = (), drain_s: float = 0.0,
+) -> LocalDrive:
+    """The run loop with the users in this process, which measures its own loop lag and samples ``/health``."""
+    duration = runtime.scenario.total_duration
+    environment = locust_environment(
+        runtime, host, list(build_user_classes(runtime, host, duration=duration)),
+        make_shape_class(runtime.scenario, duration=duration + drain_s + SHAPE_SLACK_S),
+    )
+    runtime.measure_process("load generator", lambda: (environment.events.request, host))
+    return LocalDrive(runtime, environment, environment.create_local_runner(), locust_dir, progress=progress,
+                      watchers=watchers, drain_s=drain_s)

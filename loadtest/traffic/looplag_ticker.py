@@ -3,9 +3,9 @@ it woke into the recorder (:meth:`loadtest.metrics.recorder.Recorder.record_loop
 
 A gevent loop that is late delays every request it should send and stretches every latency it measures;
 a stall of a second sends the missed arrivals of an open model at once. The ticker makes that visible: the
-lag goes into the recorder under the process's name, so a distributed worker's lag reaches the master
-with its drains and every process's lag ends in ``recorder.json`` and ``summary.json`` (``loop_lag``),
-where :mod:`loadtest.looplag` names the stalls.
+lag goes into the recorder under the process's name (``load generator``, ``load generator 1``...), so a
+distributed load generator's lag reaches the master with its drains and every process's lag ends in
+``recorder.json`` and ``summary.json`` (``loop_lag``), where :mod:`loadtest.looplag` names the stalls.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from loadtest.metrics.recorder import Recorder
 
 class LoopLagTicker:
     """Measures one process's loop lag while it runs; ``recorder_of`` is asked on every tick, so a recorder
-    swapped between tests (the web UI) or drained (a worker) gets the lag from then on."""
+    swapped between tests (the web UI) or drained (a load generator) gets the lag from then on."""
 
     def __init__(self, recorder_of: Callable[[], Recorder], process: str, tick_s: float = TICK_S) -> None:
         self.recorder_of = recorder_of
@@ -50,11 +50,3 @@ class LoopLagTicker:
             lateness = time.perf_counter() - due
             self.recorder_of().record_loop_lag(self.process, time.time(), lateness)
 
-
-def start_loop_lag_ticker(recorder_of: Callable[[], Recorder], process: str) -> LoopLagTicker:
-    """Start measuring this process's loop lag (call when the test starts; :meth:`LoopLagTicker.stop` at its
-    end). ``process`` names it in the results: ``"load generator"`` for a single process, ``"worker 1"``...
-    for distributed workers, ``"master"`` for a master that measures its own."""
-    ticker = LoopLagTicker(recorder_of, process)
-    ticker.start()
-    return ticker

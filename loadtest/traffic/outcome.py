@@ -33,8 +33,8 @@ class RunOutcome:
     dispatch: DispatchFigures | None = None
     """What the open-model dispatcher(s) did; None for the closed model."""
     in_flight_at_end: int = 0
-    workers: dict[str, object] = field(default_factory=dict)
-    """A distributed run's workers (``run.settings.distributed`` in summary.json); empty otherwise."""
+    loadgens: dict[str, object] = field(default_factory=dict)
+    """A distributed run's load generators (``run.settings.distributed`` in summary.json); empty otherwise."""
     drained_s: float = 0.0
     """Of ``duration_s``, the seconds spent draining after the load's duration (following jobs in flight)."""
     problems: list[str] = field(default_factory=list)

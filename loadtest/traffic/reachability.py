@@ -61,14 +61,15 @@ class Refusal:
 class Reachability:
     """Whether one process's requests get answers (shared by its clients)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refused: Listeners[[Refusal]] | None = None) -> None:
         self.failing_since: float | None = None
         """When the current run of unanswered requests began (Unix seconds); None while answers come."""
         self.last_failure: str | None = None
         """The last unanswered request's error, e.g. ``no answer: ConnectionRefusedError: ...``."""
         self.refusal: Refusal | None = None
-        self.refused: Listeners[[Refusal]] = Listeners()
-        """Told of the first refusal at once (the run stops on it without waiting for a watcher's tick)."""
+        self.refused: Listeners[[Refusal]] = refused if refused is not None else Listeners()
+        """Told of the first refusal at once (the run stops on it without waiting for a watcher's tick): a
+        runtime's ``events.key_refused``."""
         self.answered = 0
         self.unanswered = 0
 
@@ -91,10 +92,10 @@ class Reachability:
             return 0.0
         return max(0.0, (time.time() if now is None else now) - self.failing_since)
 
-    def take_workers(self, failing_since: list[float | None], last_failure: str | None,
-                     refusal: Refusal | None) -> None:
-        """A distributed master's view from its workers' reports: the target is silent when every worker's
-        requests are going unanswered (since the latest of their first failures)."""
+    def take_loadgens(self, failing_since: list[float | None], last_failure: str | None,
+                      refusal: Refusal | None) -> None:
+        """A distributed master's view from its load generators' reports: the target is silent when every
+        generator's requests are going unanswered (since the latest of their first failures)."""
         if refusal is not None and self.refusal is None:
             self.refusal = refusal
         if last_failure is not None:

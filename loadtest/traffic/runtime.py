@@ -10,6 +10,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,14 +19,16 @@ from gevent import Greenlet
 
 from loadtest.contract import Op
 from loadtest.discovered_limits import DiscoveredLimits, read_limits_file
-from loadtest.listeners import Listeners
+from loadtest.errors import InvalidInput
 from loadtest.metrics.recorder import Recorder
 from loadtest.scenario.model import EmulatorTarget, EndpointTarget, Flow, HealthFlow, Scenario
 from loadtest.scenario.payload import PayloadFactory
 from loadtest.traffic.client import ApiClient
 from loadtest.traffic.control import RunControl
+from loadtest.traffic.events import RunEvents
 from loadtest.traffic.flows import FlowContext, HealthGate, JobBook, SpendingGuard, sample_health_forever
 from loadtest.traffic.limiter import ClientLimiters, LimitsTable, OperationLimits
+from loadtest.traffic.looplag_ticker import LoopLagTicker
 from loadtest.traffic.reachability import Reachability
 
 if TYPE_CHECKING:  # Locust itself is imported only where users run (it monkey-patches the process)
@@ -38,7 +41,7 @@ EMULATOR_PLACEHOLDER_KEY = "loadtest-emulator"
 """Sent to an emulator that demands no particular key (one must be sent, as on the platform)."""
 
 
-class TargetError(ValueError):
+class TargetError(InvalidInput, ValueError):
     """The target cannot be used as configured (e.g. the API key variable is unset); says which and why."""
 
 
@@ -147,9 +150,14 @@ def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | N
     return limiters
 
 
+HealthSampling = Callable[[], "tuple[EventHook, str] | None"]
+"""Asked as each test starts: Locust's request event and the host to sample ``/health`` on, or None (not
+this process, or no host yet)."""
+
+
 class JobCounts(Protocol):
     """What the progress line and the web UI read of a run's jobs: the process's own job book, or on a
-    distributed master the counts its workers report."""
+    distributed master the counts its load generators report."""
 
     @property
     def submitted(self) -> int: ...
@@ -161,10 +169,10 @@ class JobCounts(Protocol):
 class TrafficRuntime:
     """One process's share of a run: the scenario, its target and everything flows record into.
 
-    The drivers (``loadtest run``'s run loop, the locustfile, a distributed worker) own its life:
-    :meth:`start_clock` as users start, :meth:`finish` when they have stopped; :meth:`reset_measurements`
-    between tests of one web UI session. Whoever must hear of an early stop adds a listener to
-    :attr:`stop_requested` (it gets the reason).
+    The drivers (``loadtest run``'s run loop, a Locust-driven session, a load generator) own its life:
+    :meth:`begin_test` as users start, :meth:`end_test` when they have stopped (:meth:`drain` between, for
+    the jobs still in flight); :meth:`reset_measurements` between tests of one web UI session. Whoever must
+    hear of something that happens in the run adds a listener to one of :attr:`events`.
     """
 
     def __init__(
@@ -173,30 +181,36 @@ class TrafficRuntime:
         *,
         base_dir: Path | str | None = None,
         recorder: Recorder | None = None,
-        processes: int = 1,
-        process_index: int = 0,
+        loadgens: int = 1,
+        loadgen_index: int = 0,
     ) -> None:
+        """``loadgens``, ``loadgen_index``: this process is load generator ``loadgen_index`` of ``loadgens`` (its
+        share of the rate budget and of ``target.max_jobs``, its own payload stream). ``base_dir``: where
+        payload files are read (default: the scenario file's directory)."""
         self.scenario = scenario
         self.endpoint_id = endpoint_id_of(scenario)
         self._api_key = api_key_for(scenario)
-        self._processes = processes
+        self._loadgens = loadgens
         self.control = RunControl()
         self.recorder: Recorder = recorder or Recorder()
         self.jobs = JobBook(self.recorder)
         self.job_counts: JobCounts = self.jobs
-        """Where job counts are read from (a distributed master points it at its workers' reports)."""
-        self.limiters: ClientLimiters | None = build_limiters(scenario, processes)
+        """Where job counts are read from (a distributed master points it at its load generators' reports)."""
+        self.limiters: ClientLimiters | None = build_limiters(scenario, loadgens)
         self.payloads = PayloadFactory.for_scenario(
-            scenario, base_dir=base_dir, stream=process_index, streams=processes
+            scenario, base_dir=base_dir if base_dir is not None else scenario.base_dir, stream=loadgen_index,
+            streams=loadgens,
         )
         target = scenario.target
         max_jobs = None
         if isinstance(target, EndpointTarget):
-            max_jobs = max(1, target.max_jobs // processes + (1 if process_index < target.max_jobs % processes else 0))
+            max_jobs = max(1, target.max_jobs // loadgens + (1 if loadgen_index < target.max_jobs % loadgens else 0))
         self.stop_reason: str | None = None
-        self.stop_requested: Listeners[[str]] = Listeners()
-        """Called with the reason when something asks the run to end early (spending guard, a lost
-        threshold, a dead target); the run loop or Locust's runner stops on it."""
+        self.events = RunEvents()
+        """The run's hooks (:mod:`loadtest.traffic.events`): who hears of a stop request, a refused key, the
+        start and the end of a test, the drain."""
+        # a refused key ends the run at the first refusal: every further request would be refused too
+        self.events.key_refused.add(lambda refusal: self.request_stop(self.refusal_sentence() or "the key was refused"))
         self.guard = SpendingGuard(max_jobs, on_reached=self._on_guard_reached)
         self.flows: dict[str, Flow] = scenario.flows_by_name()
         self.health_gate = HealthGate()
@@ -222,18 +236,68 @@ class TrafficRuntime:
         self.recorder.start = self.started_at
         return self.started_monotonic
 
+    def begin_test(self) -> float:
+        """A test starts (the run, or another test of the web UI; its control armed by the caller): the clock
+        started and ``events.test_started`` fired; returns the monotonic instant."""
+        began = self.start_clock()
+        self.events.test_started.fire()
+        return began
+
+    def measure_process(self, lag_name: str | None, health: HealthSampling | None = None) -> None:
+        """What this process measures of itself in each test, from its start to :meth:`stop_measuring`: its
+        event-loop lag under ``lag_name`` (None: not here, e.g. a master) and ``/health`` in the background
+        (when the mix has a health flow) whenever ``health`` gives Locust's request event and the host."""
+        if lag_name is not None:
+            ticker = LoopLagTicker(lambda: self.recorder, lag_name)
+            self.events.test_started.add(ticker.start)
+            self.events.test_stopping.add(ticker.stop)
+        if health is not None:
+            sampling = health
+
+            def start_sampling() -> None:
+                where = sampling()
+                if where is not None:
+                    self.start_health_sampling(*where)
+
+            self.events.test_started.add(start_sampling)
+            self.events.test_stopping.add(self.stop_health_sampling)
+
+    def stop_measuring(self) -> None:
+        """The test is ending: this process stops measuring itself (``events.test_stopping``)."""
+        self.events.test_stopping.fire()
+
+    def end_test(self) -> int:
+        """The users have stopped: stop measuring, record every job still open as in flight; returns how many."""
+        self.stop_measuring()
+        return self.finish()
+
+    def start_draining(self) -> None:
+        """No new jobs from here on; those in flight are followed (``events.draining``)."""
+        self.control.start_draining()
+        self.events.draining.fire()
+
+    def drain(self, seconds: float, go_on: Callable[[], bool]) -> float:
+        """The load's duration is over: follow the jobs in flight (none submitted any more) until they end,
+        ``seconds`` pass or ``go_on`` (called between looks; it waits a moment) says stop. Returns the seconds
+        spent draining (0 when there was nothing to follow)."""
+        if seconds <= 0 or self.job_counts.in_flight == 0:
+            return 0.0
+        self.start_draining()
+        start = time.monotonic()
+        end = start + seconds
+        while self.job_counts.in_flight > 0 and time.monotonic() < end and go_on():
+            pass
+        return time.monotonic() - start
+
     def request_stop(self, reason: str) -> None:
-        """Ask the run to end early (flows wind down; whoever drives Locust stops it)."""
+        """Ask the run to end early (flows wind down; ``events.stop_requested`` tells whoever drives Locust)."""
         if self.stop_reason is None:
             self.stop_reason = reason
         self.control.stop()
-        self.stop_requested.fire(reason)
+        self.events.stop_requested.fire(reason)
 
     def _new_reachability(self) -> Reachability:
-        reachability = Reachability()
-        # a refused key ends the run at the first refusal: every further request would be refused too
-        reachability.refused.add(lambda refusal: self.request_stop(self.refusal_sentence() or "the key was refused"))
-        return reachability
+        return Reachability(self.events.key_refused)
 
     def _on_guard_reached(self) -> None:
         self.request_stop(f"spending guard: target.max_jobs ({self.guard.max_jobs}) jobs submitted")
@@ -272,9 +336,9 @@ class TrafficRuntime:
         new_limits = limits.model_copy(update={"policy": policy, "on_429": on_429})
         self.scenario = self.scenario.model_copy(update={"rate_limits": new_limits})
         old = self.limiters
-        self.limiters = build_limiters(self.scenario, self._processes)
+        self.limiters = build_limiters(self.scenario, self._loadgens)
         if old is not None and self.limiters is not None:
-            self.limiters.set_share(old.share)  # a distributed worker keeps the share its master gave it
+            self.limiters.set_share(old.share)  # a load generator keeps the share its master gave it
 
     # ------------------------------------------------------------------------------- measurement
 

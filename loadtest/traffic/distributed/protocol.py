@@ -1,4 +1,5 @@
-"""What master and workers say to each other: message names, timings, the run a worker is handed."""
+"""What a master and its load generators agree on: message names, timings, the part of the run a load
+generator is handed, and how a master gets its load generators."""
 
 from __future__ import annotations
 
@@ -6,87 +7,140 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.errors import TargetFailure
 from loadtest.scenario.model import OpenLoad, Scenario
-from loadtest.scenario.overrides import Overrides, apply_overrides
 from loadtest.traffic.runtime import TrafficRuntime
 
 MSG_HELLO = "loadtest:hello"
+"""Load generator → master: I am here; send me the run."""
 MSG_SCENARIO = "loadtest:scenario"
+"""Master → load generator: the run (:class:`Assignment`)."""
 MSG_READY = "loadtest:ready"
+"""Load generator → master: my part of the run is built (or the error that stopped it)."""
 MSG_SHARE = "loadtest:share"
+"""Master → load generator: your share of the ``respect`` budget (``1 / generators``)."""
 MSG_FINAL = "loadtest:final"
+"""Load generator → master: my users stopped; the rest of my measurements."""
 MSG_STOP = "loadtest:stop"
+"""Load generator → master: end the whole run (its spending guard, a refused key...)."""
 MSG_DRAIN = "loadtest:drain"
-"""Master → worker: the duration is over; submit no new jobs, follow those in flight."""
+"""Master → load generator: the duration is over; submit no new jobs, follow those in flight."""
 MSG_FINISH = "loadtest:finish"
-"""Master → worker: stop your users and send your final report now (Locust's headless quit skips its stop)."""
+"""Master → load generator: stop your users and send your final report now (Locust's headless quit skips its
+stop)."""
 REPORT_KEY = "loadtest"
-"""Key of our recorder drain inside Locust's worker stats report."""
+"""Key of our recorder drain inside Locust's stats report of a load generator."""
 
-WORKER_WAIT_S = 60.0
-"""How long the master waits for its ``--processes`` workers before giving up (``--master``: see
-``--expect-workers-max-wait``)."""
-WORKER_CONNECT_S = 60.0
-"""How long a worker keeps trying to reach its master."""
+LOADGEN_WAIT_S = 60.0
+"""How long the master waits for its ``--generators`` before giving up (``--master``: see
+``--expect-generators-max-wait``)."""
+LOADGEN_CONNECT_S = 60.0
+"""How long a load generator keeps trying to reach its master."""
 FINAL_WAIT_S = 10.0
-"""How long the master waits, after its test stopped, for final reports of workers still connected."""
+"""How long the master waits, after its test stopped, for final reports of load generators still connected."""
 FIRST_USERS_WAIT_S = 2.0
-"""Longest the master waits, after starting the shape, for the workers to report their first users."""
-WORKER_EXIT_WAIT_S = 10.0
-"""How long the master waits for its local worker processes (``--processes``) to exit."""
+"""Longest the master waits, after starting the shape, for the load generators to report their first users."""
+LOADGEN_EXIT_WAIT_S = 10.0
+"""How long the master waits for its local load generators (``--generators``) to exit."""
 SEED_STRIDE = 1_000_003
-"""Worker ``i`` runs with seed ``seed + i * SEED_STRIDE`` (worker 0 keeps the scenario's), so workers'
+"""Load generator ``i`` runs with seed ``seed + i * SEED_STRIDE`` (generator 0 keeps the scenario's), so their
 random choices and Poisson arrivals are not copies of each other."""
 
 
-# --------------------------------------------------------------------------------------------- shared
+class LoadgensMissing(TargetFailure):
+    """A distributed run never started: its load generators did not all come, or one could not build the run."""
+
+
+@dataclass(frozen=True)
+class LoadgenOptions:
+    """How a master gets its load generators."""
+
+    expected: int
+    """Start once this many are ready."""
+    bind_host: str = "*"
+    bind_port: int = 0
+    """The port load generators reach (0: any free one, as for ``--generators``; the CLI's default is
+    Locust's 5557)."""
+    local: int = 0
+    """Start this many here (``--generators N``), bound to loopback."""
+    max_wait_s: float = LOADGEN_WAIT_S
+    """How long to wait for the expected load generators (0: as long as it takes)."""
+
+    @property
+    def mode(self) -> str:
+        """``generators`` (started here) or ``master`` (they come from elsewhere)."""
+        return "generators" if self.local else "master"
+
+    def describe(self) -> str:
+        if self.local:
+            return f"{self.local} local load generators"
+        return f"master for {self.expected} load generator(s)"
 
 
 @dataclass
 class RunRequest:
-    """What a worker needs to build its part of the run: the scenario file's text and the overrides."""
+    """What a load generator needs to build its part of the run: the scenario file's text and the overrides."""
 
     scenario_name: str
     scenario_text: str
     overrides: dict[str, str | int] = field(default_factory=dict)
     base_dir: str = ""
-    """The scenario's directory on the master: a worker that has the same directory reads payload files
-    there (local workers always do), else from its working directory."""
+    """The scenario's directory on the master: a load generator that has the same directory reads payload
+    files there (local ones always do), else from its working directory."""
 
-    def as_message(self, index: int, workers: int) -> dict[str, Any]:
+    def assign(self, index: int, loadgens: int) -> dict[str, Any]:
+        """The ``loadtest:scenario`` message for load generator ``index`` of ``loadgens``."""
         return {
             "name": self.scenario_name, "text": self.scenario_text, "overrides": self.overrides,
-            "index": index, "workers": workers, "base_dir": self.base_dir,
+            "index": index, "generators": loadgens, "base_dir": self.base_dir,
         }
 
 
-def worker_scenario(text: str, name: str, overrides: dict[str, str | int], index: int, base_dir: Path) -> Scenario:
-    """The scenario a worker runs: the master's file (loaded here, ``${VAR}`` from this machine's
-    environment, payload files from ``base_dir``), the master's overrides, and a seed of its own (see
-    :data:`SEED_STRIDE`). Raises ``ValueError`` saying what is wrong."""
-    from loadtest.scenario.loader import ScenarioError, load_scenario_text
+@dataclass(frozen=True)
+class Assignment:
+    """A load generator's part of the run, as the master's ``loadtest:scenario`` message gave it."""
 
-    try:
-        scenario = load_scenario_text(text, file=f"{name} (from the master)", base_dir=base_dir)
-    except ScenarioError as exc:
-        raise ValueError("; ".join(str(issue) for issue in exc.errors)) from None
-    scenario = apply_overrides(scenario, Overrides(**overrides))  # type: ignore[arg-type]  # the master's own flags
-    if index:
-        scenario = scenario.model_copy(update={"seed": scenario.seed + index * SEED_STRIDE})
-    return scenario
+    scenario_name: str
+    scenario_text: str
+    overrides: dict[str, object]
+    index: int
+    loadgens: int
+    base_dir: Path
+    """Where payload files are read here: the master's scenario directory when this machine has it, else
+    the working directory."""
+
+    @classmethod
+    def from_message(cls, data: dict[str, Any]) -> Assignment:
+        master_dir = Path(data.get("base_dir") or "")
+        return cls(
+            scenario_name=str(data["name"]), scenario_text=str(data["text"]), overrides=dict(data["overrides"]),
+            index=int(data["index"]), loadgens=max(1, int(data["generators"])),
+            base_dir=master_dir if data.get("base_dir") and master_dir.is_dir() else Path.cwd(),
+        )
+
+    @property
+    def source(self) -> str:
+        """The file name issues are reported at."""
+        return f"{self.scenario_name} (from the master)"
+
+    def seeded(self, scenario: Scenario) -> Scenario:
+        """``scenario`` with this load generator's own seed (see :data:`SEED_STRIDE`)."""
+        if not self.index:
+            return scenario
+        return scenario.model_copy(update={"seed": scenario.seed + self.index * SEED_STRIDE})
 
 
-def user_classes_for(runtime: TrafficRuntime, host: str | None, workers: int) -> list[type]:
+def user_classes_for(runtime: TrafficRuntime, host: str | None, loadgens: int) -> list[type]:
     """The scenario's user classes for a distributed run: the open model runs one arrival dispatcher per
-    worker, each at ``1 / workers`` of the scheduled rate."""
+    load generator, each at ``1 / loadgens`` of the scheduled rate."""
     from loadtest.traffic.users import build_user_classes
 
     scenario = runtime.scenario
     is_open = isinstance(scenario.load, OpenLoad)
     classes = build_user_classes(
-        runtime, host, duration=scenario.total_duration, rate_scale=1.0 / workers if is_open else 1.0
+        runtime, host, duration=scenario.total_duration, rate_scale=1.0 / loadgens if is_open else 1.0
     )
     if is_open:
         for cls in classes:
-            cls.fixed_count = workers
+            cls.fixed_count = loadgens
     return classes
