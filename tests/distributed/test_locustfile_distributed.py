@@ -80,7 +80,7 @@ def test_headless_processes_run_writes_every_workers_measurements(tmp_path: Path
     assert ours == locust_total > 20  # nothing a worker measured is missing from the run directory
     assert (run_dir / "report.html").exists()
     dist = summary["run"]["settings"]["distributed"]
-    assert len(dist["workers"]) == 2 and dist["lost_workers"] == []
+    assert len(dist["generators"]) == 2 and dist["lost_generators"] == []
     time.sleep(0.5)
     still_running = []
     for child in children:

@@ -1,4 +1,4 @@
-"""``loadtest ui --processes 2``: the UI is Locust's master; the job metrics it shows and the run directory it
+"""``loadtest ui --generators 2``: the UI is Locust's master; the job metrics it shows and the run directory it
 writes hold what both workers measured. Driven through the UI's own HTTP API (the browser test covers
 the page itself)."""
 
@@ -74,7 +74,7 @@ def test_ui_master_merges_both_workers_measurements(tmp_path: Path) -> None:
     log = (tmp_path / "ui.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "loadtest.cli", "ui", str(scenario), "--web-port", str(port), "--out-dir",
-         str(out_dir), "--processes", "2"],
+         str(out_dir), "--generators", "2"],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -94,7 +94,7 @@ def test_ui_master_merges_both_workers_measurements(tmp_path: Path) -> None:
             return jobs if jobs["jobs COMPLETED"] >= 20 else None
 
         live = _wait(enough_jobs, 30, "job metrics from the workers")
-        assert live["workers"].startswith("2 ready or running")
+        assert live["load generators"].startswith("2 ready or running")
         assert live["test"] == "#1: running"
 
         _request(base + "/stop", {})
@@ -127,8 +127,8 @@ def test_ui_master_merges_both_workers_measurements(tmp_path: Path) -> None:
     assert not list(run_dir.parent.glob("*/summary.json"))[1:], "one test, one run directory"
     assert summary["run"]["settings"]["rate_limit_policy"] == "respect"
     dist = summary["run"]["settings"]["distributed"]
-    assert len(dist["workers"]) == 2 and all(w["final_report"] for w in dist["workers"])
-    assert dist["lost_workers"] == []
+    assert len(dist["generators"]) == 2 and all(g["final_report"] for g in dist["generators"])
+    assert dist["lost_generators"] == []
     scenario_as_run = (run_dir / "scenario.yaml").read_text()
     assert "action: count" in scenario_as_run  # the custom parameter from the start form was applied
 
