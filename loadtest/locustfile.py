@@ -60,13 +60,15 @@ def shape_flags_in(argv: list[str]) -> list[str]:
             (arg[:2] in ("-u", "-r", "-t") and len(arg) > 2 and not arg.startswith("--"))]
 
 
-@events.init_command_line_parser.add_listener
-def _add_arguments(parser: ArgumentParser) -> None:
+def _add_arguments(parser: ArgumentParser, **_: object) -> None:
     parser.add_argument("--scenario", type=str, env_var=SCENARIO_ENV, default="",
                         help="loadtest scenario YAML file whose flows become the user classes")
     parser.add_argument("--run-dir", type=str, env_var=RUN_DIR_ENV, default="",
                         help="write loadtest's run directory here at the end of the test")
     ui_runs.add_ui_arguments(parser, SESSION.scenario if SESSION else None)  # the web UI's custom parameters
+
+
+events.init_command_line_parser.add_listener(_add_arguments)
 
 
 def _load() -> LocustSession | None:

@@ -11,9 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtest import exitcodes
+
+if TYPE_CHECKING:  # imported inside main: `loadtest --help` does not pay for pydantic
+    from pydantic import ValidationError
+
+    from loadtest.emulator_config import EmulatorConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +60,7 @@ _ENDPOINT_FLAGS: dict[str, str] = {
 }
 
 
-def _format_validation_error(exc: Any, source: str) -> str:
+def _format_validation_error(exc: ValidationError, source: str) -> str:
     lines = [f"invalid emulator configuration in {source}:"]
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ())) or "(top level)"
@@ -63,7 +68,7 @@ def _format_validation_error(exc: Any, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_config(args: argparse.Namespace) -> Any:
+def load_config(args: argparse.Namespace) -> EmulatorConfig:
     """The EmulatorConfig from ``--config`` and the flags (raises :class:`loadtest.errors.InvalidInput`)."""
     from pydantic import ValidationError
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
 
 DEFAULT_OUT_DIR = "reports"
 """Where run directories go unless ``--out-dir`` says otherwise."""
@@ -28,7 +27,7 @@ SPELLED = "_spelled"
 class _Spelled(argparse.Action):
     """``store`` (or, with ``nargs=0``, ``store_true``) that also notes the spelling used."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:
         setattr(namespace, self.dest, True if self.nargs == 0 else values)
         spelled = dict(getattr(namespace, SPELLED, {}))
@@ -36,15 +35,16 @@ class _Spelled(argparse.Action):
         setattr(namespace, SPELLED, spelled)
 
 
-def add_renamed(group: argparse._ActionsContainer, name: str, old: str, *, flag: bool = False,
-                **kwargs: Any) -> None:
+def add_renamed(group: argparse._ActionsContainer, name: str, old: str, *, help: str, flag: bool = False,
+                type: Callable[[str], object] = str, metavar: str | None = None,
+                default: object = None) -> None:
     """``name`` with its help, and ``old`` (its spelling before the rename) accepted, unlisted."""
-    extra: dict[str, Any] = {"nargs": 0} if flag else {}
-    dest = kwargs.pop("dest", name.lstrip("-").replace("-", "_"))
-    group.add_argument(name, action=_Spelled, dest=dest, **extra, **kwargs)
-    hidden = {key: value for key, value in kwargs.items() if key in ("type", "metavar")}
-    group.add_argument(old, action=_Spelled, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
-                       **extra, **hidden)
+    dest = name.lstrip("-").replace("-", "_")
+    nargs = 0 if flag else None
+    group.add_argument(name, action=_Spelled, dest=dest, nargs=nargs, type=type, metavar=metavar,
+                       default=default, help=help)
+    group.add_argument(old, action=_Spelled, dest=dest, nargs=nargs, type=type, metavar=metavar,
+                       default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def spelled(args: argparse.Namespace, dest: str, default: str) -> str:
@@ -117,7 +117,7 @@ OVERRIDE_FLAGS: tuple[str, ...] = ("duration", "users", "rate", "max_in_flight",
 """The destinations of :func:`add_override_arguments`, the fields of ``Overrides``."""
 
 
-def override_values(args: argparse.Namespace) -> dict[str, Any]:
+def override_values(args: argparse.Namespace) -> dict[str, str | int]:
     """The overrides given on the command line, by field name (for ``Overrides(**...)``)."""
     return {name: getattr(args, name) for name in OVERRIDE_FLAGS if getattr(args, name, None) is not None}
 

@@ -74,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
     options = RunOptions(
         scenario_path=Path(args.scenario),
         out_dir=Path(args.out_dir),
-        overrides=Overrides(**override_values(args)),
+        overrides=Overrides.from_given(override_values(args)),
         run_dir=Path(args.run_dir) if args.run_dir else None,
         force=args.force,
         host=args.host,

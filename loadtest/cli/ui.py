@@ -103,7 +103,7 @@ def _master_port_args(locust_args: list[str]) -> list[str]:
     return ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
 
 
-def _ctrl_c_reached(child: subprocess.Popen) -> bool:
+def _ctrl_c_reached(child: subprocess.Popen[bytes]) -> bool:
     """True when the interrupt was a terminal's Ctrl-C, which the terminal sent to Locust as well (we share
     the foreground process group)."""
     try:

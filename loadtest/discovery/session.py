@@ -480,7 +480,7 @@ def _write(run_dir: Path, options: DiscoveryOptions, resolved: ResolvedTarget, o
     if ground_truth is not None:
         extra["emulator_jobs_submitted"] = _submitted(ground_truth)
         write_json(run_dir / "ground_truth.json", ground_truth)
-    doc = redact(document(header, operations, extra))
+    doc: dict[str, Any] = redact(document(header, operations, extra))
     write_json(run_dir / LIMITS_JSON, doc)
     write_atomic(run_dir / REQUESTS_CSV, _requests_csv(prober))
     return doc

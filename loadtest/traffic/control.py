@@ -32,11 +32,11 @@ class RunControl:
 
     @property
     def stopping(self) -> bool:
-        return self._stopping.is_set()
+        return bool(self._stopping.is_set())
 
     @property
     def draining(self) -> bool:
-        return self._draining.is_set()
+        return bool(self._draining.is_set())
 
     @property
     def accepting(self) -> bool:
