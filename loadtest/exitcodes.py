@@ -1,4 +1,5 @@
-"""Process exit codes, one meaning each, shared by every subcommand (documented in the README)."""
+"""Process exit codes, one meaning each, shared by every subcommand (documented in the README); the error
+that ends a command carries its code (``loadtest/errors.py``)."""
 
 OK = 0
 """Success: the run finished, or the check passed."""
@@ -14,7 +15,7 @@ NOT_JUDGEABLE = 3
 
 TARGET_ERROR = 4
 """The target could not be started, or stopped answering: the emulator failed to start or died, nothing got
-an answer for ``guards.unreachable_after``, a distributed run's workers never came."""
+an answer for ``guards.unreachable_after``, a distributed run's load generators never came."""
 
 KEY_REFUSED = 5
 """The target refused the API key (401/403); the run stopped at the first refusal."""

@@ -1,8 +1,8 @@
 """The recorder: every request, job, dropped arrival and /health sample of a run, in mergeable form.
 
 Locust calls it from every user greenlet, so recording a request is a few dictionary operations and one
-list ``append`` (no I/O, no locks, nothing that yields to gevent): one recording per request. Each Locust
-worker ``drain()``s its recorder every second or two and ships the JSON-serialisable snapshot to the
+list ``append`` (no I/O, no locks, nothing that yields to gevent): one recording per request. Each load
+generator ``drain()``s its recorder every second or two and ships the JSON-serialisable snapshot to the
 master, which ``merge()``s it; merging snapshots gives exactly the figures one recorder fed every sample
 would give, because histograms merge losslessly and counters add.
 
@@ -54,7 +54,7 @@ DEFAULT_KEEP_HEALTH = 20_000
 """/health samples kept; when full, every other sample is dropped (density halves, the span stays)."""
 DEFAULT_GRACE_BUCKETS = 5
 """Buckets this far behind the newest stay open (cheap to merge into; ~256 KiB per open series). Covers
-Locust's 3 s worker report interval at 1 s buckets; later drains still merge exactly, at the cost of a
+Locust's 3 s report interval of a load generator at 1 s buckets; later drains still merge exactly, at the cost of a
 decode and re-encode per series."""
 
 LATENCY = "latency"
@@ -373,7 +373,7 @@ class Recorder:
         lag.record(woke_at, lateness_s)
 
     def loop_lag(self) -> dict[str, LoopLagDict]:
-        """Each process's event-loop lag so far, by process name (merged from every worker)."""
+        """Each process's event-loop lag so far, by process name (merged from every load generator)."""
         return {name: lag.snapshot() for name, lag in sorted(self._loop_lag.items())}
 
     @property
@@ -585,7 +585,7 @@ class Recorder:
         }
 
     def drain(self) -> dict[str, Any]:
-        """Snapshot and reset (the start time and settings stay), for shipping from a worker to the master."""
+        """Snapshot and reset (the start time and settings stay), for shipping from a load generator to the master."""
         snap = self.snapshot()
         self._release_all()
         self._reset()

@@ -4,7 +4,7 @@ On a terminal it rewrites one line in place every second; into a file or pipe it
 ``PIPE_EVERY_S`` seconds so CI logs stay short. Requests/s and the 429 rate are over the same interval
 (since the previous line); errors are counted over the whole run. Counts come from the recorder through
 the figure engine (:class:`loadtest.metrics.figures.LiveTotals`), classified as every figure is; in a
-distributed run that is the master's recorder, into which workers' drains are merged.
+distributed run that is the master's recorder, into which the load generators' drains are merged.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Routes (under the UI's own address): ``/loadtest/metrics`` (the same figures as 
 ``/loadtest/report`` (the last test's report) and ``/loadtest/runs/<n>/<file>`` (files of the n-th
 test's run directory, read-only). The "Download Data" tab links to both. Everything reads the process's
 :class:`~loadtest.traffic.runtime.TrafficRuntime`: in a distributed UI that is the master's, into which
-the workers' measurements are merged.
+the load generators' measurements are merged.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def install(
     """Add our tabs, data and routes to a Locust ``WebUI`` (before it starts serving, ideally).
 
     ``runtime_of`` returns the runtime whose recorder holds the current test's measurements (it may be
-    swapped between tests); ``extra_rows`` adds rows to the Jobs tab (a distributed master's workers).
+    swapped between tests); ``extra_rows`` adds rows to the Jobs tab (a distributed master's load generators).
     """
     from flask import Response, abort, redirect, request, send_from_directory
 
