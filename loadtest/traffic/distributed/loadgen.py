@@ -26,16 +26,9 @@ from loadtest.traffic.arrivals import dispatch_figures
 from loadtest.traffic.control import on_interrupt
 from loadtest.traffic.distributed.protocol import (
     LOADGEN_CONNECT_S,
-    MSG_DRAIN,
-    MSG_FINAL,
-    MSG_FINISH,
-    MSG_HELLO,
-    MSG_READY,
-    MSG_SCENARIO,
-    MSG_SHARE,
-    MSG_STOP,
     REPORT_KEY,
     Assignment,
+    Msg,
     user_classes_for,
 )
 from loadtest.traffic.runtime import TrafficRuntime
@@ -73,15 +66,15 @@ class LoadgenAgent:
         events.test_start.add_listener(self._on_test_start)
         events.test_stopping.add_listener(self._on_test_stopping)
         events.test_stop.add_listener(self._on_test_stop)
-        runner.register_message(MSG_SCENARIO, self._on_scenario)
-        runner.register_message(MSG_SHARE, self._on_share)
-        runner.register_message(MSG_FINISH, self._on_finish)
-        runner.register_message(MSG_DRAIN, self._on_drain)
+        handlers = {Msg.SCENARIO: self._on_scenario, Msg.SHARE: self._on_share, Msg.FINISH: self._on_finish,
+                    Msg.DRAIN: self._on_drain}
+        for name, handler in handlers.items():
+            runner.register_message(name, handler)
         if runtime is not None:
             self._adopt(runtime, max(0, runner.worker_index))
 
     def hello(self) -> None:
-        self.runner.send_message(MSG_HELLO, {"pid": os.getpid()})
+        self.runner.send_message(Msg.HELLO, {"pid": os.getpid()})
 
     def _adopt(self, runtime: TrafficRuntime, index: int) -> None:
         """Take ``runtime`` as this process's part of the run and tell the master it is ready."""
@@ -91,7 +84,7 @@ class LoadgenAgent:
         samples = self.health == "every" or index == 0
         runtime.measure_process(f"load generator {index}", lambda: (
             (environment.events.request, environment.host) if samples and environment.host else None))
-        self.runner.send_message(MSG_READY, {"classes": [c.__name__ for c in environment.user_classes],
+        self.runner.send_message(Msg.READY, {"classes": [c.__name__ for c in environment.user_classes],
                                              "pid": os.getpid()})
 
     def _on_scenario(self, environment: Environment, msg: Message, **_: object) -> None:
@@ -103,7 +96,7 @@ class LoadgenAgent:
             classes = user_classes_for(runtime, None, assignment.loadgens)
         except Exception as exc:  # reported to the master, which stops with a clear message
             self.error = exc.sentence if isinstance(exc, LoadtestError) else f"{type(exc).__name__}: {exc}"
-            self.runner.send_message(MSG_READY, {"error": self.error})
+            self.runner.send_message(Msg.READY, {"error": self.error})
             self.done.set()
             return
         self.environment.user_classes[:] = classes
@@ -112,7 +105,7 @@ class LoadgenAgent:
 
     def _ask_master_to_stop(self, reason: str) -> None:
         """The spending guard (or another stop request) on this load generator ends the whole run."""
-        self.runner.send_message(MSG_STOP, {"reason": reason})
+        self.runner.send_message(Msg.STOP, {"reason": reason})
 
     def _on_finish(self, environment: Environment, msg: Message, **_: object) -> None:
         """The master ends the test without Locust's stop message: stop the users (our ``test_stop``
@@ -162,7 +155,7 @@ class LoadgenAgent:
         if runtime is None:
             return
         in_flight = runtime.end_test()
-        self.runner.send_message(MSG_FINAL, {
+        self.runner.send_message(Msg.FINAL, {
             "snapshot": runtime.recorder.drain(), "jobs": self._job_counts(runtime), "in_flight_at_end": in_flight,
             "reachability": self._reachability(runtime), "dispatch": dispatch_figures(runtime.dispatcher),
         })

@@ -17,15 +17,8 @@ from locust.runners import STATE_MISSING, MasterRunner
 from loadtest.traffic.arrivals import DispatchFigures, add_dispatch_figures
 from loadtest.traffic.distributed.protocol import (
     FINAL_WAIT_S,
-    MSG_DRAIN,
-    MSG_FINAL,
-    MSG_FINISH,
-    MSG_HELLO,
-    MSG_READY,
-    MSG_SCENARIO,
-    MSG_SHARE,
-    MSG_STOP,
     REPORT_KEY,
+    Msg,
     RunRequest,
 )
 from loadtest.traffic.reachability import Refusal
@@ -100,10 +93,10 @@ class MasterCoordinator:
         events = runner.environment.events
         events.worker_report.add_listener(self._on_report)
         events.heartbeat_sent.add_listener(self._on_heartbeat)
-        runner.register_message(MSG_HELLO, self._on_hello)
-        runner.register_message(MSG_READY, self._on_ready)
-        runner.register_message(MSG_FINAL, self._on_final)
-        runner.register_message(MSG_STOP, self._on_stop_request)
+        handlers = {Msg.HELLO: self._on_hello, Msg.READY: self._on_ready, Msg.FINAL: self._on_final,
+                    Msg.STOP: self._on_stop_request}
+        for name, handler in handlers.items():
+            runner.register_message(name, handler)
         runtime.events.draining.add(self._tell_draining)
         self._watcher = gevent.spawn(self._watch)
 
@@ -124,7 +117,7 @@ class MasterCoordinator:
         info = self._info(msg.node_id)
         info.pid = (msg.data or {}).get("pid")
         loadgens = max(self.expected, len(self.active()) + (0 if info in self.active() else 1))
-        self.runner.send_message(MSG_SCENARIO, self.request.assign(info.index, loadgens), msg.node_id)
+        self.runner.send_message(Msg.SCENARIO, self.request.assign(info.index, loadgens), msg.node_id)
 
     def _on_ready(self, environment: Environment, msg: Message, **_: object) -> None:
         info = self._info(msg.node_id)
@@ -141,7 +134,7 @@ class MasterCoordinator:
     def _tell_draining(self) -> None:
         """The duration is over: the load generators submit no new jobs and follow those in flight."""
         for info in self.active():
-            self.runner.send_message(MSG_DRAIN, None, info.client_id)
+            self.runner.send_message(Msg.DRAIN, None, info.client_id)
 
     def _on_heartbeat(self, client_id: str, timestamp: float, **_: object) -> None:
         info = self.loadgens.get(client_id)
@@ -211,7 +204,7 @@ class MasterCoordinator:
         for info in active:
             if info.share != share:  # each is told when its share differs from what it was told
                 info.share = share
-                self.runner.send_message(MSG_SHARE, {"share": share, "generators": len(active)}, info.client_id)
+                self.runner.send_message(Msg.SHARE, {"share": share, "generators": len(active)}, info.client_id)
 
     def _watch(self) -> None:
         while True:
@@ -289,7 +282,7 @@ class MasterCoordinator:
 
         running = [node for node in self.runner.clients.values() if node.state in (STATE_RUNNING, STATE_SPAWNING)]
         for node in running:  # not Locust's own "stop": after it a Locust worker ignores "quit" for its stop timeout
-            self.runner.send_message(MSG_FINISH, None, node.id)
+            self.runner.send_message(Msg.FINISH, None, node.id)
         grace = float(self.runner.environment.stop_timeout or 0) if running else 0.0
         self.wait_for_finals(grace + FINAL_WAIT_S)
 

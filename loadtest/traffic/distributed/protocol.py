@@ -11,23 +11,29 @@ from loadtest.errors import TargetFailure
 from loadtest.scenario.model import OpenLoad, Scenario
 from loadtest.traffic.runtime import TrafficRuntime
 
-MSG_HELLO = "loadtest:hello"
-"""Load generator → master: I am here; send me the run."""
-MSG_SCENARIO = "loadtest:scenario"
-"""Master → load generator: the run (:class:`Assignment`)."""
-MSG_READY = "loadtest:ready"
-"""Load generator → master: my part of the run is built (or the error that stopped it)."""
-MSG_SHARE = "loadtest:share"
-"""Master → load generator: your share of the ``respect`` budget (``1 / generators``)."""
-MSG_FINAL = "loadtest:final"
-"""Load generator → master: my users stopped; the rest of my measurements."""
-MSG_STOP = "loadtest:stop"
-"""Load generator → master: end the whole run (its spending guard, a refused key...)."""
-MSG_DRAIN = "loadtest:drain"
-"""Master → load generator: the duration is over; submit no new jobs, follow those in flight."""
-MSG_FINISH = "loadtest:finish"
-"""Master → load generator: stop your users and send your final report now (Locust's headless quit skips its
-stop)."""
+
+class Msg:
+    """Our own messages over Locust's connection to and from the master, by name."""
+
+    HELLO = "loadtest:hello"
+    """Load generator → master: I am here; send me the run."""
+    SCENARIO = "loadtest:scenario"
+    """Master → load generator: the run (:class:`Assignment`)."""
+    READY = "loadtest:ready"
+    """Load generator → master: my part of the run is built (or the error that stopped it)."""
+    SHARE = "loadtest:share"
+    """Master → load generator: your share of the ``respect`` budget (``1 / generators``)."""
+    FINAL = "loadtest:final"
+    """Load generator → master: my users stopped; the rest of my measurements."""
+    STOP = "loadtest:stop"
+    """Load generator → master: end the whole run (its spending guard, a refused key...)."""
+    DRAIN = "loadtest:drain"
+    """Master → load generator: the duration is over; submit no new jobs, follow those in flight."""
+    FINISH = "loadtest:finish"
+    """Master → load generator: stop your users and send your final report now (Locust's headless quit
+    skips its stop)."""
+
+
 REPORT_KEY = "loadtest"
 """Key of our recorder drain inside Locust's stats report of a load generator."""
 
