@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from typing import Any, Literal, TextIO
+from typing import Literal, TextIO
 
 import gevent
 import gevent.event
@@ -28,7 +28,11 @@ from loadtest.traffic.distributed.protocol import (
     LOADGEN_CONNECT_S,
     REPORT_KEY,
     Assignment,
+    FinalReport,
+    JobDelta,
     Msg,
+    Report,
+    TargetSeen,
     user_classes_for,
 )
 from loadtest.traffic.runtime import TrafficRuntime
@@ -121,25 +125,26 @@ class LoadgenAgent:
         if self.runtime is not None and self.runtime.limiters is not None:
             self.runtime.limiters.set_share(share)
 
-    def _reachability(self, runtime: TrafficRuntime) -> dict[str, object]:
+    def _reachability(self, runtime: TrafficRuntime) -> TargetSeen:
         """This load generator's view of the target: failing since when, the last error, a refused key."""
         view = runtime.reachability
         refusal = view.refusal
         return {"failing_since": view.failing_since, "last_failure": view.last_failure,
                 "refusal": None if refusal is None else {"status": refusal.status, "message": refusal.message}}
 
-    def _job_counts(self, runtime: TrafficRuntime) -> dict[str, int]:
+    def _job_counts(self, runtime: TrafficRuntime) -> JobDelta:
         """Jobs submitted since the last report and in flight now (the master's progress line and drain)."""
         jobs = runtime.jobs
-        delta = {"submitted": jobs.submitted - self._sent_submitted, "in_flight": jobs.in_flight}
+        delta: JobDelta = {"submitted": jobs.submitted - self._sent_submitted, "in_flight": jobs.in_flight}
         self._sent_submitted = jobs.submitted
         return delta
 
-    def _on_report_to_master(self, client_id: str, data: dict[str, Any], **_: object) -> None:
+    def _on_report_to_master(self, client_id: str, data: dict[str, object], **_: object) -> None:
         runtime = self.runtime
         if runtime is not None:
-            data[REPORT_KEY] = {"snapshot": runtime.recorder.drain(), "jobs": self._job_counts(runtime),
-                                "reachability": self._reachability(runtime)}
+            report: Report = {"snapshot": runtime.recorder.drain(), "jobs": self._job_counts(runtime),
+                              "reachability": self._reachability(runtime)}
+            data[REPORT_KEY] = report
 
     def _on_test_start(self, environment: Environment, **_: object) -> None:
         if self.runtime is not None:
@@ -155,10 +160,11 @@ class LoadgenAgent:
         if runtime is None:
             return
         in_flight = runtime.end_test()
-        self.runner.send_message(Msg.FINAL, {
+        final: FinalReport = {
             "snapshot": runtime.recorder.drain(), "jobs": self._job_counts(runtime), "in_flight_at_end": in_flight,
             "reachability": self._reachability(runtime), "dispatch": dispatch_figures(runtime.dispatcher),
-        })
+        }
+        self.runner.send_message(Msg.FINAL, dict(final))
         gevent.spawn_later(0.5, self.done.set)  # after Locust's own client_stopped has gone out
 
 

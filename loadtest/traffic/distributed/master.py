@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import gevent
 import gevent.event
@@ -18,8 +17,15 @@ from loadtest.traffic.arrivals import DispatchFigures, add_dispatch_figures
 from loadtest.traffic.distributed.protocol import (
     FINAL_WAIT_S,
     REPORT_KEY,
+    DistributedSection,
+    FinalReport,
+    LoadgenEntry,
+    LostLoadgen,
     Msg,
+    Report,
     RunRequest,
+    ShareChange,
+    StalledLoadgen,
 )
 from loadtest.traffic.reachability import Refusal
 from loadtest.traffic.runtime import TrafficRuntime
@@ -117,7 +123,7 @@ class MasterCoordinator:
         info = self._info(msg.node_id)
         info.pid = (msg.data or {}).get("pid")
         loadgens = max(self.expected, len(self.active()) + (0 if info in self.active() else 1))
-        self.runner.send_message(Msg.SCENARIO, self.request.assign(info.index, loadgens), msg.node_id)
+        self.runner.send_message(Msg.SCENARIO, dict(self.request.assign(info.index, loadgens)), msg.node_id)
 
     def _on_ready(self, environment: Environment, msg: Message, **_: object) -> None:
         info = self._info(msg.node_id)
@@ -141,27 +147,24 @@ class MasterCoordinator:
         if info is not None:
             info.last_seen = timestamp
 
-    def _absorb(self, info: LoadgenInfo, data: dict[str, Any]) -> None:
-        snapshot = data.get("snapshot")
+    def _absorb(self, info: LoadgenInfo, data: Report) -> None:
+        snapshot = data["snapshot"]
         if snapshot and snapshot.get("first_t") is not None:  # None: nothing recorded since the last drain
             self.runtime.recorder.merge(snapshot)
-        jobs = data.get("jobs") or {}
-        self.jobs.submitted += int(jobs.get("submitted", 0))
-        self.jobs.in_flight_by_loadgen[info.client_id] = int(jobs.get("in_flight", 0))
+        jobs = data["jobs"]
+        self.jobs.submitted += jobs["submitted"]
+        self.jobs.in_flight_by_loadgen[info.client_id] = jobs["in_flight"]
         info.last_report = time.time()
         info.reports += 1
-        view = data.get("reachability")
-        if isinstance(view, dict):
-            since = view.get("failing_since")
-            info.failing_since = float(since) if isinstance(since, int | float) else None
-            refused = view.get("refusal")
-            refusal = Refusal(int(refused["status"]), str(refused["message"])) if isinstance(refused, dict) else None
-            failure = view.get("last_failure")
-            self.runtime.reachability.take_loadgens([i.failing_since for i in self.active()] or [info.failing_since],
-                                                   str(failure) if failure else None, refusal)
+        view = data["reachability"]
+        info.failing_since = view["failing_since"]
+        refused = view["refusal"]
+        refusal = Refusal(refused["status"], refused["message"]) if refused is not None else None
+        self.runtime.reachability.take_loadgens([i.failing_since for i in self.active()] or [info.failing_since],
+                                                view["last_failure"], refusal)
 
-    def _on_report(self, client_id: str, data: dict[str, Any], **_: object) -> None:
-        payload = data.get(REPORT_KEY)
+    def _on_report(self, client_id: str, data: dict[str, object], **_: object) -> None:
+        payload: Report | None = data.get(REPORT_KEY)  # type: ignore[assignment]  # ours, from LoadgenAgent
         if payload:
             info = self._info(client_id)
             self._recover(info)
@@ -175,11 +178,11 @@ class MasterCoordinator:
 
     def _on_final(self, environment: Environment, msg: Message, **_: object) -> None:
         info = self._info(msg.node_id)
-        data = msg.data or {}
+        data: FinalReport = msg.data
         self._absorb(info, data)
         info.final, info.in_test = True, True
-        info.in_flight_at_end = int(data.get("in_flight_at_end", 0))
-        info.dispatch = data.get("dispatch") or None
+        info.in_flight_at_end = data["in_flight_at_end"]
+        info.dispatch = data["dispatch"]
         self.jobs.in_flight_by_loadgen[info.client_id] = 0
 
     # ------------------------------------------------------------------------------- load generators and budget
@@ -312,10 +315,10 @@ class MasterCoordinator:
         if self.run_ended is None:
             self.run_ended = time.time()
 
-    def ui_rows(self) -> list[dict[str, Any]]:
+    def ui_rows(self) -> list[dict[str, str]]:
         """Rows for the web UI's Jobs tab: load generators running and every one lost."""
         connected = len(self.runner.clients)
-        rows: list[dict[str, Any]] = [{
+        rows: list[dict[str, str]] = [{
             "name": "load generators",
             "value": f"{self.runner.worker_count} ready or running, {connected} connected, {self.expected} expected",
         }]
@@ -336,7 +339,7 @@ class MasterCoordinator:
     def in_flight_at_end(self) -> int:
         return sum(info.in_flight_at_end for info in self.loadgens.values())
 
-    def describe(self, mode: str) -> dict[str, Any]:
+    def describe(self, mode: str) -> DistributedSection:
         """The ``distributed`` section of the run's settings (summary.json ``run.settings.distributed``)."""
         start = self.run_started or 0.0
         end = self.run_ended or time.time()
@@ -345,11 +348,11 @@ class MasterCoordinator:
         def offset(t: float | None) -> float | None:
             return None if t is None or not self.run_started else round(t - start, 3)
 
-        loadgens = []
-        lost = []
-        stalled = []
+        loadgens: list[LoadgenEntry] = []
+        lost: list[LostLoadgen] = []
+        stalled: list[StalledLoadgen] = []
         for info in sorted(self.loadgens.values(), key=lambda i: i.index):
-            entry = {
+            entry: LoadgenEntry = {
                 "name": info.client_id, "index": info.index, "host": info.client_id.rsplit("_", 1)[0], "pid": info.pid,
                 "joined_at_s": offset(info.joined_at), "reports": info.reports, "final_report": info.final,
                 "in_flight_at_end": info.in_flight_at_end,
@@ -376,7 +379,8 @@ class MasterCoordinator:
                     "note": "sent no heartbeats for a while, then came back; its share of the rate budget went to "
                             "the others meanwhile",
                 })
-        shares = [{"at_s": offset(t), "generators": n, "share": share} for t, n, share in self.share_changes]
+        shares: list[ShareChange] = [{"at_s": offset(t), "generators": n, "share": share}
+                                     for t, n, share in self.share_changes]
         return {"mode": mode, "generators_expected": self.expected, "generators": loadgens, "lost_generators": lost,
                 "stalled_generators": stalled, "limiter_shares": shares}
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from loadtest.errors import TargetFailure
 from loadtest.scenario.model import OpenLoad, Scenario
+from loadtest.traffic.arrivals import DispatchFigures
 from loadtest.traffic.runtime import TrafficRuntime
 
 
@@ -53,6 +54,117 @@ SEED_STRIDE = 1_000_003
 random choices and Poisson arrivals are not copies of each other."""
 
 
+Snapshot = dict[str, Any]
+"""A recorder's ``drain()`` (``loadtest.metrics.recorder``), as it travels."""
+
+
+class RefusalSeen(TypedDict):
+    status: int
+    message: str
+
+
+class TargetSeen(TypedDict):
+    """A load generator's view of the target: failing since when, the last error, a refused key."""
+
+    failing_since: float | None
+    last_failure: str | None
+    refusal: RefusalSeen | None
+
+
+class JobDelta(TypedDict):
+    """Jobs submitted since the previous report, and in flight now."""
+
+    submitted: int
+    in_flight: int
+
+
+class Report(TypedDict):
+    """What a load generator adds to each of Locust's stats reports (under :data:`REPORT_KEY`)."""
+
+    snapshot: Snapshot
+    jobs: JobDelta
+    reachability: TargetSeen
+
+
+class FinalReport(Report):
+    """``loadtest:final``: the rest of the measurements once the users stopped."""
+
+    in_flight_at_end: int
+    dispatch: DispatchFigures | None
+
+
+class AssignmentMessage(TypedDict):
+    """``loadtest:scenario``: the part of the run a load generator is handed."""
+
+    name: str
+    text: str
+    overrides: dict[str, str | int]
+    index: int
+    generators: int
+    base_dir: str
+
+
+class LoadgenEntry(TypedDict):
+    """One load generator in ``run.settings.distributed.generators``."""
+
+    name: str
+    index: int
+    host: str
+    pid: int | None
+    joined_at_s: float | None
+    reports: int
+    final_report: bool
+    in_flight_at_end: int
+    error: NotRequired[str]
+
+
+class LostLoadgen(TypedDict):
+    """One in ``lost_generators``: when it was last heard from and how much of the run it missed."""
+
+    name: str
+    index: int
+    pid: int | None
+    reason: str | None
+    lost_at: str
+    lost_at_s: float | None
+    missed_s: float | None
+    missed_fraction: float | None
+    last_report_at_s: float | None
+    note: str
+
+
+class Stall(TypedDict):
+    from_s: float | None
+    to_s: float | None
+    seconds: float
+
+
+class StalledLoadgen(TypedDict):
+    """One in ``stalled_generators``: each time it sent no heartbeats for a while, then came back."""
+
+    name: str
+    index: int
+    stalls: list[Stall]
+    note: str
+
+
+class ShareChange(TypedDict):
+    at_s: float | None
+    generators: int
+    share: float
+
+
+class DistributedSection(TypedDict):
+    """``run.settings.distributed`` in summary.json (docs/distributed.md)."""
+
+    mode: str
+    generators_expected: int
+    generators: list[LoadgenEntry]
+    lost_generators: list[LostLoadgen]
+    stalled_generators: list[StalledLoadgen]
+    limiter_shares: list[ShareChange]
+
+
 class LoadgensMissing(TargetFailure):
     """A distributed run never started: its load generators did not all come, or one could not build the run."""
 
@@ -94,7 +206,7 @@ class RunRequest:
     """The scenario's directory on the master: a load generator that has the same directory reads payload
     files there (local ones always do), else from its working directory."""
 
-    def assign(self, index: int, loadgens: int) -> dict[str, Any]:
+    def assign(self, index: int, loadgens: int) -> AssignmentMessage:
         """The ``loadtest:scenario`` message for load generator ``index`` of ``loadgens``."""
         return {
             "name": self.scenario_name, "text": self.scenario_text, "overrides": self.overrides,
@@ -108,7 +220,7 @@ class Assignment:
 
     scenario_name: str
     scenario_text: str
-    overrides: dict[str, object]
+    overrides: dict[str, str | int]
     index: int
     loadgens: int
     base_dir: Path
@@ -116,7 +228,7 @@ class Assignment:
     the working directory."""
 
     @classmethod
-    def from_message(cls, data: dict[str, Any]) -> Assignment:
+    def from_message(cls, data: AssignmentMessage) -> Assignment:
         master_dir = Path(data.get("base_dir") or "")
         return cls(
             scenario_name=str(data["name"]), scenario_text=str(data["text"]), overrides=dict(data["overrides"]),
