@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import __version__
+from loadtest.errors import InvalidInput
 from loadtest.metrics import hdr, summary
 from loadtest.metrics.recorder import JOB_ROW_FIELDS, Recorder
 
@@ -62,7 +63,7 @@ def _file_mode() -> int:
 _FILE_MODE = _file_mode()
 
 
-class RunDirectoryError(Exception):
+class RunDirectoryError(InvalidInput):
     """A run directory that is missing, unreadable or of an unknown format; the message says which file."""
 
 
