@@ -15,7 +15,7 @@ the locustfile, the two entry points), never shown as a traceback::
     │   ├── CriteriaError               thresholds or baseline settings (check.criteria)
     │   ├── CheckInputError             what `loadtest check` was given (check.judge)
     │   ├── BaselineError               a baseline that cannot be saved or read (check.baselines)
-    │   ├── RunDirectoryError           a run directory that cannot be read (metrics.rundir)
+    │   ├── RunDirectoryError           a run directory that cannot be read (rundir.errors)
     │   ├── LimitsFileError             a discovery's limits.json (discovered_limits)
     │   ├── OutputError                 where a run would write (pipeline.output)
     │   ├── TargetError                 the target as configured: a key variable unset (traffic.runtime)

@@ -33,10 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from loadtest.check.judge import judge_run
     from loadtest.check.junit import write_junit
-    from loadtest.check.regression import DEFAULT_CONFIDENCE
     from loadtest.errors import InvalidInput, UsageError
+    from loadtest.metrics.noise import DEFAULT_CONFIDENCE
+    from loadtest.rundir.write import write_verdicts
     from loadtest.scenario.loader import load_scenario
 
     began = time.monotonic()
@@ -50,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
                          confidence=confidence, use_baseline=not args.no_baseline)
     run_dir = verdicts.run_dir or args.run_dir
     try:
-        verdicts.write(run_dir)
+        write_verdicts(Path(run_dir), verdicts.as_document())
     except OSError as exc:
         print(f"loadtest check: cannot write verdicts.json into {run_dir}: {exc}", file=sys.stderr)
     if not args.no_report:

@@ -23,14 +23,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 from urllib.parse import urlsplit
 
 import gevent
 
 from loadtest import __version__, contract, exitcodes
 from loadtest.contract import Op
-from loadtest.discovered_limits import LIMITS_JSON
 from loadtest.discovery.document import document, operation_entry
 from loadtest.discovery.evidence import Step
 from loadtest.discovery.experiments import (
@@ -50,12 +49,13 @@ from loadtest.discovery.prober import JOB_CREATING, Call, DiscoveryAborted, Prob
 from loadtest.errors import InvalidInput
 from loadtest.pipeline.target import Target
 from loadtest.pipeline.watch import RunWatch
+from loadtest.redaction import redact
+from loadtest.rundir.layout import EMULATOR_LOG, LIMITS_JSON
+from loadtest.rundir.write import write_discovery_requests, write_ground_truth, write_limits
 from loadtest.scenario.model import EmulatorTarget
 from loadtest.traffic.control import on_interrupt
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-REQUESTS_CSV = "requests.csv"
-PAGE = "limits.html"
 DEFAULT_URL_OPS: tuple[Op, ...] = (Op.RUN, Op.STATUS)
 DEFAULT_URL_MAX_JOBS = 1000
 """The job cap against an endpoint URL when no --max-jobs is given (a scenario's ``target.max_jobs`` default)."""
@@ -288,7 +288,7 @@ def discover(options: DiscoveryOptions, out: TextIO, err: TextIO, environ: dict[
     run_dir = prepare_run_directory(options.run_dir, options.out_dir, f"limits-{resolved.name}", force=options.force)
     target: Target | None = None
     if resolved.emulator_target is not None:
-        target = Target.start_emulator(resolved.emulator_target, log_path=run_dir / "emulator.log")
+        target = Target.start_emulator(resolved.emulator_target, log_path=run_dir / EMULATOR_LOG)
         resolved.base_url = target.base_url
     try:
         return _discover(options, resolved, ops, run_dir, target, out, err)
@@ -444,8 +444,6 @@ def _write(run_dir: Path, options: DiscoveryOptions, resolved: ResolvedTarget, o
            prober: Prober, fixtures: JobFixtures, health: HealthSampler, outcomes: dict[Op, OpOutcome],
            queue: QueueResult | None, started_at: float, aborted: str | None,
            ground_truth: dict[str, Any] | None) -> dict[str, Any]:
-    from loadtest.metrics.rundir import redact, write_atomic, write_json
-
     operations: dict[str, dict[str, Any]] = {}
     for op, outcome in outcomes.items():
         records = [r for r in prober.records if r.op == op.value and r.phase not in ("setup", "health", "cleanup")]
@@ -479,10 +477,10 @@ def _write(run_dir: Path, options: DiscoveryOptions, resolved: ResolvedTarget, o
         extra["notes"] = fixtures.fixtures.notes
     if ground_truth is not None:
         extra["emulator_jobs_submitted"] = _submitted(ground_truth)
-        write_json(run_dir / "ground_truth.json", ground_truth)
-    doc: dict[str, Any] = redact(document(header, operations, extra))
-    write_json(run_dir / LIMITS_JSON, doc)
-    write_atomic(run_dir / REQUESTS_CSV, _requests_csv(prober))
+        write_ground_truth(run_dir, ground_truth)
+    doc = cast(dict[str, Any], redact(document(header, operations, extra)))
+    write_limits(run_dir, doc)
+    write_discovery_requests(run_dir, _requests_csv(prober))
     return doc
 
 

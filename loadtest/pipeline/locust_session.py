@@ -28,11 +28,11 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadtest import exitcodes
 from loadtest.errors import LoadtestError, explain
-from loadtest.metrics.rundir import EMULATOR_LOG
 from loadtest.pipeline.conclude import Afterwards, conclude
 from loadtest.pipeline.finished import FinishedRun, run_settings
 from loadtest.pipeline.target import Target
 from loadtest.pipeline.watch import RunWatch
+from loadtest.rundir.layout import EMULATOR_LOG
 from loadtest.traffic.distributed.hooks import attach_to_locust
 from loadtest.traffic.distributed.master import MasterCoordinator
 from loadtest.traffic.outcome import RunOutcome

@@ -20,6 +20,7 @@ from locust import LoadTestShape
 from locust.env import Environment
 from locust.runners import MasterRunner
 
+from loadtest.rundir.layout import GENERATORS_DIR
 from loadtest.scenario.model import OpenLoad, Scenario
 from loadtest.traffic.arrivals import DispatchFigures
 from loadtest.traffic.distributed.master import MasterCoordinator
@@ -36,9 +37,6 @@ from loadtest.traffic.drive import SHAPE_SLACK_S, Drive, locust_environment
 from loadtest.traffic.outcome import Watcher
 from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.shape import make_shape_class
-
-LOADGEN_LOGS = "generators"
-"""The run directory's folder of the local load generators' logs (``generator-N.log``)."""
 
 
 class MasterDrive(Drive):
@@ -130,7 +128,7 @@ def create_master_drive(
     )
     port = runner.server.port
     if local:
-        processes = start_local_loadgens(options.local, port, locust_dir / LOADGEN_LOGS)
+        processes = start_local_loadgens(options.local, port, locust_dir / GENERATORS_DIR)
     else:
         processes = []
         print(f"loadtest: master waiting for {expected} load generator(s) on port {port} (loadtest run "
