@@ -1,4 +1,5 @@
-"""Admin routes outside the RunPod paths: ground truth, per-job records, reset, config, readiness, metrics.
+"""Admin routes outside the RunPod paths: ground truth, per-job and per-OpenAI-request records, reset,
+config, readiness, metrics.
 
 Shapes are documented in ``docs/emulator.md``. No auth: the emulator listens on loopback by default.
 """
@@ -60,6 +61,17 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
         runtime.catch_up()
         return json_response(200, groundtruth.job_page(runtime, offset, limit, emulator.origin))
 
+    async def llm_records(request: web.Request) -> web.Response:
+        runtime = pick(request)
+        try:
+            offset = parse_count(request.query.get("offset"), "offset", 0, 1 << 62)
+            limit = parse_count(request.query.get("limit"), "limit", 1_000, JOB_RECORDS_PAGE_MAX)
+        except BadRequest as exc:
+            return error_response(400, str(exc))
+        runtime.catch_up()
+        page = runtime.llm_truth.page(offset, limit, emulator.origin)
+        return json_response(200, {"endpoint": runtime.config.id} | page)
+
     async def reset(request: web.Request) -> web.Response:
         endpoint_id = request.query.get("endpoint")
         if endpoint_id is not None:
@@ -85,6 +97,7 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
 
     app.router.add_get(f"{ADMIN_PREFIX}/ground-truth", ground_truth)
     app.router.add_get(f"{ADMIN_PREFIX}/ground-truth/jobs", job_records)
+    app.router.add_get(f"{ADMIN_PREFIX}/ground-truth/llm", llm_records)
     app.router.add_post(f"{ADMIN_PREFIX}/reset", reset)
     app.router.add_get(f"{ADMIN_PREFIX}/config", config)
     app.router.add_get(f"{ADMIN_PREFIX}/ready", ready)

@@ -90,6 +90,7 @@ def endpoint_snapshot(runtime: EndpointRuntime, origin: float = 0.0) -> dict[str
             "current": runtime.pool.worker_counts(),
         },
         "completion_lateness": runtime.pool.lateness_snapshot(),
+        "llm": runtime.llm_truth.snapshot(),
     }
     real_workers = runtime.pool.real_workers_snapshot(origin)
     if real_workers is not None:
@@ -150,6 +151,7 @@ def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = 
 
     req, rej, sub, fin, gauge_jobs, gauge_workers, hooks, exec_sum = [], [], [], [], [], [], [], []
     worker_req: list[tuple[dict[str, object], float]] = []
+    tokens: list[tuple[dict[str, object], float]] = []
     for rt in runtimes:
         ep = rt.config.id
         c = rt.counters
@@ -169,6 +171,8 @@ def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = 
             ({"endpoint": ep, "result": "failed"}, c.webhook_failed),
         ]
         exec_sum += [({"endpoint": ep}, rt.store.exec_ms_total)]
+        tokens += [({"endpoint": ep, "kind": "prompt"}, rt.llm_truth.prompt_tokens),
+                   ({"endpoint": ep, "kind": "output"}, rt.llm_truth.output_tokens)]
     family("loadtest_emulator_requests_total", "counter", "Requests answered, by operation and HTTP code.", req)
     family("loadtest_emulator_rejected_total", "counter", "Requests refused with 429, by limit.", rej)
     family(
@@ -181,6 +185,8 @@ def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = 
     family("loadtest_emulator_health_workers", "gauge", "The /health worker counters.", gauge_workers)
     family("loadtest_emulator_webhooks_total", "counter", "Webhook deliveries by result.", hooks)
     family("loadtest_emulator_execution_ms_total", "counter", "Sum of finished jobs' executionTime.", exec_sum)
+    family("loadtest_emulator_llm_tokens_total", "counter",
+           "Tokens of finished OpenAI requests (prompt and output), as the ground truth counts them.", tokens)
     if loop_lag is not None:
         family("loadtest_emulator_loop_lag_max_ms", "gauge",
                "Largest event-loop lag of the emulator process since start (or reset), in ms.",
