@@ -5,6 +5,7 @@ cold starts) are read from the ground truth, whose simulated times are exact."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from typing import Any
@@ -299,12 +300,12 @@ def test_continuous_batching_slows_every_sequence_in_flight(serve):
         answers = await asyncio.gather(*(api.post(CHAT, request) for _ in range(4)))
         assert all(status == 200 for status, _, _ in answers)
         alone, *together = await _llm_records(api)
-        gaps = [b - a for a, b in zip(alone["emit_ms"], alone["emit_ms"][1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(alone["emit_ms"])]
         assert gaps == pytest.approx([10.0] * 4, abs=0.002)
         for record in together:  # four sequences in flight: each token takes 10 ms * (1 + 1.0 * 3)
             emit = record["emit_ms"]
             assert len(emit) == 5
-            assert [b - a for a, b in zip(emit, emit[1:], strict=False)] == pytest.approx([40.0] * 4, abs=0.002)
+            assert [b - a for a, b in itertools.pairwise(emit)] == pytest.approx([40.0] * 4, abs=0.002)
 
     # the prefill is long enough for all four requests to be in flight before the first token
     serve(_llm(workers_max=1, concurrency=4,
@@ -326,7 +327,7 @@ def test_concurrency_caps_the_sequences_per_worker(serve):
 
 def test_cold_start_and_queue_come_before_the_first_token(serve):
     async def body(api):
-        status, answer, _ = await api.post(CHAT, {"messages": MSG, "max_tokens": 2})
+        status, _, _ = await api.post(CHAT, {"messages": MSG, "max_tokens": 2})
         assert status == 200
         (record,) = await _llm_records(api)
         assert record["startedAt"] - record["submittedAt"] == pytest.approx(250, abs=0.002)  # the cold start
