@@ -141,6 +141,17 @@ class WebhookConfig(_Strict):
     timeout: Duration = 10.0
 
 
+class StreamBatchingConfig(_Strict):
+    """How RunPod's vLLM worker groups a stream's events into yields (worker-vllm's ``MIN_BATCH_SIZE``,
+    ``BATCH_SIZE_GROWTH_FACTOR``, ``DEFAULT_BATCH_SIZE``; its defaults 1, 3, 50 are these): the first yield
+    holds ``min`` events, each next one ``growth`` times more, at most ``size``; the events of a yield
+    reach the client together, when its last one is produced."""
+
+    size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 50
+    min: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 1
+    growth: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 3.0
+
+
 class LanguageModelConfig(_Strict):
     """The language model simulated workers serve on the OpenAI-compatible routes (``/openai/v1/...``).
 
@@ -171,6 +182,9 @@ class LanguageModelConfig(_Strict):
     """Time to produce each token after the first, for a sequence running alone on its worker."""
     batch_slowdown: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.05
     """How much each other sequence in flight on the same worker slows a token (0: not at all)."""
+    stream_batching: StreamBatchingConfig | None = None
+    """Unset (the default): every token's event is sent the moment it is produced. Set (``{}`` for the
+    vLLM worker's defaults): events are sent in growing batches, as RunPod's vLLM worker yields them."""
     records_max: Count = 10_000
     """Per-request records (token counts and every token's emit time) kept in the ground truth; the oldest
     are dropped first (and counted). Summaries cover every request."""

@@ -72,8 +72,8 @@ class Generation:
     """One request's answer, produced on one worker (a fresh one for each attempt of the job)."""
 
     __slots__ = (
-        "_offset", "created", "emit_times", "emitted", "finish_reason", "lm", "output_tokens", "prefill_s",
-        "request",
+        "_batch", "_offset", "_pending", "_pending_tokens", "created", "emit_times", "emitted", "finish_reason",
+        "lm", "output_tokens", "prefill_s", "request",
     )
 
     def __init__(
@@ -88,8 +88,14 @@ class Generation:
         self._offset = offset
         self.created = int(time.time())
         self.emitted = 0
+        """Tokens produced so far."""
         self.emit_times = array("d")
-        """Simulated (loop-clock) time of each token emitted so far."""
+        """Simulated (loop-clock) time each token left the worker: when it was produced, or with stream
+        batching when the batch holding it was yielded."""
+        batching = lm.config.stream_batching if request.stream else None
+        self._batch: float | None = None if batching is None else lm.first_batch
+        self._pending: list[dict[str, Any]] = []
+        self._pending_tokens = 0
 
     @property
     def finished(self) -> bool:
@@ -108,10 +114,30 @@ class Generation:
 
     def emit(self, at: float, job_id: str) -> list[dict[str, Any]]:
         """Produce the next token at simulated time ``at``: the chunk objects a streaming client receives
-        for it (none for a request answered whole)."""
+        now (none for a request answered whole; with stream batching, the batch this token completes)."""
+        chunks = self._chunks_of_next_token(job_id)
+        if self._batch is None:
+            self.emit_times.append(at)
+            return chunks
+        out: list[dict[str, Any]] = []
+        self._pending_tokens += 1
+        for chunk in chunks:  # as worker-vllm counts: every event, the role and usage chunks too
+            self._pending.append(chunk)
+            if len(self._pending) >= self._batch:
+                out += self._pending
+                self._pending = []
+                self._batch = self.lm.next_batch(self._batch)
+        if self.finished:
+            out += self._pending
+            self._pending = []
+        if out and self._pending_tokens and (self.finished or not self._pending):
+            self.emit_times.extend([at] * self._pending_tokens)
+            self._pending_tokens = 0
+        return out
+
+    def _chunks_of_next_token(self, job_id: str) -> list[dict[str, Any]]:
         index = self.emitted
         self.emitted += 1
-        self.emit_times.append(at)
         request = self.request
         if not request.stream:
             return []
@@ -183,6 +209,16 @@ class LanguageModel:
         self._prefill_overhead = float(config.prefill_overhead)
         self._prefill_per_token = float(config.prefill_per_token)
         self._slowdown = float(config.batch_slowdown)
+        batching = config.stream_batching
+        self._batch_max = 1 if batching is None else batching.size
+        self._batch_growth = 1.0 if batching is None else float(batching.growth)
+        dynamic = batching is not None and batching.growth > 1 and batching.size > batching.min
+        self.first_batch = float(batching.min if dynamic and batching is not None else self._batch_max)
+        """Events in a stream's first yield (stream batching)."""
+
+    def next_batch(self, current: float) -> float:
+        """Events in the yield after one of ``current`` events (worker-vllm's ``BatchSize.update``)."""
+        return min(current * self._batch_growth, self._batch_max)
 
     def parse(self, route: OpenAIRoute, body: dict[str, Any]) -> CompletionRequest:
         """A validated request for this model (raises ``OpenAIError``, a 400)."""

@@ -277,6 +277,24 @@ async def _llm_records(api: Any) -> list[dict[str, Any]]:
         return (await response.json())["requests"]
 
 
+def test_stream_batching_sends_events_in_growing_batches_as_the_vllm_worker(serve):
+    async def body(api):
+        request = {"messages": MSG, "stream": True, "max_tokens": 12, "ignore_eos": True}
+        status, _, raw = await _raw(api, CHAT, request)
+        events = _events(raw)
+        assert status == 200 and len(events) == 1 + 12 + 1  # role, tokens, [DONE]: nothing lost or added
+        (record,) = await _llm_records(api)
+        first = 2 + 0.2  # the prefill: the first token is produced then, but yielded with the second batch
+        # batches of 1 (the role chunk alone), 3, then 5 (3 * 3, at most 5) events; the rest at the end
+        assert record["emit_ms"] == pytest.approx([first + 20] * 3 + [first + 70] * 5 + [first + 110] * 4, abs=0.002)
+        assert record["ttft_ms"] == pytest.approx(first + 20, abs=0.002)
+        status, _, raw = await _raw(api, CHAT, {**request, "stream": False})  # a whole answer is not batched
+        (_, whole) = await _llm_records(api)
+        assert whole["emit_ms"][:2] == pytest.approx([first, first + 10], abs=0.002)
+
+    serve(_llm(llm={"decode_time": "10ms", "stream_batching": {"size": 5, "min": 1, "growth": 3}}), body)
+
+
 def test_prefill_grows_with_the_prompt(serve):
     async def body(api):
         for content in ("abcd", "x" * 160):  # 1 and 40 prompt tokens
