@@ -14,7 +14,6 @@ rule (:data:`~loadtest.emulator.openai_requests.CHARS_PER_TOKEN`) counts an answ
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
 from array import array
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadtest.contract import JobStatus, OpenAIRoute
 from loadtest.distributions import count_sampler, sampler
+from loadtest.emulator.groundtruth import records_page
 from loadtest.emulator.openai_requests import CompletionRequest, parse_completion_request
 from loadtest.emulator.process_pool import Tally
 from loadtest.emulator.workers import Lateness
@@ -391,11 +391,5 @@ class LLMTruth:
 
     def page(self, offset: int, limit: int, origin: float) -> dict[str, object]:
         """Per-request records in the order their jobs ended, ``limit`` from ``offset``."""
-        first = self.records_dropped
-        start = max(offset, first)
-        end = min(self.records_total, start + limit)
-        records = [record.to_json(origin) for record in itertools.islice(self.records, start - first, end - first)]
-        return {
-            "total": self.records_total, "first_offset": first, "offset": start,
-            "next_offset": end if end < self.records_total else None, "requests": records,
-        }
+        return records_page(self.records, self.records_total, offset, limit, "requests",
+                            lambda record: record.to_json(origin))
