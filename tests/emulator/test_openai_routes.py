@@ -147,6 +147,28 @@ def test_unknown_route_method_and_auth(serve):
     serve(LLM, body)
 
 
+def test_openai_budget_is_enforced_and_a_stream_holds_its_slot_to_the_end(serve):
+    async def body(api):
+        request = {"messages": MSG, "stream": True, "max_tokens": 10, "ignore_eos": True}
+        async with api.session.post(api.url(CHAT), json=request, headers=api.headers) as streaming:
+            await streaming.content.readline()  # the stream has begun: one request of openai in flight
+            status, answer, headers = await api.get(MODELS)
+            assert status == 429 and answer["limit"] == "concurrency" and answer["operation"] == "openai"
+            assert headers["Retry-After"] == "1"
+            await streaming.read()
+        for _ in range(2):  # the first stream and these two: the window's budget of 3
+            status, _, _ = await api.get(MODELS)
+            assert status == 200
+        status, answer, _ = await api.post(CHAT, {"messages": MSG})
+        assert status == 429 and answer["limit"] == "rate"
+        truth = await api.ground_truth()
+        assert truth["rejected"]["openai"] == {"concurrency": 1, "rate": 1}
+        assert truth["jobs"]["submitted_by"] == {"openai": 3}
+
+    serve(_llm(limits={"concurrency_overrides": {"openai": 1}, "rate_overrides": {"openai": 3}},
+               llm={"decode_time": "10ms"}), body)
+
+
 def test_payload_limit_applies_to_openai_bodies(serve):
     async def body(api):
         status, answer, _ = await api.post(CHAT, {"messages": [{"role": "user", "content": "x" * 200}]})
