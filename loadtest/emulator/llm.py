@@ -349,7 +349,7 @@ class LLMTruth:
         record.status = job.status
         record.finish_reason = generation.finish_reason if job.status == COMPLETED else None
         record.prompt_tokens = request.prompt_tokens
-        record.output_tokens = generation.emitted
+        record.output_tokens = len(generation.emit_times)  # the tokens that left the worker
         record.submitted_at = job.submitted_at
         record.started_at = job.started_at
         record.finished_at = job.finished_at

@@ -24,6 +24,7 @@ shape of every other operation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from array import array
 from typing import Any
@@ -143,18 +144,17 @@ class Relay:
         deadline = loop.time() + FIRST_OUTPUT_WAIT_MS / 1000
         response: web.StreamResponse | None = None
         while True:
+            finished = job.status in TERMINAL or job.expired  # before draining: no chunk is left behind
             chunks = runtime.store.drain(job)
             if chunks:
                 data = self._frames(chunks)
                 if response is None and self.early_error is not None:
                     return json_response(*self.early_error)
                 if data:
-                    if response is None:
-                        response = web.StreamResponse(headers=SSE_HEADERS)
-                        await response.prepare(request)
-                    if not await self._write(response, data):
+                    response = response or web.StreamResponse(headers=SSE_HEADERS)
+                    if not await self._write(response, data, request):
                         return response
-            if job.status in TERMINAL or job.expired:
+            if finished:
                 break
             if response is None and loop.time() >= deadline:
                 return self._unfinished()
@@ -166,8 +166,7 @@ class Relay:
             if self.early_error is not None:
                 return json_response(*self.early_error)
             response = web.StreamResponse(headers=SSE_HEADERS)
-            await response.prepare(request)
-            if not await self._write(response, data):
+            if not await self._write(response, data, request):
                 return response
         tail = bytearray()
         if job.status != COMPLETED or job.expired:
@@ -176,13 +175,17 @@ class Relay:
             tail += b"data: " + _encode(body).encode() + b"\n\n"
         if not self.done_sent:
             tail += _DONE_FRAME
-        if await self._write(response, bytes(tail)):
-            await response.write_eof()
+        if await self._write(response, bytes(tail), request):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await response.write_eof()
         return response
 
-    async def _write(self, response: web.StreamResponse, data: bytes) -> bool:
-        """Send ``data`` now; False when the client has gone (the job runs on, as on the platform)."""
+    async def _write(self, response: web.StreamResponse, data: bytes, request: web.Request) -> bool:
+        """Send ``data`` now (the headers first, if not sent yet); False when the client has gone (the job
+        runs on, as on the platform)."""
         try:
+            if not response.prepared:
+                await response.prepare(request)
             await response.write(data)
         except (ConnectionError, RuntimeError):
             self.abandoned = True
