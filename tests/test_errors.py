@@ -31,6 +31,7 @@ PRIVATE = {
     "loadtest.discovery.experiments.Stop": "ends one search step inside the discovery",
     "loadtest.emulator.jobstore.TransitionError": "becomes the emulator's HTTP answer",
     "loadtest.emulator.parsing.BadRequest": "becomes the emulator's HTTP 400",
+    "loadtest.emulator.openai_requests.OpenAIError": "becomes the emulator's OpenAI-shaped HTTP error",
     "loadtest.scenario.overrides._Problem": "one override's sentence, gathered into an OverrideError",
     "loadtest.scenario.semantics._ReferenceProblem": "becomes a scenario issue",
     "loadtest.scenario.source.SourceError": "becomes a ScenarioError or a YamlFileError",
