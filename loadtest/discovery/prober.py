@@ -1,11 +1,14 @@
 """The discovery's HTTP side: one request at a time or paced streams, every answer recorded, Retry-After
 honoured, the job cap enforced.
 
-Requests go through the project's :class:`~loadtest.traffic.client.ApiClient` (URLs, auth header, JSON,
-``Retry-After`` parsing) over one Locust ``FastHttpSession`` whose connection pool is large enough that no
-request waits for a connection (a wait would shift its send time). Pacing runs in one greenlet that sleeps
-until each scheduled instant (absolute times, so a late wake-up never shifts the later ones) and starts
-the request in a greenlet of its own; what was *actually* sent is measured from the send times.
+Requests are made as the run's are (:mod:`loadtest.queue_api.wire`: URLs, auth header, JSON, errors,
+``Retry-After``) and sent over one Locust ``FastHttpSession`` whose connection pool is large enough that no
+request waits for a connection (a wait would shift its send time); never retried: a 429 is counted, and
+while nothing answers each request waits a growing pause first (as every client of the run).
+
+Pacing runs in one greenlet that sleeps until each scheduled instant (absolute times, so a late wake-up
+never shifts the later ones) and starts the request in a greenlet of its own; what was *actually* sent is
+measured from the send times.
 
 Honouring ``Retry-After``: once a 429 of an operation says ``Retry-After: R``, no request of that
 operation is sent before R seconds after that answer came; a paced stream leaves those sends out and
@@ -25,13 +28,18 @@ from typing import Any
 import gevent
 from gevent import Greenlet
 
-from loadtest import exitcodes
+from loadtest import contract, exitcodes
 from loadtest.contract import Op
 from loadtest.discovery.evidence import RequestRecord, Step, summarise_step
-from loadtest.scenario.model import On429
-from loadtest.traffic.client import ApiClient, ApiResult, parse_retry_after
-from loadtest.traffic.control import RunControl
-from loadtest.traffic.reachability import Reachability
+from loadtest.queue_api.reachability import Backoff, Reachability
+from loadtest.queue_api.wire import (
+    ApiResult,
+    answer_error,
+    parse_retry_after,
+    request_body,
+    request_headers,
+    request_line,
+)
 
 JOB_CREATING: frozenset[Op] = frozenset({Op.RUN, Op.RUNSYNC})
 WAIT_CAP_S = 330.0
@@ -168,12 +176,10 @@ class Prober:
             connection_timeout=10.0, concurrency=pool_size,
         )
         self.reachability = Reachability()
-        self._control = RunControl()
-        self._api = ApiClient(
-            self._session, endpoint_id=endpoint_id, api_key=api_key,
-            on_429=On429(action="count", honour_retry_after=False, max_retries=0),
-            control=self._control, rng=random.Random(1), reachability=self.reachability,
-        )
+        self._backoff = Backoff(random.Random(1))
+        self._endpoint_id = endpoint_id
+        self._headers = request_headers(api_key, json_body=False)
+        self._json_headers = request_headers(api_key, json_body=True)
         self._api_key = api_key
         self.t0 = time.perf_counter()
         self.records: list[RequestRecord] = []
@@ -260,7 +266,7 @@ class Prober:
         record.sent = self.now()  # refined from the client's own send instant once answered
         result: ApiResult | None = None
         try:
-            result = self._api.call(op, flow="limits", job_id=call.job_id, body=call.body, params=call.params)
+            result = self._exchange(call)
         finally:
             self.in_flight[op] -= 1
             if result is None and creates:  # killed before an answer
@@ -271,6 +277,33 @@ class Prober:
             job_id = body.get("id") if isinstance(body, dict) else None
             self.jobs.settle(result.ok, job_id if isinstance(job_id, str) else None)
         return record
+
+    def _exchange(self, call: Call) -> ApiResult:
+        """One HTTP request and its answer (after the pause while the target does not answer)."""
+        pause = self._backoff.pause()
+        if pause:
+            gevent.sleep(pause)
+        method, path = request_line(call.op, self._endpoint_id, job_id=call.job_id, params=call.params)
+        data = request_body(method, call.body)
+        session: Any = self._session  # Locust's typing lacks the error responses' attributes
+        started_at = time.time()
+        began = time.perf_counter()
+        response = session._send_request_safe_mode(method, session.base_url + path, payload=data,
+                                                   headers=self._json_headers if data else self._headers)
+        status = response.status_code or 0
+        try:
+            content = response.content if status else None
+        except Exception as exc:  # the connection broke while the body was read
+            content, status = None, 0
+            response.error = exc
+        latency = time.perf_counter() - began
+        error = answer_error(status, content, response.error if status == 0 else None)
+        retry_after = None
+        if status == 429 and response.headers:
+            retry_after = response.headers.get(contract.RETRY_AFTER_HEADER)
+        self._backoff.observe(status)
+        self.reachability.observe(status, error)
+        return ApiResult(call.op, status, content, error, latency, started_at, began, retry_after)
 
     def _take(self, record: RequestRecord, result: ApiResult, batch: Batch | None) -> None:
         now = self.now()
@@ -302,7 +335,7 @@ class Prober:
         record = RequestRecord(call.op.value, phase, 0, self.now())
         record.sent = record.scheduled
         self.records.append(record)
-        result = self._api.call(call.op, flow="limits", job_id=call.job_id, body=call.body, params=call.params)
+        result = self._exchange(call)
         self._take(record, result, None)
         if creates:
             body = result.body if result.ok else None

@@ -14,13 +14,15 @@ from typing import TextIO
 from loadtest import exitcodes
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.check.verdicts import Verdicts
-from loadtest.discovered_limits import LIMITS_JSON
+from loadtest.discovery_document import LIMITS_JSON, LimitsFileError
+from loadtest.limits_in_force import LIMITS_IN_FORCE_JSON
 from loadtest.metrics.figures import run_counts
-from loadtest.metrics.rundir import SUMMARY_JSON, VERDICTS_JSON, read_summary, write_run_directory
+from loadtest.metrics.rundir import SUMMARY_JSON, VERDICTS_JSON, read_summary, write_atomic, write_run_directory
 from loadtest.pipeline import console
 from loadtest.pipeline.finished import FinishedRun, findings
 from loadtest.pipeline.output import describe
 from loadtest.report.build import build_report
+from loadtest.scenario.limit_sources import scenario_limits
 from loadtest.scenario.loader import resolved_dict
 from loadtest.traffic.outcome import LOCUST_FILES
 
@@ -143,11 +145,13 @@ def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> b
             ground_truth=run.ground_truth, emulator_log=run.emulator_log, extra_files=extra,
             reports_root=reports_root, link_latest=reports_root is not None,
         )
-    except OSError as exc:
+        write_atomic(run.run_dir / LIMITS_IN_FORCE_JSON, scenario_limits(run.scenario).model_dump_json(indent=1))
+    except (OSError, LimitsFileError) as exc:
         present = sorted(p.name for p in run.run_dir.iterdir()) if run.run_dir.is_dir() else []
         missing = "summary.json is missing, so the run cannot be judged or reported" if SUMMARY_JSON not in present \
-            else "some measurement files are missing"
-        problems.append(f"the run directory {run.run_dir} could not be written completely ({describe(exc)}): "
+            else "some files are missing"
+        why = describe(exc) if isinstance(exc, OSError) else str(exc)
+        problems.append(f"the run directory {run.run_dir} could not be written completely ({why}): "
                         f"{missing}; written: {', '.join(present) or 'nothing'}")
         return False
     return True

@@ -14,7 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
-from loadtest.discovered_limits import LIMITS_JSON
+from loadtest.discovery_document import LIMITS_JSON
+from loadtest.limits_in_force import LIMITS_IN_FORCE_JSON
 from loadtest.metrics import rundir
 from loadtest.report.build import PLOTS_DIR, REPORT_HTML, SUMMARY_MD
 from loadtest.traffic.outcome import LOCUST_FILES
@@ -22,7 +23,7 @@ from loadtest.traffic.outcome import LOCUST_FILES
 OWNED_FILES: tuple[str, ...] = (
     rundir.SUMMARY_JSON, rundir.TIMESERIES_JSON, rundir.HISTOGRAMS_JSON, rundir.RECORDER_JSON, rundir.JOBS_CSV,
     rundir.HEALTH_CSV, rundir.SCENARIO_YAML, rundir.EMULATOR_LOG, rundir.GROUND_TRUTH_JSON, rundir.VERDICTS_JSON,
-    REPORT_HTML, SUMMARY_MD, LIMITS_JSON, *LOCUST_FILES,
+    REPORT_HTML, SUMMARY_MD, LIMITS_JSON, LIMITS_IN_FORCE_JSON, *LOCUST_FILES,
 )
 """Files a run writes into its run directory."""
 OWNED_DIRECTORIES: tuple[str, ...] = (PLOTS_DIR, "workers")

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from loadtest.limits_in_force import LimitsInForce
 from loadtest.metrics import hdr, rundir
 from loadtest.metrics.catalog import HISTOGRAM_METRICS, METRICS, MetricRef
 from loadtest.metrics.figures import HistogramFigure, RunBuckets
 from loadtest.report import timeline
-from loadtest.report.limits import LimitsInForce, limits_in_force, read_limits_json
+from loadtest.report.run_limits import from_scenario_copy, limits_of_run
 
 DISTRIBUTION_METRICS: tuple[str, ...] = HISTOGRAM_METRICS
 """Every time the catalogue keeps as a histogram (job times, request latency, Retry-After, backoff waits)."""
@@ -39,7 +40,7 @@ class RunData:
     """Short name in overlaid plots (``A``/``B`` in a comparison); defaults to :attr:`label`."""
     scenario: dict[str, Any] | None = None
     """``scenario.yaml`` parsed (None when absent or unreadable: see :attr:`warnings`)."""
-    limits: LimitsInForce = field(default_factory=lambda: limits_in_force(None, None))
+    limits: LimitsInForce = field(default_factory=lambda: from_scenario_copy(None, None)[0])
     """The rate and concurrency limits in force, with where each comes from."""
     warnings: list[str] = field(default_factory=list)
     """Problems reading optional files; the report shows them at the top."""
@@ -169,8 +170,8 @@ def load_run(run_dir: Path | str) -> RunData:
     scenario_text = _text(path / rundir.SCENARIO_YAML)
     warnings: list[str] = []
     scenario = _scenario(scenario_text, path / rundir.SCENARIO_YAML, warnings)
-    limits = limits_in_force(scenario, read_limits_json(path))
-    warnings += limits.warnings
+    limits, limit_warnings = limits_of_run(path, scenario)
+    warnings += limit_warnings
     return RunData(
         path=path,
         summary=summary,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtest.limits_in_force import LimitsInForce, Source
 from loadtest.metrics.catalog import METRICS, Kind
-from loadtest.report.limits import LimitsInForce
 
 HEADLINE_HISTOGRAMS: tuple[str, ...] = ("queue_delay", "execution_time", "end_to_end", "first_chunk", "chunk_gap",
                                         "latency")
@@ -115,22 +115,27 @@ LIMIT_HEADERS: tuple[str, ...] = ("operation", "rate limit in force", "concurren
 
 
 def limit_rows(limits: LimitsInForce, peaks: Mapping[str, float], throttled: Mapping[str, float]) -> list[list[str]]:
-    """One row per operation the run sent: the limits in force (with their source), the documented ones
-    when they differ, the busiest window's offered rate and the 429s received."""
+    """One row per operation the run sent: the limits in force (with their source; beside them what the
+    emulator enforced when a discovered or the scenario's own limit was in force), the documented ones, the
+    busiest window's offered rate and the 429s received."""
     rows = []
     for op in sorted(peaks):
         entry = limits.get(op)
         rate = entry.rate.label if entry.rate else "none"
-        if entry.discovered_rate is not None:
-            rate += f"; {entry.discovered_rate.label}"
+        enforced_rate = entry.replaced_rate(Source.EMULATOR)
+        if enforced_rate is not None:
+            rate += f"; {enforced_rate.label}"
         conc = entry.concurrency.label if entry.concurrency else "none"
-        if entry.discovered_concurrency is not None:
-            conc += f"; {entry.discovered_concurrency.label}"
+        enforced_concurrency = entry.replaced_concurrency(Source.EMULATOR)
+        if enforced_concurrency is not None:
+            conc += f"; {enforced_concurrency.label}"
         documented = []
-        if entry.documented_rate is not None:
-            documented.append(f"{entry.documented_rate.value:,.0f} per {entry.documented_rate.window_s:g} s")
-        if entry.documented_concurrency is not None:
-            documented.append(f"{entry.documented_concurrency.value:,.0f} in flight")
+        documented_rate = entry.rates.get(Source.DOCUMENTED)
+        documented_concurrency = entry.concurrencies.get(Source.DOCUMENTED)
+        if documented_rate is not None:
+            documented.append(f"{documented_rate.value:,.0f} per {documented_rate.window_s:g} s")
+        if documented_concurrency is not None:
+            documented.append(f"{documented_concurrency.value:,.0f} in flight")
         rows.append([f"/{op}", rate, conc, ", ".join(documented) or "none",
                      f"{peaks[op]:,.3g}/s", f"{throttled.get(op, 0.0):,.0f}"])
     return rows
@@ -144,7 +149,9 @@ FILE_DESCRIPTIONS: dict[str, str] = {
     "plots/": "every chart of this report as a PNG image",
     "verdicts.json": "the thresholds' and baseline comparisons' verdicts (loadtest check)",
     "junit.xml": "the verdicts as JUnit XML",
-    "limits.json": "the rate and concurrency limits a limit discovery found (the report draws them)",
+    "limits.json": "the rate and concurrency limits a limit discovery found",
+    "limits_in_force.json": "every operation's rate and concurrency limits in force, each with its source "
+                            "(the report draws them)",
     "emulator.log": "the built-in emulator's log",
     "workers/": "the output of each real worker process behind the emulator",
     "locust.html": "Locust's own HTML report",

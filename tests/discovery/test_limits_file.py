@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from loadtest.discovered_limits import LimitsFileError, read_limits_file
 
 from loadtest.contract import Op
-from loadtest.discovered_limits import LimitsFileError, read_limits_file
 from loadtest.scenario.loader import ScenarioError, load_scenario
 
 DOC = {

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+from loadtest.discovered_limits import DiscoveredLimits
 
 from loadtest import cli, exitcodes
-from loadtest.discovered_limits import DiscoveredLimits
 from loadtest.emulator_config import EndpointConfig
 from loadtest.metrics import rundir
 from loadtest.metrics.recorder import JobRecord, Recorder
