@@ -59,8 +59,7 @@ class LimitsConfig(_Strict):
 
     Every figure here is enforced exactly (docs/emulator.md, "Limits"), so a discovery run can be checked
     against it: at most ``rate`` admitted requests in any window of the operation, at most ``concurrency``
-    admitted requests in flight. The figures each operation gets from it (and how they stand against the
-    documented ones) are decided in :mod:`loadtest.limits_in_force`.
+    admitted requests in flight.
     """
 
     rate: bool = True
