@@ -28,13 +28,13 @@ from typing import Any
 import gevent
 from gevent import Greenlet
 
-from loadtest import contract, exitcodes
+from loadtest import exitcodes
 from loadtest.contract import Op
 from loadtest.discovery.evidence import RequestRecord, Step, summarise_step
 from loadtest.queue_api.reachability import Backoff, Reachability
 from loadtest.queue_api.wire import (
     ApiResult,
-    answer_error,
+    exchange,
     parse_retry_after,
     request_body,
     request_headers,
@@ -285,25 +285,11 @@ class Prober:
             gevent.sleep(pause)
         method, path = request_line(call.op, self._endpoint_id, job_id=call.job_id, params=call.params)
         data = request_body(method, call.body)
-        session: Any = self._session  # Locust's typing lacks the error responses' attributes
-        started_at = time.time()
-        began = time.perf_counter()
-        response = session._send_request_safe_mode(method, session.base_url + path, payload=data,
-                                                   headers=self._json_headers if data else self._headers)
-        status = response.status_code or 0
-        try:
-            content = response.content if status else None
-        except Exception as exc:  # the connection broke while the body was read
-            content, status = None, 0
-            response.error = exc
-        latency = time.perf_counter() - began
-        error = answer_error(status, content, response.error if status == 0 else None)
-        retry_after = None
-        if status == 429 and response.headers:
-            retry_after = response.headers.get(contract.RETRY_AFTER_HEADER)
-        self._backoff.observe(status)
-        self.reachability.observe(status, error)
-        return ApiResult(call.op, status, content, error, latency, started_at, began, retry_after)
+        sent = exchange(self._session, method, path, data, self._json_headers if data else self._headers)
+        error = sent.error
+        self._backoff.observe(sent.status)
+        self.reachability.observe(sent.status, error)
+        return sent.result(call.op, error, sent.retry_after, sent.content)
 
     def _take(self, record: RequestRecord, result: ApiResult, batch: Batch | None) -> None:
         now = self.now()

@@ -26,6 +26,7 @@ from loadtest.queue_api.reachability import Backoff, Reachability
 from loadtest.queue_api.wire import (
     ApiResult,
     answer_error,
+    exchange,
     parse_retry_after,
     request_body,
     request_headers,
@@ -182,27 +183,16 @@ class ApiClient:
         """One HTTP attempt through the Locust session, reported to Locust and to the response hook."""
         if not self._lean:
             return self._send_catching(op, flow, method, path, data, name, gives_up)
-        session = self._session
-        headers = self._json_headers if data else self._headers
-        url = session.base_url + path
-        started_at = time.time()
-        began = time.perf_counter()
-        response = session._send_request_safe_mode(method, url, payload=data, headers=headers)
-        status = response.status_code or 0
-        try:
-            content = response.content if status else None
-        except Exception as exc:  # the connection broke while the body was read
-            content, status = None, 0
-            response.error = exc
-        latency = time.perf_counter() - began
-        content, error, failure, name, retry_after = self._judge(response, status, content, name, gives_up)
-        session.request_event.fire(
-            request_type=method, name=name, context={}, response=response, exception=failure,
-            start_time=started_at, url=url, response_time=latency * 1000,
+        sent = exchange(self._session, method, path, data, self._json_headers if data else self._headers)
+        status, latency = sent.status, sent.latency_s
+        content, error, failure, name, retry_after = self._judge(sent.response, status, sent.content, name, gives_up)
+        self._session.request_event.fire(
+            request_type=method, name=name, context={}, response=sent.response, exception=failure,
+            start_time=sent.sent_at, url=sent.url, response_time=latency * 1000,
             response_length=len(content) if content else 0,
         )
-        self._on_response(op, flow, status, latency, started_at)
-        return ApiResult(op, status, content, error, latency, started_at, began, retry_after)
+        self._on_response(op, flow, status, latency, sent.sent_at)
+        return sent.result(op, error, retry_after, content)
 
     def _judge(
         self, response: Any, status: int, content: bytes | None, name: str, gives_up: bool
