@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -204,35 +204,39 @@ class OperationLimits(BaseModel):
     @property
     def rate(self) -> RateLimit | None:
         """The rate limit in force (None: no rate limit)."""
-        return self.rates[self.rate_in_force] if self.rate_in_force is not None else None
+        return _said(self.rates, self.rate_in_force)
 
     @property
     def concurrency(self) -> ConcurrencyLimit | None:
         """The concurrency limit in force (None: no concurrency limit)."""
-        return self.concurrencies[self.concurrency_in_force] if self.concurrency_in_force is not None else None
+        return _said(self.concurrencies, self.concurrency_in_force)
 
     def rate_below(self, source: Source) -> RateLimit | None:
         """The rate limit that would be in force without ``source`` and the sources after it (e.g. the
         target's limit that the scenario's own figure replaces)."""
-        chosen = deciding(self.rates, below=source)
-        return self.rates[chosen] if chosen is not None else None
+        return _said(self.rates, deciding(self.rates, below=source))
 
     def concurrency_below(self, source: Source) -> ConcurrencyLimit | None:
-        chosen = deciding(self.concurrencies, below=source)
-        return self.concurrencies[chosen] if chosen is not None else None
+        return _said(self.concurrencies, deciding(self.concurrencies, below=source))
 
     def replaced_rate(self, source: Source) -> RateLimit | None:
         """``source``'s rate limit when a later source replaced it (e.g. what the emulator enforced beside a
         discovered limit in force); None when it is in force or has no say."""
-        if self.rate_in_force is None or PRECEDENCE.index(self.rate_in_force) <= PRECEDENCE.index(source):
-            return None
-        return self.rates.get(source)
+        return self.rates.get(source) if _later(self.rate_in_force, source) else None
 
     def replaced_concurrency(self, source: Source) -> ConcurrencyLimit | None:
-        if self.concurrency_in_force is None or \
-                PRECEDENCE.index(self.concurrency_in_force) <= PRECEDENCE.index(source):
-            return None
-        return self.concurrencies.get(source)
+        return self.concurrencies.get(source) if _later(self.concurrency_in_force, source) else None
+
+
+_Said = TypeVar("_Said", RateLimit, ConcurrencyLimit)
+
+
+def _said(says: Mapping[Source, _Said | None], source: Source | None) -> _Said | None:
+    return says[source] if source is not None else None
+
+
+def _later(chosen: Source | None, source: Source) -> bool:
+    return chosen is not None and PRECEDENCE.index(chosen) > PRECEDENCE.index(source)
 
 
 class ClientLimit(Protocol):
