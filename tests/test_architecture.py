@@ -49,6 +49,8 @@ def test_the_contracts_hold(lint_imports: Path, tmp_path: Path) -> None:
         ("loadtest/metrics/summary.py", "import loadtest.check.verdicts", "Figures are derived in metrics"),
         ("loadtest/check/thresholds.py", "import loadtest.report.build", "Layers"),
         ("loadtest/scenario/model.py", "import locust", "Only the traffic side"),
+        ("loadtest/queue_api/wire.py", "import gevent", "Only the traffic side"),
+        ("loadtest/discovery/prober.py", "import loadtest.traffic.client", "The limit discovery speaks the queue API"),
     ],
 )
 def test_a_forbidden_import_breaks_a_contract(
