@@ -31,15 +31,9 @@ from gevent import Greenlet
 from loadtest import exitcodes
 from loadtest.contract import Op
 from loadtest.discovery.evidence import RequestRecord, Step, summarise_step
+from loadtest.queue_api import wire
 from loadtest.queue_api.reachability import Backoff, Reachability
-from loadtest.queue_api.wire import (
-    ApiResult,
-    exchange,
-    parse_retry_after,
-    request_body,
-    request_headers,
-    request_line,
-)
+from loadtest.queue_api.wire import ApiResult
 
 JOB_CREATING: frozenset[Op] = frozenset({Op.RUN, Op.RUNSYNC})
 WAIT_CAP_S = 330.0
@@ -178,8 +172,8 @@ class Prober:
         self.reachability = Reachability()
         self._backoff = Backoff(random.Random(1))
         self._endpoint_id = endpoint_id
-        self._headers = request_headers(api_key, json_body=False)
-        self._json_headers = request_headers(api_key, json_body=True)
+        self._headers = wire.request_headers(api_key, json_body=False)
+        self._json_headers = wire.request_headers(api_key, json_body=True)
         self._api_key = api_key
         self.t0 = time.perf_counter()
         self.records: list[RequestRecord] = []
@@ -283,13 +277,15 @@ class Prober:
         pause = self._backoff.pause()
         if pause:
             gevent.sleep(pause)
-        method, path = request_line(call.op, self._endpoint_id, job_id=call.job_id, params=call.params)
-        data = request_body(method, call.body)
-        sent = exchange(self._session, method, path, data, self._json_headers if data else self._headers)
-        error = sent.error
-        self._backoff.observe(sent.status)
-        self.reachability.observe(sent.status, error)
-        return sent.result(call.op, error, sent.retry_after, sent.content)
+        method, path = wire.request_line(call.op, self._endpoint_id, job_id=call.job_id, params=call.params)
+        data = wire.request_body(method, call.body)
+        response, _, status, content, sent_at, sent_perf, latency = wire.exchange(
+            self._session, method, path, data, self._json_headers if data else self._headers)
+        error = wire.answer_error(status, content, response.error if status == 0 else None)
+        self._backoff.observe(status)
+        self.reachability.observe(status, error)
+        retry_after = wire.retry_after_of(response, status)
+        return ApiResult(call.op, status, content, error, latency, sent_at, sent_perf, retry_after)
 
     def _take(self, record: RequestRecord, result: ApiResult, batch: Batch | None) -> None:
         now = self.now()
@@ -299,7 +295,7 @@ class Prober:
         record.error = result.error if result.status != 429 else None
         op = Op(record.op)
         if result.status == 429:
-            record.retry_after = parse_retry_after(result.retry_after)
+            record.retry_after = wire.parse_retry_after(result.retry_after)
             record.limit_hint = limit_hint(result.content)
             if record.retry_after is not None:
                 until = record.answered + record.retry_after

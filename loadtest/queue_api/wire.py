@@ -11,7 +11,7 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
@@ -88,37 +88,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(seconds, 0.0)
 
 
-class Exchange(NamedTuple):
-    """One request sent and its answer read, as the session gave them."""
-
-    response: Any
-    """The session's response object (``status_code``, ``headers``, ``error`` when no answer came)."""
-    url: str
-    status: int
-    """0 when no answer came (connection error, timeout, a body cut off)."""
-    content: bytes | None
-    sent_at: float
-    """Unix seconds."""
-    sent_perf: float
-    """The same instant on the ``time.perf_counter`` clock."""
-    latency_s: float
-
-    @property
-    def error(self) -> str | None:
-        """What went wrong, in words (:func:`answer_error`), or None."""
-        return answer_error(self.status, self.content, self.response.error if self.status == 0 else None)
-
-    @property
-    def retry_after(self) -> str | None:
-        """A 429's ``Retry-After`` header, as sent."""
-        headers = self.response.headers if self.status == 429 else None
-        return headers.get(contract.RETRY_AFTER_HEADER) if headers else None
-
-    def result(self, op: Op, error: str | None, retry_after: str | None, content: bytes | None) -> ApiResult:
-        return ApiResult(op, self.status, content, error, self.latency_s, self.sent_at, self.sent_perf, retry_after)
+Exchanged = tuple[Any, str, int, bytes | None, float, float, float]
+"""One request sent and its answer read: (the session's response object, URL, status (0: no answer came:
+a connection error, a timeout, a body cut off), body, sent at (Unix s), the same instant on the
+``time.perf_counter`` clock, latency in seconds). A plain tuple: it is made for every request."""
 
 
-def exchange(session: Any, method: str, path: str, data: bytes | None, headers: Mapping[str, str]) -> Exchange:
+def exchange(session: Any, method: str, path: str, data: bytes | None, headers: Mapping[str, str]) -> Exchanged:
     """Send one request through a Locust ``FastHttpSession``'s internal safe-mode call (what its
     ``request()`` does, minus the per-request response wrapper; the session is passed in, Locust is never
     imported here) and read the answer's body."""
@@ -132,7 +108,13 @@ def exchange(session: Any, method: str, path: str, data: bytes | None, headers: 
     except Exception as exc:  # the connection broke while the body was read
         content, status = None, 0
         response.error = exc
-    return Exchange(response, url, status, content, sent_at, began, time.perf_counter() - began)
+    return response, url, status, content, sent_at, began, time.perf_counter() - began
+
+
+def retry_after_of(response: Any, status: int) -> str | None:
+    """A 429 answer's ``Retry-After`` header, as sent (None for any other answer, or without one)."""
+    headers = response.headers if status == 429 else None
+    return headers.get(contract.RETRY_AFTER_HEADER) if headers else None
 
 
 _UNPARSED: Final = object()

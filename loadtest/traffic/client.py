@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from loadtest import contract
 from loadtest.contract import Op
 from loadtest.queue_api.reachability import Backoff, Reachability
 from loadtest.queue_api.wire import (
@@ -32,6 +31,7 @@ from loadtest.queue_api.wire import (
     request_headers,
     request_line,
     request_name,
+    retry_after_of,
 )
 from loadtest.scenario.model import On429
 from loadtest.traffic.control import RunControl
@@ -183,16 +183,16 @@ class ApiClient:
         """One HTTP attempt through the Locust session, reported to Locust and to the response hook."""
         if not self._lean:
             return self._send_catching(op, flow, method, path, data, name, gives_up)
-        sent = exchange(self._session, method, path, data, self._json_headers if data else self._headers)
-        status, latency = sent.status, sent.latency_s
-        content, error, failure, name, retry_after = self._judge(sent.response, status, sent.content, name, gives_up)
+        response, url, status, content, sent_at, sent_perf, latency = exchange(
+            self._session, method, path, data, self._json_headers if data else self._headers)
+        content, error, failure, name, retry_after = self._judge(response, status, content, name, gives_up)
         self._session.request_event.fire(
-            request_type=method, name=name, context={}, response=sent.response, exception=failure,
-            start_time=sent.sent_at, url=sent.url, response_time=latency * 1000,
+            request_type=method, name=name, context={}, response=response, exception=failure,
+            start_time=sent_at, url=url, response_time=latency * 1000,
             response_length=len(content) if content else 0,
         )
-        self._on_response(op, flow, status, latency, sent.sent_at)
-        return sent.result(op, error, retry_after, content)
+        self._on_response(op, flow, status, latency, sent_at)
+        return ApiResult(op, status, content, error, latency, sent_at, sent_perf, retry_after)
 
     def _judge(
         self, response: Any, status: int, content: bytes | None, name: str, gives_up: bool
@@ -200,8 +200,7 @@ class ApiClient:
         """(content kept, error text, Locust failure or None, statistics name, Retry-After) of one answer."""
         error = answer_error(status, content, response.error if status == 0 else None)
         if status == 429:
-            headers = response.headers
-            retry_after = headers.get(contract.RETRY_AFTER_HEADER) if headers else None
+            retry_after = retry_after_of(response, status)
             failure = None
             if gives_up and self._on_429.action == "retry":
                 failure = RequestFailure(f"429 Too Many Requests after {self._on_429.max_retries} retries")
