@@ -26,7 +26,6 @@ from loadtest.contract import Op
 from loadtest.limits_in_force import ConcurrencyLimit, RateLimit, Source
 
 FORMAT: Final = 1
-LIMITS_JSON: Final = "limits.json"
 KIND: Final = "limit-discovery"
 
 
@@ -64,10 +63,9 @@ class DiscoveryDocument(_Lenient):
 
 
 def read_limits_file(path: Path | str) -> DiscoveryDocument:
-    """The document at ``path`` (a ``limits.json``, or a discovery's directory holding one)."""
+    """The document at ``path`` (a ``limits.json``: :func:`loadtest.rundir.layout.limits_file` finds the one
+    in a discovery's directory)."""
     file = Path(path)
-    if file.is_dir():
-        file = file / LIMITS_JSON
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:

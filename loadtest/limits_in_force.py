@@ -18,7 +18,7 @@ Each step is more particular to the run than the one before it: the emulator is 
 discovery measured the target, the scenario's author set the last word. Every reader takes its figures
 from here and never decides again: the emulator's admission control (sources 1 and 2, the only ones it
 has), the ``respect`` limiters, the scenario's respect-fit checks, the run directory's
-``limits_in_force.json`` and the report.
+``limits_in_force.json`` (:mod:`loadtest.rundir`) and the report.
 
 A source "has a say" on a figure when it names it, as a limit or as "no limit" (``None``): the documented
 table has a say on every operation, the emulator on every operation of an emulator target, a discovery
@@ -40,8 +40,6 @@ from loadtest.emulator_config import LimitsConfig, WindowKind
 
 FORMAT: Final = 1
 """Version of :meth:`LimitsInForce.model_dump`'s shape (``limits_in_force.json``)."""
-LIMITS_IN_FORCE_JSON: Final = "limits_in_force.json"
-"""The run directory's record of the limits in force (written by the pipeline, read by the report)."""
 
 
 class Source(StrEnum):

@@ -26,16 +26,15 @@ tolerance alone, and the verdict says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from loadtest.check.criteria import BaselineSpec, default_compared_refs
 from loadtest.check.formatting import format_delta, format_percent, format_value
-from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, NOT_JUDGED, PASS, Verdict
-from loadtest.metrics import catalog
 from loadtest.metrics.catalog import MetricRef
 from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.noise import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, noise_interval
+from loadtest.metrics.run_figures import RunFigures
+from loadtest.rundir.documents import BASELINE, FAIL, NO_DATA, NOT_JUDGED, PASS, Verdict
 from loadtest.scenario.quantities import Tolerance
 
 
@@ -57,8 +56,8 @@ def _direction(ref: MetricRef) -> int:
 def compare_figure(
     ref: MetricRef,
     tolerance: Tolerance,
-    run_summary: Mapping[str, Any],
-    base_summary: Mapping[str, Any],
+    run_figures: RunFigures,
+    base_figures: RunFigures,
     run: RunBuckets | None,
     base: RunBuckets | None,
     *,
@@ -68,8 +67,8 @@ def compare_figure(
 ) -> Verdict:
     """The verdict on one figure against the baseline (see the module docstring for the rule)."""
     unit = ref.unit
-    base_value = catalog.value_from_summary(base_summary, ref)
-    run_value = catalog.value_from_summary(run_summary, ref)
+    base_value = base_figures.value(ref)
+    run_value = run_figures.value(ref)
     direction = _direction(ref)
     allowed = allowance(tolerance, base_value) if base_value is not None else None
     tol = tolerance_text(tolerance, unit)
@@ -102,12 +101,12 @@ def compare_figure(
     worse_by = abs(difference) if direction == 0 else direction * difference
     details: dict[str, Any] = {"difference": difference, "relative_difference": relative if math.isfinite(relative)
                                else None, "confidence": confidence}
-    run_lower, base_lower = catalog.is_lower_bound(run_summary, ref), catalog.is_lower_bound(base_summary, ref)
+    run_lower, base_lower = run_figures.is_lower_bound(ref), base_figures.is_lower_bound(ref)
     if run_lower or base_lower:
         # Unfinished jobs make a figure a range [value, cap]: the difference is decided only when the whole
         # range of differences is (every figure that can be a range is one where higher is worse).
-        run_high = catalog.upper_bound(run_summary, ref) if run_lower else run_value
-        base_high = catalog.upper_bound(base_summary, ref) if base_lower else base_value
+        run_high = run_figures.upper_bound(ref) if run_lower else run_value
+        base_high = base_figures.upper_bound(ref) if base_lower else base_value
         least = run_value - (math.inf if base_high is None else base_high)
         most = (math.inf if run_high is None else run_high) - base_value
         worst = (least, most) if direction >= 0 else (-most, -least)
@@ -156,17 +155,17 @@ def _expected(direction: int, base_value: float | None, allowed: float | None, u
     return f"{format_value(base_value, unit)} ± {tol}"
 
 
-def compared_refs(spec: BaselineSpec, base_summary: Mapping[str, Any]) -> list[MetricRef]:
+def compared_refs(spec: BaselineSpec, base_figures: RunFigures) -> list[MetricRef]:
     """The figures to compare: those the scenario lists, then the defaults not listed."""
     refs = list(spec.tolerances)
-    refs += [ref for ref in default_compared_refs(base_summary) if ref not in spec.tolerances]
+    refs += [ref for ref in default_compared_refs(base_figures) if ref not in spec.tolerances]
     return refs
 
 
 def compare_runs(
     spec: BaselineSpec,
-    run_summary: Mapping[str, Any],
-    base_summary: Mapping[str, Any],
+    run_figures: RunFigures,
+    base_figures: RunFigures,
     run: RunBuckets | None,
     base: RunBuckets | None,
     *,
@@ -174,9 +173,10 @@ def compare_runs(
     confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = DEFAULT_RESAMPLES,
 ) -> list[Verdict]:
-    """A verdict per compared figure."""
+    """A verdict per compared figure (``*_figures``: each run's headline figures; ``run``/``base``: their
+    per-bucket data, for the noise interval)."""
     return [
-        compare_figure(ref, spec.tolerance_for(ref), run_summary, base_summary, run, base,
+        compare_figure(ref, spec.tolerance_for(ref), run_figures, base_figures, run, base,
                        baseline_name=baseline_name, confidence=confidence, resamples=resamples)
-        for ref in compared_refs(spec, base_summary)
+        for ref in compared_refs(spec, base_figures)
     ]

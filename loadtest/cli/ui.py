@@ -38,8 +38,8 @@ def main(args: argparse.Namespace) -> int:
     if args.processes is not None and args.processes < 1:
         print(f"--processes: must be at least 1, got {args.processes}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
-    from loadtest.metrics.rundir import new_run_directory
     from loadtest.queue_api.target_facts import TargetError, target_facts
+    from loadtest.rundir.layout import new_run_directory
     from loadtest.scenario.loader import ScenarioError, load_scenario
     from loadtest.scenario.model import EndpointTarget
 

@@ -34,6 +34,7 @@ from loadtest.discovery.evidence import RequestRecord, Step, summarise_step
 from loadtest.queue_api import wire
 from loadtest.queue_api.reachability import Backoff, Reachability
 from loadtest.queue_api.wire import ApiResult
+from loadtest.redaction import REDACTED
 
 JOB_CREATING: frozenset[Op] = frozenset({Op.RUN, Op.RUNSYNC})
 WAIT_CAP_S = 330.0
@@ -214,7 +215,7 @@ class Prober:
             raise DiscoveryAborted("interrupted", exitcodes.INTERRUPTED)
         refusal = self.reachability.refusal
         if refusal is not None:
-            words = refusal.message.replace(self._api_key, "<redacted>") if self._api_key else refusal.message
+            words = refusal.message.replace(self._api_key, REDACTED) if self._api_key else refusal.message
             raise DiscoveryAborted(f"the target refused the API key ({words})", exitcodes.KEY_REFUSED)
         silent = self.reachability.silent_for()
         if silent > self._unreachable_after:

@@ -13,60 +13,29 @@ discovered; :meth:`LimitsInForce.resolve` decides.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from loadtest.contract import Op
-from loadtest.discovery_document import LIMITS_JSON, DiscoveryDocument, LimitsFileError, read_limits_file
+from loadtest.discovery_document import DiscoveryDocument
 from loadtest.emulator_config import EndpointConfig, LimitsConfig
-from loadtest.limits_in_force import FORMAT, LIMITS_IN_FORCE_JSON, LimitsInForce
+from loadtest.limits_in_force import LimitsInForce
+from loadtest.rundir.read import RunDirectory
 from loadtest.scenario.model import OperationLimit
 
 _DEFAULT_WORKERS_MAX: int = EndpointConfig.model_fields["workers_max"].default
 
 
-def limits_of_run(run_dir: Path, scenario: Mapping[str, Any] | None) -> tuple[LimitsInForce, list[str]]:
+def limits_of_run(directory: RunDirectory, scenario: Mapping[str, Any] | None) -> tuple[LimitsInForce, list[str]]:
     """The run's limits in force and warnings about what could not be read (``scenario``: its
     ``scenario.yaml`` as data, for a run directory without ``limits_in_force.json``). A file that cannot
-    be read is a :class:`~loadtest.metrics.rundir.RunDirectoryError` naming it and the key."""
-    from loadtest.metrics.rundir import RunDirectoryError
-
-    path = run_dir / LIMITS_IN_FORCE_JSON
-    if path.exists():
-        try:
-            return read_limits_in_force(path), []
-        except ValueError as exc:
-            raise RunDirectoryError(str(exc)) from None
-    try:
-        discovered = read_limits_file(run_dir / LIMITS_JSON) if (run_dir / LIMITS_JSON).exists() else None
-    except LimitsFileError as exc:
-        raise RunDirectoryError(str(exc)) from None
-    return from_scenario_copy(scenario, discovered)
-
-
-def read_limits_in_force(path: Path) -> LimitsInForce:
-    """``limits_in_force.json``; ValueError with a sentence naming the file and what is wrong."""
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a JSON object")
-    if data.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {data.get('format')!r} is not one this version reads ({FORMAT}); "
-                         "read it with the loadtest version that wrote it")
-    try:
-        return LimitsInForce.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
-                             for error in exc.errors())
-        raise ValueError(f"{path}: {problems}") from None
+    be read is a :class:`~loadtest.rundir.errors.RunDirectoryError` naming it and the key."""
+    recorded = directory.limits_in_force()
+    if recorded is not None:
+        return recorded, []
+    return from_scenario_copy(scenario, directory.discovered_limits())
 
 
 def from_scenario_copy(scenario: Mapping[str, Any] | None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from loadtest.discovery_document import LimitsFileError, read_limits_file
 from loadtest.limits_in_force import LimitsInForce
+from loadtest.rundir.layout import limits_file
 from loadtest.scenario.model import EmulatorTarget, Scenario
 
 
@@ -19,7 +20,7 @@ def scenario_limits(scenario: Scenario, *, skip_unreadable: bool = False) -> Lim
     discovered = None
     if scenario.rate_limits.limits_from is not None:
         try:
-            discovered = read_limits_file(scenario.base_dir / scenario.rate_limits.limits_from).operations
+            discovered = read_limits_file(limits_file(scenario.base_dir / scenario.rate_limits.limits_from)).operations
         except LimitsFileError:
             if not skip_unreadable:
                 raise

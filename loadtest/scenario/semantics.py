@@ -17,6 +17,7 @@ from loadtest.contract import Op
 from loadtest.discovery_document import LimitsFileError, read_limits_file
 from loadtest.limits_in_force import RateLimit, Source
 from loadtest.metrics import catalog
+from loadtest.rundir.layout import limits_file
 from loadtest.scenario.errors import did_you_mean
 from loadtest.scenario.limit_sources import scenario_limits
 from loadtest.scenario.model import (
@@ -359,7 +360,7 @@ def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
     if name is None:
         return
     try:
-        read_limits_file(base_dir / name)
+        read_limits_file(limits_file(base_dir / name))
     except LimitsFileError as exc:
         yield Finding(("rate_limits", "limits_from"), str(exc))
 

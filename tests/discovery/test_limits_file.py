@@ -10,6 +10,7 @@ import pytest
 from loadtest.contract import Op
 from loadtest.discovery_document import LimitsFileError, read_limits_file
 from loadtest.limits_in_force import Source
+from loadtest.rundir.layout import limits_file
 from loadtest.scenario.limit_sources import scenario_limits
 from loadtest.scenario.loader import ScenarioError, load_scenario
 
@@ -39,7 +40,7 @@ def test_the_safe_end_of_each_interval_is_what_a_client_may_count_on(tmp_path: P
     stream = found[Op.STREAM].concurrency_limit
     assert stream is not None and stream.safe_value == 6
     assert found[Op.STATUS].rate_limit is None
-    assert Op.RUN in read_limits_file(tmp_path).operations  # a discovery directory works too
+    assert Op.RUN in read_limits_file(limits_file(tmp_path)).operations  # a discovery directory works too
 
 
 @pytest.mark.parametrize(
