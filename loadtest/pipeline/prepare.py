@@ -17,10 +17,10 @@ from loadtest.check.baselines import load_baseline
 from loadtest.errors import InvalidInput
 from loadtest.pipeline.options import RunOptions
 from loadtest.pipeline.output import free_space_note, left_alone, prepare_run_directory
+from loadtest.queue_api.target_facts import target_facts
 from loadtest.scenario.loader import load_scenario, load_scenario_text
 from loadtest.scenario.model import EndpointTarget, Scenario
 from loadtest.scenario.overrides import Overrides, apply_overrides
-from loadtest.traffic.runtime import api_key_for
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _vetted(scenario: Scenario, overrides: Overrides | None, *, confirm_probe: b
             "sends past the rate limits on purpose and every accepted job is billed. Add --confirm-probe to run "
             "it anyway."
         )
-    api_key_for(scenario)  # the key's variable must be set before anything starts (the key is never kept here)
+    target_facts(scenario)  # the key's variable must be set before anything starts (the key is never kept here)
     return scenario
 
 

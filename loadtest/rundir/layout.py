@@ -63,6 +63,8 @@ JOBS_CSV: Final = Entry("jobs.csv", "one line per job (the first ones, see jobs.
 HEALTH_CSV: Final = Entry("health.csv", "/health samples over time (t in Unix seconds)")
 SCENARIO_YAML: Final = Entry("scenario.yaml", "the scenario as run (resolved, secrets removed)")
 GROUND_TRUTH_JSON: Final = Entry("ground_truth.json", "the emulator's own figures for the run")
+LIMITS_IN_FORCE_JSON: Final = Entry("limits_in_force.json", "every operation's rate and concurrency limits in "
+                                    "force, each with its source (the report draws them)")
 
 # ----------------------------------------------------------------------------- what a run copies in
 
@@ -73,8 +75,7 @@ GENERATORS_DIR: Final = Entry("generators", "the log of each load generator star
                                           "generator-N.log", directory=True)
 """Before load generators had their name, these logs went to ``workers/`` (worker-N.log), which ``--force``
 clears as well (it is :data:`WORKERS_DIR`); nothing reads them back."""
-LIMITS_JSON: Final = Entry("limits.json",
-                           "the rate and concurrency limits a limit discovery found (the report draws them)")
+LIMITS_JSON: Final = Entry("limits.json", "the rate and concurrency limits a limit discovery found")
 LOCUST_CSV_PREFIX: Final = "locust"
 """Locust writes ``<prefix>_stats.csv`` and the rest: the entries below."""
 LOCUST_STATS_CSV: Final = Entry(f"{LOCUST_CSV_PREFIX}_stats.csv", "Locust's request statistics")
@@ -98,8 +99,8 @@ JUNIT_XML: Final = Entry("junit.xml", "the verdicts as JUnit XML", owned=False)
 
 RUN_ENTRIES: Final = (
     SUMMARY_JSON, TIMESERIES_JSON, HISTOGRAMS_JSON, RECORDER_JSON, JOBS_CSV, HEALTH_CSV, SCENARIO_YAML,
-    GROUND_TRUTH_JSON, EMULATOR_LOG, WORKERS_DIR, GENERATORS_DIR, LIMITS_JSON, *LOCUST_FILES, VERDICTS_JSON,
-    REPORT_HTML, SUMMARY_MD, PLOTS_DIR, JUNIT_XML,
+    GROUND_TRUTH_JSON, LIMITS_IN_FORCE_JSON, EMULATOR_LOG, WORKERS_DIR, GENERATORS_DIR, LIMITS_JSON, *LOCUST_FILES,
+    VERDICTS_JSON, REPORT_HTML, SUMMARY_MD, PLOTS_DIR, JUNIT_XML,
 )
 """Everything a run directory may hold that loadtest knows."""
 

@@ -1,5 +1,4 @@
-"""Run-wide control shared by every flow in a Locust process: the drain and stop signals, bounded sleeps, and
-what Ctrl-C and SIGTERM do while a run goes on.
+"""Run-wide control shared by every flow in a Locust process: the drain and stop signals, bounded sleeps.
 
 When a run's duration ends, it first *drains* (``start_draining()``): no new job is submitted and no new
 flow starts, but flows follow the jobs they have until those end or the drain time runs out, so a
@@ -10,11 +9,6 @@ the grace period are killed.
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
-import gevent
 from gevent.event import Event
 
 
@@ -60,14 +54,3 @@ class RunControl:
             return not self._stopping.is_set()
         return not self._stopping.wait(seconds)
 
-
-@contextmanager
-def on_interrupt(callback: Callable[[], None]) -> Iterator[None]:
-    """While the block runs, Ctrl-C (SIGINT) and SIGTERM call ``callback`` in the event loop instead of
-    raising wherever a greenlet happens to be: the run stops in order and keeps what it measured."""
-    handlers = [gevent.signal_handler(sig, callback) for sig in (signal.SIGINT, signal.SIGTERM)]
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            handler.cancel()

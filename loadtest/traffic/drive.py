@@ -32,9 +32,9 @@ from locust.runners import Runner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, stats_history
 
 from loadtest.atomic import write_atomic
+from loadtest.interrupts import on_interrupt
 from loadtest.rundir.layout import LOCUST_CSV_PREFIX, LOCUST_HTML
 from loadtest.traffic.arrivals import DispatchFigures, dispatch_figures
-from loadtest.traffic.control import on_interrupt
 from loadtest.traffic.outcome import RunOutcome, Watcher
 from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TrafficRuntime

@@ -11,7 +11,7 @@ these. What may stop a run early is not an event but a *watcher* the run loop po
 from __future__ import annotations
 
 from loadtest.listeners import Listeners
-from loadtest.traffic.reachability import Refusal
+from loadtest.queue_api.reachability import Refusal
 
 
 class RunEvents:

@@ -22,8 +22,8 @@ from locust.runners import WorkerRunner
 
 from loadtest import exitcodes
 from loadtest.errors import InvalidInput, LoadtestError, TargetFailure
+from loadtest.interrupts import on_interrupt
 from loadtest.traffic.arrivals import dispatch_figures
-from loadtest.traffic.control import on_interrupt
 from loadtest.traffic.distributed.protocol import (
     LOADGEN_CONNECT_S,
     REPORT_KEY,
