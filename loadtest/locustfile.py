@@ -30,7 +30,6 @@ from loadtest.pipeline.prepare import prepare_scenario
 from loadtest.scenario.model import EndpointTarget
 from loadtest.traffic import shape as _shape
 from loadtest.traffic import users as _users
-from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.webui import runs as ui_runs
 
 SCENARIO_ENV = "LOADTEST_SCENARIO"
@@ -83,7 +82,7 @@ def _load() -> LocustSession | None:
             raise UsageError(f"locust -f loadtest/locustfile.py --scenario {path}: {' '.join(given)}: not used: the "
                              "scenario's load section decides users, spawn rate and run time. Change the scenario, "
                              "or use `loadtest run SCENARIO --users N --duration T`.")
-        return LocustSession(Path(path), TrafficRuntime(prepare_scenario(Path(path))))
+        return LocustSession(Path(path), prepare_scenario(Path(path)).runtime())
     except LoadtestError as error:
         sys.exit(explain(error, "loadtest", sys.stderr))
 

@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     if problem is not None:
         raise UsageError(problem)
     # the same preparation as every run (the locustfile repeats it in Locust's process): fail now, not in the UI
-    scenario = prepare_scenario(Path(args.scenario))
+    scenario = prepare_scenario(Path(args.scenario)).scenario
     run_dir = prepare_run_directory(None, Path(args.out_dir), scenario.name, force=False)
     # the scenario's shape drives each test (Locust's form then asks only for the host);
     # --locust-arg=--class-picker offers flat users instead. Without --host the locustfile starts (and

@@ -50,7 +50,7 @@ from loadtest.errors import InvalidInput
 from loadtest.interrupts import on_interrupt
 from loadtest.pipeline.target import Target
 from loadtest.pipeline.watch import RunWatch
-from loadtest.queue_api.target_facts import EMULATOR_PLACEHOLDER_KEY, key_from_environment, target_facts
+from loadtest.queue_api.target_facts import EMULATOR_PLACEHOLDER_KEY, key_from_environment
 from loadtest.redaction import redact
 from loadtest.rundir.layout import EMULATOR_LOG, LIMITS_JSON
 from loadtest.rundir.write import write_discovery_requests, write_ground_truth, write_limits
@@ -127,15 +127,15 @@ def _scenario_target(path: Path) -> ResolvedTarget:
     from loadtest.pipeline.prepare import prepare_scenario
     from loadtest.scenario.model import FLOW_OPERATIONS, EndpointTarget
 
-    scenario = prepare_scenario(path)
+    prepared = prepare_scenario(path)
+    scenario, facts = prepared.scenario, prepared.facts
     used = {op for flow in scenario.mix for op in FLOW_OPERATIONS[flow.flow]}
     default_ops = tuple(op for op in SUPPORTED if op in used and op not in DESTRUCTIVE and op is not Op.HEALTH)
     target = scenario.target
-    facts = target_facts(scenario)
     key = facts.api_key
     if isinstance(target, EndpointTarget):
         host = urlsplit(target.base_url).hostname or ""
-        return ResolvedTarget(target.base_url.rstrip("/"), target.endpoint_id, key, "endpoint",
+        return ResolvedTarget(target.base_url.rstrip("/"), facts.endpoint_id, key, "endpoint",
                               host in LOOPBACK_HOSTS, scenario.name, default_ops, target.max_jobs, path)
     assert isinstance(target, EmulatorTarget)
     return ResolvedTarget("", facts.endpoint_id, key, "emulator", True, scenario.name, default_ops, None,

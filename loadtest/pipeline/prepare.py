@@ -1,5 +1,6 @@
 """Before any traffic, for every way a run starts: the scenario loaded, its overrides applied, vetted, its key
-checked; for ``loadtest run`` also the baseline found and the run directory made.
+checked and its target's facts learned (:class:`Prepared`, which makes the process's runtime); for
+``loadtest run`` also the baseline found and the run directory made.
 
 One way in: ``loadtest run`` (:func:`prepare`), ``loadtest ui`` and ``locust -f loadtest/locustfile.py``
 (:func:`prepare_scenario` on the file), a distributed load generator (:func:`prepare_scenario_text` on the
@@ -17,38 +18,57 @@ from loadtest.check.baselines import load_baseline
 from loadtest.errors import InvalidInput
 from loadtest.pipeline.options import RunOptions
 from loadtest.pipeline.output import free_space_note, left_alone, prepare_run_directory
-from loadtest.queue_api.target_facts import target_facts
+from loadtest.queue_api.target_facts import TargetFacts, target_facts
 from loadtest.scenario.loader import load_scenario, load_scenario_text
 from loadtest.scenario.model import EndpointTarget, Scenario
 from loadtest.scenario.overrides import Overrides, apply_overrides
+from loadtest.traffic.runtime import TrafficRuntime
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A scenario ready to run: validated, overridden, vetted, and what the client knows of its target (the
+    endpoint id, the key and where it comes from)."""
+
+    scenario: Scenario
+    facts: TargetFacts
+
+    def runtime(self, *, loadgens: int = 1, loadgen_index: int = 0) -> TrafficRuntime:
+        """This process's runtime for the scenario (load generator ``loadgen_index`` of ``loadgens``)."""
+        return TrafficRuntime(self.scenario, facts=self.facts, loadgens=loadgens, loadgen_index=loadgen_index)
 
 
 @dataclass(frozen=True)
 class PreparedRun:
     """What ``loadtest run`` has before traffic starts."""
 
-    scenario: Scenario
+    prepared: Prepared
     run_dir: Path
     baseline: str | None
     """The baseline to compare with (found), or None."""
 
+    @property
+    def scenario(self) -> Scenario:
+        return self.prepared.scenario
 
-def prepare_scenario(path: Path, overrides: Overrides | None = None, *, confirm_probe: bool = True) -> Scenario:
-    """The scenario file, validated, the overrides applied, its target vetted and its key variable set.
+
+def prepare_scenario(path: Path, overrides: Overrides | None = None, *, confirm_probe: bool = True) -> Prepared:
+    """The scenario file, validated, the overrides applied, its target vetted and its facts learned (the key
+    variable must be set).
 
     ``confirm_probe``: whether the ``probe`` policy may be sent to a real endpoint (``loadtest run`` asks
     for ``--confirm-probe``; the web UI never offers it there)."""
     return _vetted(load_scenario(path), overrides, confirm_probe=confirm_probe, source=str(path))
 
 
-def prepare_scenario_text(text: str, *, source: str, base_dir: Path, overrides: Overrides | None = None) -> Scenario:
+def prepare_scenario_text(text: str, *, source: str, base_dir: Path, overrides: Overrides | None = None) -> Prepared:
     """A scenario handed over as text (a load generator's, from its master, whose own prepare already
     confirmed what it may send): ``source`` names it in messages, payload files are read in ``base_dir``."""
     return _vetted(load_scenario_text(text, file=source, base_dir=base_dir), overrides, confirm_probe=True,
                    source=source)
 
 
-def _vetted(scenario: Scenario, overrides: Overrides | None, *, confirm_probe: bool, source: str) -> Scenario:
+def _vetted(scenario: Scenario, overrides: Overrides | None, *, confirm_probe: bool, source: str) -> Prepared:
     if overrides is not None:
         scenario = apply_overrides(scenario, overrides)
     probing_real = isinstance(scenario.target, EndpointTarget) and scenario.rate_limits.policy == "probe"
@@ -58,8 +78,7 @@ def _vetted(scenario: Scenario, overrides: Overrides | None, *, confirm_probe: b
             "sends past the rate limits on purpose and every accepted job is billed. Add --confirm-probe to run "
             "it anyway."
         )
-    target_facts(scenario)  # the key's variable must be set before anything starts (the key is never kept here)
-    return scenario
+    return Prepared(scenario, target_facts(scenario))  # the key's variable must be set before anything starts
 
 
 def baseline_name(options: RunOptions, scenario: Scenario) -> str | None:
@@ -72,7 +91,8 @@ def baseline_name(options: RunOptions, scenario: Scenario) -> str | None:
 def prepare(options: RunOptions, err: TextIO) -> PreparedRun:
     """``loadtest run``'s preparation: the scenario (:func:`prepare_scenario`), the baseline (with
     ``--check``) and the run directory, created and test-written; notes about it on ``err``."""
-    scenario = prepare_scenario(options.scenario_path, options.overrides, confirm_probe=options.confirm_probe)
+    prepared = prepare_scenario(options.scenario_path, options.overrides, confirm_probe=options.confirm_probe)
+    scenario = prepared.scenario
     baseline = baseline_name(options, scenario)
     if baseline is not None:
         load_baseline(baseline)
@@ -82,4 +102,4 @@ def prepare(options: RunOptions, err: TextIO) -> PreparedRun:
     for note in notes:
         if note:
             print(f"loadtest: note: {note}", file=err)
-    return PreparedRun(scenario, run_dir, baseline)
+    return PreparedRun(prepared, run_dir, baseline)

@@ -23,7 +23,7 @@ from typing import TextIO
 from loadtest.pipeline.conclude import Afterwards, Concluded, conclude
 from loadtest.pipeline.finished import FinishedRun, run_settings
 from loadtest.pipeline.options import RunOptions
-from loadtest.pipeline.prepare import PreparedRun, prepare, prepare_scenario_text
+from loadtest.pipeline.prepare import Prepared, PreparedRun, prepare, prepare_scenario_text
 from loadtest.pipeline.target import Target
 from loadtest.pipeline.watch import RunWatch
 from loadtest.rundir.documents import summary_plain, verdicts_plain
@@ -70,7 +70,7 @@ def run(options: RunOptions, out: TextIO, err: TextIO, *, progress: bool = True)
     """Prepare, target, drive, conclude; the concluded run."""
     prepared = prepare(options, err)
     scenario = prepared.scenario
-    runtime = TrafficRuntime(scenario)
+    runtime = prepared.prepared.runtime()
     loadgens = options.loadgens
     with Target.for_scenario(scenario, host=options.host, log_path=prepared.run_dir / EMULATOR_LOG) as target:
         if loadgens is not None and target.emulated and not loadgens.local:
@@ -125,10 +125,10 @@ def serve_as_loadgen(master_host: str, master_port: int, err: TextIO) -> int:
     the master's scenario text and overrides through the same prepare as every run; the exit code."""
 
     def build(assignment: Assignment) -> TrafficRuntime:
-        scenario = prepare_scenario_text(assignment.scenario_text, source=assignment.source,
+        prepared = prepare_scenario_text(assignment.scenario_text, source=assignment.source,
                                          base_dir=assignment.base_dir,
                                          overrides=Overrides.from_given(assignment.overrides))
-        return TrafficRuntime(assignment.seeded(scenario), loadgens=assignment.loadgens,
-                              loadgen_index=assignment.index % assignment.loadgens)
+        seeded = Prepared(assignment.seeded(prepared.scenario), prepared.facts)
+        return seeded.runtime(loadgens=assignment.loadgens, loadgen_index=assignment.index % assignment.loadgens)
 
     return serve_master(master_host, master_port, build, err)

@@ -18,7 +18,7 @@ from gevent import Greenlet
 from loadtest.contract import Op
 from loadtest.metrics.recorder import Recorder
 from loadtest.queue_api.reachability import Reachability
-from loadtest.queue_api.target_facts import target_facts
+from loadtest.queue_api.target_facts import TargetFacts, target_facts
 from loadtest.scenario.limit_sources import scenario_limits
 from loadtest.scenario.model import EndpointTarget, Flow, HealthFlow, Scenario
 from loadtest.scenario.payload import PayloadFactory
@@ -78,14 +78,16 @@ class TrafficRuntime:
         *,
         base_dir: Path | str | None = None,
         recorder: Recorder | None = None,
+        facts: TargetFacts | None = None,
         loadgens: int = 1,
         loadgen_index: int = 0,
     ) -> None:
         """``loadgens``, ``loadgen_index``: this process is load generator ``loadgen_index`` of ``loadgens`` (its
         share of the rate budget and of ``target.max_jobs``, its own payload stream). ``base_dir``: where
-        payload files are read (default: the scenario file's directory)."""
+        payload files are read (default: the scenario file's directory). ``facts``: the target's, as the
+        preparation learned them (default: learned here)."""
         self.scenario = scenario
-        facts = target_facts(scenario)
+        facts = facts if facts is not None else target_facts(scenario)
         self.endpoint_id = facts.endpoint_id
         self._api_key = facts.api_key
         self._key_source = facts.key_source
