@@ -39,17 +39,12 @@ class Prepared:
 
 
 @dataclass(frozen=True)
-class PreparedRun:
-    """What ``loadtest run`` has before traffic starts."""
+class PreparedRun(Prepared):
+    """What ``loadtest run`` has before traffic starts: the prepared scenario, its run directory, its baseline."""
 
-    prepared: Prepared
     run_dir: Path
     baseline: str | None
     """The baseline to compare with (found), or None."""
-
-    @property
-    def scenario(self) -> Scenario:
-        return self.prepared.scenario
 
 
 def prepare_scenario(path: Path, overrides: Overrides | None = None, *, confirm_probe: bool = True) -> Prepared:
@@ -102,4 +97,4 @@ def prepare(options: RunOptions, err: TextIO) -> PreparedRun:
     for note in notes:
         if note:
             print(f"loadtest: note: {note}", file=err)
-    return PreparedRun(prepared, run_dir, baseline)
+    return PreparedRun(scenario, prepared.facts, run_dir, baseline)

@@ -70,7 +70,7 @@ def run(options: RunOptions, out: TextIO, err: TextIO, *, progress: bool = True)
     """Prepare, target, drive, conclude; the concluded run."""
     prepared = prepare(options, err)
     scenario = prepared.scenario
-    runtime = prepared.prepared.runtime()
+    runtime = prepared.runtime()
     loadgens = options.loadgens
     with Target.for_scenario(scenario, host=options.host, log_path=prepared.run_dir / EMULATOR_LOG) as target:
         if loadgens is not None and target.emulated and not loadgens.local:
