@@ -16,7 +16,7 @@ from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
 from loadtest.discovered_limits import FORMAT, KIND, DiscoveredLimits
 from loadtest.discovery.evidence import RequestRecord, difference
-from loadtest.discovery.experiments import FOUND, ConcurrencyResult, RateResult
+from loadtest.discovery.results import FOUND, ConcurrencyResult, RateResult
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
