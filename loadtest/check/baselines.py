@@ -36,7 +36,7 @@ class BaselineError(Exception):
 
 
 @dataclass(frozen=True)
-class Baseline:
+class SavedBaseline:
     """A saved baseline, loaded."""
 
     name: str
@@ -118,7 +118,7 @@ def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None
     return target
 
 
-def load_baseline(name: str, root: Path | str | None = None) -> Baseline:
+def load_baseline(name: str, root: Path | str | None = None) -> SavedBaseline:
     """The baseline ``name``; :class:`BaselineError` naming the directory and how to create it."""
     check_name(name)
     directory = baselines_root(root) / name
@@ -134,7 +134,7 @@ def load_baseline(name: str, root: Path | str | None = None) -> Baseline:
         meta = rundir.read_json(directory, META_JSON, required=False) or {}
     except rundir.RunDirectoryError as exc:
         raise BaselineError(f"baseline {name!r}: {exc}") from None
-    return Baseline(name, directory, summary, snapshot, meta)
+    return SavedBaseline(name, directory, summary, snapshot, meta)
 
 
 def list_baselines(root: Path | str | None = None) -> list[dict[str, Any]]:

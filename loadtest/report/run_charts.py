@@ -16,7 +16,7 @@ import numpy as np
 from loadtest.looplag import STALL_S
 from loadtest.report import style as st
 from loadtest.report import timeline
-from loadtest.report.charts import Chart, Panel, Series
+from loadtest.report.chart_model import Chart, Panel, Series
 from loadtest.report.data import RunData
 from loadtest.report.limits import RateLimit
 from loadtest.report.png import Plot, render

@@ -17,7 +17,7 @@ from loadtest.metrics import rundir
 from loadtest.metrics.recorder import JobRecord, Recorder
 from loadtest.report.data import load_run
 from loadtest.report.limits import DISCOVERED, DOCUMENTED, EMULATOR, limits_in_force
-from loadtest.report.plots import charts
+from loadtest.report.run_charts import charts
 
 T0 = 1_750_000_000.0
 
