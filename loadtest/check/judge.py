@@ -11,7 +11,7 @@ from typing import Any
 
 from loadtest.check.baselines import BaselineError, load_baseline
 from loadtest.check.criteria import BaselineSpec, Criteria, CriteriaError, criteria_from_run_dir, criteria_from_scenario
-from loadtest.check.regression import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, compare_runs
+from loadtest.check.regression import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Comparison, compare_runs
 from loadtest.check.thresholds import judge_thresholds
 from loadtest.check.verdicts import Verdicts
 from loadtest.metrics import rundir
@@ -105,6 +105,6 @@ def judge_run(
                 f"this run is {verdicts.scenario!r}"
             )
         base_buckets = run_buckets(baseline.path, baseline.summary, baseline.snapshot) if baseline.snapshot else None
-        verdicts.extend(compare_runs(spec, summary, baseline.summary, buckets, base_buckets,
-                                     baseline_name=baseline.name, confidence=confidence, resamples=resamples))
+        verdicts.extend(compare_runs(spec, Comparison(summary, baseline.summary, buckets, base_buckets, baseline.name,
+                                                      confidence, resamples)))
     return verdicts
