@@ -10,6 +10,7 @@ answers, and must not make the verdict wrong).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from loadtest.discovery.evidence import Interval, split_misplacements, window_kind
 from loadtest.discovery.operation import WAIT_MIN_S, refused
@@ -18,6 +19,20 @@ from loadtest.discovery.rate_traffic import RateTraffic
 
 SPLIT_TRIES = 3
 """Times the fixed-or-rolling test is placed before giving up, when a busy machine or network moves its groups."""
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """The test's three groups as sent: ``first`` requests, ``second`` more ``second_at`` seconds later, then
+    the burst just after the window."""
+
+    cycle: int
+    first: int
+    second: int
+    second_at: float
+    group1: Batch
+    group2: Batch
+    group3: Batch
 
 
 class SplitTest:
@@ -81,6 +96,14 @@ class SplitTest:
         """The test; whether it told anything, or None when its groups did not land where planned (it is
         placed again, up to :data:`SPLIT_TRIES` times). Planned for bursts at ``rate`` (by default the
         slowest of the recent bursts) with margins of ``rtts`` typical round trips."""
+        placed = self._place(window, rate, rtts)
+        if placed is None:
+            return False
+        return self._judge(window, placed)
+
+    def _place(self, window: Interval, rate: float | None, rtts: int) -> _Placed | None:
+        """Send the three groups where the plan puts them; None when the first two were not all admitted (the
+        budget had changed) or nothing could be sent."""
         rt = self.rt
         t, result = rt.t, rt.result
         budget = int(result.budget.value())
@@ -98,22 +121,21 @@ class SplitTest:
         self.tries += 1
         origin = group1.first_sent
         if origin is None:
-            return False
+            return None
         t.p.sleep_until(origin.sent + second_at)
         group2 = rt.pace(call, "split", cycle=cycle, rate=t.s.max_rate, limit=second, stop=refused)
         t.p.settle(group2, timeout=WAIT_MIN_S + 10)
-        second_origin = group2.first_sent
         # the burst begins once the first group has surely left the window, however late its answers came
         answered = [r.answered for r in group1.records if r.done and not math.isnan(r.answered)]
         third_at = max(origin.sent + third_offset, max(answered, default=-math.inf) + window.high + 0.001)
         for batch in (group1, group2):
             t.observe(batch)
-        if group1.throttled or group2.throttled or second_origin is None:
+        if group1.throttled or group2.throttled or group2.first_sent is None:
             refusal = group1.first_refusal or group2.first_refusal
             result.kind_reason = "the budget had changed: the first two groups were not all admitted"
             if refusal is not None:
                 rt.after_refusal(refusal, origin)
-            return False
+            return None
         t.p.sleep_until(third_at)
         t.p.wait_gate(t.op)
         group3 = rt.pace(call, "split", cycle=cycle, rate=t.s.max_rate, limit=budget + 1, stop=refused)
@@ -122,12 +144,22 @@ class SplitTest:
         whole = Batch(records=group1.records + group2.records + group3.records, skipped=group3.skipped,
                       started=start, ended=t.p.now())
         rt.step(whole.step("split", cycle, t.s.max_rate))
+        return _Placed(cycle, first, second, second_at, group1, group2, group3)
+
+    def _judge(self, window: Interval, placed: _Placed) -> bool | None:
+        """Fixed, rolling or neither, from what the burst after the window got; None when the groups did not
+        land where planned."""
+        rt = self.rt
+        result = rt.result
+        cycle, first, second, group3 = placed.cycle, placed.first, placed.second, placed.group3
+        second_origin = placed.group2.first_sent
+        assert second_origin is not None  # checked by _place
         third_origin = group3.first_sent
         refusal = rt.rate_refusal(group3)
         if third_origin is None:
             return False
-        tolerance = max(0, budget // 10)
-        misplaced = split_misplacements(group1.records, group2.records, group3.records, window,
+        tolerance = max(0, (first + second) // 10)
+        misplaced = split_misplacements(placed.group1.records, placed.group2.records, group3.records, window,
                                         first + tolerance + 1)
         if misplaced:
             again = self.tries < SPLIT_TRIES
@@ -142,8 +174,8 @@ class SplitTest:
         kind = window_kind(first, second, group3.admitted, tolerance)
         result.kind = kind
         result.kind_reason = (
-            f"{first} admitted at the start of a fresh window, {second} {second_at:.3g} s later; just after the "
-            f"window ended, {group3.admitted} of a burst were admitted"
+            f"{first} admitted at the start of a fresh window, {second} {placed.second_at:.3g} s later; just after "
+            f"the window ended, {group3.admitted} of a burst were admitted"
             + (f" ({'a fresh budget' if kind == 'fixed' else 'the second group still counted'})" if kind else
                ": neither a fresh budget nor the first half")
         )

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from loadtest.emulator.jobstore import Job
-from loadtest.emulator.workers import INITIALIZING, UP
+from loadtest.emulator.workers import INITIALIZING, STOPPED, UNHEALTHY, UP
 
 TAIL_LINES = 40
 TAIL_BYTES = 16_384
@@ -100,6 +100,31 @@ class ProcessWorker:
     def live(self) -> bool:
         """Counts as one of the endpoint's workers for scaling (starting or up, not on its way out)."""
         return self.serving and self.state in (INITIALIZING, UP)
+
+    @property
+    def health_counter(self) -> str | None:
+        """The ``/health`` worker counter it counts in (None: on its way out, holding no job)."""
+        if self.unhealthy is not None or self.state == UNHEALTHY:
+            return "unhealthy"
+        if self.draining is not None or self.state == STOPPED:
+            return "running" if self.jobs else None
+        if self.state == INITIALIZING:
+            return "initializing"
+        return "running" if self.jobs else "idle"
+
+    def reason_for_exit(self, code: int, held: bool) -> str:
+        """Why its process exited with ``code`` (``held``: it still held jobs)."""
+        if self.draining == START_TIMEOUT:
+            return START_TIMEOUT
+        if self.unhealthy is not None:
+            return UNHEALTHY_EXIT
+        if self.draining is not None and not held:
+            return self.draining
+        if self.first_request_at is None:
+            return START_FAILED
+        if held or code != 0:
+            return CRASHED
+        return EXITED
 
     def jobs_changed(self, now: float) -> None:
         """It holds a job fewer: once it holds none it is idle, and a worker on its way out gets its SIGKILL

@@ -21,7 +21,7 @@ import logging
 import random
 import signal
 import string
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 
 from loadtest.emulator.groundtruth import Counters
@@ -31,7 +31,6 @@ from loadtest.emulator.supervisor import supervisor
 from loadtest.emulator.worker_command import WorkerCommand
 from loadtest.emulator.worker_process import (
     CRASHED,
-    EXITED,
     FAILED_REASONS,
     IDLE,
     REFRESH,
@@ -104,19 +103,9 @@ class WorkerProcesses:
         return sum(1 for worker in self.active.values() if worker.live)
 
     def health_workers(self) -> dict[str, int]:
-        idle = running = initializing = unhealthy = 0
-        for worker in self.active.values():
-            if worker.unhealthy is not None or worker.state == UNHEALTHY:
-                unhealthy += 1
-            elif worker.draining is not None or worker.state == STOPPED:
-                running += 1 if worker.jobs else 0
-            elif worker.state == INITIALIZING:
-                initializing += 1
-            elif worker.jobs:
-                running += 1
-            else:
-                idle += 1
-        return health_counts(idle=idle, initializing=initializing, running=running, unhealthy=unhealthy)
+        counts = Counter(worker.health_counter for worker in self.active.values())
+        return health_counts(idle=counts["idle"], initializing=counts["initializing"], running=counts["running"],
+                             unhealthy=counts["unhealthy"])
 
     def total_workers(self) -> int:
         return sum(1 for w in self.active.values() if w.alive)
@@ -266,20 +255,6 @@ class WorkerProcesses:
                     self._on_exit(worker, code, now)
         return running
 
-    @staticmethod
-    def _exit_reason(worker: ProcessWorker, code: int, held: bool) -> str:
-        if worker.draining == START_TIMEOUT:
-            return START_TIMEOUT
-        if worker.unhealthy is not None:
-            return UNHEALTHY_EXIT
-        if worker.draining is not None and not held:
-            return worker.draining
-        if worker.first_request_at is None:
-            return START_FAILED
-        if held or code != 0:
-            return CRASHED
-        return EXITED
-
     def _on_exit(self, worker: ProcessWorker, code: int, now: float) -> None:
         """The worker's main process is gone: settle its jobs, kill what is left of its group."""
         worker.exit_code = code
@@ -289,7 +264,7 @@ class WorkerProcesses:
         self.handout.wake_polls(worker)
         held = list(worker.jobs.values())
         worker.jobs.clear()
-        reason = worker.exit_reason = self._exit_reason(worker, code, bool(held))
+        reason = worker.exit_reason = worker.reason_for_exit(code, bool(held))
         if self._closing:
             worker.state = STOPPED
             self._retire(worker)
