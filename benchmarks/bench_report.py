@@ -36,13 +36,13 @@ print(json.dumps({"seconds": elapsed, "rss_mib": rss_kib / 1024, "plots": len(bu
 
 _GENERATE = """
 import sys
-from loadtest.metrics import rundir
 from loadtest.metrics.synthetic import large_recorder
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
+from loadtest.rundir.layout import new_run_directory
 jobs = int(sys.argv[2])
 recorder = large_recorder(jobs)
-run_dir = rundir.new_run_directory(f"bench-{jobs}", root=sys.argv[1])
-rundir.write_run_directory(run_dir, recorder, scenario={"name": f"bench-{jobs}"}, settings={"jobs": jobs},
-                           link_latest=False)
+run_dir = new_run_directory(f"bench-{jobs}", root=sys.argv[1])
+write_run_directory(run_dir, recorder, RunRecord(scenario={"name": f"bench-{jobs}"}, settings={"jobs": jobs}))
 print(run_dir)
 """
 

@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from loadtest.contract import Op
 
 FORMAT: Final = 1
-LIMITS_JSON = "limits.json"
 KIND: Final = "limit-discovery"
 
 WindowKind = Literal["fixed", "rolling"]
@@ -109,10 +108,9 @@ class DiscoveredLimits(_Lenient):
 
 
 def read_limits_file(path: Path | str) -> DiscoveredLimits:
-    """The document at ``path`` (a ``limits.json``, or a discovery's directory holding one)."""
+    """The document at ``path`` (a ``limits.json``: :func:`loadtest.rundir.layout.limits_file` finds the one
+    in a discovery's directory)."""
     file = Path(path)
-    if file.is_dir():
-        file = file / LIMITS_JSON
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:

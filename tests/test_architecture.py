@@ -49,6 +49,12 @@ def test_the_contracts_hold(lint_imports: Path, tmp_path: Path) -> None:
         ("loadtest/metrics/summary.py", "import loadtest.check.verdicts", "Figures are derived in metrics"),
         ("loadtest/check/thresholds.py", "import loadtest.report.build", "Layers"),
         ("loadtest/scenario/model.py", "import locust", "Only the traffic side"),
+        ("loadtest/report/data.py", "import loadtest.rundir.write", "Only the pipeline and discovery"),
+        ("loadtest/traffic/drive.py", "import loadtest.rundir.write", "Only the pipeline and discovery"),
+        ("loadtest/check/judge.py", "import loadtest.rundir.plain", "read run directories only through rundir"),
+        ("loadtest/rundir/read.py", "import loadtest.report.build", "The run directory stands below"),
+        ("loadtest/rundir/write.py", "import gevent", "The run directory stands below"),
+        ("loadtest/metrics/summary.py", "import loadtest.rundir.layout", "Figures are derived in metrics"),
     ],
 )
 def test_a_forbidden_import_breaks_a_contract(

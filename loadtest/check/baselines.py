@@ -7,10 +7,15 @@ What is stored, and why:
   comparison resamples to learn how much the figures move within a run;
 * ``scenario.yaml``: the scenario as run, for people reading the baseline later;
 * ``baseline.json``: where and when it was saved, from which run, with which tool version.
+
+The first three are the run directory's own files, copied unchanged, so a baseline is read exactly as a
+run is: through :class:`~loadtest.rundir.read.RunDirectory` (a baseline of a format this version does not
+read is refused the same way).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,17 +23,19 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from loadtest import __version__
-from loadtest.metrics import rundir
+from loadtest.atomic import write_json
+from loadtest.rundir.errors import RunDirectoryError
+from loadtest.rundir.layout import RECORDER_JSON, SCENARIO_YAML, SUMMARY_JSON
+from loadtest.rundir.read import RunDirectory
 
 BASELINES_ENV = "LOADTEST_BASELINES"
 DEFAULT_BASELINES_DIR = "baselines"
 META_JSON = "baseline.json"
 STORE_FORMAT = 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_COPIED = (rundir.SUMMARY_JSON, rundir.RECORDER_JSON, rundir.SCENARIO_YAML)
+_COPIED = (SUMMARY_JSON, RECORDER_JSON, SCENARIO_YAML)
 
 
 class BaselineError(Exception):
@@ -36,14 +43,34 @@ class BaselineError(Exception):
 
 
 @dataclass(frozen=True)
-class SavedBaseline:
-    """A saved baseline, loaded."""
+class BaselineInfo:
+    """``baseline.json``: where and when a baseline was saved, from which run (None: not recorded)."""
 
     name: str
-    path: Path
-    summary: dict[str, Any]
-    snapshot: dict[str, Any] | None
-    meta: dict[str, Any]
+    saved_at: str | None
+    source_run_dir: str | None
+    scenario: str | None
+    run_started_at: str | None
+    duration_s: float | None
+    tool_version: str | None
+
+    @classmethod
+    def unknown(cls, name: str) -> BaselineInfo:
+        """A baseline saved without (or with an unreadable) ``baseline.json``."""
+        return cls(name, None, None, None, None, None, None)
+
+
+@dataclass(frozen=True)
+class SavedBaseline:
+    """A saved baseline, opened: its run (summary and per-bucket data) and where it came from."""
+
+    name: str
+    run: RunDirectory
+    info: BaselineInfo
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
 
 
 def baselines_root(root: Path | str | None = None) -> Path:
@@ -78,17 +105,15 @@ def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None
     ``summary.json``, and an existing baseline unless ``force``.
     """
     check_name(name)
-    from loadtest.metrics.rundir import resolve_run_dir
-
-    source = resolve_run_dir(run_dir)
     try:
-        summary = rundir.read_summary(source)
-    except rundir.RunDirectoryError as exc:
+        source = RunDirectory(run_dir)
+        run = source.summary().run
+    except RunDirectoryError as exc:
         raise BaselineError(str(exc)) from None
-    if summary["run"].get("interrupted"):
-        raise BaselineError(f"{source}: the run was interrupted; save a baseline from a run that finished")
-    if not (source / rundir.RECORDER_JSON).exists():
-        raise BaselineError(f"{source}: no {rundir.RECORDER_JSON}; the baseline needs the run's per-bucket data")
+    if run.interrupted:
+        raise BaselineError(f"{source.path}: the run was interrupted; save a baseline from a run that finished")
+    if not source.has(RECORDER_JSON):
+        raise BaselineError(f"{source.path}: no {RECORDER_JSON}; the baseline needs the run's per-bucket data")
     target = baselines_root(root) / name
     if target.exists() and not force:
         raise BaselineError(f"baseline {name!r} already exists in {target.parent}; add --force to replace it")
@@ -96,20 +121,20 @@ def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for file_name in _COPIED:
-            if (source / file_name).exists():
-                shutil.copyfile(source / file_name, tmp / file_name)
+        for entry in _COPIED:
+            if source.has(entry):
+                shutil.copyfile(source.file(entry), tmp / entry)
         meta = {
             "format": STORE_FORMAT,
             "name": name,
             "saved_at": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "source_run_dir": _neutral(source),
-            "scenario": summary["run"].get("scenario"),
-            "run_started_at": summary["run"].get("started_at"),
-            "duration_s": summary["run"].get("duration_s"),
+            "source_run_dir": _neutral(source.path),
+            "scenario": run.scenario,
+            "run_started_at": run.started_at,
+            "duration_s": run.duration_s,
             "tool_version": __version__,
         }
-        rundir.write_json(tmp / META_JSON, meta)
+        write_json(tmp / META_JSON, meta)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -118,37 +143,61 @@ def save_baseline(run_dir: Path | str, name: str, root: Path | str | None = None
     return target
 
 
+def _info(directory: Path) -> BaselineInfo:
+    """``baseline.json`` (only the name when absent)."""
+    path = directory / META_JSON
+    if not path.exists():
+        return BaselineInfo.unknown(directory.name)
+    try:
+        meta: object = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BaselineError(f"{path}: cannot read it: {exc}") from None
+    if not isinstance(meta, dict):
+        raise BaselineError(f"{path}: not an object")
+
+    def text(key: str) -> str | None:
+        value = meta.get(key)
+        return value if isinstance(value, str) else None
+
+    duration = meta.get("duration_s")
+    return BaselineInfo(
+        directory.name, saved_at=text("saved_at"), source_run_dir=text("source_run_dir"),
+        scenario=text("scenario"), run_started_at=text("run_started_at"),
+        duration_s=float(duration) if isinstance(duration, int | float) and not isinstance(duration, bool) else None,
+        tool_version=text("tool_version"),
+    )
+
+
 def load_baseline(name: str, root: Path | str | None = None) -> SavedBaseline:
     """The baseline ``name``; :class:`BaselineError` naming the directory and how to create it."""
     check_name(name)
     directory = baselines_root(root) / name
-    if not (directory / rundir.SUMMARY_JSON).exists():
-        known = ", ".join(info["name"] for info in list_baselines(root)) or "none"
+    if not (directory / SUMMARY_JSON).exists():
+        known = ", ".join(info.name for info in list_baselines(root)) or "none"
         raise BaselineError(
             f"baseline {name!r} not found in {directory.parent}/ (saved baselines: {known}); "
             f"create it with: loadtest baseline save RUN_DIR {name}"
         )
     try:
-        summary = rundir.read_summary(directory)
-        snapshot = rundir.read_json(directory, rundir.RECORDER_JSON, required=False)
-        meta = rundir.read_json(directory, META_JSON, required=False) or {}
-    except rundir.RunDirectoryError as exc:
+        run = RunDirectory(directory)
+        run.summary()
+        run.recorder_snapshot()
+    except RunDirectoryError as exc:
         raise BaselineError(f"baseline {name!r}: {exc}") from None
-    return SavedBaseline(name, directory, summary, snapshot, meta)
+    return SavedBaseline(name, run, _info(directory))
 
 
-def list_baselines(root: Path | str | None = None) -> list[dict[str, Any]]:
+def list_baselines(root: Path | str | None = None) -> list[BaselineInfo]:
     """Every saved baseline's metadata (name, scenario, saved_at, duration_s...), by name."""
     base = baselines_root(root)
     if not base.is_dir():
         return []
     found = []
     for directory in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not (directory / rundir.SUMMARY_JSON).exists():
+        if not (directory / SUMMARY_JSON).exists():
             continue
         try:
-            meta = rundir.read_json(directory, META_JSON, required=False) or {}
-        except rundir.RunDirectoryError:
-            meta = {}
-        found.append({"name": directory.name, "path": str(directory), **{k: v for k, v in meta.items() if k != "name"}})
+            found.append(_info(directory))
+        except BaselineError:
+            found.append(BaselineInfo.unknown(directory.name))
     return found

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from loadtest.metrics import catalog
 from loadtest.metrics.catalog import Kind, MetricRef
+from loadtest.metrics.run_figures import RunFigures
+from loadtest.rundir.read import RunDirectory
 from loadtest.scenario.quantities import Tolerance, parse_bound, parse_tolerance
 
 DEFAULT_TOLERANCE = "10%"
@@ -166,19 +167,19 @@ def criteria_from_mapping(
     return criteria_from_scenario(holder, scenario_thresholds=scenario_thresholds)
 
 
-def criteria_from_run_dir(run_dir: Path | str, *, scenario_thresholds: bool = True) -> Criteria:
+def criteria_from_run(run: RunDirectory, *, scenario_thresholds: bool = True) -> Criteria:
     """Criteria from a run directory's ``scenario.yaml`` (the built-in criterion alone when it is absent)."""
-    from loadtest.scenario.source import YamlFileError, load_yaml_file
+    from loadtest.scenario.source import YamlFileError, load_yaml_text
 
-    path = Path(run_dir) / "scenario.yaml"
-    if not path.exists():
+    text = run.scenario_text()
+    if text is None:
         builtin = builtin_criterion((), DEFAULT_MAX_ERROR_RATE)
         return Criteria(None, (builtin,) if builtin is not None else ())
     try:
-        data = load_yaml_file(path, "the run's scenario")
+        data = load_yaml_text(text, run.scenario_path, "the run's scenario")
     except YamlFileError as exc:
         raise CriteriaError(str(exc)) from None
-    return criteria_from_mapping(data or {}, str(path), scenario_thresholds=scenario_thresholds)
+    return criteria_from_mapping(data or {}, str(run.scenario_path), scenario_thresholds=scenario_thresholds)
 
 
 @dataclass
@@ -189,7 +190,7 @@ class _Holder:
     guards: Any
 
 
-def default_compared_refs(summary: Mapping[str, Any]) -> list[MetricRef]:
+def default_compared_refs(figures: RunFigures) -> list[MetricRef]:
     """Figures compared with a baseline when the scenario lists none: every overall figure with a
     direction (neutral ones describe the load, not its quality) that the baseline measured.
 
@@ -203,6 +204,6 @@ def default_compared_refs(summary: Mapping[str, Any]) -> list[MetricRef]:
         stats = DEFAULT_COMPARED_HISTOGRAM_STATS if spec.kind is Kind.HISTOGRAM else (spec.default_stat,)
         for stat in stats:
             ref = MetricRef(name, stat)
-            if catalog.value_from_summary(summary, ref) is not None:
+            if figures.value(ref) is not None:
                 refs.append(ref)
     return refs

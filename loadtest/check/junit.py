@@ -15,7 +15,8 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadtest.check.verdicts import FAIL, NO_DATA, NOT_JUDGED, Verdicts
+from loadtest.check.verdicts import Verdicts
+from loadtest.rundir.documents import FAIL
 
 SUITE_PREFIX = "loadtest.check"
 
@@ -51,7 +52,7 @@ def junit_document(verdicts: Verdicts, *, elapsed_s: float = 0.0, timestamp: dat
         if verdict.verdict == FAIL:
             failure = ET.SubElement(case, "failure", {"message": summary, "type": verdict.kind})
             failure.text = summary
-        elif verdict.verdict in (NO_DATA, NOT_JUDGED):
+        elif verdict.unjudged:
             ET.SubElement(case, "skipped", {"message": summary})
         else:
             out = ET.SubElement(case, "system-out")
@@ -66,7 +67,7 @@ def junit_document(verdicts: Verdicts, *, elapsed_s: float = 0.0, timestamp: dat
 
 def write_junit(verdicts: Verdicts, path: Path | str, *, elapsed_s: float = 0.0) -> Path:
     """Write the JUnit XML file (atomically); its parent directory is created when needed."""
-    from loadtest.metrics.rundir import write_atomic
+    from loadtest.atomic import write_atomic
 
     target = Path(path)
     write_atomic(target, junit_document(verdicts, elapsed_s=elapsed_s))

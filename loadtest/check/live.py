@@ -26,9 +26,9 @@ from typing import Any
 from loadtest.check.criteria import ThresholdSpec, criteria_from_scenario
 from loadtest.check.formatting import format_value
 from loadtest.check.thresholds import certainly_breaks, expected_text
-from loadtest.check.verdicts import FAIL, THRESHOLD, Verdict
 from loadtest.metrics.catalog import Kind
 from loadtest.metrics.figures import RunBuckets
+from loadtest.rundir.documents import FAIL, THRESHOLD, Verdict
 
 DEFAULT_SETTLE_S = 1.0
 """A bucket is judged once its end is this far in the past (answers arriving late land in it)."""

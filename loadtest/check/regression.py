@@ -26,17 +26,16 @@ tolerance alone, and the verdict says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from loadtest.check.criteria import BaselineSpec, default_compared_refs
 from loadtest.check.formatting import format_delta, format_percent, format_value
-from loadtest.check.verdicts import BASELINE, FAIL, NO_DATA, NOT_JUDGED, PASS, Verdict
-from loadtest.metrics import catalog
 from loadtest.metrics.catalog import MetricRef
 from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.noise import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, noise_interval
+from loadtest.metrics.run_figures import RunFigures
+from loadtest.rundir.documents import BASELINE, FAIL, NO_DATA, NOT_JUDGED, PASS, Verdict
 from loadtest.scenario.quantities import Tolerance
 
 
@@ -57,11 +56,11 @@ def _direction(ref: MetricRef) -> int:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A run and the baseline it is judged against: each one's ``summary.json`` and time buckets (None
-    without per-bucket data), and how sure a regression must be."""
+    """A run and the baseline it is judged against: each one's headline figures and time buckets (None
+    without per-bucket data, for the noise interval), and how sure a regression must be."""
 
-    run_summary: Mapping[str, Any]
-    base_summary: Mapping[str, Any]
+    run_figures: RunFigures
+    base_figures: RunFigures
     run: RunBuckets | None
     base: RunBuckets | None
     baseline_name: str
@@ -71,11 +70,11 @@ class Comparison:
 
 def compare_figure(ref: MetricRef, tolerance: Tolerance, sides: Comparison) -> Verdict:
     """The verdict on one figure against the baseline (see the module docstring for the rule)."""
-    run_summary, base_summary, baseline_name = sides.run_summary, sides.base_summary, sides.baseline_name
+    run_figures, base_figures, baseline_name = sides.run_figures, sides.base_figures, sides.baseline_name
     confidence = sides.confidence
     unit = ref.unit
-    base_value = catalog.value_from_summary(base_summary, ref)
-    run_value = catalog.value_from_summary(run_summary, ref)
+    base_value = base_figures.value(ref)
+    run_value = run_figures.value(ref)
     direction = _direction(ref)
     allowed = allowance(tolerance, base_value) if base_value is not None else None
     tol = tolerance_text(tolerance, unit)
@@ -108,12 +107,12 @@ def compare_figure(ref: MetricRef, tolerance: Tolerance, sides: Comparison) -> V
     worse_by = abs(difference) if direction == 0 else direction * difference
     details: dict[str, Any] = {"difference": difference, "relative_difference": relative if math.isfinite(relative)
                                else None, "confidence": confidence}
-    run_lower, base_lower = catalog.is_lower_bound(run_summary, ref), catalog.is_lower_bound(base_summary, ref)
+    run_lower, base_lower = run_figures.is_lower_bound(ref), base_figures.is_lower_bound(ref)
     if run_lower or base_lower:
         # Unfinished jobs make a figure a range [value, cap]: the difference is decided only when the whole
         # range of differences is (every figure that can be a range is one where higher is worse).
-        run_high = catalog.upper_bound(run_summary, ref) if run_lower else run_value
-        base_high = catalog.upper_bound(base_summary, ref) if base_lower else base_value
+        run_high = run_figures.upper_bound(ref) if run_lower else run_value
+        base_high = base_figures.upper_bound(ref) if base_lower else base_value
         least = run_value - (math.inf if base_high is None else base_high)
         most = (math.inf if run_high is None else run_high) - base_value
         worst = (least, most) if direction >= 0 else (-most, -least)
@@ -162,13 +161,13 @@ def _expected(direction: int, base_value: float | None, allowed: float | None, u
     return f"{format_value(base_value, unit)} ± {tol}"
 
 
-def compared_refs(spec: BaselineSpec, base_summary: Mapping[str, Any]) -> list[MetricRef]:
+def compared_refs(spec: BaselineSpec, base_figures: RunFigures) -> list[MetricRef]:
     """The figures to compare: those the scenario lists, then the defaults not listed."""
     refs = list(spec.tolerances)
-    refs += [ref for ref in default_compared_refs(base_summary) if ref not in spec.tolerances]
+    refs += [ref for ref in default_compared_refs(base_figures) if ref not in spec.tolerances]
     return refs
 
 
 def compare_runs(spec: BaselineSpec, sides: Comparison) -> list[Verdict]:
     """A verdict per compared figure."""
-    return [compare_figure(ref, spec.tolerance_for(ref), sides) for ref in compared_refs(spec, sides.base_summary)]
+    return [compare_figure(ref, spec.tolerance_for(ref), sides) for ref in compared_refs(spec, sides.base_figures)]

@@ -14,16 +14,16 @@ otherwise it is NOT JUDGED, saying why, never PASSED.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from loadtest.check.criteria import ThresholdSpec
 from loadtest.check.formatting import format_value
-from loadtest.check.verdicts import FAIL, NO_DATA, NOT_JUDGED, PASS, THRESHOLD, Verdict
-from loadtest.metrics import catalog
 from loadtest.metrics.figures import RunBuckets
+from loadtest.metrics.run_figures import RunFigures
+from loadtest.rundir.documents import FAIL, NO_DATA, NOT_JUDGED, PASS, THRESHOLD, Verdict
 
 
 def expected_text(spec: ThresholdSpec) -> str:
@@ -91,12 +91,12 @@ def _open_why(spec: ThresholdSpec, low: float, high: float, where: str, censored
             f"time so far), which cannot show whether the {bound} is kept; a longer drain would tell")
 
 
-def judge_whole_run(spec: ThresholdSpec, summary: Mapping[str, Any]) -> Verdict:
-    value = catalog.value_from_summary(summary, spec.ref)
+def judge_whole_run(spec: ThresholdSpec, figures: RunFigures) -> Verdict:
+    value = figures.value(spec.ref)
     if value is None:
         return _verdict(spec, None, NO_DATA, f"the run did not measure {spec.ref} (no samples for it)")
-    lower = catalog.is_lower_bound(summary, spec.ref)
-    cap = catalog.upper_bound(summary, spec.ref)
+    lower = figures.is_lower_bound(spec.ref)
+    cap = figures.upper_bound(spec.ref)
     high = value if not lower else (math.inf if cap is None else cap)
     details: dict[str, Any] = {"lower_bound": True, "upper_bound": cap} if lower else {}
     broken = certainly_breaks(spec, value, high)
@@ -114,7 +114,7 @@ def judge_whole_run(spec: ThresholdSpec, summary: Mapping[str, Any]) -> Verdict:
                    f"is broken, whatever its thresholds say (guards.max_error_rate {limit})")
         return _verdict(spec, value, FAIL, why, **details)
     if not certainly_kept(spec, value, high):
-        censored = catalog.censored_count(summary, spec.ref)
+        censored = figures.censored_count(spec.ref)
         return _verdict(spec, value, NOT_JUDGED, _open_why(spec, value, high, "over the whole run", censored),
                         censored=censored, **details)
     why = "within bounds over the whole run"
@@ -123,7 +123,7 @@ def judge_whole_run(spec: ThresholdSpec, summary: Mapping[str, Any]) -> Verdict:
     return _verdict(spec, value, PASS, why, **details)
 
 
-def judge_windows(spec: ThresholdSpec, buckets: RunBuckets | None, summary: Mapping[str, Any]) -> Verdict:
+def judge_windows(spec: ThresholdSpec, buckets: RunBuckets | None, figures: RunFigures) -> Verdict:
     """The worst window against the bounds; the whole run when it is shorter than one window."""
     assert spec.window_s is not None
     if buckets is None:
@@ -133,9 +133,9 @@ def judge_windows(spec: ThresholdSpec, buckets: RunBuckets | None, summary: Mapp
         return _verdict(spec, None, NO_DATA, f"{spec.ref.metric} is not kept per time bucket; drop the window")
     weights, starts = buckets.windows(spec.window_s)
     if len(starts) == 0:
-        verdict = judge_whole_run(spec, summary)
-        verdict.why += f" (the run holds no complete {spec.window_s:g}s window, so the whole run was judged)"
-        return verdict
+        verdict = judge_whole_run(spec, figures)
+        return replace(verdict, why=verdict.why + f" (the run holds no complete {spec.window_s:g}s window, so the "
+                                                  "whole run was judged)")
     values, lower, upper = figure.evaluate(weights)
     measured = ~np.isnan(values)
     if not measured.any():
@@ -177,7 +177,7 @@ def judge_windows(spec: ThresholdSpec, buckets: RunBuckets | None, summary: Mapp
 
 
 def judge_thresholds(
-    specs: tuple[ThresholdSpec, ...], summary: Mapping[str, Any], buckets: RunBuckets | None
+    specs: tuple[ThresholdSpec, ...], figures: RunFigures, buckets: RunBuckets | None
 ) -> list[Verdict]:
-    """A verdict per threshold, in the scenario's order."""
-    return [judge_windows(s, buckets, summary) if s.window_s else judge_whole_run(s, summary) for s in specs]
+    """A verdict per threshold, in the scenario's order (``figures``: the run's headline figures)."""
+    return [judge_windows(s, buckets, figures) if s.window_s else judge_whole_run(s, figures) for s in specs]

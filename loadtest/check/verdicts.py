@@ -1,60 +1,20 @@
 """Verdicts: one per criterion (a threshold or a baseline comparison), and what they add up to.
 
-``verdicts.json`` in the run directory is ``{"format": 1, "outcome", "exit_code", "baseline",
-"verdicts": [...]}``; each verdict keeps the four columns the report shows (``criterion``, ``expected``,
-``measured``, ``verdict``, ``why``) plus machine-readable fields (``kind``, ``metric``, ``value``,
-``unit``, ...). The exit code follows ``loadtest.exitcodes``: a failure outranks missing data, so a run
-that both broke a threshold and lacked another figure exits 1.
+Each :class:`~loadtest.rundir.documents.Verdict` keeps the five columns the report shows (``criterion``,
+``expected``, ``measured``, ``verdict``, ``why``) plus machine-readable fields (``kind``, ``metric``,
+``value``, ``unit``, ...); together they are ``verdicts.json`` (:meth:`Verdicts.as_document`). The exit
+code follows ``loadtest.exitcodes``: a failure outranks missing data, so a run that both broke a threshold
+and lacked another figure exits 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from typing import TextIO
 
 from loadtest import exitcodes
-
-PASS = "pass"
-FAIL = "fail"
-NO_DATA = "no data"
-NOT_JUDGED = "not judged"
-"""The figure exists but cannot decide the criterion (e.g. a lower bound within a maximum); the why says why."""
-VERDICTS_FORMAT = 1
-
-THRESHOLD = "threshold"
-BASELINE = "baseline"
-
-
-@dataclass
-class Verdict:
-    """The judgement of one criterion; the first five fields are the table's columns."""
-
-    criterion: str
-    expected: str
-    measured: str
-    verdict: str
-    why: str
-    kind: str = THRESHOLD
-    metric: str = ""
-    unit: str = ""
-    value: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    """Numbers behind the verdict (bounds, baseline value, difference, interval, window...)."""
-    case_name: str = ""
-    """Unique test case name for JUnit (criterion plus position)."""
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == PASS
-
-    @property
-    def failed(self) -> bool:
-        return self.verdict == FAIL
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from loadtest.rundir.documents import Verdict, VerdictsDocument
 
 
 @dataclass
@@ -82,7 +42,7 @@ class Verdicts:
 
     @property
     def unjudged(self) -> list[Verdict]:
-        return [v for v in self.items if v.verdict in (NO_DATA, NOT_JUDGED)]
+        return [v for v in self.items if v.unjudged]
 
     @property
     def exit_code(self) -> int:
@@ -97,30 +57,10 @@ class Verdicts:
     def outcome(self) -> str:
         return {exitcodes.CHECK_FAILED: "failed", exitcodes.NOT_JUDGEABLE: "not judged"}.get(self.exit_code, "passed")
 
-    def as_document(self) -> dict[str, Any]:
-        return {
-            "format": VERDICTS_FORMAT,
-            "outcome": self.outcome,
-            "exit_code": self.exit_code,
-            "scenario": self.scenario,
-            "baseline": self.baseline,
-            "counts": {
-                "criteria": len(self.items),
-                "passed": sum(1 for v in self.items if v.passed),
-                "failed": len(self.failed),
-                "no_data": len(self.unjudged),
-            },
-            "notes": self.notes,
-            "verdicts": [v.as_dict() for v in self.items],
-        }
-
-    def write(self, run_dir: Path | str) -> Path:
-        """Write ``verdicts.json`` into the run directory (atomically)."""
-        from loadtest.metrics.rundir import VERDICTS_JSON, write_json
-
-        path = Path(run_dir) / VERDICTS_JSON
-        write_json(path, self.as_document())
-        return path
+    def as_document(self) -> VerdictsDocument:
+        """``verdicts.json``'s content (written by :func:`loadtest.rundir.write.write_verdicts`)."""
+        return VerdictsDocument(tuple(self.items), self.outcome, self.exit_code, self.scenario, self.baseline,
+                                tuple(self.notes))
 
     def print_table(self, out: TextIO, *, show_exit: bool = True) -> None:
         """The verdict table and a one-line outcome, for a terminal or a CI log."""
@@ -143,9 +83,3 @@ class Verdicts:
             file=out,
         )
 
-
-def read_verdicts(run_dir: Path | str) -> dict[str, Any] | None:
-    """A run directory's ``verdicts.json`` as written by :meth:`Verdicts.write` (None when absent)."""
-    from loadtest.metrics.rundir import VERDICTS_JSON, read_json
-
-    return read_json(run_dir, VERDICTS_JSON, required=False)

@@ -41,12 +41,11 @@ def main(args: argparse.Namespace) -> int:
         if not found:
             print(f"no baselines in {baselines_root(root)}/ (save one with: loadtest baseline save RUN_DIR NAME)")
             return exitcodes.OK
-        width = max(len(item["name"]) for item in found)
+        width = max(len(item.name) for item in found)
         for item in found:
-            duration = item.get("duration_s")
-            length = f"{duration:.0f}s" if isinstance(duration, int | float) else "?"
-            print(f"{item['name']:<{width}}  scenario {item.get('scenario') or '?'}, {length}, "
-                  f"saved {item.get('saved_at') or '?'} from {item.get('source_run_dir') or '?'}")
+            length = f"{item.duration_s:.0f}s" if item.duration_s is not None else "?"
+            print(f"{item.name:<{width}}  scenario {item.scenario or '?'}, {length}, "
+                  f"saved {item.saved_at or '?'} from {item.source_run_dir or '?'}")
         return exitcodes.OK
     print("loadtest baseline: say what to do: save RUN_DIR NAME, or list", file=sys.stderr)
     return exitcodes.INVALID_INPUT

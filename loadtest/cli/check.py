@@ -35,9 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from loadtest.check.judge import CheckInputError, judge_run
     from loadtest.check.junit import write_junit
-    from loadtest.check.regression import DEFAULT_CONFIDENCE
+    from loadtest.metrics.noise import DEFAULT_CONFIDENCE
+    from loadtest.rundir.write import write_verdicts
 
     began = time.monotonic()
     confidence = DEFAULT_CONFIDENCE if args.confidence is None else args.confidence
@@ -67,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
         return exitcodes.INVALID_INPUT
     run_dir = verdicts.run_dir or args.run_dir
     try:
-        verdicts.write(run_dir)
+        write_verdicts(Path(run_dir), verdicts.as_document())
     except OSError as exc:
         print(f"loadtest check: cannot write verdicts.json into {run_dir}: {exc}", file=sys.stderr)
     if not args.no_report:

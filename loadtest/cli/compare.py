@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from loadtest.metrics.rundir import RunDirectoryError
     from loadtest.report.side_by_side import build_comparison
+    from loadtest.rundir.errors import RunDirectoryError
 
     try:
         html = build_comparison(args.run_a, args.run_b, args.out)

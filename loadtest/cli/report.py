@@ -14,8 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from loadtest.metrics.rundir import RunDirectoryError
     from loadtest.report.build import build_report
+    from loadtest.rundir.errors import RunDirectoryError
 
     try:
         built = build_report(args.run_dir)

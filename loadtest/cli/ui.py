@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     if args.processes is not None and args.processes < 1:
         print(f"--processes: must be at least 1, got {args.processes}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
-    from loadtest.metrics.rundir import new_run_directory
+    from loadtest.rundir.layout import new_run_directory
     from loadtest.scenario.loader import ScenarioError, load_scenario
     from loadtest.scenario.model import EndpointTarget
     from loadtest.traffic.runtime import TargetError, api_key_for

@@ -17,10 +17,10 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from loadtest.metrics.rundir import write_atomic
+from loadtest.atomic import write_atomic
 from loadtest.report.html import data_uri, page, table_html
+from loadtest.rundir.layout import LIMITS_HTML, PLOTS_DIR
 
-PAGE = "limits.html"
 PHASE_STYLES: dict[str, tuple[str, str]] = {
     # phase: (colour, marker); bursts (budget, split) never last a window and are left out
     "ramp": ("#1565c0", "o"),
@@ -219,8 +219,7 @@ def write_page(run_dir: Path, doc: dict[str, Any]) -> Path:
         png = plot_operation(op, entry)
         if png is not None:
             images[op] = png
-            (run_dir / "plots").mkdir(exist_ok=True)
-            write_atomic(run_dir / "plots" / f"limits_{op}.png", png)
-    path = run_dir / PAGE
+            write_atomic(run_dir / PLOTS_DIR / f"limits_{op}.png", png)
+    path = run_dir / LIMITS_HTML
     write_atomic(path, render(doc, images))
     return path

@@ -28,6 +28,7 @@ from gevent import Greenlet
 from loadtest import exitcodes
 from loadtest.contract import Op
 from loadtest.discovery.evidence import RequestRecord, Step, summarise_step
+from loadtest.redaction import REDACTED
 from loadtest.scenario.model import On429
 from loadtest.traffic.client import ApiClient, ApiResult, parse_retry_after
 from loadtest.traffic.control import RunControl
@@ -214,7 +215,7 @@ class Prober:
             raise DiscoveryAborted("interrupted", exitcodes.INTERRUPTED)
         refusal = self.reachability.refusal
         if refusal is not None:
-            words = refusal.message.replace(self._api_key, "<redacted>") if self._api_key else refusal.message
+            words = refusal.message.replace(self._api_key, REDACTED) if self._api_key else refusal.message
             raise DiscoveryAborted(f"the target refused the API key ({words})", exitcodes.KEY_REFUSED)
         silent = self.reachability.silent_for()
         if silent > self._unreachable_after:

@@ -25,14 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 from urllib.parse import urlsplit
 
 import gevent
 
 from loadtest import __version__, contract, exitcodes
 from loadtest.contract import Op
-from loadtest.discovered_limits import LIMITS_JSON
 from loadtest.discovery.document import document, operation_entry
 from loadtest.discovery.evidence import Step
 from loadtest.discovery.experiments import OperationSearch
@@ -40,10 +39,11 @@ from loadtest.discovery.operation import DESTRUCTIVE, NEEDS_DONE_JOB, SUPPORTED,
 from loadtest.discovery.prober import JOB_CREATING, Call, DiscoveryAborted, Prober
 from loadtest.discovery.queue_search import queue_size_search
 from loadtest.discovery.results import FOUND, ConcurrencyResult, QueueResult, RateResult
+from loadtest.redaction import redact
+from loadtest.rundir.layout import EMULATOR_LOG, LIMITS_JSON
+from loadtest.rundir.write import write_discovery_requests, write_ground_truth, write_limits
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-REQUESTS_CSV = "requests.csv"
-PAGE = "limits.html"
 DEFAULT_URL_OPS: tuple[Op, ...] = (Op.RUN, Op.STATUS)
 DEFAULT_URL_MAX_JOBS = 1000
 """The job cap against an endpoint URL when no --max-jobs is given (a scenario's ``target.max_jobs`` default)."""
@@ -294,7 +294,7 @@ def discover(options: DiscoveryOptions, out: TextIO, err: TextIO, environ: dict[
     target: Target | None = None
     if resolved.kind == "emulator":
         try:
-            target = Target.start_emulator(resolved.emulator_target, log_path=run_dir / "emulator.log")
+            target = Target.start_emulator(resolved.emulator_target, log_path=run_dir / EMULATOR_LOG)
         except TargetStartError as exc:
             print(f"loadtest limits: {exc}", file=err)
             return exitcodes.TARGET_ERROR
@@ -458,8 +458,6 @@ def _write(run_dir: Path, options: DiscoveryOptions, resolved: ResolvedTarget, o
            prober: Prober, fixtures: JobFixtures, health: HealthSampler, outcomes: dict[Op, OpOutcome],
            queue: QueueResult | None, started_at: float, aborted: str | None,
            ground_truth: dict[str, Any] | None) -> dict[str, Any]:
-    from loadtest.metrics.rundir import redact, write_atomic, write_json
-
     operations: dict[str, dict[str, Any]] = {}
     for op, outcome in outcomes.items():
         records = [r for r in prober.records if r.op == op.value and r.phase not in ("setup", "health", "cleanup")]
@@ -493,10 +491,10 @@ def _write(run_dir: Path, options: DiscoveryOptions, resolved: ResolvedTarget, o
         extra["notes"] = fixtures.fixtures.notes
     if ground_truth is not None:
         extra["emulator_jobs_submitted"] = _submitted(ground_truth)
-        write_json(run_dir / "ground_truth.json", ground_truth)
-    doc = redact(document(header, operations, extra))
-    write_json(run_dir / LIMITS_JSON, doc)
-    write_atomic(run_dir / REQUESTS_CSV, _requests_csv(prober))
+        write_ground_truth(run_dir, ground_truth)
+    doc = cast(dict[str, Any], redact(document(header, operations, extra)))
+    write_limits(run_dir, doc)
+    write_discovery_requests(run_dir, _requests_csv(prober))
     return doc
 
 

@@ -13,7 +13,8 @@ The scope may also come before the statistic (``latency{op=status}.p99``). A met
 means its default statistic (``p95`` for histograms, ``value`` for everything else).
 
 In ``summary.json`` a metric's figures sit at ``metrics[<metric>]["overall" | "by_flow"[<flow>] |
-"by_op"[<op>]][<stat>]`` (see ``docs/run-directory.md``); :func:`value_from_summary` reads them.
+"by_op"[<op>]][<stat>]`` (see ``docs/run-directory.md``); :class:`loadtest.metrics.run_figures.RunFigures`
+reads one by its reference.
 """
 
 from __future__ import annotations
@@ -338,13 +339,6 @@ METRICS: dict[str, MetricSpec] = {
 HISTOGRAM_METRICS: tuple[str, ...] = tuple(n for n, s in METRICS.items() if s.kind is Kind.HISTOGRAM)
 CENSORED_SUFFIX = ".censored"
 """Recorder histograms of ``<metric>.censored`` hold unfinished jobs' times so far (lower bounds)."""
-LOWER_BOUNDS = "lower_bounds"
-"""Key, beside a histogram's statistics in ``summary.json``, listing those that are lower bounds only."""
-UPPER_BOUNDS = "upper_bounds"
-"""Key, beside a histogram's statistics in ``summary.json``: for lower bounds that are capped, the highest the
-truth can be (``{"p95": 317.0}``)."""
-CENSORED = "censored"
-"""Key, beside a histogram's statistics in ``summary.json``, counting the censored samples among ``count``."""
 
 
 def censored_name(metric: str) -> str:
@@ -484,49 +478,6 @@ def parse_metric_ref(text: str, *, flow: str | None = None, op: str | None = Non
                 f"unknown operation {scope_value!r} in {raw!r}{_did_you_mean(scope_value or '', ALL_OPS)}"
             )
     return MetricRef(metric, stat, scope, scope_value)
-
-
-def _figures_in_summary(summary: Mapping[str, Any], ref: MetricRef) -> Mapping[str, Any] | None:
-    entry = summary.get("metrics", {}).get(ref.metric)
-    if not entry:
-        return None
-    if ref.scope is None:
-        return entry.get("overall")
-    return entry.get(f"by_{ref.scope.value}", {}).get(ref.scope_value or "")
-
-
-def value_from_summary(summary: Mapping[str, Any], ref: MetricRef) -> float | None:
-    """The figure ``ref`` names in a loaded ``summary.json``, or None when the run did not measure it."""
-    figures = _figures_in_summary(summary, ref)
-    if not figures:
-        return None
-    value = figures.get(ref.stat)
-    return None if value is None else float(value)
-
-
-def is_lower_bound(summary: Mapping[str, Any], ref: MetricRef) -> bool:
-    """Whether the figure ``ref`` names is only a lower bound (unfinished jobs' times so far went into it)."""
-    figures = _figures_in_summary(summary, ref)
-    return bool(figures) and ref.stat in (figures.get(LOWER_BOUNDS) or ())  # type: ignore[union-attr]
-
-
-def upper_bound(summary: Mapping[str, Any], ref: MetricRef) -> float | None:
-    """The highest the figure ``ref`` names can truly be: the value itself when exact, the cap of a lower
-    bound that has one, None (unbounded) for an uncapped lower bound or a figure not measured."""
-    figures = _figures_in_summary(summary, ref)
-    value = value_from_summary(summary, ref)
-    if not figures or value is None:
-        return None
-    if not is_lower_bound(summary, ref):
-        return value
-    cap = (figures.get(UPPER_BOUNDS) or {}).get(ref.stat)
-    return None if cap is None else float(cap)
-
-
-def censored_count(summary: Mapping[str, Any], ref: MetricRef) -> int:
-    """How many censored samples (unfinished jobs) the figure's histogram holds (0 for other figures)."""
-    figures = _figures_in_summary(summary, ref)
-    return int((figures or {}).get(CENSORED) or 0)
 
 
 def metric_names() -> list[str]:

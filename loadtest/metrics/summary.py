@@ -7,14 +7,15 @@ and the report read those files, never the recorder, so this module is the one p
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from loadtest.metrics import catalog, hdr
-from loadtest.metrics.catalog import CENSORED, LOWER_BOUNDS, METRICS, UPPER_BOUNDS, Kind, Scope, censored_name
+from loadtest.metrics.catalog import METRICS, Kind, Scope, censored_name
 from loadtest.metrics.figures import CountTables, GaugeFigure, SumFigure
 from loadtest.metrics.recorder import Recorder, aggregate, series_name
+from loadtest.metrics.run_figures import MetricFigures, RunFigures, ScopeFigures, Timeseries
 
 HEALTH_GAUGES: dict[str, str] = {name: spec.health_key for name, spec in METRICS.items() if spec.health_key}
 """Gauge metric → flattened /health key it reads (from the catalogue)."""
@@ -22,36 +23,50 @@ HEALTH_GAUGES: dict[str, str] = {name: spec.health_key for name, spec in METRICS
 _WHOLE_RUN = np.ones((1, 1))
 
 
-def summarize_metrics(recorder: Recorder, duration_s: float | None = None) -> dict[str, Any]:
-    """Every catalogue metric as ``{"unit", "kind", "direction", "overall", "by_flow", "by_op"}``.
+def summarize_metrics(recorder: Recorder, duration_s: float | None = None) -> RunFigures:
+    """Every catalogue metric's figures overall, per flow and per operation (see :class:`MetricFigures`).
 
-    ``overall`` and each scoped entry map statistic → value (``{"value": x}`` for non-histograms); a
-    metric the run did not measure has ``overall: null``. Rates divide by ``duration_s`` (default: the
-    recorder's span from its start to its last sample). A histogram entry with censored samples (unfinished
-    jobs) also has ``censored`` (how many of ``count``), ``lower_bounds`` (the statistics that are lower
-    bounds only) and ``upper_bounds`` (the cap on those that have one); see docs/run-directory.md.
+    A metric the run did not measure has ``overall`` None. Rates divide by ``duration_s`` (default: the
+    recorder's span from its start to its last sample). A histogram with censored samples (unfinished
+    jobs) says how many, which statistics are lower bounds only and the cap of those that have one; see
+    docs/run-directory.md.
     """
     if duration_s is None:
         start, end = recorder.span()
         duration_s = end - start
     tables = CountTables.of_recorder(recorder)
     hist = aggregate(recorder.total_counts())
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, MetricFigures] = {}
     for name, spec in METRICS.items():
-        entry: dict[str, Any] = {"unit": spec.unit, "kind": spec.kind.value, "direction": spec.direction.value}
         if spec.kind is Kind.HISTOGRAM:
-            entry.update(_histogram_figures(name, spec, hist))
+            scoped = _histogram_figures(name, spec, hist)
         elif spec.kind is Kind.GAUGE:
             assert spec.health_key is not None
-            entry.update(_gauge_figures(recorder, spec.health_key))
+            scoped = _gauge_figures(recorder, spec.health_key)
         else:
-            entry.update(_derived_figures(spec, tables, duration_s))
-        metrics[name] = entry
-    return metrics
+            scoped = _derived_figures(spec, tables, duration_s)
+        metrics[name] = MetricFigures(spec.unit, spec.kind, spec.direction, scoped.overall,
+                                      dict(sorted(scoped.by_flow.items())), dict(sorted(scoped.by_op.items())))
+    return RunFigures(metrics)
 
 
-def _histogram_figures(name: str, spec: catalog.MetricSpec, hist: dict[str, hdr.Sparse]) -> dict[str, Any]:
-    out: dict[str, Any] = {"overall": None, "by_flow": {}, "by_op": {}}
+@dataclass
+class _Scoped:
+    overall: ScopeFigures | None = None
+    by_flow: dict[str, ScopeFigures | None] = field(default_factory=dict)
+    by_op: dict[str, ScopeFigures | None] = field(default_factory=dict)
+
+    def put(self, scope: Scope | None, value: str | None, figures: ScopeFigures | None) -> None:
+        if scope is None:
+            self.overall = figures
+        elif scope is Scope.FLOW:
+            self.by_flow[value or ""] = figures
+        else:
+            self.by_op[value or ""] = figures
+
+
+def _histogram_figures(name: str, spec: catalog.MetricSpec, hist: dict[str, hdr.Sparse]) -> _Scoped:
+    out = _Scoped()
     censored_metric = censored_name(name) if spec.censored else None
     scopes: dict[tuple[str | None, str | None], None] = {}
     for series in hist:
@@ -63,17 +78,11 @@ def _histogram_figures(name: str, spec: catalog.MetricSpec, hist: dict[str, hdr.
             continue
         flow, op = (value, None) if scope == Scope.FLOW else (None, value)
         result, censored = series_statistics(hist, name, flow=flow, op=op)
-        figures: dict[str, Any] | None = dict(result.stats) or None
-        if figures is not None and censored:
-            figures[CENSORED] = float(censored)
-            figures[LOWER_BOUNDS] = result.lower_bounds
-            figures[UPPER_BOUNDS] = result.upper_bounds
-        if scope is None:
-            out["overall"] = figures
-        else:
-            out[f"by_{scope}"][value] = figures
-    out["by_flow"] = dict(sorted(out["by_flow"].items()))
-    out["by_op"] = dict(sorted(out["by_op"].items()))
+        figures = None
+        if result.stats:
+            figures = (ScopeFigures(dict(result.stats), float(censored), tuple(result.lower_bounds),
+                                    dict(result.upper_bounds)) if censored else ScopeFigures(dict(result.stats)))
+        out.put(Scope(scope) if scope is not None else None, value, figures)
     return out
 
 
@@ -89,10 +98,10 @@ def series_statistics(
     return hdr.censored_statistics(finished, censored, names), count
 
 
-def _derived_figures(spec: catalog.MetricSpec, tables: CountTables, duration_s: float) -> dict[str, Any]:
+def _derived_figures(spec: catalog.MetricSpec, tables: CountTables, duration_s: float) -> _Scoped:
     """A counter, rate or ratio overall and per scope, derived as the catalogue says (one bucket: the run)."""
     assert spec.derivation is not None
-    out: dict[str, Any] = {"overall": None, "by_flow": {}, "by_op": {}}
+    out = _Scoped()
     seconds = np.array([float(duration_s)])
     for scope, value in _scopes(spec, tables):
         def count(c: catalog.CounterSpec, scope: Scope | None = scope, value: str | None = value) -> np.ndarray | None:
@@ -102,11 +111,7 @@ def _derived_figures(spec: catalog.MetricSpec, tables: CountTables, duration_s: 
         if figure is None:
             raise KeyError(f"no whole-run counts for {spec.name!r}")  # the catalogue promises them: a bug
         number = float(figure.values(_WHOLE_RUN)[0])
-        entry = {"value": None if np.isnan(number) else number}
-        if scope is None:
-            out["overall"] = entry
-        else:
-            out[f"by_{scope.value}"][value] = entry
+        out.put(scope, value, ScopeFigures({"value": None if np.isnan(number) else number}))
     return out
 
 
@@ -120,18 +125,18 @@ def _scopes(spec: catalog.MetricSpec, tables: CountTables) -> list[tuple[Scope |
     return scopes
 
 
-def _gauge_figures(recorder: Recorder, key: str) -> dict[str, Any]:
+def _gauge_figures(recorder: Recorder, key: str) -> _Scoped:
     samples = sorted((t, s[key]) for t, s in recorder.health if key in s)
     if not samples:
-        return {"overall": None, "by_flow": {}, "by_op": {}}
+        return _Scoped()
     figure = GaugeFigure.of_samples(((t, {key: v}) for t, v in samples), key, "", lambda _: 0, 1)
     whole = all(isinstance(v, int) for _, v in samples)  # counts stay whole numbers in summary.json
-    stats: dict[str, float] = {}
+    stats: dict[str, float | None] = {}
     for stat in catalog.GAUGE_STATS:
         figure.stat = stat
         value = float(figure.values(_WHOLE_RUN)[0])
         stats[stat] = int(value) if whole and stat != "mean" else value
-    return {"overall": stats, "by_flow": {}, "by_op": {}}
+    return _Scoped(ScopeFigures(stats))
 
 
 def parse_series_name(series: str) -> tuple[str, str | None, str | None]:
@@ -167,8 +172,8 @@ def job_outcomes(recorder: Recorder) -> dict[str, dict[str, int]]:
     return {flow: dict(sorted(v.items())) for flow, v in sorted(out.items())}
 
 
-def timeseries(recorder: Recorder) -> dict[str, Any]:
-    """Per-bucket figures, columnar: ``{"bucket_s", "t": [bucket starts], "series": {name: ...}}``.
+def timeseries(recorder: Recorder) -> Timeseries:
+    """Per-bucket figures, columnar (see :class:`Timeseries`).
 
     Histogram series (``latency{op=run}``, ``queue_delay``, ...) map each of :data:`hdr.SERIES_STATS` to
     a list (None where the bucket had no sample); counter series (every counter metric of the catalogue
@@ -179,7 +184,7 @@ def timeseries(recorder: Recorder) -> dict[str, Any]:
     recorder.close_all()
     buckets = recorder.buckets()
     if not buckets:
-        return {"format": 1, "bucket_s": recorder.bucket_s, "t": [], "series": {}}
+        return Timeseries(recorder.bucket_s)
     first, last = buckets[0], buckets[-1]
     n = last - first + 1
     t = [(first + i) * recorder.bucket_s for i in range(n)]
@@ -191,12 +196,12 @@ def timeseries(recorder: Recorder) -> dict[str, Any]:
                 columns = hist_series[name] = {s: [None] * n for s in hdr.SERIES_STATS}
             for stat, value in zip(hdr.SERIES_STATS, stats, strict=True):
                 columns[stat][b - first] = value
-    series: dict[str, Any] = dict(sorted(hist_series.items()))
+    series: dict[str, dict[str, list[float | None]]] = dict(sorted(hist_series.items()))
     series.update(sorted(_counter_series(recorder, first, n).items()))
-    return {"format": 1, "bucket_s": recorder.bucket_s, "t": t, "series": series}
+    return Timeseries(recorder.bucket_s, t, series)
 
 
-def _counter_series(recorder: Recorder, first: int, n: int) -> dict[str, dict[str, list[int]]]:
+def _counter_series(recorder: Recorder, first: int, n: int) -> dict[str, dict[str, list[float | None]]]:
     """Per-bucket counts of every counter metric kept per bucket, overall and per scope it has entries in."""
     snapshot = {
         "requests": list(recorder.request_counts()),
@@ -205,7 +210,7 @@ def _counter_series(recorder: Recorder, first: int, n: int) -> dict[str, dict[st
         "chunks": [[*k, v] for k, v in recorder.chunks.items()],
     }
     tables = CountTables.of_snapshot(snapshot, first, n)
-    out: dict[str, dict[str, list[int]]] = {}
+    out: dict[str, dict[str, list[float | None]]] = {}
     for name, spec in METRICS.items():
         if spec.kind is not Kind.COUNTER or spec.derivation is None:
             continue

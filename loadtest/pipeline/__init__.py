@@ -3,5 +3,5 @@
 ``run.py`` is ``loadtest run`` top to bottom (prepare, target, drive, conclude); ``locust_session.py``
 attaches the same steps to a session Locust drives itself (web UI, plain ``locust -f``). The stages it
 calls: ``scenario`` (prepare), the emulator's launcher (``target``), ``traffic`` (drive Locust),
-``metrics.rundir`` (write), ``check`` (judge), ``report`` (render).
+``rundir`` (write the run directory, read it back), ``check`` (judge), ``report`` (render).
 """

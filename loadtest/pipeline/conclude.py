@@ -1,28 +1,57 @@
 """After the traffic: write the run directory, judge it, render its report, say what happened, pick the exit code.
 
 Every run ends here, whoever drove it: ``loadtest run`` (one process or a master), a test stopped in the
-web UI, a plain ``locust -f`` run. Each step is a typed call into its stage: ``metrics.rundir`` writes,
-``check`` judges (and never renders), ``report`` renders (showing the verdicts when there are some).
+web UI, a plain ``locust -f`` run. Each step is a typed call into its stage: :func:`write_run_directory`
+composes the run directory's writers (``rundir.write``), copies in the emulator's log, Locust's files and
+the discovered limits, and moves ``latest``; ``check`` judges (and never renders); ``report`` renders
+(showing the verdicts when there are some); the console prints what the run directory now says.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from loadtest import exitcodes
+from loadtest.atomic import copy_atomic
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.check.verdicts import Verdicts
-from loadtest.discovered_limits import LIMITS_JSON
 from loadtest.metrics.figures import run_counts
-from loadtest.metrics.rundir import SUMMARY_JSON, VERDICTS_JSON, read_summary, write_run_directory
+from loadtest.metrics.recorder import Recorder
 from loadtest.pipeline import console
 from loadtest.pipeline.finished import FinishedRun, findings
-from loadtest.pipeline.output import describe
+from loadtest.pipeline.output import describe, link_latest
 from loadtest.report.build import build_report
+from loadtest.rundir.documents import RunWarning, Summary
+from loadtest.rundir.errors import RunDirectoryError
+from loadtest.rundir.layout import (
+    COPIED,
+    DEFAULT_JOBS_CSV_ROWS,
+    EMULATOR_LOG,
+    LIMITS_JSON,
+    LOCUST_FILES,
+    SUMMARY_JSON,
+    VERDICTS_JSON,
+    Entry,
+    limits_file,
+)
+from loadtest.rundir.read import RunDirectory
+from loadtest.rundir.write import (
+    run_info,
+    summary_of,
+    write_ground_truth,
+    write_health,
+    write_histograms,
+    write_jobs,
+    write_recorder,
+    write_scenario,
+    write_summary,
+    write_timeseries,
+    write_verdicts,
+)
 from loadtest.scenario.loader import resolved_dict
-from loadtest.traffic.outcome import LOCUST_FILES
 
 
 @dataclass(frozen=True)
@@ -58,7 +87,7 @@ def conclude(run: FinishedRun, after: Afterwards, out: TextIO, err: TextIO) -> C
     verdicts = judge(run, after, problems, err) if judged and written else None
     report = render(run, problems) if after.report and written else None
 
-    summary = read_summary(run.run_dir) if written else None
+    summary = _written_summary(run.run_dir, problems) if written else None
     console.print_summary(run.scenario, summary, run.recorder, outcome, run.run_dir, out,
                           failed=run.failure is not None)
     for finding in findings(run):
@@ -78,6 +107,15 @@ def conclude(run: FinishedRun, after: Afterwards, out: TextIO, err: TextIO) -> C
     code = exit_code(run, unreachable, verdicts, incomplete=bool(problems))
     print(f"loadtest: {result_sentence(code, run, verdicts)} (exit {code})", file=out)
     return Concluded(code, run.run_dir, verdicts if isinstance(verdicts, Verdicts) else None, report)
+
+
+def _written_summary(run_dir: Path, problems: list[str]) -> Summary | None:
+    """``summary.json`` read back: what the console says is what the run directory holds."""
+    try:
+        return RunDirectory(run_dir).summary()
+    except RunDirectoryError as exc:
+        problems.append(f"the run directory cannot be read back: {exc}")
+        return None
 
 
 def result_sentence(code: int, run: FinishedRun, verdicts: Verdicts | int | None) -> str:
@@ -116,9 +154,65 @@ def exit_code(run: FinishedRun, unreachable: int, verdicts: Verdicts | int | Non
     return verdicts.exit_code if verdicts is not None else exitcodes.OK
 
 
-def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> bool:
-    """The run directory: measurements, the resolved scenario, settings, ground truth, Locust's files.
-    False (and the reason in ``problems``) when it could not be written whole: nothing is judged then."""
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run directory is written from, beside the recorder's measurements."""
+
+    scenario: Mapping[str, object] | None = None
+    """The resolved scenario as plain data (``scenario.yaml``; secrets are redacted by its writer)."""
+    settings: Mapping[str, object] = field(default_factory=dict)
+    """How the run was made (CLI flags, target kind, load generators, seed...): ``run.settings``."""
+    warnings: tuple[RunWarning, ...] = ()
+    """What went wrong, one sentence each: ``run.warnings``, banners in the report."""
+    interrupted: bool = False
+    started_at: float | None = None
+    duration_s: float | None = None
+    """The measured window (default: the recorder's start to its last sample); rates divide by it."""
+    ground_truth: Mapping[str, object] | None = None
+    """The emulator's own figures, when the target was the emulator."""
+    copies: Mapping[Entry, Path] = field(default_factory=dict)
+    """Files to copy in (``{entry: source}``); one already in place is only listed."""
+    jobs_csv_rows: int | None = DEFAULT_JOBS_CSV_ROWS
+    """Cap on jobs.csv's rows (``0``: no jobs.csv; None: every job the recorder kept)."""
+
+
+def write_run_directory(run_dir: Path, recorder: Recorder, record: RunRecord) -> Summary:
+    """Every file of a run: the measurements, the scenario, the ground truth, the copies, and last
+    ``summary.json`` (its presence means the files it lists are whole). See docs/run-directory.md."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    recorder.close_all()
+    files: dict[str, str] = {}
+    written: list[Entry | None] = [write_timeseries(run_dir, recorder), write_histograms(run_dir, recorder),
+                                   write_recorder(run_dir, recorder)]
+    jobs = write_jobs(run_dir, recorder, record.jobs_csv_rows)
+    written += [jobs.entry, write_health(run_dir, recorder)]
+    if record.scenario is not None:
+        written.append(write_scenario(run_dir, record.scenario))
+    if record.ground_truth is not None:
+        written.append(write_ground_truth(run_dir, record.ground_truth))
+    files.update((entry.name, entry.what) for entry in written if entry is not None)
+    files.update((entry.name, COPIED) for entry, source in record.copies.items() if copy_in(run_dir, entry, source))
+    name = record.scenario.get("name") if record.scenario is not None else None
+    info = run_info(recorder, name if isinstance(name, str) else None, settings=record.settings,
+                    warnings=record.warnings, interrupted=record.interrupted, started_at=record.started_at,
+                    duration_s=record.duration_s)
+    summary = summary_of(recorder, info, jobs, files)
+    write_summary(run_dir, summary)
+    return summary
+
+
+def copy_in(run_dir: Path, entry: Entry, source: Path) -> bool:
+    """Copy ``source`` into ``run_dir`` as ``entry`` (unless it is already that file); whether it is there."""
+    target = run_dir / entry
+    if source.exists() and source.resolve() != target.resolve():
+        copy_atomic(source, target)
+    return target.exists()
+
+
+def record_of(run: FinishedRun) -> RunRecord:
+    """What ``run``'s directory is written from: its settings with how it ended, its findings, the files
+    beside the measurements (Locust's, already in place; the emulator's log; the discovered limits the run
+    respected, which the report draws)."""
     outcome = run.outcome
     settings = dict(run.settings)
     settings["stop_reason"] = outcome.stop_reason
@@ -130,23 +224,31 @@ def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> b
         settings["distributed"] = outcome.workers
     if run.failure is not None:
         settings["failure"] = {"sentence": run.failure.sentence, "exit_code": run.failure.exit_code}
-    extra = {name: run.run_dir / name for name in LOCUST_FILES if (run.run_dir / name).exists()}
+    copies: dict[Entry, Path] = {entry: run.run_dir / entry for entry in LOCUST_FILES}
     limits_from = run.scenario.rate_limits.limits_from
-    if limits_from is not None:  # the discovered limits the run respected: the report draws them
-        extra[LIMITS_JSON] = run.scenario.base_dir / limits_from
+    if limits_from is not None:
+        copies[LIMITS_JSON] = limits_file(run.scenario.base_dir / limits_from)
+    if run.emulator_log is not None:
+        copies[EMULATOR_LOG] = run.emulator_log
+    return RunRecord(
+        scenario=resolved_dict(run.scenario), settings=settings,
+        warnings=tuple(RunWarning(f.kind, f.message) for f in findings(run)), interrupted=outcome.interrupted,
+        started_at=outcome.started_at, duration_s=outcome.duration_s, ground_truth=run.ground_truth, copies=copies,
+    )
+
+
+def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> bool:
+    """The run directory, and ``latest`` moved to it (with a ``reports_root``). False (and the reason in
+    ``problems``) when it could not be written whole: nothing is judged then."""
     try:
         (run.run_dir / VERDICTS_JSON).unlink(missing_ok=True)  # a reused --run-dir keeps no stale verdicts
-        write_run_directory(
-            run.run_dir, run.recorder, scenario=resolved_dict(run.scenario), settings=settings,
-            warnings=[{"kind": f.kind, "message": f.message} for f in findings(run)],
-            interrupted=outcome.interrupted, duration_s=outcome.duration_s, started_at=outcome.started_at,
-            ground_truth=run.ground_truth, emulator_log=run.emulator_log, extra_files=extra,
-            reports_root=reports_root, link_latest=reports_root is not None,
-        )
+        write_run_directory(run.run_dir, run.recorder, record_of(run))
+        if reports_root is not None and reports_root.is_dir():
+            link_latest(run.run_dir, reports_root)
     except OSError as exc:
         present = sorted(p.name for p in run.run_dir.iterdir()) if run.run_dir.is_dir() else []
-        missing = "summary.json is missing, so the run cannot be judged or reported" if SUMMARY_JSON not in present \
-            else "some measurement files are missing"
+        missing = "summary.json is missing, so the run cannot be judged or reported" if SUMMARY_JSON.name not in \
+            present else "some measurement files are missing"
         problems.append(f"the run directory {run.run_dir} could not be written completely ({describe(exc)}): "
                         f"{missing}; written: {', '.join(present) or 'nothing'}")
         return False
@@ -163,7 +265,7 @@ def judge(run: FinishedRun, after: Afterwards, problems: list[str], err: TextIO)
         print(f"check: {exc}", file=err)
         return exitcodes.INVALID_INPUT
     try:
-        verdicts.write(run.run_dir)
+        write_verdicts(run.run_dir, verdicts.as_document())
     except OSError as exc:
         problems.append(f"verdicts.json could not be written into {run.run_dir} ({describe(exc)}); the verdicts "
                         "are printed above")

@@ -1,6 +1,7 @@
 """What a run says in the terminal when it ends, in the spirit of k6's end-of-test summary.
 
-Read from the run directory's ``summary.json`` (the figures are derived once, in ``metrics``): how the
+Read from the run directory's ``summary.json`` (the figures are derived once, in ``metrics``; read back
+through :class:`~loadtest.rundir.read.RunDirectory`): how the
 run ended, a table of the job times people run a load test for (queue delay, execution, end to end and,
 when streaming, first chunk: p50/p90/p95/p99/max per flow), jobs by outcome, requests by operation and
 status code with the target's words for errors, then lost workers and where the files are. It fits a
@@ -9,12 +10,13 @@ status code with the target's words for errors, then lost workers and where the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from loadtest.metrics.figures import run_counts
 from loadtest.metrics.recorder import IN_FLIGHT, Recorder
+from loadtest.metrics.run_figures import ScopeFigures
+from loadtest.rundir.documents import Summary
 from loadtest.scenario.model import Scenario
 from loadtest.traffic.outcome import RunOutcome
 
@@ -47,43 +49,37 @@ def format_ms(value: float | None, lower_bound: bool = False) -> str:
     return f">={text}" if lower_bound else text
 
 
-def _figures(entry: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    return entry if isinstance(entry, Mapping) and entry.get("count") else None
+def _counted(figures: ScopeFigures | None) -> ScopeFigures | None:
+    return figures if figures is not None and figures.get("count") else None
 
 
-def _row(label: str, figures: Mapping[str, Any]) -> str:
-    bounds = set(figures.get("lower_bounds") or ())
-    cells = [format_ms(figures.get(stat), stat in bounds) for stat in TABLE_STATS]
+def _row(label: str, figures: ScopeFigures) -> str:
+    cells = [format_ms(figures.get(stat), figures.is_lower_bound(stat)) for stat in TABLE_STATS]
     count = int(figures.get("count") or 0)
     return f"  {label[:22]:<22}" + "".join(f"{cell:>11}" for cell in cells) + f"{count:>11}"
 
 
-def times_table(summary: Mapping[str, Any]) -> list[str]:
+def times_table(summary: Summary) -> list[str]:
     """The job-time table: one block per metric, overall then per flow."""
-    metrics = summary.get("metrics", {})
     lines = [f"  {'job times':<22}" + "".join(f"{stat:>11}" for stat in TABLE_STATS) + f"{'count':>11}"]
     for name, label in TABLE_METRICS:
-        entry = metrics.get(name) or {}
-        overall = _figures(entry.get("overall"))
-        if overall is None:
+        metric = summary.metrics.get(name)
+        overall = _counted(metric.overall) if metric is not None else None
+        if metric is None or overall is None:
             continue
         lines.append(_row(label, overall))
-        by_flow = entry.get("by_flow") or {}
-        flows = [(flow, f) for flow, f in sorted(by_flow.items()) if _figures(f) is not None]
+        flows = [(flow, f) for flow, f in sorted(metric.by_flow.items()) if _counted(f) is not None]
         if len(flows) > 1:
             for flow, figures in flows[:MAX_FLOW_ROWS]:
+                assert figures is not None
                 lines.append(_row(f"  {flow}", figures))
             if len(flows) > MAX_FLOW_ROWS:
                 lines.append(f"    ... {len(flows) - MAX_FLOW_ROWS} more flows in the report")
     return lines if len(lines) > 1 else []
 
 
-def jobs_line(summary: Mapping[str, Any]) -> str:
-    by_flow = (summary.get("jobs") or {}).get("by_flow") or {}
-    counts: dict[str, int] = {}
-    for statuses in by_flow.values():
-        for status, n in statuses.items():
-            counts[status] = counts.get(status, 0) + int(n)
+def jobs_line(summary: Summary) -> str:
+    counts = summary.jobs.by_status()
     total = sum(counts.values())
     order = ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]
     parts = [f"{counts.get(status, 0)} {status.lower().replace('_', ' ')}" for status in order]
@@ -91,21 +87,20 @@ def jobs_line(summary: Mapping[str, Any]) -> str:
     return f"  jobs      {total} submitted: " + ", ".join(parts)
 
 
-def request_lines(summary: Mapping[str, Any], seconds: float) -> list[str]:
+def request_lines(summary: Summary, seconds: float) -> list[str]:
     """Requests by operation and status code, then errors by status with the target's words."""
-    by_op: Mapping[str, Mapping[str, int]] = summary.get("requests_by_status") or {}
-    total = sum(int(n) for codes in by_op.values() for n in codes.values())
+    by_op = summary.requests_by_status
+    total = sum(n for codes in by_op.values() for n in codes.values())
     parts = []
     for op, codes in by_op.items():
-        count = sum(int(n) for n in codes.values())
+        count = sum(codes.values())
         odd = {code: n for code, n in codes.items() if not 200 <= int(code) < 300}
         detail = ", ".join(f"{_status_name(code)}: {n}" for code, n in sorted(odd.items(), key=lambda c: int(c[0])))
         parts.append(f"{op} {count}" + (f" ({detail})" if detail else ""))
     lines = _flow(f"  requests  {total} ({total / max(seconds, 1e-9):.1f}/s): ", parts)
-    messages: Mapping[str, Mapping[str, str]] = summary.get("error_messages") or {}
-    for op, texts in messages.items():
+    for op, texts in summary.error_messages.items():
         for code, words in texts.items():
-            count = int(by_op.get(op, {}).get(code, 0))
+            count = by_op.get(op, {}).get(code, 0)
             lines.append(_wrap(f"  error     {op} {_status_name(code)} x{count}: {words}"))
     return lines
 
@@ -124,8 +119,7 @@ def _flow(head: str, parts: list[str]) -> list[str]:
 
 
 def _status_name(code: str | int) -> str:
-    code = int(code)
-    return "no answer" if code == 0 else str(code)
+    return "no answer" if int(code) == 0 else str(int(code))
 
 
 def _wrap(line: str) -> str:
@@ -133,7 +127,7 @@ def _wrap(line: str) -> str:
 
 
 def print_summary(
-    scenario: Scenario, summary: Mapping[str, Any] | None, recorder: Recorder, outcome: RunOutcome, run_dir: Path,
+    scenario: Scenario, summary: Summary | None, recorder: Recorder, outcome: RunOutcome, run_dir: Path,
     out: TextIO, *, failed: bool = False,
 ) -> None:
     """The end-of-run summary (from ``summary``, the written summary.json; the recorder's counts when it

@@ -22,11 +22,11 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from loadtest import exitcodes
-from loadtest.metrics.rundir import EMULATOR_LOG
 from loadtest.pipeline.conclude import Afterwards, conclude
 from loadtest.pipeline.finished import FinishedRun
 from loadtest.pipeline.target import Target, TargetStartError
 from loadtest.pipeline.watch import RunWatch
+from loadtest.rundir.layout import EMULATOR_LOG
 from loadtest.scenario.model import EmulatorTarget, Scenario
 from loadtest.traffic.distributed.hooks import attach_to_locust
 from loadtest.traffic.distributed.master import MasterCoordinator

@@ -2,8 +2,9 @@
 input (exit 2 and a sentence), found before the target is touched, never a traceback after the run.
 
 ``--run-dir`` into a directory that already holds files is refused unless ``--force``, which clears the
-files loadtest owns there (and says which other files it left alone), so an old run's files can never be
-read as this run's.
+files loadtest owns there (what ``loadtest.rundir.layout`` marks as a run's; it says which other files it
+left alone), so an old run's files can never be read as this run's. Once a run is written, ``latest``
+points at it (:func:`link_latest`).
 """
 
 from __future__ import annotations
@@ -14,18 +15,9 @@ import os
 import shutil
 from pathlib import Path
 
-from loadtest.discovered_limits import LIMITS_JSON
-from loadtest.metrics import rundir
-from loadtest.report.build import PLOTS_DIR, REPORT_HTML, SUMMARY_MD
-from loadtest.traffic.outcome import LOCUST_FILES
+from loadtest.atomic import write_atomic
+from loadtest.rundir.layout import LATEST, LATEST_FILE, OWNED_NAMES, new_run_directory
 
-OWNED_FILES: tuple[str, ...] = (
-    rundir.SUMMARY_JSON, rundir.TIMESERIES_JSON, rundir.HISTOGRAMS_JSON, rundir.RECORDER_JSON, rundir.JOBS_CSV,
-    rundir.HEALTH_CSV, rundir.SCENARIO_YAML, rundir.EMULATOR_LOG, rundir.GROUND_TRUTH_JSON, rundir.VERDICTS_JSON,
-    REPORT_HTML, SUMMARY_MD, LIMITS_JSON, *LOCUST_FILES,
-)
-"""Files a run writes into its run directory."""
-OWNED_DIRECTORIES: tuple[str, ...] = (PLOTS_DIR, "workers")
 LOW_SPACE_BYTES = 50 * 1024 * 1024
 """Below this much free space the run says so before it starts (a run directory takes a few MB)."""
 PROBE_NAME = ".loadtest-write-test"
@@ -40,7 +32,7 @@ def prepare_run_directory(run_dir: Path | None, out_dir: Path, scenario_name: st
     unless ``force``), else a new ``out_dir/<scenario>/<time>``. Raises :class:`OutputError`."""
     if run_dir is None:
         try:
-            path = rundir.new_run_directory(scenario_name, out_dir)
+            path = new_run_directory(scenario_name, out_dir)
         except OSError as exc:
             raise OutputError(f"--out-dir {out_dir}: cannot create a run directory there ({describe(exc)})") from None
     else:
@@ -72,7 +64,7 @@ def _reuse(path: Path, force: bool) -> None:
         raise OutputError(f"--run-dir {path}: cannot create or read it ({describe(exc)})") from None
     if not entries:
         return
-    ours = [name for name in entries if name in OWNED_FILES or name in OWNED_DIRECTORIES]
+    ours = [name for name in entries if name in OWNED_NAMES]
     if not force:
         shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
         raise OutputError(f"--run-dir {path}: already holds files ({shown}); choose an empty or new directory, or "
@@ -91,10 +83,27 @@ def _reuse(path: Path, force: bool) -> None:
 def left_alone(path: Path) -> list[str]:
     """Files in a reused run directory that are not loadtest's (kept by ``--force``)."""
     try:
-        return sorted(e.name for e in path.iterdir() if e.name not in OWNED_FILES and e.name not in OWNED_DIRECTORIES
-                      and e.name != PROBE_NAME)
+        return sorted(e.name for e in path.iterdir() if e.name not in OWNED_NAMES and e.name != PROBE_NAME)
     except OSError:
         return []
+
+
+def link_latest(run_dir: Path, root: Path) -> Path:
+    """Point ``<root>/latest`` at ``run_dir`` (a relative symlink; ``latest.txt`` where symlinks fail)."""
+    link = root / LATEST
+    target = os.path.relpath(run_dir.resolve(), root.resolve())
+    tmp = root / f".{LATEST}.{os.getpid()}.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        os.symlink(target, tmp, target_is_directory=True)
+        if link.is_dir() and not link.is_symlink():
+            raise OSError(f"{link} is a real directory; not replacing it")
+        os.replace(tmp, link)
+        return link
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        write_atomic(root / LATEST_FILE, target + "\n")
+        return root / LATEST_FILE
 
 
 def _probe(path: Path) -> None:

@@ -17,13 +17,16 @@ import json
 from typing import TextIO
 
 from loadtest import exitcodes
-from loadtest.metrics.rundir import EMULATOR_LOG, SUMMARY_JSON, VERDICTS_JSON
 from loadtest.pipeline.conclude import Afterwards, Concluded, conclude
 from loadtest.pipeline.finished import FinishedRun
 from loadtest.pipeline.options import RunOptions
 from loadtest.pipeline.prepare import PreparedRun, Refused, baseline_name, prepare
 from loadtest.pipeline.target import Target, TargetStartError
 from loadtest.pipeline.watch import RunWatch
+from loadtest.rundir.documents import summary_plain, verdicts_plain
+from loadtest.rundir.errors import RunDirectoryError
+from loadtest.rundir.layout import EMULATOR_LOG, SUMMARY_JSON
+from loadtest.rundir.read import RunDirectory
 from loadtest.scenario.model import Scenario
 from loadtest.traffic.distributed.drive import MasterDrive, MasterOptions
 from loadtest.traffic.distributed.protocol import RunRequest
@@ -43,13 +46,23 @@ def run_scenario(options: RunOptions, out: TextIO, err: TextIO, master: MasterOp
     if options.output == "quiet":
         print(text.getvalue().rstrip().splitlines()[-1], file=out)  # the result line
     else:
-        document: dict[str, object] = {"exit_code": result.exit_code, "run_dir": str(result.run_dir)}
-        for name, key in ((SUMMARY_JSON, "summary"), (VERDICTS_JSON, "verdicts")):
-            path = result.run_dir / name
-            if path.exists():
-                document[key] = json.loads(path.read_text(encoding="utf-8"))
-        print(json.dumps(document, indent=2), file=out)
+        print(json.dumps(json_result(result), indent=2), file=out)
     return result.exit_code
+
+
+def json_result(result: Concluded) -> dict[str, object]:
+    """``--json``: the exit code, the run directory, and its summary and verdicts as written (when they are)."""
+    document: dict[str, object] = {"exit_code": result.exit_code, "run_dir": str(result.run_dir)}
+    try:
+        written = RunDirectory(result.run_dir)
+        if written.has(SUMMARY_JSON):
+            document["summary"] = summary_plain(written.summary())
+        verdicts = written.verdicts()
+        if verdicts is not None:
+            document["verdicts"] = verdicts_plain(verdicts)
+    except RunDirectoryError as exc:
+        document["error"] = str(exc)
+    return document
 
 
 def run(

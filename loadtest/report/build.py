@@ -5,17 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.metrics.rundir import write_atomic
+from loadtest.atomic import write_atomic
 from loadtest.report import tables
 from loadtest.report.data import RunData, load_run
 from loadtest.report.html import render_report
 from loadtest.report.markdown import render_summary
 from loadtest.report.png import Plot
 from loadtest.report.run_charts import render_all
-
-REPORT_HTML = "report.html"
-SUMMARY_MD = "summary.md"
-PLOTS_DIR = "plots"
+from loadtest.rundir.layout import PLOTS_DIR, REPORT_HTML, SUMMARY_MD
 
 
 @dataclass(frozen=True)
@@ -43,12 +40,12 @@ def write_plots(plots: list[Plot], directory: Path) -> list[Path]:
 def build_report(run_dir: Path | str) -> BuiltReport:
     """(Re)write ``report.html``, ``summary.md`` and ``plots/*.png`` in ``run_dir``; returns their paths.
 
-    Raises :class:`loadtest.metrics.rundir.RunDirectoryError` when the directory is not a readable run.
+    Raises :class:`loadtest.rundir.errors.RunDirectoryError` when the directory is not a readable run.
     """
     run = load_run(run_dir)
     plots = render_all([run])
     paths = write_plots(plots, run.path / PLOTS_DIR)
-    files = tables.run_files(run.path, run.summary.get("files") or {}, [REPORT_HTML, SUMMARY_MD, f"{PLOTS_DIR}/"])
+    files = tables.run_files(run.directory, run.summary.files, [REPORT_HTML, SUMMARY_MD, PLOTS_DIR])
     html = run.path / REPORT_HTML
     write_atomic(html, render_report(run, plots, files))
     markdown = run.path / SUMMARY_MD

@@ -7,11 +7,12 @@ import base64
 import json
 from collections.abc import Sequence
 from html import escape
-from typing import Any
 
+from loadtest.metrics.catalog import Scope
 from loadtest.report import interactive, tables
 from loadtest.report.data import RunData
 from loadtest.report.png import Plot
+from loadtest.rundir.documents import RealWorkers, RunWarning, VerdictsDocument
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;
@@ -109,41 +110,35 @@ def warnings_html(warnings: Sequence[str]) -> str:
     return f'<div class="banner warn"><b>Warnings</b><ul>{items}</ul></div>'
 
 
-def findings_html(findings: Sequence[dict[str, str]]) -> str:
+def findings_html(findings: Sequence[RunWarning]) -> str:
     """A banner per thing that went wrong in the run: a failure in red, the rest in amber."""
     banners = []
     for finding in findings:
-        tone = "bad" if finding.get("kind") == "run_failure" else "warn"
-        banners.append(f'<div class="banner {tone}">{escape(finding["message"])}</div>')
+        tone = "bad" if finding.kind == "run_failure" else "warn"
+        banners.append(f'<div class="banner {tone}">{escape(finding.message)}</div>')
     return "\n".join(banners)
 
 
-def failed_workers_html(sections: Sequence[dict[str, Any]]) -> str:
+def failed_workers_html(sections: Sequence[RealWorkers]) -> str:
     """The last lines a real worker printed, for each worker that crashed or failed to start."""
-    parts = []
-    for section in sections:
-        for worker in section.get("workers") or []:
-            tail = worker.get("outputTail")
-            if not tail:
-                continue
-            why = worker.get("exitReason") or f"exit code {worker.get('exitCode')}"
-            parts.append(f"<details open><summary>worker {escape(str(worker.get('id')))} ended: {escape(str(why))}"
-                         f"</summary><pre>{escape(str(tail))}</pre></details>")
+    parts = [f"<details open><summary>worker {escape(worker.id)} ended: {escape(worker.why)}"
+             f"</summary><pre>{escape(chr(10).join(worker.output_tail))}</pre></details>"
+             for section in sections for worker in section.failed]
     return ("<h2>Workers that failed</h2>" + "".join(parts)) if parts else ""
 
 
 def render_report(run: RunData, plots: Sequence[Plot], files: Sequence[Sequence[str]] = ()) -> str:
     """The report page of one run; ``files``: (name, what) rows of the run directory."""
     s = run.summary
-    r = s["run"]
+    r = s.run
     parts = [
-        f"<h1>Load test report: {escape(str(r.get('scenario') or run.path.name))}</h1>",
-        f"<p class=\"sub\">{escape(r['started_at'])} → {escape(r['ended_at'])} · {r['duration_s']:.1f} s · "
-        f"loadtest {escape(s['tool']['version'])} · run directory <code>{escape(run.path.name)}</code></p>",
+        f"<h1>Load test report: {escape(r.scenario or run.path.name)}</h1>",
+        f"<p class=\"sub\">{escape(r.started_at)} → {escape(r.ended_at)} · {r.duration_s:.1f} s · "
+        f"loadtest {escape(s.tool.version)} · run directory <code>{escape(run.path.name)}</code></p>",
     ]
     for workers in run.real_workers():
-        parts.append(f"<p class=\"sub\">{escape(str(workers.get('label') or 'real worker'))}</p>")
-    if r.get("interrupted"):
+        parts.append(f"<p class=\"sub\">{escape(workers.label or 'real worker')}</p>")
+    if r.interrupted:
         parts.append('<div class="banner warn">The run was <b>interrupted</b>: figures cover only the part '
                      "that ran.</div>")
     parts.append(findings_html(run.findings))
@@ -155,7 +150,7 @@ def render_report(run: RunData, plots: Sequence[Plot], files: Sequence[Sequence[
     parts.append("<h2>Plots</h2>")
     parts.append(plots_html(plots))
     parts.append(_settings_section(run, files))
-    return page(f"loadtest report: {r.get('scenario') or run.path.name}", "\n".join(parts))
+    return page(f"loadtest report: {r.scenario or run.path.name}", "\n".join(parts))
 
 
 def _limits_section(run: RunData) -> str:
@@ -169,10 +164,10 @@ def _limits_section(run: RunData) -> str:
             "request rate.</p>" + table_html(tables.LIMIT_HEADERS, rows, wrap=True))
 
 
-def _verdicts_section(verdicts: list[dict[str, Any]] | None) -> str:
+def _verdicts_section(verdicts: VerdictsDocument | None) -> str:
     if verdicts is None:
         return ""
-    rows = tables.verdict_rows(verdicts)
+    rows = tables.verdict_rows(verdicts.verdicts)
     if not rows:
         return "<h2>Verdicts</h2><p>No criteria were judged.</p>"
     failed = sum(1 for row in rows if verdict_class(row[3]) == "fail")
@@ -197,21 +192,21 @@ def _headline_section(run: RunData) -> str:
     out.append(table_html(["metric", *tables.HEADLINE_STATS], hist_rows) if hist_rows else "<p>No times measured.</p>")
     out.append("<h3>Counts and rates</h3>")
     out.append(table_html(["metric", "value"], [[row.ref, row.text] for row in tables.headline_scalars(metrics)]))
-    for scope, columns, title in (("op", tables.OP_COLUMNS, "Per operation"),
-                                  ("flow", tables.FLOW_COLUMNS, "Per flow")):
+    for scope, columns, title in ((Scope.OP, tables.OP_COLUMNS, "Per operation"),
+                                  (Scope.FLOW, tables.FLOW_COLUMNS, "Per flow")):
         headers, rows = tables.scoped_table(metrics, scope, columns)
         if rows:
             out.append(f"<h3>{title}</h3>")
-            out.append(table_html([scope, *headers], [[name, *[r.text for r in cells]] for name, cells in rows]))
-    by_status = run.summary.get("requests_by_status") or {}
+            out.append(table_html([scope.value, *headers],
+                                  [[name, *[r.text for r in cells]] for name, cells in rows]))
+    by_status = run.summary.requests_by_status
     if by_status:
         codes = sorted({c for v in by_status.values() for c in v}, key=int)
         status_rows = [[op, *[f"{v.get(c, 0):,}" for c in codes]] for op, v in by_status.items()]
         out.append("<h3>Requests by status code</h3><p class=\"sub\">0 = connection error or timeout.</p>")
         out.append(table_html(["operation", *codes], status_rows))
-    said = run.summary.get("error_messages") or {}
-    words = [[op, code, f"{int(by_status.get(op, {}).get(code, 0)):,}", text]
-             for op, codes in said.items() for code, text in codes.items()]
+    words = [[op, code, f"{by_status.get(op, {}).get(code, 0):,}", text]
+             for op, codes in run.summary.error_messages.items() for code, text in codes.items()]
     if words:
         out.append("<h3>What the target said</h3><p class=\"sub\">The first answer for each operation and error "
                    "status (0: why no answer came).</p>")
@@ -220,7 +215,7 @@ def _headline_section(run: RunData) -> str:
 
 
 def _settings_section(run: RunData, files: Sequence[Sequence[str]]) -> str:
-    settings = json.dumps(run.summary["run"].get("settings", {}), indent=2, sort_keys=True)
+    settings = json.dumps(run.summary.run.settings, indent=2, sort_keys=True)
     parts = ["<h2>Settings</h2>", f"<pre>{escape(settings)}</pre>"]
     if files:
         parts.append("<h3>Files in the run directory</h3>")

@@ -7,8 +7,9 @@ A plot that draws a limit must draw the one the target enforced, labelled with i
   through :class:`loadtest.emulator_config.LimitsConfig` (which owns the rules). A section this version
   cannot validate (a run directory written by another version) is read key by key, with a warning.
 * **discovered**: the run directory holds ``limits.json`` (a limit discovery's result, copied in for a
-  run whose scenario names it in ``rate_limits.limits_from``); read through
-  :mod:`loadtest.discovered_limits`, which owns its shape (``docs/run-directory.md``). On a real endpoint
+  run whose scenario names it in ``rate_limits.limits_from``); read by
+  :meth:`loadtest.rundir.read.RunDirectory.limits` through :mod:`loadtest.discovered_limits`, which owns
+  its shape (``docs/run-directory.md``). On a real endpoint
   it replaces the documented figures; beside the emulator's it is drawn as a second line.
 * **documented**: otherwise, the figures of :mod:`loadtest.contract`.
 """
@@ -18,14 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
-from loadtest.discovered_limits import LIMITS_JSON, DiscoveredLimits, LimitsFileError, read_limits_file
+from loadtest.discovered_limits import DiscoveredLimits
 from loadtest.emulator_config import EndpointConfig, LimitsConfig
 from loadtest.units import UnitError, parse_duration
 
@@ -163,20 +163,6 @@ def limits_in_force(scenario: Mapping[str, Any] | None, discovered: DiscoveredLi
                 result.queue_size = contract.queue_size_limit(result.workers_max)
                 result.queue_size_source = DOCUMENTED
     return result
-
-
-def read_limits_json(run_dir: Path) -> DiscoveredLimits | None:
-    """The run directory's ``limits.json`` (None when absent); one that cannot be read is an error naming
-    the file and the key."""
-    path = run_dir / LIMITS_JSON
-    if not path.exists():
-        return None
-    from loadtest.metrics.rundir import RunDirectoryError
-
-    try:
-        return read_limits_file(path)
-    except LimitsFileError as exc:
-        raise RunDirectoryError(str(exc)) from None
 
 
 def _mapping(value: object) -> dict[str, Any]:

@@ -9,11 +9,12 @@ its colour and the runs differ by dash (A solid, B dashed).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from loadtest.looplag import STALL_S
+from loadtest.metrics.run_figures import ScopeFigures
 from loadtest.report import style as st
 from loadtest.report import timeline
 from loadtest.report.chart_model import Chart, Panel, Series
@@ -166,7 +167,7 @@ def distribution(metric: str, label: str, by: str | None = None, count_label: st
 
 def _scoped(run: RunData, counter: str, scope: str) -> list[str]:
     prefix = f"{counter}{{{scope}="
-    return sorted(name[len(prefix):-1] for name in run.timeseries.get("series", {}) if name.startswith(prefix))
+    return sorted(name[len(prefix):-1] for name in run.timeseries.series if name.startswith(prefix))
 
 
 def rates_over_time(counter: str, scope: str, slug: str, title: str, what: str, count_label: str,
@@ -407,18 +408,17 @@ def health(runs: Sequence[RunData]) -> Chart | None:
 
 
 def latency_by_op(runs: Sequence[RunData]) -> Chart | None:
-    ops = sorted({op for run in runs for op, v in run.metrics.get("latency", {}).get("by_op", {}).items() if v})
+    ops = sorted({op for run in runs for op, v in _latency_by_op(run).items() if v is not None})
     if not ops:
         return None
     stats = ("p50", "p95", "p99")
-    largest = max(float((run.metrics["latency"]["by_op"].get(op) or {}).get(s) or 0.0)
-                  for run in runs for op in ops for s in stats)
+    largest = max(_stat(_latency_by_op(run).get(op), s) or 0.0 for run in runs for op in ops for s in stats)
     unit, divisor = st.time_unit(largest)
     series = []
     for i, run in enumerate(runs):
-        by_op = run.metrics.get("latency", {}).get("by_op", {})
+        by_op = _latency_by_op(run)
         for stat in stats:
-            values = [(by_op.get(op) or {}).get(stat) for op in ops]
+            values = [_stat(by_op.get(op), stat) for op in ops]
             series.append(Series(f"{stat}{_suffix(run, runs)}", [], [None if v is None else v / divisor
                                                                     for v in values],
                                  Style(st.STAT_COLOURS[stat], st.RUN_DASHES[i % len(st.RUN_DASHES)])))
@@ -430,10 +430,19 @@ def latency_by_op(runs: Sequence[RunData]) -> Chart | None:
     return Chart("latency_by_op", "Request latency per operation (p50 / p95 / p99)", caption, [panel])
 
 
+def _latency_by_op(run: RunData) -> Mapping[str, ScopeFigures | None]:
+    latency = run.metrics.get("latency")
+    return latency.by_op if latency is not None else {}
+
+
+def _stat(figures: ScopeFigures | None, stat: str) -> float | None:
+    return figures.get(stat) if figures is not None else None
+
+
 def job_statuses(runs: Sequence[RunData]) -> Chart | None:
-    rows: list[tuple[str, dict[str, int]]] = []
+    rows: list[tuple[str, Mapping[str, int]]] = []
     for run in runs:
-        for flow, statuses in run.summary.get("jobs", {}).get("by_flow", {}).items():
+        for flow, statuses in run.summary.jobs.by_flow.items():
             rows.append((f"{flow}{_suffix(run, runs)}", statuses))
     if not rows:
         return None

@@ -18,13 +18,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
-from typing import Any
 
-from loadtest.metrics import catalog
+from loadtest.atomic import write_atomic
 from loadtest.metrics.catalog import METRICS, Direction, MetricRef, Scope
 from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.noise import DEFAULT_CONFIDENCE, noise_interval
-from loadtest.metrics.rundir import write_atomic
+from loadtest.metrics.run_figures import RunFigures
 from loadtest.report import tables
 from loadtest.report.build import write_plots
 from loadtest.report.data import RunData, load_run
@@ -61,21 +60,20 @@ class Difference:
     why: str = ""
 
 
-def _range(ref: MetricRef, a: float, b: float, summary_a: Mapping[str, Any],
-           summary_b: Mapping[str, Any]) -> tuple[float, float] | None:
+def _range(ref: MetricRef, a: float, b: float, figures_a: RunFigures,
+           figures_b: RunFigures) -> tuple[float, float] | None:
     """The range B − A can truly take when either figure is only a lower bound (unfinished jobs' times so
     far went into it, up to a cap or none), else None."""
-    lower_a, lower_b = catalog.is_lower_bound(summary_a, ref), catalog.is_lower_bound(summary_b, ref)
+    lower_a, lower_b = figures_a.is_lower_bound(ref), figures_b.is_lower_bound(ref)
     if not (lower_a or lower_b):
         return None
-    high_a = catalog.upper_bound(summary_a, ref) if lower_a else a
-    high_b = catalog.upper_bound(summary_b, ref) if lower_b else b
+    high_a = figures_a.upper_bound(ref) if lower_a else a
+    high_b = figures_b.upper_bound(ref) if lower_b else b
     return (b - (math.inf if high_a is None else high_a), (math.inf if high_b is None else high_b) - a)
 
 
 def _judge(ref: MetricRef, direction: Direction, a: float | None, b: float | None, run_a: RunBuckets | None,
-           run_b: RunBuckets | None, confidence: float, summaries: tuple[Mapping[str, Any], Mapping[str, Any]] = (
-               {}, {})) -> Difference:
+           run_b: RunBuckets | None, confidence: float, figures: tuple[RunFigures, RunFigures]) -> Difference:
     unit = ref.unit
     name = _ref_text(ref)
     if a is None or b is None:
@@ -86,7 +84,7 @@ def _judge(ref: MetricRef, direction: Direction, a: float | None, b: float | Non
     relative = delta / a if a else None
     if direction is Direction.NEUTRAL:
         return Difference(name, unit, a, b, delta, relative, NOT_JUDGED, why="describes the load; not judged")
-    bounds = _range(ref, a, b, *summaries)
+    bounds = _range(ref, a, b, *figures)
     if bounds is not None and bounds[0] <= 0 <= bounds[1]:
         return Difference(name, unit, a, b, delta, relative, NOT_JUDGED,
                           why=f"a range (unfinished jobs went in with their time so far): B − A lies between "
@@ -125,21 +123,19 @@ def differences(a: RunData, b: RunData, *, confidence: float = DEFAULT_CONFIDENC
     def add(metric: str, stat: str, scope: Scope | None = None, name: str | None = None) -> None:
         spec = METRICS[metric]
         direction = Direction.NEUTRAL if stat == "count" else spec.direction
-        scope_text = scope.value if scope is not None else None
         ref = MetricRef(metric, stat, scope, name)
-        out.append(_judge(ref, direction, tables.figure(a.metrics, metric, stat, scope_text, name),
-                          tables.figure(b.metrics, metric, stat, scope_text, name), buckets_a, buckets_b, confidence,
-                          (a.summary, b.summary)))
+        out.append(_judge(ref, direction, tables.figure(a.metrics, metric, stat, scope, name),
+                          tables.figure(b.metrics, metric, stat, scope, name), buckets_a, buckets_b, confidence,
+                          (a.metrics, b.metrics)))
 
     for metric in tables.HEADLINE_HISTOGRAMS:
-        if (a.metrics.get(metric) or {}).get("overall") or (b.metrics.get(metric) or {}).get("overall"):
+        if tables.measured(a.metrics, metric) or tables.measured(b.metrics, metric):
             for stat in tables.HEADLINE_STATS:
                 add(metric, stat)
     for metric in tables.HEADLINE_SCALARS:
         add(metric, "value")
     for scope, columns in ((Scope.OP, tables.OP_COLUMNS), (Scope.FLOW, tables.FLOW_COLUMNS)):
-        names = sorted({n for run in (a, b) for m, _ in columns
-                        for n in ((run.metrics.get(m) or {}).get(f"by_{scope.value}") or {})})
+        names = sorted(tables.scope_names(a.metrics, columns, scope) | tables.scope_names(b.metrics, columns, scope))
         for name in names:
             for metric, stat in columns:
                 add(metric, stat, scope, name)
@@ -149,17 +145,17 @@ def differences(a: RunData, b: RunData, *, confidence: float = DEFAULT_CONFIDENC
 def comparability_warnings(a: RunData, b: RunData) -> list[str]:
     """What makes the two runs' figures differ for reasons other than the system under test."""
     warnings = []
-    ra, rb = a.summary["run"], b.summary["run"]
-    if ra.get("scenario") != rb.get("scenario"):
-        warnings.append(f"A and B ran different scenarios ({ra.get('scenario')!r} and {rb.get('scenario')!r}): "
+    ra, rb = a.summary.run, b.summary.run
+    if ra.scenario != rb.scenario:
+        warnings.append(f"A and B ran different scenarios ({ra.scenario!r} and {rb.scenario!r}): "
                         "their differences may be the scenarios', not the system's.")
     elif a.scenario is not None and b.scenario is not None:
         differ = _differing_sections(a.scenario, b.scenario)
         if differ:
-            warnings.append(f"A and B ran scenario {ra.get('scenario')!r} with different settings "
+            warnings.append(f"A and B ran scenario {ra.scenario!r} with different settings "
                             f"({', '.join(differ)}): their differences may come from those.")
     for tag, run in (("A", a), ("B", b)):
-        if run.summary["run"].get("interrupted"):
+        if run.summary.run.interrupted:
             warnings.append(f"{tag} was interrupted: its figures cover only the part that ran "
                             f"({run.duration_s:.1f} s).")
     longer, shorter = max(a.duration_s, b.duration_s), min(a.duration_s, b.duration_s)
@@ -169,7 +165,7 @@ def comparability_warnings(a: RunData, b: RunData) -> list[str]:
     return warnings
 
 
-def _differing_sections(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+def _differing_sections(a: Mapping[str, object], b: Mapping[str, object]) -> list[str]:
     """Top-level scenario sections (``load``, ``target.emulator``, ``mix``...) that differ, seed included."""
     differ = []
     for key in sorted(set(a) | set(b)):
@@ -206,7 +202,7 @@ def _delta_text(d: Difference) -> str:
 
 def default_output(a: RunData, b: RunData, root: Path | str = "reports") -> Path:
     def name(run: RunData) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{run.summary['run'].get('scenario') or 'run'}-{run.path.name}")
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{run.summary.run.scenario or 'run'}-{run.path.name}")
 
     return Path(root) / "compare" / f"{name(a)}_vs_{name(b)}"
 
@@ -243,8 +239,8 @@ def build_comparison(run_a: Path | str, run_b: Path | str, out_dir: Path | str |
     line = verdict_line(diffs)
     intro = (
         "<h1>Comparison</h1>"
-        f"<p class=\"sub\">A = <code>{escape(str(a.path))}</code> ({escape(a.summary['run']['started_at'])})"
-        f"<br>B = <code>{escape(str(b.path))}</code> ({escape(b.summary['run']['started_at'])})</p>"
+        f"<p class=\"sub\">A = <code>{escape(str(a.path))}</code> ({escape(a.summary.run.started_at)})"
+        f"<br>B = <code>{escape(str(b.path))}</code> ({escape(b.summary.run.started_at)})</p>"
         + warnings_html(warnings)
         + f"<p><b>{escape(line)}</b></p>"
         "<p class=\"sub\">A difference is judged against the noise interval the baseline check uses (the 99% "

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from loadtest.metrics.catalog import METRICS, Kind
+from loadtest.metrics.catalog import METRICS, Kind, Scope
+from loadtest.metrics.run_figures import RunFigures
 from loadtest.report.limits import LimitsInForce
+from loadtest.rundir.documents import Verdict
+from loadtest.rundir.layout import Entry, describe
+from loadtest.rundir.read import RunDirectory
 
 HEADLINE_HISTOGRAMS: tuple[str, ...] = ("queue_delay", "execution_time", "end_to_end", "first_chunk", "chunk_gap",
                                         "latency")
@@ -30,7 +32,7 @@ FLOW_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def fmt(value: Any, unit: str, stat: str = "value") -> str:
+def fmt(value: float | None, unit: str, stat: str = "value") -> str:
     """A figure for people: 3 significant digits, ratios as percentages, counts as integers."""
     if value is None:
         return "–"
@@ -43,13 +45,23 @@ def fmt(value: Any, unit: str, stat: str = "value") -> str:
     return f"{value:,.3g} {unit}" if unit else f"{value:.3g}"
 
 
-def figure(metrics: Mapping[str, Any], metric: str, stat: str, scope: str | None = None,
+def figure(metrics: RunFigures, metric: str, stat: str, scope: Scope | None = None,
            name: str | None = None) -> float | None:
-    entry = metrics.get(metric) or {}
-    figures = entry.get("overall") if scope is None else (entry.get(f"by_{scope}") or {}).get(name or "")
-    if not figures:
-        return None
-    return figures.get(stat)
+    entry = metrics.get(metric)
+    figures = entry.scoped(scope, name) if entry is not None else None
+    return figures.get(stat) if figures is not None else None
+
+
+def measured(metrics: RunFigures, metric: str) -> bool:
+    """Whether the run measured ``metric`` at all (overall)."""
+    entry = metrics.get(metric)
+    return entry is not None and entry.overall is not None
+
+
+def scope_names(metrics: RunFigures, metrics_and_stats: Sequence[tuple[str, str]], scope: Scope) -> set[str]:
+    """Every flow or operation name that any of these metrics has figures for."""
+    return {name for metric, _ in metrics_and_stats if (entry := metrics.get(metric)) is not None
+            for name in entry.by(scope)}
 
 
 @dataclass(frozen=True)
@@ -70,11 +82,11 @@ class Row:
         return fmt(self.value, self.unit, self.stat)
 
 
-def headline_histograms(metrics: Mapping[str, Any]) -> list[tuple[str, list[Row]]]:
+def headline_histograms(metrics: RunFigures) -> list[tuple[str, list[Row]]]:
     """One line per histogram metric that was measured: its statistics."""
     out = []
     for metric in HEADLINE_HISTOGRAMS:
-        if not (metrics.get(metric) or {}).get("overall"):
+        if not measured(metrics, metric):
             continue
         unit = METRICS[metric].unit
         out.append((metric, [Row(metric, s, METRICS[metric].unit_of(s) if s == "count" else unit,
@@ -82,18 +94,18 @@ def headline_histograms(metrics: Mapping[str, Any]) -> list[tuple[str, list[Row]
     return out
 
 
-def headline_scalars(metrics: Mapping[str, Any]) -> list[Row]:
+def headline_scalars(metrics: RunFigures) -> list[Row]:
     rows = [Row(m, "value", METRICS[m].unit, figure(metrics, m, "value")) for m in HEADLINE_SCALARS]
     for gauge in HEADLINE_GAUGES:
-        if (metrics.get(gauge) or {}).get("overall"):
+        if measured(metrics, gauge):
             rows.append(Row(gauge, "max", METRICS[gauge].unit, figure(metrics, gauge, "max")))
     return rows
 
 
-def scoped_table(metrics: Mapping[str, Any], scope: str,
+def scoped_table(metrics: RunFigures, scope: Scope,
                  columns: tuple[tuple[str, str], ...]) -> tuple[list[str], list[tuple[str, list[Row]]]]:
     """(column headers, [(flow or op name, rows)]) for a per-flow or per-operation table."""
-    names = sorted({n for m, _ in columns for n in ((metrics.get(m) or {}).get(f"by_{scope}") or {})})
+    names = sorted(scope_names(metrics, columns, scope))
     headers = [m if s == "value" else f"{m}.{s}" for m, s in columns]
     table = []
     for name in names:
@@ -102,10 +114,9 @@ def scoped_table(metrics: Mapping[str, Any], scope: str,
     return headers, table
 
 
-def verdict_rows(verdicts: list[dict[str, Any]] | None) -> list[list[str]]:
+def verdict_rows(verdicts: Sequence[Verdict]) -> list[list[str]]:
     """Verdicts as text rows: criterion, expected, measured, verdict, why."""
-    return [[str(v.get(k, "")) for k in ("criterion", "expected", "measured", "verdict", "why")]
-            for v in verdicts or []]
+    return [[v.criterion, v.expected, v.measured, v.verdict, v.why] for v in verdicts]
 
 
 # ------------------------------------------------------------------------------------ limits in force
@@ -138,36 +149,15 @@ def limit_rows(limits: LimitsInForce, peaks: Mapping[str, float], throttled: Map
 
 # ----------------------------------------------------------------------------------- run directory files
 
-FILE_DESCRIPTIONS: dict[str, str] = {
-    "report.html": "this report (one file, opens offline)",
-    "summary.md": "the headline tables and verdicts in Markdown (for a CI step summary)",
-    "plots/": "every chart of this report as a PNG image",
-    "verdicts.json": "the thresholds' and baseline comparisons' verdicts (loadtest check)",
-    "junit.xml": "the verdicts as JUnit XML",
-    "limits.json": "the rate and concurrency limits a limit discovery found (the report draws them)",
-    "emulator.log": "the built-in emulator's log",
-    "workers/": "the output of each real worker process behind the emulator",
-    "locust.html": "Locust's own HTML report",
-    "locust_stats.csv": "Locust's request statistics",
-    "locust_stats_history.csv": "Locust's request statistics over time",
-    "locust_failures.csv": "Locust's failed requests",
-    "locust_exceptions.csv": "Locust's exceptions",
-}
-"""What the files a run directory may hold are, beyond the measurement files ``summary.json`` describes."""
-_VAGUE = "copied in by the run"
-
-
-def run_files(directory: Path, summary_files: Mapping[str, str], written: Sequence[str]) -> list[list[str]]:
-    """Every file of the run directory (and the ones this report writes), with what it holds."""
-    names = {(p.name + "/" if p.is_dir() else p.name) for p in directory.iterdir() if not p.name.startswith(".")}
-    names |= set(written)
+def run_files(directory: RunDirectory, listed: Mapping[str, str], written: Sequence[Entry]) -> list[list[str]]:
+    """Every file of the run directory (and the ones this report writes), with what it holds: as the
+    layout describes it, else as ``summary.json``'s ``files`` (``listed``) does."""
+    names = set(directory.names()) | {entry.listed for entry in written}
     rows = []
     for name in sorted(names):
-        described = summary_files.get(name.rstrip("/"))
-        if not described or described == _VAGUE:
-            described = FILE_DESCRIPTIONS.get(name, described or "")
-        if name.endswith("/") and (directory / name).is_dir():
-            count = sum(1 for p in (directory / name).iterdir() if not p.name.startswith("."))
+        described = describe(name) or listed.get(name.rstrip("/"), "")
+        if name.endswith("/") and (directory.path / name).is_dir():
+            count = sum(1 for p in (directory.path / name).iterdir() if not p.name.startswith("."))
             described = f"{described} ({count} files)" if described else f"{count} files"
         rows.append([name, described])
     return rows

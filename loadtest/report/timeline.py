@@ -14,6 +14,7 @@ The recorder keeps one-second buckets. Drawn as they are, a one-hour run gives 3
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,7 +178,7 @@ def percentiles_from_histograms(figure: HistogramFigure, bucket_starts: np.ndarr
     return PercentileSeries(windows, counts, values, lower)
 
 
-def percentiles_from_columns(columns: dict[str, list[float | None]], bucket_starts: np.ndarray, bucket_s: float,
+def percentiles_from_columns(columns: Mapping[str, Sequence[float | None]], bucket_starts: np.ndarray, bucket_s: float,
                              run_start: float, run_end: float,
                              stats: tuple[str, ...] = PERCENTILE_STATS) -> PercentileSeries:
     """Per-bucket percentiles from ``timeseries.json`` (no histograms to merge: windows of one bucket)."""

@@ -173,9 +173,6 @@ def validate_files(paths: Iterable[str | Path], *, environ: Mapping[str, str] | 
     return issues
 
 
-REDACTED = "<redacted>"
-
-
 def resolved_dict(scenario: Scenario) -> dict[str, Any]:
     """The scenario with every default filled in, as JSON-ready data (durations in seconds, rates per
     second, sizes in bytes), with values that came from secret-looking environment variables replaced by

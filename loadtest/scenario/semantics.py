@@ -16,6 +16,7 @@ from loadtest import contract
 from loadtest.contract import Op
 from loadtest.discovered_limits import LimitsFileError, read_limits_file
 from loadtest.metrics import catalog
+from loadtest.rundir.layout import limits_file
 from loadtest.scenario.errors import did_you_mean
 from loadtest.scenario.model import (
     FLOW_OPERATIONS,
@@ -150,7 +151,7 @@ def _discovered_rate(scenario: Scenario, op: Op) -> tuple[float, str] | None:
     if name is None:
         return None
     try:
-        found = read_limits_file(scenario.base_dir / name).found(op)
+        found = read_limits_file(limits_file(scenario.base_dir / name)).found(op)
     except LimitsFileError:
         return None
     rate = found.rate_limit if found is not None else None
@@ -394,7 +395,7 @@ def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[ScenarioMistake
     if name is None:
         return
     try:
-        read_limits_file(base_dir / name)
+        read_limits_file(limits_file(base_dir / name))
     except LimitsFileError as exc:
         yield ScenarioMistake(("rate_limits", "limits_from"), str(exc))
 

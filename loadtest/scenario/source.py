@@ -671,6 +671,11 @@ def load_yaml_file(path: Path, what: str = "YAML file") -> Any:
     except SourceError as exc:
         raise YamlFileError(f"{path}:{exc.problem.position.line}:{exc.problem.position.column}: {what}: "
                             f"{exc.problem.message}") from None
+    return load_yaml_text(text, path, what)
+
+
+def load_yaml_text(text: str, where: Path | str, what: str = "YAML file") -> Any:
+    """Like :func:`load_yaml_file`, for text already read from ``where`` (named in errors)."""
     if not text.strip():
         return None
     parsed = parse_yaml(text, {}, interpolate=False)
@@ -678,7 +683,7 @@ def load_yaml_file(path: Path, what: str = "YAML file") -> Any:
         first = parsed.problems[0]
         more = f" (and {len(parsed.problems) - 1} more)" if len(parsed.problems) > 1 else ""
         message = first.message.replace("no scenario here: ", "")
-        raise YamlFileError(f"{path}:{first.position.line}:{first.position.column}: {what}: {message}{more}")
+        raise YamlFileError(f"{where}:{first.position.line}:{first.position.column}: {what}: {message}{more}")
     return parsed.data
 
 

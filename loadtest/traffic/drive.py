@@ -31,10 +31,11 @@ from locust.html import get_html_report
 from locust.runners import Runner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, stats_history
 
-from loadtest.metrics.rundir import write_atomic
+from loadtest.atomic import write_atomic
+from loadtest.rundir.layout import LOCUST_CSV_PREFIX, LOCUST_HTML
 from loadtest.traffic.arrivals import DispatchFigures, dispatch_figures
 from loadtest.traffic.looplag_ticker import LoopLagTicker, start_loop_lag_ticker
-from loadtest.traffic.outcome import LOCUST_CSV_PREFIX, LOCUST_HTML, RunOutcome, Watcher
+from loadtest.traffic.outcome import RunOutcome, Watcher
 from loadtest.traffic.progress import ProgressLine
 from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.shape import make_shape_class

@@ -1,4 +1,4 @@
-"""What a run loop hands back, without Locust: its outcome, the watchers it calls, the files it leaves.
+"""What a run loop hands back, without Locust: its outcome and the watchers it calls.
 
 Kept apart from :mod:`loadtest.traffic.drive` (which imports Locust and so monkey-patches the process) so
 the pipeline's reporting side and the tests can read an outcome without Locust.
@@ -10,12 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loadtest.traffic.arrivals import DispatchFigures
-
-LOCUST_CSV_PREFIX = "locust"
-LOCUST_HTML = "locust.html"
-LOCUST_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv",
-                LOCUST_HTML)
-"""Locust's own files in a run directory (its statistics, beside ours)."""
 
 Watcher = Callable[[], str | None]
 """Called every tick while the run goes on; a reason (a sentence) stops the run early."""

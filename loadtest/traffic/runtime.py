@@ -20,6 +20,7 @@ from loadtest.contract import Op
 from loadtest.discovered_limits import DiscoveredLimits, read_limits_file
 from loadtest.listeners import Listeners
 from loadtest.metrics.recorder import Recorder
+from loadtest.rundir.layout import limits_file
 from loadtest.scenario.model import EmulatorTarget, EndpointTarget, Flow, HealthFlow, Scenario
 from loadtest.scenario.payload import PayloadFactory
 from loadtest.traffic.client import ApiClient
@@ -97,7 +98,7 @@ def limits_table_for(scenario: Scenario) -> LimitsTable:
     else:
         table = LimitsTable.documented()
     if scenario.rate_limits.limits_from is not None:
-        found = read_limits_file(scenario.base_dir / scenario.rate_limits.limits_from)
+        found = read_limits_file(limits_file(scenario.base_dir / scenario.rate_limits.limits_from))
         table = table.overlay(discovered_limits(found, table))
     return table
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from loadtest.metrics.recorder import JobRecord, Recorder
-from loadtest.metrics.rundir import write_run_directory
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
 
 REPO = Path(__file__).resolve().parents[2]
 SYNTHETIC_SCENARIO: dict[str, Any] = {
@@ -81,10 +81,9 @@ def synthetic_run(
                           observe_interval_ms=100.0 if flow == "chat" else 0.0, throttled=throttled),
                 t=min(t + end_to_end / 1000.0, start + duration_s - 1e-3),
             )
-    return write_run_directory(
-        path, recorder, scenario=scenario or SYNTHETIC_SCENARIO, duration_s=float(duration_s), started_at=start,
-        link_latest=False, jobs_csv_rows=0,
-    )
+    write_run_directory(path, recorder, RunRecord(scenario=scenario or SYNTHETIC_SCENARIO,
+                                                  duration_s=float(duration_s), started_at=start, jobs_csv_rows=0))
+    return path
 
 
 class CheckHelpers:

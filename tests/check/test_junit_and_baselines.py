@@ -82,7 +82,7 @@ def test_baseline_save_list_and_refusals(tmp_path: Path, check_helpers, capsys, 
     assert main(["baseline", "save", str(run), "../escape"]) == exitcodes.INVALID_INPUT
     assert main(["baseline", "save", str(tmp_path / "none"), "x"]) == exitcodes.INVALID_INPUT
     err = capsys.readouterr().err
-    assert "letters, digits" in err and "summary.json: missing" in err and "Traceback" not in err
+    assert "letters, digits" in err and "none: no such directory" in err and "Traceback" not in err
 
     summary = json.loads((run / "summary.json").read_text())
     summary["run"]["interrupted"] = True
@@ -97,5 +97,6 @@ def test_committed_ci_baseline_is_readable() -> None:
 
     repo = Path(__file__).resolve().parents[2]
     baseline = load_baseline("ci-smoke", repo / "baselines")
-    assert baseline.summary["run"]["scenario"] == "ci-smoke"
-    assert baseline.snapshot is not None and baseline.snapshot["histograms"]
+    assert baseline.run.summary().run.scenario == "ci-smoke" and baseline.info.scenario == "ci-smoke"
+    snapshot = baseline.run.recorder_snapshot()
+    assert snapshot is not None and snapshot["histograms"]

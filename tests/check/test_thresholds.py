@@ -11,9 +11,9 @@ import pytest
 from loadtest import exitcodes
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.metrics import catalog
-from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.recorder import Recorder
-from loadtest.metrics.rundir import read_json, read_summary, write_run_directory
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
+from loadtest.rundir.read import RunDirectory
 
 
 def _scenario(*thresholds: dict) -> dict:
@@ -22,9 +22,10 @@ def _scenario(*thresholds: dict) -> dict:
 
 def test_engine_with_every_bucket_once_gives_the_summary_figures(tmp_path: Path, check_helpers) -> None:
     run = check_helpers.synthetic_run(tmp_path / "run", seed=5)
-    summary = read_summary(run)
-    buckets = RunBuckets(read_json(run, "recorder.json"), start=summary["run"]["start_unix"],
-                         end=summary["run"]["start_unix"] + summary["run"]["duration_s"])
+    directory = RunDirectory(run)
+    figures = directory.summary().metrics
+    buckets = directory.buckets()
+    assert buckets is not None
     compared = 0
     for name, spec in catalog.METRICS.items():
         scopes = [(None, None)] + [(catalog.Scope.FLOW, f) for f in ("chat", "sync")]
@@ -35,7 +36,7 @@ def test_engine_with_every_bucket_once_gives_the_summary_figures(tmp_path: Path,
                 continue
             for stat in spec.stats:
                 ref = catalog.MetricRef(name, stat, scope, value)
-                expected = catalog.value_from_summary(summary, ref)
+                expected = figures.value(ref)
                 figure = buckets.figure(ref)
                 if figure is None:
                     assert name == "jobs.retried"
@@ -83,11 +84,12 @@ def _bursty_run(path: Path) -> Path:
         t = start + i * 0.01
         status = 429 if 20 <= t - start < 30 and i % 10 < 3 else 200
         recorder.record_request("run", "chat", status, 2.0, t=t)
-    return write_run_directory(path, recorder, duration_s=60.0, started_at=start, link_latest=False,
-                               scenario=_scenario({"metric": "rate_429", "max": "10%"},
-                                                  {"metric": "rate_429", "max": "10%", "window": "10s"},
-                                                  {"metric": "rate_429", "max": "40%", "window": "10s"},
-                                                  {"metric": "throughput", "min": "90/s", "window": "5s"}))
+    write_run_directory(path, recorder, RunRecord(
+        duration_s=60.0, started_at=start,
+        scenario=_scenario({"metric": "rate_429", "max": "10%"}, {"metric": "rate_429", "max": "10%", "window": "10s"},
+                           {"metric": "rate_429", "max": "40%", "window": "10s"},
+                           {"metric": "throughput", "min": "90/s", "window": "5s"})))
+    return path
 
 
 def test_windowed_threshold_catches_a_burst_the_whole_run_hides(tmp_path: Path) -> None:
@@ -129,7 +131,10 @@ def test_bad_input_is_reported_without_traceback(tmp_path: Path, check_helpers, 
 
     assert main(["check", str(tmp_path / "nowhere")]) == exitcodes.INVALID_INPUT
     err = capsys.readouterr().err
-    assert "summary.json: missing" in err and "Traceback" not in err
+    assert "nowhere: no such directory" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["check", str(tmp_path / "empty")]) == exitcodes.INVALID_INPUT
+    assert "summary.json: missing" in capsys.readouterr().err
 
     bad = check_helpers.synthetic_run(tmp_path / "bad", seed=1, scenario=_scenario(
         {"metric": "end_to_end.p95", "max": "fast"}))

@@ -9,6 +9,7 @@ import pytest
 
 from loadtest.contract import Op
 from loadtest.discovered_limits import LimitsFileError, read_limits_file
+from loadtest.rundir.layout import limits_file
 from loadtest.scenario.loader import ScenarioError, load_scenario
 
 DOC = {
@@ -37,7 +38,7 @@ def test_the_safe_end_of_each_interval_is_what_a_client_may_count_on(tmp_path: P
     stream = found.found(Op.STREAM)
     assert stream is not None and stream.concurrency_limit is not None and stream.concurrency_limit.safe_value == 6
     assert found.found(Op.STATUS) is not None and found.found(Op.STATUS).rate_limit is None  # type: ignore[union-attr]
-    assert read_limits_file(tmp_path).found(Op.RUN) is not None  # a discovery directory works too
+    assert read_limits_file(limits_file(tmp_path)).found(Op.RUN) is not None  # a discovery directory works too
 
 
 @pytest.mark.parametrize(

@@ -76,18 +76,20 @@ def test_directions_and_kinds() -> None:
     assert set(catalog.JOB_HISTOGRAM_METRICS) <= set(catalog.HISTOGRAM_METRICS)
 
 
-def test_value_from_summary() -> None:
-    summary = {
-        "metrics": {
-            "end_to_end": {"unit": "ms", "overall": {"p99": 120.5}, "by_flow": {"chat": {"p99": 99.0}}, "by_op": {}},
-            "rate_429": {"unit": "ratio", "overall": {"value": 0.25}, "by_op": {"run": {"value": 0.5}}},
-        }
-    }
-    assert catalog.value_from_summary(summary, parse_metric_ref("end_to_end.p99")) == 120.5
-    assert catalog.value_from_summary(summary, parse_metric_ref("end_to_end.p99{flow=chat}")) == 99.0
-    assert catalog.value_from_summary(summary, parse_metric_ref("end_to_end.p99{flow=other}")) is None
-    assert catalog.value_from_summary(summary, parse_metric_ref("rate_429{op=run}")) == 0.5
-    assert catalog.value_from_summary(summary, parse_metric_ref("queue_delay.p50")) is None
+def test_a_figure_is_found_by_its_reference() -> None:
+    from loadtest.metrics.run_figures import MetricFigures, RunFigures, ScopeFigures
+
+    figures = RunFigures({
+        "end_to_end": MetricFigures("ms", Kind.HISTOGRAM, Direction.HIGHER_IS_WORSE, ScopeFigures({"p99": 120.5}),
+                                    by_flow={"chat": ScopeFigures({"p99": 99.0})}),
+        "rate_429": MetricFigures("ratio", Kind.RATIO, Direction.HIGHER_IS_WORSE, ScopeFigures({"value": 0.25}),
+                                  by_op={"run": ScopeFigures({"value": 0.5})}),
+    })
+    assert figures.value(parse_metric_ref("end_to_end.p99")) == 120.5
+    assert figures.value(parse_metric_ref("end_to_end.p99{flow=chat}")) == 99.0
+    assert figures.value(parse_metric_ref("end_to_end.p99{flow=other}")) is None
+    assert figures.value(parse_metric_ref("rate_429{op=run}")) == 0.5
+    assert figures.value(parse_metric_ref("queue_delay.p50")) is None
 
 
 def test_every_metric_is_documented() -> None:

@@ -11,11 +11,13 @@ import pytest
 from loadtest.check.criteria import ThresholdSpec
 from loadtest.check.regression import Comparison, compare_figure
 from loadtest.check.thresholds import judge_whole_run, judge_windows
-from loadtest.check.verdicts import FAIL, NOT_JUDGED, PASS
 from loadtest.metrics import catalog, hdr
+from loadtest.metrics.catalog import Direction, Kind
 from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.recorder import IN_FLIGHT, JobRecord, Recorder
+from loadtest.metrics.run_figures import MetricFigures, RunFigures, ScopeFigures
 from loadtest.metrics.summary import summarize_metrics
+from loadtest.rundir.documents import FAIL, NOT_JUDGED, PASS, figures_plain
 from loadtest.scenario.quantities import Tolerance
 
 T0 = 1_750_000_000.0
@@ -82,7 +84,8 @@ def _overloaded() -> Recorder:
 
 
 def test_summary_marks_lower_bounds_and_counts_unfinished_jobs() -> None:
-    metrics = summarize_metrics(_overloaded(), 20.0)
+    figures = summarize_metrics(_overloaded(), 20.0)
+    metrics = figures_plain(figures)
     delay = metrics["queue_delay"]["overall"]
     assert delay["count"] == 132 and delay["censored"] == 59
     assert delay["p95"] >= 12_000 and "p95" in delay["lower_bounds"]
@@ -92,8 +95,8 @@ def test_summary_marks_lower_bounds_and_counts_unfinished_jobs() -> None:
     assert metrics["jobs.in_flight"]["overall"]["value"] == 59
     assert metrics["jobs.submitted"]["overall"]["value"] == 132
     ref = catalog.parse_metric_ref("queue_delay.p95")
-    assert catalog.is_lower_bound({"metrics": metrics}, ref)
-    assert not catalog.is_lower_bound({"metrics": metrics}, catalog.parse_metric_ref("queue_delay.p50"))
+    assert figures.is_lower_bound(ref)
+    assert not figures.is_lower_bound(catalog.parse_metric_ref("queue_delay.p50"))
 
 
 def _spec(text: str, *, max_ms: float | None = None, min_ms: float | None = None, window: float | None = None):
@@ -101,7 +104,7 @@ def _spec(text: str, *, max_ms: float | None = None, min_ms: float | None = None
 
 
 def test_a_max_a_lower_bound_exceeds_fails_and_one_it_cannot_decide_is_not_judged() -> None:
-    summary = {"metrics": summarize_metrics(_overloaded(), 20.0)}
+    summary = summarize_metrics(_overloaded(), 20.0)
     failed = judge_whole_run(_spec("queue_delay.p95", max_ms=5000), summary)
     assert failed.verdict == FAIL and "lower bound" in failed.why
     undecided = judge_whole_run(_spec("queue_delay.p95", max_ms=60_000), summary)  # rank 125, 73 finished
@@ -122,8 +125,8 @@ def test_a_few_unfinished_jobs_leave_a_percentile_capped_and_decidable() -> None
         rec.record_job(JobRecord(f"f{i}", "chat", T0, "COMPLETED", end_to_end_ms=100.0 + i), t=T0 + 1)
     for i in range(3):
         rec.record_job(JobRecord(f"u{i}", "chat", T0 + 5, IN_FLIGHT, unfinished_ms=20.0 + i), t=T0 + 6)
-    summary = {"metrics": summarize_metrics(rec, 6.0)}
-    entry = summary["metrics"]["end_to_end"]["overall"]
+    summary = summarize_metrics(rec, 6.0)
+    entry = figures_plain(summary)["end_to_end"]["overall"]
     assert entry["p95"] == pytest.approx(208, abs=0.5) and "p95" in entry["lower_bounds"]  # rank 112 of 118
     assert entry["upper_bounds"]["p95"] == pytest.approx(211, abs=0.5)  # the 112th finished sample
     kept = judge_whole_run(_spec("end_to_end.p95", max_ms=2000), summary)
@@ -141,19 +144,23 @@ def test_windows_holding_unfinished_jobs_are_judged_the_same_way() -> None:
     figure = buckets.figure(catalog.parse_metric_ref("queue_delay.max"))
     lower = figure.evaluate(buckets.windows(5.0)[0]).lower
     assert lower.any() and not lower.all()
-    summary = {"metrics": summarize_metrics(rec, 21.0)}
+    summary = summarize_metrics(rec, 21.0)
     assert judge_windows(_spec("queue_delay.max", max_ms=5000, window=5), buckets, summary).verdict == FAIL
     undecided = judge_windows(_spec("queue_delay.max", max_ms=60_000, window=5), buckets, summary)
     assert undecided.verdict == NOT_JUDGED and "at least" in undecided.why
     whole = buckets.figure(catalog.parse_metric_ref("queue_delay.p95")).evaluate(buckets.whole_run())
-    assert whole.values[0] == summary["metrics"]["queue_delay"]["overall"]["p95"] and bool(whole.lower[0])
+    assert whole.values[0] == summary.value(catalog.parse_metric_ref("queue_delay.p95")) and bool(whole.lower[0])
 
 
 def test_a_baseline_comparison_with_a_lower_bound_decides_only_what_it_shows() -> None:
-    run = {"metrics": summarize_metrics(_overloaded(), 20.0)}
+    run = summarize_metrics(_overloaded(), 20.0)
     ref = catalog.parse_metric_ref("queue_delay.p95")
-    low_base = {"metrics": {"queue_delay": {"overall": {"p95": 1000.0}}}}
-    high_base = {"metrics": {"queue_delay": {"overall": {"p95": 50_000.0}}}}
+
+    def base(p95: float) -> RunFigures:
+        return RunFigures({"queue_delay": MetricFigures("ms", Kind.HISTOGRAM, Direction.HIGHER_IS_WORSE,
+                                                        ScopeFigures({"p95": p95}))})
+
+    low_base, high_base = base(1000.0), base(50_000.0)
     worse = compare_figure(ref, Tolerance(True, 0.1), Comparison(run, low_base, None, None, "b"))
     assert worse.verdict == FAIL  # at least 12 s against 1 s: a regression whatever the truth
     unknown = compare_figure(ref, Tolerance(True, 0.1), Comparison(run, high_base, None, None, "b"))
@@ -165,7 +172,7 @@ def test_an_unfinished_stream_waits_for_its_first_chunk_and_a_started_job_keeps_
     rec.record_job(JobRecord("s", "stream", T0, IN_FLIGHT, streams=True, unfinished_ms=4000.0), t=T0 + 4)
     rec.record_job(JobRecord("p", "chat", T0, IN_FLIGHT, delay_ms=300.0, last_status="IN_PROGRESS",
                              unfinished_ms=4000.0), t=T0 + 4)
-    metrics = summarize_metrics(rec, 4.0)
+    metrics = figures_plain(summarize_metrics(rec, 4.0))
     assert metrics["first_chunk"]["overall"]["censored"] == 1
     assert metrics["queue_delay"]["overall"]["count"] == 1 and "censored" not in metrics["queue_delay"]["overall"]
     assert metrics["end_to_end"]["overall"]["censored"] == 2
@@ -193,7 +200,7 @@ def test_a_job_story_left_unfinished_records_its_waits_so_far() -> None:
     assert rows["q"]["queued_ms"] == pytest.approx(2990, abs=1)  # from the answer that proved it queued
     assert rows["q"]["unfinished_ms"] >= 5000 and rows["s"]["unfinished_ms"] >= 2000
     assert rows["s"]["queued_ms"] is None  # seen started: its queue delay (250 ms) is a finished sample
-    metrics = summarize_metrics(recorder, 5.0)
+    metrics = figures_plain(summarize_metrics(recorder, 5.0))
     assert metrics["queue_delay"]["overall"]["censored"] == 1 and metrics["queue_delay"]["overall"]["count"] == 2
     assert metrics["first_chunk"]["by_flow"]["tokens"]["censored"] == 1
     assert metrics["end_to_end"]["overall"]["censored"] == 2

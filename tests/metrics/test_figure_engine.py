@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from loadtest.metrics import catalog, rundir, summary
+from loadtest.metrics import catalog, hdr, summary
 from loadtest.metrics.classify import JobOutcome, RequestClass, classify_request, job_outcome
 from loadtest.metrics.figures import LiveTotals, RunBuckets, run_counts
 from loadtest.metrics.recorder import IN_FLIGHT, Recorder
 from loadtest.metrics.synthetic import synthetic_recorder
+from loadtest.rundir.documents import figures_plain, timeseries_plain
 
 T0 = 1_750_000_000.0
 BEFORE = Path(__file__).parent / "data" / "figures_before_engine.json"
@@ -56,11 +57,11 @@ def _plain(value: Any) -> Any:
 
 def _figures_now(name: str, rec: Recorder) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "metrics": summary.summarize_metrics(rec, 41.5),
+        "metrics": figures_plain(summary.summarize_metrics(rec, 41.5)),
         "requests_by_status": summary.requests_by_status(rec),
         "job_outcomes": summary.job_outcomes(rec),
     }
-    rundir.histograms_document(rec)  # reading whole-run histograms while buckets are open changes nothing
+    [hdr.encode(h) for h in rec.totals().values()]  # reading whole-run histograms with open buckets changes nothing
     buckets = RunBuckets(rec.snapshot(), start=rec.start, end=rec.start + 41.5)
     figures: dict[str, Any] = {}
     for text in REFS:
@@ -73,7 +74,7 @@ def _figures_now(name: str, rec: Recorder) -> dict[str, Any]:
                          "windows": [_plain(float(x)) for x in figure.values(weights)] if len(starts) else []}
     doc["figures"] = figures
     if name in ("requests_only", "merged"):
-        doc["timeseries"] = summary.timeseries(rec)
+        doc["timeseries"] = timeseries_plain(summary.timeseries(rec))
     return json.loads(json.dumps(doc))
 
 
@@ -126,7 +127,7 @@ def test_a_catalogue_entry_that_does_not_fit_its_kind_is_refused(monkeypatch: py
 def test_run_counts_are_the_summary_counts() -> None:
     rec = synthetic_recorder(jobs=800, duration_s=20.0, seed=9)
     counts = run_counts(rec)
-    metrics = summary.summarize_metrics(rec)
+    metrics = figures_plain(summary.summarize_metrics(rec))
     assert counts.requests == metrics["requests"]["overall"]["value"]
     assert counts.throttled == metrics["throttled"]["overall"]["value"]
     assert counts.errors == metrics["errors"]["overall"]["value"]

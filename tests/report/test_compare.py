@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from loadtest import cli, exitcodes
-from loadtest.metrics import rundir
-from loadtest.metrics.catalog import Direction, MetricRef
+from loadtest.metrics.catalog import Direction, Kind, MetricRef
 from loadtest.metrics.recorder import JobRecord, Recorder
+from loadtest.metrics.run_figures import MetricFigures, RunFigures, ScopeFigures
 from loadtest.metrics.synthetic import synthetic_recorder
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
 from loadtest.report.data import load_run
 from loadtest.report.side_by_side import (
     BETTER,
@@ -46,8 +47,8 @@ def _run(root: Path, seed: int, *, slow: float = 1.0, seconds: int = 20, interru
         rec.record_job(JobRecord(job_id=f"{seed}-{i}", flow=flow, submitted_at=t, final_status="COMPLETED",
                                  delay_ms=delay, execution_ms=execution, end_to_end_ms=delay + execution), t=t)
     path = root / f"run-{seed}-{slow}"
-    rundir.write_run_directory(path, rec, scenario=scenario or SCENARIO, duration_s=float(seconds),
-                               started_at=start, interrupted=interrupted, link_latest=False)
+    write_run_directory(path, rec, RunRecord(scenario=scenario or SCENARIO, duration_s=float(seconds),
+                                             started_at=start, interrupted=interrupted))
     return path
 
 
@@ -81,7 +82,7 @@ def test_a_real_slowdown_is_worse_and_a_speedup_better(runs: dict[str, Path]) ->
         assert by_ref[ref].interval is not None and by_ref[ref].interval[0] > 0
     ref = MetricRef("queue_delay", "p50")
     faster = _judge(ref, Direction.HIGHER_IS_WORSE, by_ref["queue_delay.p50"].b, by_ref["queue_delay.p50"].a,
-                    slower.buckets(), a.buckets(), 0.99)
+                    slower.buckets(), a.buckets(), 0.99, (slower.metrics, a.metrics))
     assert faster.change == BETTER and faster.interval is not None and faster.interval[1] < 0
 
 
@@ -120,10 +121,8 @@ def test_scenario_mismatch_and_interruption_are_warned_at_the_top(runs: dict[str
 
 def test_compare_of_synthetic_runs_keeps_every_headline_figure(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    rundir.write_run_directory(a, synthetic_recorder(jobs=600, duration_s=10, seed=1), scenario={"name": "s"},
-                               link_latest=False)
-    rundir.write_run_directory(b, synthetic_recorder(jobs=900, duration_s=10, seed=2), scenario={"name": "s"},
-                               link_latest=False)
+    write_run_directory(a, synthetic_recorder(jobs=600, duration_s=10, seed=1), RunRecord(scenario={"name": "s"}))
+    write_run_directory(b, synthetic_recorder(jobs=900, duration_s=10, seed=2), RunRecord(scenario={"name": "s"}))
     by_ref = {d.ref: d for d in differences(load_run(a), load_run(b))}
     submitted = by_ref["jobs.submitted"]
     assert (submitted.a, submitted.b, submitted.delta, submitted.change) == (600, 900, 300, "")
@@ -137,13 +136,9 @@ def test_compare_refuses_missing_runs(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_a_figure_that_is_a_range_is_judged_only_when_the_whole_range_decides() -> None:
-    from loadtest.metrics.catalog import LOWER_BOUNDS, UPPER_BOUNDS
-
-    def summary(p95: float, cap: float | None) -> dict[str, Any]:
-        figures: dict[str, Any] = {"p95": p95}
-        if cap is not None:
-            figures.update({LOWER_BOUNDS: ["p95"], UPPER_BOUNDS: {"p95": cap}})
-        return {"metrics": {"queue_delay": {"overall": figures}}}
+    def summary(p95: float, cap: float | None) -> RunFigures:
+        figures = ScopeFigures({"p95": p95}) if cap is None else ScopeFigures({"p95": p95}, 1.0, ("p95",), {"p95": cap})
+        return RunFigures({"queue_delay": MetricFigures("ms", Kind.HISTOGRAM, Direction.HIGHER_IS_WORSE, figures)})
 
     ref = MetricRef("queue_delay", "p95")
     exact, ranged = summary(100.0, None), summary(90.0, 400.0)  # B is 90 ms or more, up to 400 ms

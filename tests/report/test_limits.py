@@ -13,11 +13,13 @@ import yaml
 from loadtest import cli, exitcodes
 from loadtest.discovered_limits import DiscoveredLimits
 from loadtest.emulator_config import EndpointConfig
-from loadtest.metrics import rundir
 from loadtest.metrics.recorder import JobRecord, Recorder
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
 from loadtest.report.data import load_run
 from loadtest.report.limits import DISCOVERED, DOCUMENTED, EMULATOR, limits_in_force
 from loadtest.report.run_charts import charts
+from loadtest.rundir import layout
+from loadtest.rundir.plain import plain
 
 T0 = 1_750_000_000.0
 
@@ -112,9 +114,9 @@ def _probe_run(root: Path, limits_json: dict[str, object] | None = None) -> Path
             if k < 20:
                 rec.record_job(JobRecord(job_id=f"{second}-{k}", flow="run_poll", submitted_at=t,
                                          final_status="COMPLETED", delay_ms=5, execution_ms=50, end_to_end_ms=80), t=t)
-    path = rundir.new_run_directory("probe", root=root, when=T0)
-    rundir.write_run_directory(path, rec, scenario=_emulator(PROBE_LIMITS, workers_min=2, workers_max=2),
-                               duration_s=30.0, started_at=T0, link_latest=False)
+    path = layout.new_run_directory("probe", root=root, when=T0)
+    write_run_directory(path, rec, RunRecord(scenario=_emulator(PROBE_LIMITS, workers_min=2, workers_max=2),
+                                             duration_s=30.0, started_at=T0))
     if limits_json is not None:
         (path / "limits.json").write_text(json.dumps(limits_json))
     return path
@@ -174,7 +176,7 @@ def test_the_probe_scenario_file_gives_the_emulator_limit() -> None:
     from loadtest.scenario.loader import load_scenario, resolved_dict  # what the run writes to scenario.yaml
 
     scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios/rate-limit-probe.yaml")
-    written = yaml.safe_load(yaml.safe_dump(rundir._plain(resolved_dict(scenario)), sort_keys=False))
+    written = yaml.safe_load(yaml.safe_dump(plain(resolved_dict(scenario)), sort_keys=False))
     rate = limits_in_force(written, None).get("run").rate
     assert rate is not None and rate.label == "emulator limit 20 per 1 s fixed window"
 

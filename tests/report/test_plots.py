@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from loadtest.contract import Op
-from loadtest.metrics import rundir
 from loadtest.metrics.recorder import JobRecord, Recorder
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
 from loadtest.report import interactive, style
 from loadtest.report.chart_model import Chart
 from loadtest.report.data import RunData, load_run
 from loadtest.report.run_charts import charts, render_all
+from loadtest.rundir import layout
 
 T0 = 1_750_000_000.0
 FLOWS = [f"flow_{k:02d}" for k in range(11)]
@@ -49,9 +50,8 @@ def _busy_run(root: Path, name: str, seed: int, slow: bool = False) -> Path:
             first_chunk_ms=rng.uniform(20, 200), chunk_gaps_ms=[rng.uniform(5, 50) for _ in range(3)], chunks=4,
             chunk_batches=[(rng.uniform(20, 200), 2), (rng.uniform(200, 400), 2)],
         ), t=t)
-    path = rundir.new_run_directory(name, root=root, when=T0 + seed)
-    rundir.write_run_directory(path, rec, scenario={"name": name}, duration_s=duration, started_at=T0,
-                               link_latest=False)
+    path = layout.new_run_directory(name, root=root, when=T0 + seed)
+    write_run_directory(path, rec, RunRecord(scenario={"name": name}, duration_s=duration, started_at=T0))
     return path
 
 

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from loadtest import cli, exitcodes
-from loadtest.metrics import rundir
+from loadtest.metrics.catalog import MetricRef, Scope
 from loadtest.metrics.synthetic import synthetic_recorder
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
 from loadtest.report import png, tables, timeline
+from loadtest.rundir import layout
+from loadtest.rundir.read import RunDirectory
 
 T0 = 1_750_000_000.0
 
@@ -64,10 +67,10 @@ def _png_size(data: bytes) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("reports")
-    path = rundir.new_run_directory("synthetic", root=root, when=T0)
+    path = layout.new_run_directory("synthetic", root=root, when=T0)
     rec = synthetic_recorder(jobs=1500, duration_s=30, start=T0)
-    rundir.write_run_directory(path, rec, scenario={"name": "synthetic", "target": {"url": "http://127.0.0.1:9"}},
-                               settings={"users": 4, "seed": 1}, interrupted=True)
+    write_run_directory(path, rec, RunRecord(scenario={"name": "synthetic", "target": {"url": "http://127.0.0.1:9"}},
+                                             settings={"users": 4, "seed": 1}, interrupted=True))
     (path / "verdicts.json").write_text(json.dumps([
         {"criterion": "queue_delay.p95 <= 2s", "expected": "<= 2000 ms", "measured": "310 ms", "verdict": "pass",
          "why": "within bound"},
@@ -113,17 +116,17 @@ def test_every_plot_is_in_the_page_and_in_plots(run_dir: Path) -> None:
 def test_every_headline_figure_is_in_the_report(run_dir: Path) -> None:
     html = (run_dir / "report.html").read_text()
     markdown = (run_dir / "summary.md").read_text()
-    metrics = rundir.read_summary(run_dir)["metrics"]
+    metrics = RunDirectory(run_dir).summary().metrics
     texts = [row.text for _, rows in tables.headline_histograms(metrics) for row in rows]
     texts += [row.text for row in tables.headline_scalars(metrics)]
-    for _, table in (tables.scoped_table(metrics, "op", tables.OP_COLUMNS),
-                     tables.scoped_table(metrics, "flow", tables.FLOW_COLUMNS)):
+    for _, table in (tables.scoped_table(metrics, Scope.OP, tables.OP_COLUMNS),
+                     tables.scoped_table(metrics, Scope.FLOW, tables.FLOW_COLUMNS)):
         texts += [cell.text for _, cells in table for cell in cells]
     assert len(texts) > 80
     for text in texts:
         assert text in html, text
         assert text in markdown, text
-    p95 = metrics["queue_delay"]["overall"]["p95"]
+    p95 = metrics.value(MetricRef("queue_delay", "p95"))
     assert tables.fmt(p95, "ms") in html
     assert "interrupted" in html and "Interrupted" in markdown
 
@@ -146,7 +149,7 @@ def test_report_command_refuses_non_run_directories(tmp_path: Path, capsys: pyte
     assert cli.main(["report", str(tmp_path / "nope")]) == exitcodes.INVALID_INPUT
     assert cli.main(["report", str(tmp_path)]) == exitcodes.INVALID_INPUT
     err = capsys.readouterr().err
-    assert "not a directory" in err and "summary.json: missing" in err and "Traceback" not in err
+    assert "no such directory" in err and "summary.json: missing" in err and "Traceback" not in err
 
 
 def test_formatting() -> None:
@@ -178,36 +181,36 @@ def test_the_file_list_is_the_run_directory(run_dir: Path) -> None:
 def _stretch(run_dir: Path, copies: int) -> None:
     """Make ``run_dir`` (a run of S seconds) a run of copies × S seconds by repeating its measurements in
     time: what a long run's files look like, without recording one."""
-    summary = rundir.read_summary(run_dir)
+    summary = json.loads((run_dir / layout.SUMMARY_JSON).read_text())
     span = summary["run"]["duration_s"]
     bucket = summary["run"]["bucket_s"]
     shift = round(span / bucket)
-    ts = json.loads((run_dir / rundir.TIMESERIES_JSON).read_text())
+    ts = json.loads((run_dir / layout.TIMESERIES_JSON).read_text())
     ts["t"] = [t + k * shift * bucket for k in range(copies) for t in ts["t"]]
     for columns in ts["series"].values():
         for stat, values in columns.items():
             columns[stat] = values * copies
-    (run_dir / rundir.TIMESERIES_JSON).write_text(json.dumps(ts))
-    snap = json.loads((run_dir / rundir.RECORDER_JSON).read_text())
+    (run_dir / layout.TIMESERIES_JSON).write_text(json.dumps(ts))
+    snap = json.loads((run_dir / layout.RECORDER_JSON).read_text())
     for name in ("histograms", "requests", "jobs", "dropped"):
         snap[name] = [[b + k * shift, *rest] for k in range(copies) for b, *rest in snap[name]]
     snap["health"] = [[t + k * shift * bucket, s] for k in range(copies) for t, s in snap["health"]]
     snap["last_t"] = snap["last_t"] + (copies - 1) * shift * bucket
-    (run_dir / rundir.RECORDER_JSON).write_text(json.dumps(snap))
-    lines = (run_dir / rundir.HEALTH_CSV).read_text().splitlines()
+    (run_dir / layout.RECORDER_JSON).write_text(json.dumps(snap))
+    lines = (run_dir / layout.HEALTH_CSV).read_text().splitlines()
     rows = [line.split(",") for line in lines[1:]]
     stretched = [",".join([str(float(r[0]) + k * shift * bucket), *r[1:]]) for k in range(copies) for r in rows]
-    (run_dir / rundir.HEALTH_CSV).write_text("\n".join([lines[0], *stretched]) + "\n")
+    (run_dir / layout.HEALTH_CSV).write_text("\n".join([lines[0], *stretched]) + "\n")
     summary["run"]["duration_s"] = span * copies
-    (run_dir / rundir.SUMMARY_JSON).write_text(json.dumps(summary))
+    (run_dir / layout.SUMMARY_JSON).write_text(json.dumps(summary))
 
 
 def test_a_one_hour_run_gives_a_small_page(tmp_path: Path) -> None:
-    path = rundir.new_run_directory("hour", root=tmp_path, when=T0)
-    rundir.write_run_directory(path, synthetic_recorder(jobs=1200, duration_s=60, start=T0, health_every_s=2),
-                               scenario={"name": "hour"}, duration_s=60.0, started_at=T0, link_latest=False)
+    path = layout.new_run_directory("hour", root=tmp_path, when=T0)
+    write_run_directory(path, synthetic_recorder(jobs=1200, duration_s=60, start=T0, health_every_s=2),
+                        RunRecord(scenario={"name": "hour"}, duration_s=60.0, started_at=T0))
     _stretch(path, 60)
-    assert rundir.read_summary(path)["run"]["duration_s"] == 3600
+    assert RunDirectory(path).summary().run.duration_s == 3600
     assert cli.main(["report", str(path), "-q"]) == exitcodes.OK
     html = (path / "report.html").read_text()
     assert len(html.encode()) < 1_000_000, len(html.encode())  # one file, opens fast

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from loadtest import cli, exitcodes
-from loadtest.metrics import rundir
 from loadtest.metrics.synthetic import synthetic_recorder
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
+from loadtest.rundir import layout
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -40,11 +41,10 @@ def test_the_report_page_draws_and_answers_in_a_browser(tmp_path: Path) -> None:
     _require_browser()
     from playwright.sync_api import sync_playwright
 
-    path = rundir.new_run_directory("browser", root=tmp_path, when=T0)
+    path = layout.new_run_directory("browser", root=tmp_path, when=T0)
     limits = {"window": 1.0, "rate_overrides": {"run": 30}}
     scenario = {"name": "browser", "target": {"emulator": {"workers_max": 4, "limits": limits}}}
-    rundir.write_run_directory(path, synthetic_recorder(jobs=3000, duration_s=40, start=T0), scenario=scenario,
-                               link_latest=False)
+    write_run_directory(path, synthetic_recorder(jobs=3000, duration_s=40, start=T0), RunRecord(scenario=scenario))
     assert cli.main(["report", str(path), "-q"]) == exitcodes.OK
 
     errors: list[str] = []

@@ -11,7 +11,8 @@ import pytest
 
 from loadtest.looplag import STALL_S
 from loadtest.metrics.recorder import Recorder
-from loadtest.metrics.rundir import read_summary, write_run_directory
+from loadtest.pipeline.conclude import RunRecord, write_run_directory
+from loadtest.rundir.read import RunDirectory
 from loadtest.traffic.looplag_ticker import start_loop_lag_ticker
 
 T0 = 1_750_000_000.0
@@ -30,8 +31,8 @@ def test_the_ticker_sees_a_stall_of_the_loop(tmp_path: Path) -> None:
     lag = recorder.loop_lag()["load generator"]
     assert lag["max_ms"] >= (STALL_S + 0.15) * 1000
     assert len(lag["stalls"]) == 1 and lag["stalls"][0]["duration_s"] >= STALL_S + 0.15
-    write_run_directory(tmp_path / "run", recorder, link_latest=False)
-    assert read_summary(tmp_path / "run")["loop_lag"]["load generator"]["stalls"] == lag["stalls"]
+    write_run_directory(tmp_path / "run", recorder, RunRecord())
+    assert RunDirectory(tmp_path / "run").summary().loop_lag["load generator"]["stalls"] == lag["stalls"]
 
 
 def test_lag_travels_with_drains_and_merges_per_process() -> None:

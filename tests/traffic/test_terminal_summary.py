@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from loadtest.metrics.run_figures import RunFigures
 from loadtest.pipeline import console
+from loadtest.rundir.documents import RunInfo, Summary
 
 SCENARIO = """
 name: terminal
@@ -58,8 +60,9 @@ def test_times_read_in_seconds_above_ten_and_lower_bounds_are_marked() -> None:
     assert console.format_ms(13_000.0) == "13.0 s"
     assert console.format_ms(13_000.0, lower_bound=True) == ">=13.0 s"
     assert console.format_ms(None) == "-"
-    summary = {"requests_by_status": {"run": {"200": 10, "429": 3}, "status": {"0": 2, "200": 40}},
-               "error_messages": {"status": {"0": "no answer: ConnectionRefusedError"}}}
+    summary = Summary(RunInfo("s", 0.0, 10.0, "", ""), RunFigures({}),
+                      requests_by_status={"run": {"200": 10, "429": 3}, "status": {"0": 2, "200": 40}},
+                      error_messages={"status": {"0": "no answer: ConnectionRefusedError"}})
     lines = console.request_lines(summary, 10.0)
     assert "run 13 (429: 3)" in lines[0] and "status 42 (no answer: 2)" in " ".join(lines)
     assert any("ConnectionRefusedError" in line and "x2" in line for line in lines)

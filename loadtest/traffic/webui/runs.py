@@ -76,6 +76,6 @@ def test_run_directory(first: Path, scenario_name: str, number: int) -> Path:
     """Test 1 writes ``first`` (what ``loadtest ui`` made); later ones get new directories beside it."""
     if number <= 1:
         return first
-    from loadtest.metrics.rundir import new_run_directory
+    from loadtest.rundir.layout import new_run_directory
 
     return new_run_directory(scenario_name, first.parent.parent)

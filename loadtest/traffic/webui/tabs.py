@@ -32,6 +32,7 @@ from loadtest.metrics.figures import run_counts
 from loadtest.metrics.recent import RecentWindows
 from loadtest.metrics.recorder import Recorder, aggregate
 from loadtest.metrics.summary import series_statistics
+from loadtest.rundir.layout import REPORT_HTML
 from loadtest.scenario.model import Scenario
 from loadtest.traffic.runtime import JobCounts
 
@@ -52,7 +53,6 @@ STATS_SHOWN: tuple[str, ...] = ("count", "p50", "p90", "p95", "p99", "max")
 METRICS_ROUTE = "/loadtest/metrics"
 REPORT_ROUTE = "/loadtest/report"
 RUNS_ROUTE = "/loadtest/runs"
-REPORT_FILE = "report.html"
 SERIES_ROUTE = "/loadtest/series"
 UI_SCRIPT_ROUTE = "/loadtest/ui.js"
 UPLOT_ROUTE = "/loadtest/uplot.js"
@@ -78,7 +78,7 @@ class RunRecord:
 
     @property
     def report_path(self) -> Path | None:
-        return self.run_dir / REPORT_FILE if self.run_dir is not None else None
+        return self.run_dir / REPORT_HTML if self.run_dir is not None else None
 
 
 @dataclass
@@ -257,7 +257,7 @@ def install(
             state = "no test has stopped yet" if last is None else f"test #{last.number} is {last.state}"
             return Response(f"No loadtest report yet: {state}. It is written when a test stops.\n",
                             status=404, mimetype="text/plain")
-        return redirect(f"runs/{record.number}/{REPORT_FILE}")  # relative: keeps any --web-base-path
+        return redirect(f"runs/{record.number}/{REPORT_HTML}")  # relative: keeps any --web-base-path
 
     @app.route(f"{RUNS_ROUTE}/<int:number>/<path:name>")
     def _run_file(number: int, name: str) -> Any:
