@@ -107,7 +107,10 @@ OPERATIONS: dict[Op, Operation] = {
     ),
     Op.PURGE_QUEUE: Operation(Op.PURGE_QUEUE, "/purge-queue", ("POST",), 2, None, description="drop queue"),
     Op.HEALTH: Operation(Op.HEALTH, "/health", ("GET",), None, None, description="job and worker counts"),
-    Op.OPENAI: Operation(Op.OPENAI, "/openai", ("POST",), 2000, 400, description="OpenAI-compatible route"),
+    # chosen: GET too, for /openai/v1/models (the table lists POST); one budget for every /openai/* route.
+    Op.OPENAI: Operation(
+        Op.OPENAI, "/openai", ("POST", "GET"), 2000, 400, description="OpenAI-compatible route"
+    ),
     Op.REQUESTS: Operation(Op.REQUESTS, "/requests", ("GET",), 10, 2, description="request listing"),
 }
 
@@ -154,6 +157,34 @@ HEALTH_JOB_KEYS: tuple[str, ...] = ("completed", "failed", "inProgress", "inQueu
 HEALTH_WORKER_KEYS: tuple[str, ...] = ("idle", "initializing", "ready", "running", "throttled", "unhealthy")
 
 RETRY_AFTER_HEADER = "Retry-After"
+
+
+# --- The OpenAI-compatible routes (``/openai/*``), as RunPod's vLLM worker serves them ---------------------
+
+
+class OpenAIRoute(StrEnum):
+    """The routes below ``/v2/{endpoint_id}/openai``; the value is also the job input's ``openai_route``.
+
+    Clients use ``{base}/{endpoint_id}/openai/v1`` as the OpenAI base URL (runpod-api.md 2.11)."""
+
+    CHAT_COMPLETIONS = "/v1/chat/completions"
+    COMPLETIONS = "/v1/completions"
+    MODELS = "/v1/models"
+
+
+OPENAI_ROUTE_METHODS: dict[OpenAIRoute, str] = {
+    OpenAIRoute.CHAT_COMPLETIONS: "POST", OpenAIRoute.COMPLETIONS: "POST", OpenAIRoute.MODELS: "GET",
+}
+OPENAI_ROUTE_KEY = "openai_route"
+OPENAI_INPUT_KEY = "openai_input"
+"""The platform turns an ``/openai/*`` request into a job whose input is ``{"openai_route": route,
+"openai_input": request body}`` (worker-vllm ``JobInput``)."""
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16
+"""``max_tokens`` of a ``/v1/completions`` request that sets none (OpenAI's and vLLM's default; a chat
+request without it may fill the model's context)."""
+SSE_CONTENT_TYPE = "text/event-stream"
+SSE_DONE = "[DONE]"
+"""A streamed answer is server-sent events, ``data: {chunk}`` each, ended by ``data: [DONE]``."""
 
 
 # --- The worker side: how the official ``runpod`` worker SDK talks to the queue (SDK 1.12.0 source) ---

@@ -1,7 +1,9 @@
-"""Random durations, stated once: the :class:`Distribution` model and how to draw from it.
+"""Random durations and counts, stated once: the :class:`Distribution` and :class:`CountDistribution`
+models and how to draw from them.
 
-Scenarios use it for think times and cancel delays, the emulator for execution times and cold starts;
-both draw through :func:`sampler` / :func:`draw`, so one distribution means one thing everywhere.
+Scenarios use them for think times and cancel delays, the emulator for execution times, cold starts and a
+language model's output lengths; all draw through :func:`sampler` / :func:`count_sampler` / :func:`draw`,
+so one distribution means one thing everywhere.
 """
 
 from __future__ import annotations
@@ -9,35 +11,34 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from loadtest.fields import Duration
+from loadtest.fields import MAX_COUNT, Duration
 
 DistributionKind = Literal["constant", "uniform", "normal", "lognormal", "exponential"]
+_NEEDED: dict[str, tuple[str, ...]] = {
+    "constant": ("value",),
+    "uniform": ("min", "max"),
+    "normal": ("mean", "stddev"),
+    "lognormal": ("median", "sigma"),
+    "exponential": ("mean",),
+}
 
 
-class Distribution(BaseModel):
-    """A random duration. A bare duration (``"2s"``) is shorthand for a constant.
+_Sigma = Annotated[float, Field(ge=0, le=10)]
+"""A lognormal's shape, a plain number."""
 
-    - ``constant``: ``value``
-    - ``uniform``: ``min``, ``max``
-    - ``normal``: ``mean``, ``stddev`` (truncated at zero)
-    - ``lognormal``: ``median``, ``sigma`` (the shape, a plain number)
-    - ``exponential``: ``mean``
-    """
+
+class _Shape(BaseModel):
+    """What both kinds of distribution share: the kinds, their parameters' checks, the bare-number
+    shorthand and the mean. Subclasses declare the parameters with their unit."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
     kind: DistributionKind = "constant"
-    value: Duration | None = None
-    min: Duration | None = None
-    max: Duration | None = None
-    mean: Duration | None = None
-    stddev: Duration | None = None
-    median: Duration | None = None
-    sigma: float | None = Field(default=None, ge=0, le=10)
+    _unit: ClassVar[str] = "s"
 
     @model_validator(mode="before")
     @classmethod
@@ -47,38 +48,74 @@ class Distribution(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _needs_parameters(self) -> Distribution:
-        needed = {
-            "constant": ("value",),
-            "uniform": ("min", "max"),
-            "normal": ("mean", "stddev"),
-            "lognormal": ("median", "sigma"),
-            "exponential": ("mean",),
-        }[self.kind]
+    def _needs_parameters(self) -> _Shape:
+        needed = _NEEDED[self.kind]
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind} distribution needs {', '.join(needed)}; missing {', '.join(missing)}")
-        if self.kind == "uniform" and self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"uniform distribution has min ({self.min}s) greater than max ({self.max}s)")
+        low, high = getattr(self, "min", None), getattr(self, "max", None)
+        if self.kind == "uniform" and low is not None and high is not None and low > high:
+            raise ValueError(
+                f"uniform distribution has min ({low:g}{self._unit}) greater than max ({high:g}{self._unit})"
+            )
         return self
+
+    def _parameter(self, name: str) -> float:
+        return float(getattr(self, name) or 0.0)
 
     @property
     def expected(self) -> float:
-        """The mean in seconds (used by validators that check whether a scenario can fit its limits)."""
+        """The mean (used by validators that check whether a scenario can fit its limits)."""
         match self.kind:
             case "constant":
-                return float(self.value or 0.0)
+                return self._parameter("value")
             case "uniform":
-                return (float(self.min or 0.0) + float(self.max or 0.0)) / 2
+                return (self._parameter("min") + self._parameter("max")) / 2
             case "normal" | "exponential":
-                return float(self.mean or 0.0)
+                return self._parameter("mean")
             case "lognormal":
-                return float(self.median or 0.0) * math.exp(float(self.sigma or 0.0) ** 2 / 2)
+                return self._parameter("median") * math.exp(self._parameter("sigma") ** 2 / 2)
         raise AssertionError(self.kind)
 
 
-def sampler(distribution: Distribution, rng: random.Random) -> Callable[[], float]:
-    """A function drawing seconds (never negative) from ``distribution``."""
+class Distribution(_Shape):
+    """A random duration. A bare duration (``"2s"``) is shorthand for a constant.
+
+    - ``constant``: ``value``
+    - ``uniform``: ``min``, ``max``
+    - ``normal``: ``mean``, ``stddev`` (truncated at zero)
+    - ``lognormal``: ``median``, ``sigma`` (the shape, a plain number)
+    - ``exponential``: ``mean``
+    """
+
+    value: Duration | None = None
+    min: Duration | None = None
+    max: Duration | None = None
+    mean: Duration | None = None
+    stddev: Duration | None = None
+    median: Duration | None = None
+    sigma: _Sigma | None = None
+
+
+_CountParameter = Annotated[float, Field(ge=0, le=MAX_COUNT)]
+
+
+class CountDistribution(_Shape):
+    """A random whole number (a count of tokens): the kinds and parameters of :class:`Distribution`, in
+    plain numbers; each draw is rounded to the nearest whole number. A bare number is a constant."""
+
+    _unit: ClassVar[str] = ""
+    value: _CountParameter | None = None
+    min: _CountParameter | None = None
+    max: _CountParameter | None = None
+    mean: _CountParameter | None = None
+    stddev: _CountParameter | None = None
+    median: _CountParameter | None = None
+    sigma: _Sigma | None = None
+
+
+def sampler(distribution: Distribution | CountDistribution, rng: random.Random) -> Callable[[], float]:
+    """A function drawing seconds (or a plain number, never negative) from ``distribution``."""
     d = distribution
     match d.kind:
         case "constant":
@@ -107,3 +144,9 @@ def sampler(distribution: Distribution, rng: random.Random) -> Callable[[], floa
 def draw(distribution: Distribution, rng: random.Random) -> float:
     """One draw in seconds (never negative) with ``rng``, for one-off draws (a think time, a cancel delay)."""
     return sampler(distribution, rng)()
+
+
+def count_sampler(distribution: CountDistribution, rng: random.Random) -> Callable[[], int]:
+    """A function drawing whole numbers (never negative) from ``distribution``: each draw rounded half up."""
+    draw_one = sampler(distribution, rng)
+    return lambda: math.floor(draw_one() + 0.5)

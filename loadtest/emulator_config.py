@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from loadtest import contract
 from loadtest.contract import Op
-from loadtest.distributions import Distribution
+from loadtest.distributions import CountDistribution, Distribution
 from loadtest.fields import (
     MAX_CONCURRENCY,
+    MAX_COUNT,
     Concurrency,
     Count,
     Duration,
@@ -140,6 +141,63 @@ class WebhookConfig(_Strict):
     timeout: Duration = 10.0
 
 
+class StreamBatchingConfig(_Strict):
+    """How RunPod's vLLM worker groups a stream's events into yields (worker-vllm's ``MIN_BATCH_SIZE``,
+    ``BATCH_SIZE_GROWTH_FACTOR``, ``DEFAULT_BATCH_SIZE``; its defaults 1, 3, 50 are these): the first yield
+    holds ``min`` events, each next one ``growth`` times more, at most ``size``; the events of a yield
+    reach the client together, when its last one is produced."""
+
+    size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 50
+    min: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 1
+    growth: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 3.0
+
+
+class LanguageModelConfig(_Strict):
+    """The language model simulated workers serve on the OpenAI-compatible routes (``/openai/v1/...``).
+
+    A request is one job: queue delay, a worker (cold start), then the model's prefill (the first token
+    comes ``prefill_overhead + prompt tokens * prefill_per_token`` after the worker took the job) and one
+    token per ``decode_time`` draw after that, each slowed by the other sequences the worker runs at once:
+    ``decode * (1 + batch_slowdown * (sequences in flight - 1))`` (continuous batching; the endpoint's
+    ``concurrency`` is how many sequences one worker runs). Prompt tokens: ``ceil(characters / 4)`` of each
+    text (docs/emulator.md, "Language model").
+    """
+
+    models: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=lambda: ["emulated-model"], min_length=1
+    )
+    """Model names served (``/openai/v1/models``); a request naming another is refused (400). A request
+    without ``model`` gets the first."""
+    context_length: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 8192
+    """Most tokens of prompt plus answer; a request asking for more is refused (400), as vLLM does."""
+    output_tokens: CountDistribution = Field(default_factory=lambda: CountDistribution(kind="constant", value=128))
+    """How long an answer would be if nothing cut it short (where the model stops by itself); the request's
+    ``max_tokens`` caps it (``finish_reason: length``), ``min_tokens`` raises it, ``ignore_eos: true``
+    makes it exactly ``max_tokens``."""
+    prefill_overhead: Duration = 0.005
+    """The fixed part of the time from taking a request to its first token."""
+    prefill_per_token: Duration = 0.0002
+    """Prefill time per prompt token (0.2 ms: 5,000 prompt tokens per second)."""
+    decode_time: Distribution = Field(default_factory=lambda: Distribution(kind="constant", value=0.02))
+    """Time to produce each token after the first, for a sequence running alone on its worker."""
+    batch_slowdown: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.05
+    """How much each other sequence in flight on the same worker slows a token (0: not at all)."""
+    stream_batching: StreamBatchingConfig | None = None
+    """Unset (the default): every token's event is sent the moment it is produced. Set (``{}`` for the
+    vLLM worker's defaults): events are sent in growing batches, as RunPod's vLLM worker yields them."""
+    records_max: Count = 10_000
+    """Per-request records (token counts and every token's emit time) kept in the ground truth; the oldest
+    are dropped first (and counted). Summaries cover every request."""
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, models: list[str]) -> list[str]:
+        repeated = sorted({name for name in models if models.count(name) > 1})
+        if repeated:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(repeated)}")
+        return models
+
+
 WORKER_ENV_RESERVED = re.compile(
     r"^(RUNPOD_WEBHOOK_\w*|RUNPOD_POD_ID|RUNPOD_AI_API_KEY|RUNPOD_ENDPOINT_ID|RUNPOD_PING_INTERVAL"
     r"|RUNPOD_REALTIME_PORT|RUNPOD_REALTIME_CONCURRENCY)$"
@@ -149,7 +207,7 @@ cannot override them."""
 
 SIMULATED_ONLY_SETTINGS: tuple[str, ...] = (
     "concurrency", "cold_start", "execution_time", "failure_rate", "generator", "return_aggregate_stream",
-    "stream_interval", "recheck_when_full",
+    "stream_interval", "recheck_when_full", "llm",
 )
 """Endpoint settings that describe simulated workers; with a real worker its own code decides them."""
 
@@ -162,6 +220,7 @@ _REAL_WORKER_EQUIVALENT: dict[str, str] = {
     "return_aggregate_stream": "set it in runpod.serverless.start({...}) in the worker",
     "stream_interval": "the handler yields when it yields",
     "recheck_when_full": "a real SDK worker re-checks for work by itself (once a second when full)",
+    "llm": "the handler answers the OpenAI routes itself (its job input holds openai_route and openai_input)",
 }
 
 
@@ -282,6 +341,8 @@ class EndpointConfig(_Strict):
     unset, a streaming job finishes with no ``output``, as on the platform."""
     stream_default_wait: Duration = contract.STREAM_DEFAULT_WAIT_MS / 1000
     """How long ``/stream`` holds an empty answer when the request sets no ``?wait=``."""
+    llm: LanguageModelConfig = Field(default_factory=LanguageModelConfig)
+    """The language model behind the OpenAI-compatible routes (``/openai/v1/...``) of simulated workers."""
     job_records_max: Count = 1_000_000
     """Per-job ground-truth records kept (oldest dropped first, counted as dropped)."""
     policy: PolicyConfig = Field(default_factory=PolicyConfig)

@@ -1,4 +1,5 @@
-"""Admin routes outside the RunPod paths: ground truth, per-job records, reset, config, readiness, metrics.
+"""Admin routes outside the RunPod paths: ground truth, per-job and per-OpenAI-request records, reset,
+config, readiness, metrics.
 
 Shapes are documented in ``docs/emulator.md``. No auth: the emulator listens on loopback by default.
 """
@@ -6,6 +7,7 @@ Shapes are documented in ``docs/emulator.md``. No auth: the emulator listens on 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from loadtest.emulator.app import Emulator
 
 ADMIN_PREFIX = "/_emulator"
+Pager = Callable[[EndpointRuntime, int, int], dict[str, object]]
+"""One page of an endpoint's records: ``(runtime, offset, limit) -> page``."""
 JOB_RECORDS_PAGE_MAX = 100_000
 
 
@@ -50,15 +54,26 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
             "endpoints": {rt.config.id: groundtruth.endpoint_snapshot(rt, emulator.origin) for rt in runtimes},
         })
 
-    async def job_records(request: web.Request) -> web.Response:
-        runtime = pick(request)
-        try:
-            offset = parse_count(request.query.get("offset"), "offset", 0, 1 << 62)
-            limit = parse_count(request.query.get("limit"), "limit", 10_000, JOB_RECORDS_PAGE_MAX)
-        except BadRequest as exc:
-            return error_response(400, str(exc))
-        runtime.catch_up()
-        return json_response(200, groundtruth.job_page(runtime, offset, limit, emulator.origin))
+    def records(page: Pager, default_limit: int) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A paged record log of the endpoint ``?endpoint=`` names: ``?offset=``, ``?limit=``."""
+
+        async def serve(request: web.Request) -> web.Response:
+            runtime = pick(request)
+            try:
+                offset = parse_count(request.query.get("offset"), "offset", 0, 1 << 62)
+                limit = parse_count(request.query.get("limit"), "limit", default_limit, JOB_RECORDS_PAGE_MAX)
+            except BadRequest as exc:
+                return error_response(400, str(exc))
+            runtime.catch_up()
+            return json_response(200, page(runtime, offset, limit))
+
+        return serve
+
+    def job_records(runtime: EndpointRuntime, offset: int, limit: int) -> dict[str, object]:
+        return groundtruth.job_page(runtime, offset, limit, emulator.origin)
+
+    def llm_records(runtime: EndpointRuntime, offset: int, limit: int) -> dict[str, object]:
+        return {"endpoint": runtime.config.id, **runtime.llm_truth.page(offset, limit, emulator.origin)}
 
     async def reset(request: web.Request) -> web.Response:
         endpoint_id = request.query.get("endpoint")
@@ -84,7 +99,8 @@ def add_admin_routes(app: web.Application, emulator: Emulator) -> None:
                             headers={"X-Content-Format": "prometheus-0.0.4"})
 
     app.router.add_get(f"{ADMIN_PREFIX}/ground-truth", ground_truth)
-    app.router.add_get(f"{ADMIN_PREFIX}/ground-truth/jobs", job_records)
+    app.router.add_get(f"{ADMIN_PREFIX}/ground-truth/jobs", records(job_records, 10_000))
+    app.router.add_get(f"{ADMIN_PREFIX}/ground-truth/llm", records(llm_records, 1_000))
     app.router.add_post(f"{ADMIN_PREFIX}/reset", reset)
     app.router.add_get(f"{ADMIN_PREFIX}/config", config)
     app.router.add_get(f"{ADMIN_PREFIX}/ready", ready)

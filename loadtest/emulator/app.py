@@ -27,6 +27,7 @@ from loadtest.contract import OPERATIONS, Op
 from loadtest.emulator.admin import ADMIN_PREFIX, add_admin_routes
 from loadtest.emulator.endpoint import ConfigurationError, EndpointRuntime
 from loadtest.emulator.handlers import HANDLERS
+from loadtest.emulator.openai_routes import handle_openai
 from loadtest.emulator.parsing import BadRequest
 from loadtest.emulator.responses import error_response, too_many
 from loadtest.emulator.supervisor import shutdown as shutdown_supervisor
@@ -172,14 +173,14 @@ def build_app(emulator: Emulator) -> web.Application:
     """
     endpoints = emulator.endpoints
 
-    def route(endpoint_id: str, op: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        handler = HANDLERS[op]
-        job_op = op in _JOB_OPS
+    def route(endpoint_id: str, op: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         openai_op = op == Op.OPENAI.value
+        handler = handle_openai if openai_op else HANDLERS[op]
+        job_op = op in _JOB_OPS
 
-        async def serve(request: web.Request) -> web.Response:
+        async def serve(request: web.Request) -> web.StreamResponse:
             runtime = endpoints[endpoint_id]
-            response = _refuse(runtime, request, op, runtime.catch_up())
+            response: web.StreamResponse | None = _refuse(runtime, request, op, runtime.catch_up())
             if response is None:  # admitted: the limits must be released
                 if job_op:
                     extra = request.match_info["job_id"]

@@ -22,10 +22,14 @@ import json
 import math
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from loadtest.contract import STREAM_CHUNK_MAX_BYTES
 from loadtest.distributions import sampler
 from loadtest.emulator_config import EndpointConfig
+
+if TYPE_CHECKING:
+    from loadtest.emulator.llm import Generation
 
 DEFAULT_OUTPUT = "Hello World!"
 MOCK_ERROR_MESSAGE = "Mock error"
@@ -49,6 +53,9 @@ class Plan:
     progress: list[object] | None = None
     """``mock_progress`` updates: shown as the output of the running job, one every ``progress_wait``."""
     progress_wait: float = 0.0
+    generation: Generation | None = None
+    """An OpenAI chat or completion request answered by the simulated language model: tokens one by one
+    after the prefill (a failure or crash happens at the end of the prefill, before any token)."""
 
 
 def handler_error(message: str, error_type: str = "<class 'Exception'>", worker_id: str = "") -> str:
@@ -166,8 +173,7 @@ class Behaviour:
             return seconds, Plan(CRASH, None)
         mock_error = job_input.get("mock_error")
         if mock_error:
-            message = mock_error if isinstance(mock_error, str) else MOCK_ERROR_MESSAGE
-            return seconds, Plan(FAIL, None, handler_error(message))
+            return seconds, _mock_error_plan(mock_error)
         has_return = "mock_return" in job_input
         if self._generator or job_input.get("mock_stream") is True:
             return seconds, self._stream_plan(job_input.get("mock_return"), failed, mock_return_set=has_return)
@@ -179,6 +185,19 @@ class Behaviour:
         if not has_return:
             return seconds, None
         return seconds, Plan(COMPLETE, output)
+
+    def fate(self, job_input: object) -> Plan:
+        """How a job whose timing is decided elsewhere (a language-model request) ends: it crashes
+        (``mock_crash``), fails (``mock_error``, or a ``failure_rate`` draw) or completes."""
+        failed = self._failure_rate > 0 and self._failure_rng.random() < self._failure_rate
+        mocks = job_input if isinstance(job_input, dict) else {}
+        if mocks.get("mock_crash"):
+            return Plan(CRASH, None)
+        if mocks.get("mock_error"):
+            return _mock_error_plan(mocks["mock_error"])
+        if failed:
+            return Plan(FAIL, None, handler_error(RANDOM_FAILURE_MESSAGE))
+        return Plan(COMPLETE, None)
 
     def _stream_plan(self, mock_return: object, failed: bool, mock_return_set: bool) -> Plan:
         if not mock_return_set:
@@ -193,3 +212,9 @@ class Behaviour:
         if failed:
             return Plan(FAIL, None, handler_error(RANDOM_FAILURE_MESSAGE), chunks=chunks)
         return Plan(COMPLETE, list(items) if self._aggregate else None, chunks=chunks)
+
+
+def _mock_error_plan(mock_error: object) -> Plan:
+    """The job fails as the mock worker's raising handler: a string ``mock_error`` is the message."""
+    message = mock_error if isinstance(mock_error, str) else MOCK_ERROR_MESSAGE
+    return Plan(FAIL, None, handler_error(message))

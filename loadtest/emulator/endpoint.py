@@ -14,15 +14,18 @@ import itertools
 import json
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 from loadtest import contract
-from loadtest.contract import Op
-from loadtest.emulator.behaviour import Behaviour, Plan
+from loadtest.contract import OPENAI_INPUT_KEY, OPENAI_ROUTE_KEY, Op, OpenAIRoute
+from loadtest.emulator.behaviour import COMPLETE, Behaviour, Plan
 from loadtest.emulator.groundtruth import Counters
 from loadtest.emulator.jobstore import Job, JobStore
 from loadtest.emulator.limits import Limits
+from loadtest.emulator.llm import LanguageModel, LLMTruth, models_object
+from loadtest.emulator.openai_requests import CompletionRequest
 from loadtest.emulator.process_pool import ProcessWorkers
 from loadtest.emulator.simtime import SimulatedTime
 from loadtest.emulator.webhooks import WebhookSender
@@ -64,6 +67,9 @@ class EndpointRuntime:
         self.limits = Limits(config)
         self.clock = SimulatedTime(loop)
         """Pending simulated events and the simulated present (``clock.now``)."""
+        self.language_model = LanguageModel(config.llm, config.seed)
+        """What simulated workers answer OpenAI chat and completion requests with."""
+        self.llm_truth = LLMTruth(config.llm.records_max)
         self.pool: WorkerPool
         if config.worker is not None:
             try:
@@ -131,23 +137,25 @@ class EndpointRuntime:
     def submit(
         self, via: str, body: bytes, job_input: Any, webhook: str | None = None,
         execution_timeout_ms: int | None = None, ttl_ms: int | None = None, low_priority: bool = False,
-        plan_input: Any = None,
+        plan: tuple[float, Plan | None] | None = None,
     ) -> Job:
         """Create a job from an already validated request and put it in the queue.
 
-        ``plan_input`` (default: the input) is what the mock vocabulary is read from; OpenAI jobs read it
-        from the OpenAI request body. The job enters the queue at ``clock.now``: the caller has applied the
-        events already due (:meth:`catch_up`; the HTTP layer does for every request).
+        ``plan`` (execution seconds and plan) is drawn from the input unless given (OpenAI requests:
+        :meth:`openai_plan`). The job enters the queue at ``clock.now``: the caller has applied the events
+        already due (:meth:`catch_up`; the HTTP layer does for every request).
         """
         now = self.clock.now
         behaviour = self.behaviour
-        if behaviour.simple and b"mock_" not in body:
-            exec_s, plan = behaviour.execution_time(), None
+        if plan is not None:
+            exec_s, job_plan = plan
+        elif behaviour.simple and b"mock_" not in body:
+            exec_s, job_plan = behaviour.execution_time(), None
         else:
-            exec_s, plan = behaviour.plan(job_input if plan_input is None else plan_input, b"mock_" in body)
+            exec_s, job_plan = behaviour.plan(job_input, b"mock_" in body)
         ttl = DEFAULT_TTL_S if ttl_ms is None else ttl_ms / 1000
         job = Job(
-            self.new_job_id(via), via, body, now, exec_s, plan,
+            self.new_job_id(via), via, body, now, exec_s, job_plan,
             self._exec_timeout if execution_timeout_ms is None else execution_timeout_ms / 1000,
             now + ttl, self._retention[via], webhook, low_priority,
         )
@@ -160,8 +168,24 @@ class EndpointRuntime:
         body = job.body or b"{}"
         job_input = self.job_input(job)
         if job.via == Op.OPENAI.value and isinstance(job_input, dict):
-            job_input = job_input.get("openai_input")
+            if self.config.worker is not None:
+                return job.exec_s, None  # a real worker answers it again by itself
+            return self.openai_plan(OpenAIRoute(job_input[OPENAI_ROUTE_KEY]), job_input[OPENAI_INPUT_KEY])
         return self.behaviour.plan(job_input, b"mock_" in body)
+
+    def openai_plan(
+        self, route: OpenAIRoute, openai_input: Any, request: CompletionRequest | None = None
+    ) -> tuple[float, Plan | None]:
+        """What a simulated worker does with an OpenAI request: list the models at once, or answer with the
+        language model (``request``: the body already validated; a failure or crash, from the mock keys
+        or ``failure_rate``, comes at the end of the prefill)."""
+        if route == OpenAIRoute.MODELS:
+            return 0.0, Plan(COMPLETE, models_object(self.language_model.models, int(time.time())))
+        if request is None:
+            request = self.language_model.parse(route, openai_input)
+        plan = self.behaviour.fate(openai_input)
+        plan.generation = self.language_model.generation(request)
+        return plan.generation.prefill_s, plan
 
     @staticmethod
     def job_input(job: Job) -> Any:
@@ -173,6 +197,8 @@ class EndpointRuntime:
             return None
 
     def _on_terminal(self, job: Job) -> None:
+        if job.plan is not None and job.plan.generation is not None:
+            self.llm_truth.record_generation(job, job.plan.generation)
         if job.webhook:
             payload = job.view()
             payload["input"] = self.job_input(job)

@@ -7,9 +7,9 @@ Prometheus text are built only when asked for. The shapes are documented in ``do
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections import defaultdict, deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loadtest.contract import HEALTH_JOB_KEYS, HEALTH_WORKER_KEYS, JobStatus
 from loadtest.looplag import LoopLag
@@ -17,6 +17,8 @@ from loadtest.looplag import LoopLag
 if TYPE_CHECKING:
     from loadtest.emulator.endpoint import EndpointRuntime
     from loadtest.emulator.jobstore import Job
+
+_R = TypeVar("_R")
 
 FINAL_STATUSES: tuple[str, ...] = (
     JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value, JobStatus.TIMED_OUT.value
@@ -90,6 +92,7 @@ def endpoint_snapshot(runtime: EndpointRuntime, origin: float = 0.0) -> dict[str
             "current": runtime.pool.worker_counts(),
         },
         "completion_lateness": runtime.pool.lateness_snapshot(),
+        "llm": runtime.llm_truth.snapshot(),
     }
     real_workers = runtime.pool.real_workers_snapshot(origin)
     if real_workers is not None:
@@ -117,17 +120,25 @@ def job_record(job: Job, origin: float) -> dict[str, object]:
 def job_page(runtime: EndpointRuntime, offset: int, limit: int, origin: float) -> dict[str, object]:
     """Per-job records in submission order, ``limit`` from ``offset`` (offsets count dropped records)."""
     store = runtime.store
-    first = store.records_dropped
+    page = records_page(store.records, store.records_total, offset, limit, "jobs",
+                        lambda job: job_record(job, origin))
+    return {"endpoint": runtime.config.id, **page}
+
+
+def records_page(
+    records: deque[_R], total: int, offset: int, limit: int, key: str, render: Callable[[_R], object]
+) -> dict[str, object]:
+    """A page of a bounded record log (the newest ``len(records)`` of ``total`` kept): ``limit`` records
+    from ``offset`` under ``key``; offsets count dropped records, ``next_offset`` is None on the last page."""
+    first = total - len(records)
     start = max(offset, first)
-    end = min(store.records_total, start + limit)
-    jobs = [job_record(job, origin) for job in itertools.islice(store.records, start - first, end - first)]
+    end = min(total, start + limit)
     return {
-        "endpoint": runtime.config.id,
-        "total": store.records_total,
+        "total": total,
         "first_offset": first,
         "offset": start,
-        "next_offset": end if end < store.records_total else None,
-        "jobs": jobs,
+        "next_offset": end if end < total else None,
+        key: [render(record) for record in itertools.islice(records, start - first, end - first)],
     }
 
 
@@ -150,6 +161,7 @@ def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = 
 
     req, rej, sub, fin, gauge_jobs, gauge_workers, hooks, exec_sum = [], [], [], [], [], [], [], []
     worker_req: list[tuple[dict[str, object], float]] = []
+    tokens: list[tuple[dict[str, object], float]] = []
     for rt in runtimes:
         ep = rt.config.id
         c = rt.counters
@@ -169,6 +181,8 @@ def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = 
             ({"endpoint": ep, "result": "failed"}, c.webhook_failed),
         ]
         exec_sum += [({"endpoint": ep}, rt.store.exec_ms_total)]
+        tokens += [({"endpoint": ep, "kind": "prompt"}, rt.llm_truth.prompt_tokens),
+                   ({"endpoint": ep, "kind": "output"}, rt.llm_truth.output_tokens)]
     family("loadtest_emulator_requests_total", "counter", "Requests answered, by operation and HTTP code.", req)
     family("loadtest_emulator_rejected_total", "counter", "Requests refused with 429, by limit.", rej)
     family(
@@ -181,6 +195,8 @@ def prometheus_text(runtimes: list[EndpointRuntime], loop_lag: LoopLag | None = 
     family("loadtest_emulator_health_workers", "gauge", "The /health worker counters.", gauge_workers)
     family("loadtest_emulator_webhooks_total", "counter", "Webhook deliveries by result.", hooks)
     family("loadtest_emulator_execution_ms_total", "counter", "Sum of finished jobs' executionTime.", exec_sum)
+    family("loadtest_emulator_llm_tokens_total", "counter",
+           "Tokens of finished OpenAI requests (prompt and output), as the ground truth counts them.", tokens)
     if loop_lag is not None:
         family("loadtest_emulator_loop_lag_max_ms", "gauge",
                "Largest event-loop lag of the emulator process since start (or reset), in ms.",

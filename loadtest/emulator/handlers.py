@@ -1,30 +1,27 @@
 """The operations of the queue API, one handler each: ``(runtime, request, extra) -> response``.
 
-``extra`` is the job id for job operations and the route below ``/openai`` for OpenAI requests. Method,
-auth and rate/concurrency limits were checked, and the endpoint's due simulated events applied, before a
-handler runs (:mod:`loadtest.emulator.app`), so ``runtime.clock.now`` is the moment of the request; a
-handler raises :class:`~loadtest.emulator.parsing.BadRequest` for a 400.
+``extra`` is the job id for job operations (the OpenAI routes are served by
+:mod:`loadtest.emulator.openai_routes`). Method, auth and rate/concurrency limits were checked, and the
+endpoint's due simulated events applied, before a handler runs (:mod:`loadtest.emulator.app`), so
+``runtime.clock.now`` is the moment of the request; a handler raises
+:class:`~loadtest.emulator.parsing.BadRequest` for a 400.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from loadtest import contract
 from loadtest.contract import Op
-from loadtest.emulator.behaviour import DEFAULT_OUTPUT
 from loadtest.emulator.endpoint import EndpointRuntime
 from loadtest.emulator.jobstore import RETRYABLE, TERMINAL, Job, TransitionError
 from loadtest.emulator.limits import QUEUE_SIZE
-from loadtest.emulator.parsing import parse_json, parse_submission, parse_ttl, parse_wait
+from loadtest.emulator.parsing import parse_submission, parse_ttl, parse_wait
 from loadtest.emulator.responses import JSON_TYPE, error_response, json_response, too_many
 
-Handler = Callable[[EndpointRuntime, web.Request, str], Awaitable[web.Response]]
+Handler = Callable[[EndpointRuntime, web.Request, str], Awaitable[web.StreamResponse]]
 
 _RUN = Op.RUN.value
 
@@ -39,7 +36,7 @@ def _check_body(runtime: EndpointRuntime, op: str, body: bytes) -> bytes | web.R
     return body
 
 
-async def _read_submission_body(runtime: EndpointRuntime, request: web.Request, op: str) -> bytes | web.Response:
+async def read_submission_body(runtime: EndpointRuntime, request: web.Request, op: str) -> bytes | web.Response:
     """The body of a submission, or the 413 / 429 answer that refuses it."""
     content = request.content
     if content.is_eof():  # the whole body is already buffered (the usual case)
@@ -61,7 +58,7 @@ async def handle_run(runtime: EndpointRuntime, request: web.Request, _: str) -> 
     if content.is_eof():  # no awaiting on the hot path
         body = _check_body(runtime, _RUN, content.read_nowait(-1))
     else:
-        body = await _read_submission_body(runtime, request, _RUN)
+        body = await read_submission_body(runtime, request, _RUN)
     if isinstance(body, web.Response):
         return body
     sub = parse_submission(body, runtime.config.policy)
@@ -69,7 +66,7 @@ async def handle_run(runtime: EndpointRuntime, request: web.Request, _: str) -> 
     return web.Response(body=b'{"id":"' + job.id.encode() + b'","status":"IN_QUEUE"}', content_type=JSON_TYPE)
 
 
-async def _wait_until_terminal(runtime: EndpointRuntime, job: Job, wait_ms: int) -> None:
+async def wait_until_terminal(runtime: EndpointRuntime, job: Job, wait_ms: int) -> None:
     deadline = runtime.loop.time() + wait_ms / 1000
     while job.status not in TERMINAL and not job.expired and runtime.loop.time() < deadline:
         await runtime.wait_for_change(job, deadline)
@@ -77,14 +74,14 @@ async def _wait_until_terminal(runtime: EndpointRuntime, job: Job, wait_ms: int)
 
 async def handle_runsync(runtime: EndpointRuntime, request: web.Request, _: str) -> web.Response:
     wait_ms = parse_wait(request.query.get("wait"), contract.RUNSYNC_DEFAULT_WAIT_MS)
-    body = await _read_submission_body(runtime, request, Op.RUNSYNC.value)
+    body = await read_submission_body(runtime, request, Op.RUNSYNC.value)
     if isinstance(body, web.Response):
         return body
     sub = parse_submission(body, runtime.config.policy)
     job = runtime.submit(
         Op.RUNSYNC.value, body, sub.job_input, sub.webhook, sub.execution_timeout_ms, sub.ttl_ms, sub.low_priority
     )
-    await _wait_until_terminal(runtime, job, wait_ms)
+    await wait_until_terminal(runtime, job, wait_ms)
     if job.status in TERMINAL and not job.expired:
         return json_response(200, job.view())  # chosen: a FAILED job is answered 200 too
     return json_response(200, {"id": job.id, "status": job.status})
@@ -112,7 +109,7 @@ async def handle_status_sync(runtime: EndpointRuntime, request: web.Request, job
     job = _job_or_404(runtime, job_id)
     if isinstance(job, web.Response):
         return job
-    await _wait_until_terminal(runtime, job, wait_ms)
+    await wait_until_terminal(runtime, job, wait_ms)
     if job.expired:
         return error_response(404, f"job {job_id!r} expired while waiting")
     return json_response(200, job.view())
@@ -176,43 +173,6 @@ async def handle_requests(runtime: EndpointRuntime, request: web.Request, _: str
     return json_response(200, {"requests": [job.view() | {"expired": job.expired} for job in recent]})
 
 
-def _openai_default(route: str, openai_input: Any, job: Job) -> Any:
-    """An OpenAI-shaped answer for a job that set no ``mock_return``."""
-    model = openai_input.get("model", "emulated-model") if isinstance(openai_input, dict) else "emulated-model"
-    created = int(time.time())
-    if route.rstrip("/").endswith("/models"):
-        entry = {"id": model, "object": "model", "created": created, "owned_by": "emulator"}
-        return {"object": "list", "data": [entry]}
-    usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
-    if route.rstrip("/").endswith("/chat/completions"):
-        message = {"role": "assistant", "content": DEFAULT_OUTPUT}
-        choice = {"index": 0, "message": message, "finish_reason": "stop"}
-        return {"id": f"chatcmpl-{job.id}", "object": "chat.completion", "created": created, "model": model,
-                "choices": [choice], "usage": usage}
-    choice = {"index": 0, "text": DEFAULT_OUTPUT, "finish_reason": "stop"}
-    return {"id": f"cmpl-{job.id}", "object": "text_completion", "created": created, "model": model,
-            "choices": [choice], "usage": usage}
-
-
-async def handle_openai(runtime: EndpointRuntime, request: web.Request, route: str) -> web.Response:
-    body = await _read_submission_body(runtime, request, Op.OPENAI.value)
-    if isinstance(body, web.Response):
-        return body
-    openai_input = parse_json(body, "OpenAI request body") if body.strip() else {}
-    job_input = {"openai_route": route, "openai_input": openai_input}
-    job_body = json.dumps({"input": job_input}).encode()
-    job = runtime.submit(Op.OPENAI.value, job_body, job_input, plan_input=openai_input)
-    await _wait_until_terminal(runtime, job, contract.RUNSYNC_DEFAULT_WAIT_MS)
-    if job.status == "COMPLETED" and not job.expired:
-        output = job.output
-        if output == DEFAULT_OUTPUT:
-            output = _openai_default(route, openai_input, job)
-        return json_response(200, output)
-    if job.status in TERMINAL:
-        return error_response(502, job.error or f"job {job.id} ended {job.status}")
-    return json_response(504, {"error": "the job did not finish in time", "id": job.id, "status": job.status})
-
-
 HANDLERS: dict[str, Handler] = {
     Op.RUN.value: handle_run,
     Op.RUNSYNC.value: handle_runsync,
@@ -224,5 +184,4 @@ HANDLERS: dict[str, Handler] = {
     Op.PURGE_QUEUE.value: handle_purge,
     Op.HEALTH.value: handle_health,
     Op.REQUESTS.value: handle_requests,
-    Op.OPENAI.value: handle_openai,
 }

@@ -349,9 +349,9 @@ class JobStore:
         elif status != CANCELLED:
             self.failed += 1
         self.counters.final[status] += 1
-        job.plan = None
         self._notify(job)
-        self.on_terminal(job)  # webhooks read the input from the body, so before it is dropped
+        self.on_terminal(job)  # webhooks read the input from the body, the ground truth the plan: before both go
+        job.plan = None
         if status not in RETRYABLE:
             job.body = None  # only a retry would need the input again
         expire_at = now + job.retention

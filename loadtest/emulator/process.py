@@ -132,13 +132,20 @@ class EmulatorProcess:
 
     def job_records(self, endpoint: str | None = None, page_size: int = 10_000) -> list[dict[str, Any]]:
         """Every retained per-job ground-truth record of ``endpoint`` (default: the first), all pages."""
+        return self._pages("jobs", "jobs", endpoint, page_size)
+
+    def llm_records(self, endpoint: str | None = None, page_size: int = 1_000) -> list[dict[str, Any]]:
+        """Every retained per-request record of ``endpoint``'s OpenAI routes (token counts, emit times)."""
+        return self._pages("llm", "requests", endpoint, page_size)
+
+    def _pages(self, route: str, key: str, endpoint: str | None, page_size: int) -> list[dict[str, Any]]:
         eid = endpoint or self.endpoint_id
         records: list[dict[str, Any]] = []
         offset: int | None = 0
         while offset is not None:
             query = f"endpoint={eid}&offset={offset}&limit={page_size}"
-            page = self._get_json(f"{self.admin_url}/ground-truth/jobs?{query}")
-            records.extend(page["jobs"])
+            page = self._get_json(f"{self.admin_url}/ground-truth/{route}?{query}")
+            records.extend(page[key])
             offset = page["next_offset"]
         return records
 

@@ -11,9 +11,12 @@ Low-priority jobs never make the scaler add a worker. With ``recheck_when_full``
 its ``concurrency`` slots looks for new work only every that many seconds from the moment it filled up,
 as the official SDK worker does (its job loop sleeps 1 s while full); by default a freed slot takes the
 next job at once.
+A job from an OpenAI chat or completion request runs the endpoint's simulated language model
+(:mod:`loadtest.emulator.llm`): its first token after the prefill, then one token per decode draw, slowed by
+the other jobs (sequences) in flight on the same worker.
 
-No task per job: each running job holds one event of the endpoint's :class:`SimulatedTime` (its end, or
-its next stream chunk), applied in simulated-time order however late the loop is.
+No task per job: each running job holds one event of the endpoint's :class:`SimulatedTime` (its end, its
+next stream chunk or its next token), applied in simulated-time order however late the loop is.
 """
 
 from __future__ import annotations
@@ -258,6 +261,9 @@ class SimulatedWorkers(WorkerPool):
         if plan is not None and plan.chunks is not None:
             self._schedule_chunk(worker, job)
             return
+        if plan is not None and plan.generation is not None and plan.outcome == bh.COMPLETE:
+            self._schedule_token(worker, job, start + plan.generation.prefill_s)
+            return
         self._schedule_end(worker, job, start + min(job.exec_s, job.exec_timeout))
 
     def _schedule_end(self, worker: Worker, job: Job, end: float) -> None:
@@ -306,6 +312,32 @@ class SimulatedWorkers(WorkerPool):
         else:
             self._schedule_chunk(worker, job)
 
+    def _schedule_token(self, worker: Worker, job: Job, when: float) -> None:
+        """A generating job's next token at ``when``, unless its execution timeout or TTL comes first."""
+        timeout_at = (job.started_at or when) + job.exec_timeout
+        if when > timeout_at or when > job.ttl_deadline:
+            self._schedule_end(worker, job, timeout_at)
+            return
+        job.timer = self.clock.at(when, self._on_token, worker, job, job.attempt)
+
+    def _on_token(self, worker: Worker, job: Job, attempt: int) -> None:
+        """A language-model job emits its next token now: its chunks go to the job's stream at once, and
+        the next token is due one decode later, slowed by the sequences in flight on this worker."""
+        plan = job.plan
+        if job.attempt != attempt or job.status != IN_PROGRESS or job.expired or plan is None:
+            return
+        generation = plan.generation
+        if generation is None:
+            return
+        job.timer = None
+        now = self.clock.now
+        for chunk in generation.emit(now, job.id):
+            self.store.add_chunk(job, chunk)
+        if generation.finished:
+            self._on_end(worker, job, attempt, now)
+        else:
+            self._schedule_token(worker, job, now + generation.next_token_after(len(worker.jobs)))
+
     def _on_end(self, worker: Worker, job: Job, attempt: int, end: float) -> None:
         """The simulated handler finished (or hit the execution timeout) at ``end``."""
         if job.attempt != attempt or job.status != IN_PROGRESS or job.expired:
@@ -320,7 +352,13 @@ class SimulatedWorkers(WorkerPool):
         planned = job.exec_s
         if plan is not None and plan.chunks is not None:
             planned = self._stream_end(job, len(plan.chunks)) - started
-        if planned > job.exec_timeout:
+        if plan is not None and plan.generation is not None and plan.outcome == bh.COMPLETE:
+            generation = plan.generation
+            if generation.finished:
+                self._finish(worker, job, COMPLETED, end, generation.final_output(job.id), None)
+            else:  # the execution timeout came before the last token
+                self._finish(worker, job, TIMED_OUT, end, None, bh.timeout_error(job.exec_timeout))
+        elif planned > job.exec_timeout:
             self._finish(worker, job, TIMED_OUT, end, None, bh.timeout_error(job.exec_timeout))
         elif plan is None:
             self._finish(worker, job, COMPLETED, end, bh.DEFAULT_OUTPUT, None)

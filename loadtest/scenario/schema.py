@@ -41,13 +41,17 @@ def _describe_shorthands(defs: dict[str, Any]) -> None:
     for branch in defs["Template"]["oneOf"]:
         if branch.get("type") == "object":
             branch["propertyNames"] = {"pattern": "^[^$]"}  # a "$" key makes it a generator
-    distribution = defs["Distribution"]
-    duration = {
-        "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
-        "description": "shorthand for a constant distribution",
+    constants: dict[str, dict[str, Any]] = {
+        "Distribution": {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
+        "CountDistribution": {"type": "number", "minimum": 0},
     }
-    defs["Distribution"] = {"anyOf": [duration, {k: v for k, v in distribution.items() if k != "description"}],
-                            "description": distribution.get("description", "")}
+    for name, constant in constants.items():
+        distribution = defs.get(name)
+        if distribution is None:
+            continue
+        shorthand = {**constant, "description": "shorthand for a constant distribution"}
+        defs[name] = {"anyOf": [shorthand, {k: v for k, v in distribution.items() if k != "description"}],
+                      "description": distribution.get("description", "")}
 
 
 def scenario_schema() -> dict[str, Any]:

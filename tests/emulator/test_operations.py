@@ -224,25 +224,6 @@ def test_health_has_all_counters_as_integers(serve):
     serve(dict(FAST, workers_min=1), body)
 
 
-def test_openai_route_becomes_a_job_and_answers_with_its_output(serve):
-    async def body(api):
-        payload = {"model": "m1", "messages": [{"role": "user", "content": "hi"}]}
-        status, answer, _ = await api.post("openai/v1/chat/completions", payload)
-        assert status == 200
-        assert answer["object"] == "chat.completion" and answer["model"] == "m1"
-        assert answer["choices"][0]["message"]["content"] == "Hello World!"
-        status, answer, _ = await api.post("openai/v1/completions", {"model": "m", "mock_return": {"x": 1}})
-        assert answer == {"x": 1}
-        status, answer, _ = await api.post("openai/v1/completions", {"mock_error": True})
-        assert status == 502 and "Mock error" in answer["error"]
-        failed = api.runtime.store.records[2]  # a failed job keeps its input (for /retry)
-        expected = {"openai_route": "/v1/completions", "openai_input": {"mock_error": True}}
-        assert api.runtime.job_input(failed) == expected
-        assert failed.via == "openai" and failed.id.startswith("sync-")
-
-    serve(FAST, body)
-
-
 def test_requests_lists_recent_jobs(serve):
     async def body(api):
         ids = [await api.run({}) for _ in range(3)]
