@@ -100,22 +100,6 @@ class LimitsConfig(_Strict):
                 raise ValueError(f"window_overrides.{op.value} must be longer than 0 s, found {seconds:g}")
         return self
 
-    def rate_limit(self, op: Op) -> int | None:
-        """Requests of ``op`` admitted per window (before ``rate_per_worker``); None: no rate limit."""
-        if not self.rate:
-            return None
-        return self.rate_overrides.get(op, contract.OPERATIONS[op].rate_limit)
-
-    def window_for(self, op: Op) -> float:
-        """Length in seconds of ``op``'s rate window."""
-        return float(self.window_overrides.get(op, self.window))
-
-    def concurrency_limit(self, op: Op) -> int | None:
-        """Requests of ``op`` admitted in flight at once; None: no concurrency limit."""
-        if not self.concurrency:
-            return None
-        return self.concurrency_overrides.get(op, contract.OPERATIONS[op].concurrency_limit)
-
 
 class RetentionConfig(_Strict):
     """How long finished jobs stay readable (the documented 30 min / 60 s by default)."""

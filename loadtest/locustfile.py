@@ -27,11 +27,12 @@ from locust.env import Environment
 
 from loadtest import exitcodes
 from loadtest.pipeline.locust_session import LocustSession
+from loadtest.queue_api.target_facts import TargetError
 from loadtest.scenario.loader import ScenarioError, load_scenario
 from loadtest.scenario.model import EndpointTarget
 from loadtest.traffic import shape as _shape
 from loadtest.traffic import users as _users
-from loadtest.traffic.runtime import TargetError, TrafficRuntime
+from loadtest.traffic.runtime import TrafficRuntime
 from loadtest.traffic.webui import runs as ui_runs
 
 SCENARIO_ENV = "LOADTEST_SCENARIO"

@@ -45,10 +45,12 @@ def test_the_contracts_hold(lint_imports: Path, tmp_path: Path) -> None:
     ("module", "forbidden", "contract"),
     [
         ("loadtest/traffic/flows.py", "import loadtest.emulator.jobstore", "Layers"),
-        ("loadtest/emulator/limits.py", "import loadtest.scenario.model", "The emulator stands alone"),
+        ("loadtest/emulator/admission.py", "import loadtest.scenario.model", "The emulator stands alone"),
         ("loadtest/metrics/summary.py", "import loadtest.check.verdicts", "Figures are derived in metrics"),
         ("loadtest/check/thresholds.py", "import loadtest.report.build", "Layers"),
         ("loadtest/scenario/model.py", "import locust", "Only the traffic side"),
+        ("loadtest/queue_api/wire.py", "import gevent", "Only the traffic side"),
+        ("loadtest/discovery/prober.py", "import loadtest.traffic.client", "The limit discovery speaks the queue API"),
         ("loadtest/report/data.py", "import loadtest.rundir.write", "Only the pipeline and discovery"),
         ("loadtest/traffic/drive.py", "import loadtest.rundir.write", "Only the pipeline and discovery"),
         ("loadtest/check/judge.py", "import loadtest.rundir.plain", "read run directories only through rundir"),

@@ -38,14 +38,14 @@ def main(args: argparse.Namespace) -> int:
     if args.processes is not None and args.processes < 1:
         print(f"--processes: must be at least 1, got {args.processes}", file=sys.stderr)
         return exitcodes.INVALID_INPUT
+    from loadtest.queue_api.target_facts import TargetError, target_facts
     from loadtest.rundir.layout import new_run_directory
     from loadtest.scenario.loader import ScenarioError, load_scenario
     from loadtest.scenario.model import EndpointTarget
-    from loadtest.traffic.runtime import TargetError, api_key_for
 
     try:
         scenario = load_scenario(args.scenario)
-        api_key_for(scenario)  # fail now, not in the UI, when the key variable is missing
+        target_facts(scenario)  # fail now, not in the UI, when the key variable is missing
     except ScenarioError as exc:
         for issue in exc.errors:
             print(issue, file=sys.stderr)

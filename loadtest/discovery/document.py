@@ -1,7 +1,7 @@
 """The searches' results as ``limits.json``: each figure with its interval, beside the documented one.
 
 The keys read back (``operations.<op>.rate_limit`` and ``concurrency_limit``) are modelled in
-:mod:`loadtest.discovered_limits`; everything else here is evidence for a person: the steps offered, the
+:mod:`loadtest.discovery_document`; everything else here is evidence for a person: the steps offered, the
 window facts, Retry-After values, notes. Documented in ``docs/run-directory.md`` and ``docs/limits.md``.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
-from loadtest.discovered_limits import FORMAT, KIND, DiscoveredLimits
 from loadtest.discovery.evidence import RequestRecord, difference
 from loadtest.discovery.results import FOUND, ConcurrencyResult, RateResult
+from loadtest.discovery_document import FORMAT, KIND, DiscoveryDocument
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
@@ -181,5 +181,5 @@ def operation_entry(op: Op, rate: RateResult, conc: ConcurrencyResult, records: 
 def document(header: dict[str, Any], operations: dict[str, dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
     """The whole ``limits.json``; checked against the reader's model so what is written can be read back."""
     doc = {"format": FORMAT, "kind": KIND, **header, "operations": operations, **extra}
-    DiscoveredLimits.model_validate(doc)
+    DiscoveryDocument.model_validate(doc)
     return doc

@@ -1,11 +1,14 @@
 """The discovery's HTTP side: one request at a time or paced streams, every answer recorded, Retry-After
 honoured, the job cap enforced.
 
-Requests go through the project's :class:`~loadtest.traffic.client.ApiClient` (URLs, auth header, JSON,
-``Retry-After`` parsing) over one Locust ``FastHttpSession`` whose connection pool is large enough that no
-request waits for a connection (a wait would shift its send time). Pacing runs in one greenlet that sleeps
-until each scheduled instant (absolute times, so a late wake-up never shifts the later ones) and starts
-the request in a greenlet of its own; what was *actually* sent is measured from the send times.
+Requests are made as the run's are (:mod:`loadtest.queue_api.wire`: URLs, auth header, JSON, errors,
+``Retry-After``) and sent over one Locust ``FastHttpSession`` whose connection pool is large enough that no
+request waits for a connection (a wait would shift its send time); never retried: a 429 is counted, and
+while nothing answers each request waits a growing pause first (as every client of the run).
+
+Pacing runs in one greenlet that sleeps until each scheduled instant (absolute times, so a late wake-up
+never shifts the later ones) and starts the request in a greenlet of its own; what was *actually* sent is
+measured from the send times.
 
 Honouring ``Retry-After``: once a 429 of an operation says ``Retry-After: R``, no request of that
 operation is sent before R seconds after that answer came; a paced stream leaves those sends out and
@@ -28,11 +31,10 @@ from gevent import Greenlet
 from loadtest import exitcodes
 from loadtest.contract import Op
 from loadtest.discovery.evidence import RequestRecord, Step, summarise_step
+from loadtest.queue_api import wire
+from loadtest.queue_api.reachability import Backoff, Reachability
+from loadtest.queue_api.wire import ApiResult
 from loadtest.redaction import REDACTED
-from loadtest.scenario.model import On429
-from loadtest.traffic.client import ApiClient, ApiResult, parse_retry_after
-from loadtest.traffic.control import RunControl
-from loadtest.traffic.reachability import Reachability
 
 JOB_CREATING: frozenset[Op] = frozenset({Op.RUN, Op.RUNSYNC})
 """Operations whose admitted requests create (billable) jobs."""
@@ -169,12 +171,10 @@ class Prober:
             connection_timeout=10.0, concurrency=pool_size,
         )
         self.reachability = Reachability()
-        self._control = RunControl()
-        self._api = ApiClient(
-            self._session, endpoint_id=endpoint_id, api_key=api_key,
-            on_429=On429(action="count", honour_retry_after=False, max_retries=0),
-            control=self._control, rng=random.Random(1), reachability=self.reachability,
-        )
+        self._backoff = Backoff(random.Random(1))
+        self._endpoint_id = endpoint_id
+        self._headers = wire.request_headers(api_key, json_body=False)
+        self._json_headers = wire.request_headers(api_key, json_body=True)
         self._api_key = api_key
         self.t0 = time.perf_counter()
         self.records: list[RequestRecord] = []
@@ -261,7 +261,7 @@ class Prober:
         record.sent = self.now()  # refined from the client's own send instant once answered
         result: ApiResult | None = None
         try:
-            result = self._api.call(op, flow="limits", job_id=call.job_id, body=call.body, params=call.params)
+            result = self._exchange(call)
         finally:
             self.in_flight[op] -= 1
             if result is None and creates:  # killed before an answer
@@ -273,6 +273,21 @@ class Prober:
             self.jobs.settle(result.ok, job_id if isinstance(job_id, str) else None)
         return record
 
+    def _exchange(self, call: Call) -> ApiResult:
+        """One HTTP request and its answer (after the pause while the target does not answer)."""
+        pause = self._backoff.pause()
+        if pause:
+            gevent.sleep(pause)
+        method, path = wire.request_line(call.op, self._endpoint_id, job_id=call.job_id, params=call.params)
+        data = wire.request_body(method, call.body)
+        response, _, status, content, sent_at, sent_perf, latency = wire.exchange(
+            self._session, method, path, data, self._json_headers if data else self._headers)
+        error = wire.answer_error(status, content, response.error if status == 0 else None)
+        self._backoff.observe(status)
+        self.reachability.observe(status, error)
+        retry_after = wire.retry_after_of(response, status)
+        return ApiResult(call.op, status, content, error, latency, sent_at, sent_perf, retry_after)
+
     def _take(self, record: RequestRecord, result: ApiResult, batch: Batch | None) -> None:
         now = self.now()
         record.sent = result.sent_perf - self.t0 if result.sent_perf else now
@@ -281,7 +296,7 @@ class Prober:
         record.error = result.error if result.status != 429 else None
         op = Op(record.op)
         if result.status == 429:
-            record.retry_after = parse_retry_after(result.retry_after)
+            record.retry_after = wire.parse_retry_after(result.retry_after)
             record.limit_hint = limit_hint(result.content)
             if record.retry_after is not None:
                 until = record.answered + record.retry_after
@@ -303,7 +318,7 @@ class Prober:
         record = RequestRecord(call.op.value, phase, 0, self.now())
         record.sent = record.scheduled
         self.records.append(record)
-        result = self._api.call(call.op, flow="limits", job_id=call.job_id, body=call.body, params=call.params)
+        result = self._exchange(call)
         self._take(record, result, None)
         if creates:
             body = result.body if result.ok else None

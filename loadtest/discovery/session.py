@@ -39,6 +39,7 @@ from loadtest.discovery.operation import DESTRUCTIVE, NEEDS_DONE_JOB, SUPPORTED,
 from loadtest.discovery.prober import JOB_CREATING, Call, DiscoveryAborted, Prober
 from loadtest.discovery.queue_search import queue_size_search
 from loadtest.discovery.results import FOUND, ConcurrencyResult, QueueResult, RateResult
+from loadtest.queue_api.target_facts import EMULATOR_PLACEHOLDER_KEY, TargetError, key_from_environment, target_facts
 from loadtest.redaction import redact
 from loadtest.rundir.layout import EMULATOR_LOG, LIMITS_JSON
 from loadtest.rundir.write import write_discovery_requests, write_ground_truth, write_limits
@@ -103,14 +104,14 @@ def _url_target(url: str, key_env: str, environ: dict[str, str]) -> ResolvedTarg
     endpoint_id = segments[-1]
     base_url = f"{parts.scheme}://{parts.netloc}/" + "/".join(segments[:-1])
     loopback = parts.hostname in LOOPBACK_HOSTS
-    key = environ.get(key_env, "")
-    if not key:
-        if not loopback:
-            raise Refused(f"--api-key-env: environment variable {key_env} is not set; export it with the "
-                          "endpoint's API key")
-        from loadtest.traffic.runtime import EMULATOR_PLACEHOLDER_KEY
-
+    if loopback and not environ.get(key_env):
         key = EMULATOR_PLACEHOLDER_KEY
+    else:
+        try:
+            key = key_from_environment(key_env, setting="--api-key-env", remedy="export it with the endpoint's API key",
+                                       environ=environ)
+        except TargetError as exc:
+            raise Refused(str(exc)) from None
     return ResolvedTarget(base_url.rstrip("/"), endpoint_id, key, "url", loopback, endpoint_id, DEFAULT_URL_OPS,
                           None if loopback else DEFAULT_URL_MAX_JOBS)
 
@@ -120,7 +121,6 @@ def _scenario_target(path: Path, err: TextIO) -> ResolvedTarget:
     from loadtest.pipeline.prepare import Refused as PrepareRefused
     from loadtest.pipeline.prepare import load_for_run
     from loadtest.scenario.model import FLOW_OPERATIONS, EmulatorTarget, EndpointTarget
-    from loadtest.traffic.runtime import api_key_for, endpoint_id_of
 
     scenario = load_for_run(RunOptions(scenario_path=path, out_dir=Path("."), confirm_probe=True), err)
     if isinstance(scenario, PrepareRefused):
@@ -128,13 +128,14 @@ def _scenario_target(path: Path, err: TextIO) -> ResolvedTarget:
     used = {op for flow in scenario.mix for op in FLOW_OPERATIONS[flow.flow]}
     default_ops = tuple(op for op in SUPPORTED if op in used and op not in DESTRUCTIVE and op is not Op.HEALTH)
     target = scenario.target
-    key = api_key_for(scenario)
+    facts = target_facts(scenario)
+    key = facts.api_key
     if isinstance(target, EndpointTarget):
         host = urlsplit(target.base_url).hostname or ""
         return ResolvedTarget(target.base_url.rstrip("/"), target.endpoint_id, key, "endpoint",
                               host in LOOPBACK_HOSTS, scenario.name, default_ops, target.max_jobs, path)
     assert isinstance(target, EmulatorTarget)
-    return ResolvedTarget("", endpoint_id_of(scenario), key, "emulator", True, scenario.name, default_ops, None,
+    return ResolvedTarget("", facts.endpoint_id, key, "emulator", True, scenario.name, default_ops, None,
                           path, target)
 
 

@@ -141,7 +141,7 @@ class Emulator:
 
     def client_max_size(self) -> int:
         """Largest body aiohttp will read: the largest payload limit, or 1 GiB when one is switched off."""
-        sizes = [size for rt in self.endpoints.values() for size in rt.limits.payload_limits.values()]
+        sizes = [size for rt in self.endpoints.values() for size in rt.admission.payload_limits.values()]
         if not sizes or any(size is None for size in sizes):
             return 1 << 30
         return max(size for size in sizes if size is not None) + 1
@@ -194,7 +194,7 @@ def build_app(emulator: Emulator) -> web.Application:
                     log.exception("internal error serving %s %s", request.method, request.path)
                     response = error_response(500, "internal emulator error (see the emulator log)")
                 finally:
-                    runtime.limits.release(op)
+                    runtime.admission.release(op)
             runtime.counters.requests[(op, response.status)] += 1
             return response
 
@@ -248,11 +248,11 @@ def _refuse(runtime: EndpointRuntime, request: web.Request, op: str, now: float)
     denied = _authorized(runtime, request)
     if denied is not None:
         return error_response(401, denied)
-    limits = runtime.limits
-    if limits.unlimited:
-        limits.ops[op].in_flight += 1
+    admission = runtime.admission
+    if admission.unlimited:
+        admission.ops[op].in_flight += 1
         return None
-    reason = limits.admit(op, now)
+    reason = admission.admit(op, now)
     if reason is not None:
         return too_many(runtime, op, reason, now)
     return None

@@ -20,10 +20,10 @@ from typing import Any
 
 from loadtest import contract
 from loadtest.contract import OPENAI_INPUT_KEY, OPENAI_ROUTE_KEY, Op, OpenAIRoute
+from loadtest.emulator.admission import Admission
 from loadtest.emulator.behaviour import COMPLETE, Behaviour, Plan
 from loadtest.emulator.groundtruth import Counters
 from loadtest.emulator.jobstore import Job, JobStore
-from loadtest.emulator.limits import Limits
 from loadtest.emulator.llm import LanguageModel, LLMTruth, models_object
 from loadtest.emulator.openai_requests import CompletionRequest
 from loadtest.emulator.process_pool import ProcessWorkers
@@ -64,7 +64,7 @@ class EndpointRuntime:
         self.counters = Counters()
         self.store = JobStore(self.counters, config.job_records_max)
         self.behaviour = Behaviour(config)
-        self.limits = Limits(config)
+        self.admission = Admission(config)
         self.clock = SimulatedTime(loop)
         """Pending simulated events and the simulated present (``clock.now``)."""
         self.language_model = LanguageModel(config.llm, config.seed)
@@ -82,7 +82,7 @@ class EndpointRuntime:
             self.pool = SimulatedWorkers(
                 config, self.store, self.behaviour, self.clock, self.counters, self.replan
             )
-        self.limits.running_workers = lambda: self.pool.health_workers()["running"]  # type: ignore[method-assign]
+        self.admission.running_workers = lambda: self.pool.health_workers()["running"]  # type: ignore[method-assign]
         self.store.on_release = self.pool.release
         self.store.on_terminal = self._on_terminal
         rng = random.Random() if config.seed is None else random.Random(config.seed + 4)

@@ -15,9 +15,9 @@ from aiohttp import web
 
 from loadtest import contract
 from loadtest.contract import Op
+from loadtest.emulator.admission import QUEUE_SIZE
 from loadtest.emulator.endpoint import EndpointRuntime
 from loadtest.emulator.jobstore import RETRYABLE, TERMINAL, Job, TransitionError
-from loadtest.emulator.limits import QUEUE_SIZE
 from loadtest.emulator.parsing import parse_submission, parse_ttl, parse_wait
 from loadtest.emulator.responses import JSON_TYPE, error_response, json_response, too_many
 
@@ -27,11 +27,11 @@ _RUN = Op.RUN.value
 
 
 def _check_body(runtime: EndpointRuntime, op: str, body: bytes) -> bytes | web.Response:
-    limits = runtime.limits
-    limit = limits.payload_limits[op]
+    admission = runtime.admission
+    limit = admission.payload_limits[op]
     if limit is not None and len(body) > limit:
         return error_response(413, f"payload too large: {op} accepts at most {limit} bytes")
-    if op != Op.OPENAI.value and limits.queue_size_limit is not None and limits.queue_full(runtime.store.in_queue):
+    if op != Op.OPENAI.value and admission.queue_full(runtime.store.in_queue):
         return too_many(runtime, op, QUEUE_SIZE, runtime.loop.time())
     return body
 
@@ -41,7 +41,7 @@ async def read_submission_body(runtime: EndpointRuntime, request: web.Request, o
     content = request.content
     if content.is_eof():  # the whole body is already buffered (the usual case)
         return _check_body(runtime, op, content.read_nowait(-1))
-    limit = runtime.limits.payload_limits[op]
+    limit = runtime.admission.payload_limits[op]
     length = request.content_length
     if limit is not None and length is not None and length > limit:
         return error_response(413, f"payload too large: {op} accepts at most {limit} bytes")

@@ -28,9 +28,9 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 def too_many(runtime: EndpointRuntime, op: str, reason: str, now: float) -> web.Response:
     """429 naming the limit, with ``Retry-After``; counted as a refusal in the ground truth."""
     runtime.counters.rejected[(op, reason)] += 1
-    retry_after = runtime.limits.retry_after(op, reason, now)
+    retry_after = runtime.admission.retry_after(op, reason, now)
     return json_response(
         429,
-        {"error": runtime.limits.describe(op, reason), "limit": reason, "operation": op, "retryAfter": retry_after},
+        {"error": runtime.admission.describe(op, reason), "limit": reason, "operation": op, "retryAfter": retry_after},
         {contract.RETRY_AFTER_HEADER: str(retry_after)},
     )

@@ -18,6 +18,8 @@ from loadtest import exitcodes
 from loadtest.atomic import copy_atomic
 from loadtest.check.judge import CheckInputError, judge_run
 from loadtest.check.verdicts import Verdicts
+from loadtest.discovery_document import LimitsFileError
+from loadtest.limits_in_force import LimitsInForce
 from loadtest.metrics.figures import run_counts
 from loadtest.metrics.recorder import Recorder
 from loadtest.pipeline import console
@@ -45,12 +47,14 @@ from loadtest.rundir.write import (
     write_health,
     write_histograms,
     write_jobs,
+    write_limits_in_force,
     write_recorder,
     write_scenario,
     write_summary,
     write_timeseries,
     write_verdicts,
 )
+from loadtest.scenario.limit_sources import scenario_limits
 from loadtest.scenario.loader import resolved_dict
 
 
@@ -170,6 +174,8 @@ class RunRecord:
     """The measured window (default: the recorder's start to its last sample); rates divide by it."""
     ground_truth: Mapping[str, object] | None = None
     """The emulator's own figures, when the target was the emulator."""
+    limits: LimitsInForce | None = None
+    """The limits in force, each with its source (``limits_in_force.json``)."""
     copies: Mapping[Entry, Path] = field(default_factory=dict)
     """Files to copy in (``{entry: source}``); one already in place is only listed."""
     jobs_csv_rows: int | None = DEFAULT_JOBS_CSV_ROWS
@@ -190,6 +196,8 @@ def write_run_directory(run_dir: Path, recorder: Recorder, record: RunRecord) ->
         written.append(write_scenario(run_dir, record.scenario))
     if record.ground_truth is not None:
         written.append(write_ground_truth(run_dir, record.ground_truth))
+    if record.limits is not None:
+        written.append(write_limits_in_force(run_dir, record.limits))
     files.update((entry.name, entry.what) for entry in written if entry is not None)
     files.update((entry.name, COPIED) for entry, source in record.copies.items() if copy_in(run_dir, entry, source))
     name = record.scenario.get("name") if record.scenario is not None else None
@@ -209,10 +217,10 @@ def copy_in(run_dir: Path, entry: Entry, source: Path) -> bool:
     return target.exists()
 
 
-def record_of(run: FinishedRun) -> RunRecord:
-    """What ``run``'s directory is written from: its settings with how it ended, its findings, the files
-    beside the measurements (Locust's, already in place; the emulator's log; the discovered limits the run
-    respected, which the report draws)."""
+def record_of(run: FinishedRun, limits: LimitsInForce | None) -> RunRecord:
+    """What ``run``'s directory is written from: its settings with how it ended, its findings, the limits in
+    force, the files beside the measurements (Locust's, already in place; the emulator's log; the discovered
+    limits the run respected)."""
     outcome = run.outcome
     settings = dict(run.settings)
     settings["stop_reason"] = outcome.stop_reason
@@ -233,7 +241,8 @@ def record_of(run: FinishedRun) -> RunRecord:
     return RunRecord(
         scenario=resolved_dict(run.scenario), settings=settings,
         warnings=tuple(RunWarning(f.kind, f.message) for f in findings(run)), interrupted=outcome.interrupted,
-        started_at=outcome.started_at, duration_s=outcome.duration_s, ground_truth=run.ground_truth, copies=copies,
+        started_at=outcome.started_at, duration_s=outcome.duration_s, ground_truth=run.ground_truth,
+        limits=limits, copies=copies,
     )
 
 
@@ -241,8 +250,14 @@ def write(run: FinishedRun, reports_root: Path | None, problems: list[str]) -> b
     """The run directory, and ``latest`` moved to it (with a ``reports_root``). False (and the reason in
     ``problems``) when it could not be written whole: nothing is judged then."""
     try:
+        limits: LimitsInForce | None = scenario_limits(run.scenario)
+    except LimitsFileError as exc:  # the discovery's limits.json, read again, gone bad since the run began
+        limits = None
+        problems.append(f"the limits in force could not be recorded ({exc}); the report draws them from the "
+                        "scenario copy")
+    try:
         (run.run_dir / VERDICTS_JSON).unlink(missing_ok=True)  # a reused --run-dir keeps no stale verdicts
-        write_run_directory(run.run_dir, run.recorder, record_of(run))
+        write_run_directory(run.run_dir, run.recorder, record_of(run, limits))
         if reports_root is not None and reports_root.is_dir():
             link_latest(run.run_dir, reports_root)
     except OSError as exc:

@@ -13,10 +13,10 @@ from loadtest import exitcodes
 from loadtest.check.baselines import BaselineError, load_baseline
 from loadtest.pipeline.options import RunOptions
 from loadtest.pipeline.output import OutputError, free_space_note, left_alone, prepare_run_directory
+from loadtest.queue_api.target_facts import TargetError, target_facts
 from loadtest.scenario.loader import ScenarioError, load_scenario
 from loadtest.scenario.model import EndpointTarget, Scenario
 from loadtest.scenario.overrides import OverrideError, apply_overrides
-from loadtest.traffic.runtime import TargetError, api_key_for
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def load_for_run(options: RunOptions, err: TextIO) -> Scenario | Refused:
         )
         return Refused(exitcodes.INVALID_INPUT)
     try:
-        api_key_for(scenario)  # the key's variable must be set before anything starts
+        target_facts(scenario)  # the key's variable must be set before anything starts
     except TargetError as exc:
         print(exc, file=err)
         return Refused(exitcodes.INVALID_INPUT)

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from loadtest.limits_in_force import LimitsInForce
 from loadtest.looplag import LoopLagDict
 from loadtest.metrics import hdr
 from loadtest.metrics.catalog import HISTOGRAM_METRICS, METRICS, MetricRef
 from loadtest.metrics.figures import HistogramFigure, RunBuckets
 from loadtest.metrics.run_figures import Column, RunFigures, Timeseries
 from loadtest.report import timeline
-from loadtest.report.limits import LimitsInForce, limits_in_force
+from loadtest.report.run_limits import from_scenario_copy, limits_of_run
 from loadtest.rundir.documents import GroundTruth, Histograms, RealWorkers, RunWarning, Summary, VerdictsDocument
 from loadtest.rundir.errors import RunDirectoryError
 from loadtest.rundir.read import HealthRow, RunDirectory
@@ -48,7 +49,7 @@ class RunData:
     """Short name in overlaid plots (``A``/``B`` in a comparison); defaults to :attr:`label`."""
     scenario: ScenarioData | None = None
     """``scenario.yaml`` parsed (None when absent or unreadable: see :attr:`warnings`)."""
-    limits: LimitsInForce = field(default_factory=lambda: limits_in_force(None, None))
+    limits: LimitsInForce = field(default_factory=lambda: from_scenario_copy(None, None)[0])
     """The rate and concurrency limits in force, with where each comes from."""
     warnings: list[str] = field(default_factory=list)
     """Problems reading optional files; the report shows them at the top."""
@@ -171,8 +172,8 @@ def load_run(run_dir: Path | str) -> RunData:
     scenario_text = directory.scenario_text()
     warnings: list[str] = []
     scenario = _scenario(scenario_text, directory.scenario_path, warnings)
-    limits = limits_in_force(scenario, directory.limits())
-    warnings += limits.warnings
+    limits, limit_warnings = limits_of_run(directory, scenario)
+    warnings += limit_warnings
     return RunData(
         directory=directory,
         summary=summary,
@@ -207,10 +208,10 @@ def _scenario(text: str | None, where: Path, warnings: list[str]) -> ScenarioDat
     try:
         document: object = load_yaml_text(text, where, "the run's scenario")
     except YamlFileError as exc:
-        warnings.append(f"{exc}; limits are drawn as documented")
+        warnings.append(f"{exc}; limits the run did not record are drawn as documented")
         return None
     if not isinstance(document, dict):
-        warnings.append(f"{where}: not a mapping; limits are drawn as documented")
+        warnings.append(f"{where}: not a mapping; limits the run did not record are drawn as documented")
         return None
     return {str(key): value for key, value in document.items()}
 

@@ -157,11 +157,13 @@ def _limits_section(run: RunData) -> str:
     rows = tables.limit_rows(run.limits, run.peak_rates(), run.throttled_by_op())
     if not rows:
         return ""
-    source = {"emulator": "the emulator's configuration for this run (<code>target.emulator.limits</code>)",
-              "discovered": "<code>limits.json</code> (a limit discovery)",
-              "documented": "the RunPod documentation (the target was not the built-in emulator)"}[run.limits.source]
-    return (f"<h2>Limits in force</h2><p class=\"sub\">From {source}. Peak offered: the busiest window's "
-            "request rate.</p>" + table_html(tables.LIMIT_HEADERS, rows, wrap=True))
+    target = ("the built-in emulator, which enforced its configuration (<code>target.emulator.limits</code>)"
+              if run.limits.target == "emulator" else "a real endpoint")
+    return (f"<h2>Limits in force</h2><p class=\"sub\">The target was {target}. Each figure names its source: "
+            "documented (the RunPod documentation), emulator, discovered (the limit discovery named in "
+            "<code>rate_limits.limits_from</code>) or scenario (its own <code>rate_limits.operations</code>); a "
+            "later one replaces an earlier one. Peak offered: the busiest window's request rate.</p>"
+            + table_html(tables.LIMIT_HEADERS, rows, wrap=True))
 
 
 def _verdicts_section(verdicts: VerdictsDocument | None) -> str:

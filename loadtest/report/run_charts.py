@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from loadtest.limits_in_force import RateLimit, Source
 from loadtest.looplag import STALL_S
 from loadtest.metrics.run_figures import ScopeFigures
 from loadtest.report import style as st
 from loadtest.report import timeline
 from loadtest.report.chart_model import Chart, Panel, Series
 from loadtest.report.data import RunData
-from loadtest.report.limits import RateLimit
 from loadtest.report.png import Plot, render
 from loadtest.report.style import Style
 
@@ -236,13 +236,15 @@ def _limit_series(run: RunData, limit: RateLimit, look: Style, tdiv: float, suff
 
 
 def _limit_lines(op: str, runs: Sequence[RunData], tdiv: float) -> list[Series]:
-    """One line per distinct rate limit of ``op`` in force in the runs (black; a discovered one purple),
-    named for the run only when the runs' limits differ."""
+    """One line per distinct rate limit of ``op`` in force in the runs, and what the emulator enforced when a
+    later source replaced its figure (black; a discovered one purple), named for the run only when the runs'
+    limits differ."""
     found: dict[tuple[str, float, float, float | None], list[tuple[RunData, RateLimit, str]]] = {}
     for run in runs:
         entry = run.limits.get(op)
-        for limit, colour in ((entry.rate, st.LIMIT_COLOUR), (entry.discovered_rate, st.DISCOVERED_COLOUR)):
+        for limit in (entry.rate, entry.replaced_rate(Source.EMULATOR)):
             if limit is not None:
+                colour = st.DISCOVERED_COLOUR if limit.source is Source.DISCOVERED else st.LIMIT_COLOUR
                 found.setdefault((limit.source, limit.value, limit.window_s, limit.per_worker), []).append(
                     (run, limit, colour))
     lines: list[Series] = []
@@ -294,11 +296,11 @@ def throttling(runs: Sequence[RunData]) -> Chart | None:
                                      Style(st.THROTTLED_COLOUR, dash), counts=_values(windows.sum(throttled_n)),
                                      count_label="requests"))
             limits = run.limits.get(op)
-            for conc in (limits.concurrency, limits.discovered_concurrency):
+            for conc in (limits.concurrency, limits.replaced_concurrency(Source.EMULATOR)):
                 if conc is not None and f"concurrency: {conc.label}" not in notes:
                     notes.append(f"concurrency: {conc.label}")
             if limits.rate is None:
-                notes.append(f"no rate limit in force ({run.limits.source}){suffix}")
+                notes.append(f"no rate limit in force ({limits.rate_in_force or 'unknown'}){suffix}")
         lines = _limit_lines(op, runs, tdiv)
         series += lines
         top_limit = max((v for line in lines for v in line.y if v is not None), default=0.0)
@@ -316,8 +318,8 @@ def throttling(runs: Sequence[RunData]) -> Chart | None:
     return Chart("rate_429_by_op", "429 answers per operation against the limits in force", caption, panels)
 
 
-_SOURCE_TEXT = ("emulator: the run's target.emulator.limits; discovered: the run's limits.json; documented: the "
-                "RunPod documentation")
+_SOURCE_TEXT = ("documented: the RunPod documentation; emulator: the run's target.emulator.limits; discovered: the "
+                "limit discovery the scenario named (limits.json); scenario: its own rate_limits.operations")
 
 
 # ------------------------------------------------------------------------------------- endpoint health
@@ -365,7 +367,7 @@ def health(runs: Sequence[RunData]) -> Chart | None:
         jobs.append(Series(f"in progress{suffix}", x, [row.get("jobs.inProgress", 0.0) for row in rows],
                            Style(st.PALETTE[0], dash), kind="step", where="post", count_label=""))
         if run.limits.queue_size is not None:
-            queue_limits.add(run.limits.queue_size)
+            queue_limits.add(run.limits.queue_size.value)
         if len(runs) == 1:
             base = np.zeros(len(rows))
             for state in WORKER_STATES:
@@ -386,7 +388,7 @@ def health(runs: Sequence[RunData]) -> Chart | None:
                                   ("idle", st.WORKER_STATE_COLOURS["idle"])):
                 workers.append(Series(f"{state}{suffix}", x, [row.get(f"workers.{state}", 0.0) for row in rows],
                                       Style(colour, dash), kind="step", where="post", count_label=""))
-    source = {run.limits.queue_size_source for run in runs if run.limits.queue_size is not None}
+    source = {run.limits.queue_size.source.value for run in runs if run.limits.queue_size is not None}
     for k, limit in enumerate(sorted(queue_limits)):
         if queue_top >= QUEUE_LIMIT_SHOWN_FROM * limit:
             end = max(run.duration_s for run in runs) / tdiv

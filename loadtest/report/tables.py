@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from loadtest.limits_in_force import LimitsInForce, Source
 from loadtest.metrics.catalog import METRICS, Kind, Scope
 from loadtest.metrics.run_figures import RunFigures
-from loadtest.report.limits import LimitsInForce
 from loadtest.rundir.documents import Verdict
 from loadtest.rundir.layout import Entry, describe
 from loadtest.rundir.read import RunDirectory
@@ -126,22 +126,27 @@ LIMIT_HEADERS: tuple[str, ...] = ("operation", "rate limit in force", "concurren
 
 
 def limit_rows(limits: LimitsInForce, peaks: Mapping[str, float], throttled: Mapping[str, float]) -> list[list[str]]:
-    """One row per operation the run sent: the limits in force (with their source), the documented ones
-    when they differ, the busiest window's offered rate and the 429s received."""
+    """One row per operation the run sent: the limits in force (with their source; beside them what the
+    emulator enforced when a discovered or the scenario's own limit was in force), the documented ones, the
+    busiest window's offered rate and the 429s received."""
     rows = []
     for op in sorted(peaks):
         entry = limits.get(op)
         rate = entry.rate.label if entry.rate else "none"
-        if entry.discovered_rate is not None:
-            rate += f"; {entry.discovered_rate.label}"
+        enforced_rate = entry.replaced_rate(Source.EMULATOR)
+        if enforced_rate is not None:
+            rate += f"; {enforced_rate.label}"
         conc = entry.concurrency.label if entry.concurrency else "none"
-        if entry.discovered_concurrency is not None:
-            conc += f"; {entry.discovered_concurrency.label}"
+        enforced_concurrency = entry.replaced_concurrency(Source.EMULATOR)
+        if enforced_concurrency is not None:
+            conc += f"; {enforced_concurrency.label}"
         documented = []
-        if entry.documented_rate is not None:
-            documented.append(f"{entry.documented_rate.value:,.0f} per {entry.documented_rate.window_s:g} s")
-        if entry.documented_concurrency is not None:
-            documented.append(f"{entry.documented_concurrency.value:,.0f} in flight")
+        documented_rate = entry.rates.get(Source.DOCUMENTED)
+        documented_concurrency = entry.concurrencies.get(Source.DOCUMENTED)
+        if documented_rate is not None:
+            documented.append(f"{documented_rate.value:,.0f} per {documented_rate.window_s:g} s")
+        if documented_concurrency is not None:
+            documented.append(f"{documented_concurrency.value:,.0f} in flight")
         rows.append([f"/{op}", rate, conc, ", ".join(documented) or "none",
                      f"{peaks[op]:,.3g}/s", f"{throttled.get(op, 0.0):,.0f}"])
     return rows

@@ -63,14 +63,15 @@ JOBS_CSV: Final = Entry("jobs.csv", "one line per job (the first ones, see jobs.
 HEALTH_CSV: Final = Entry("health.csv", "/health samples over time (t in Unix seconds)")
 SCENARIO_YAML: Final = Entry("scenario.yaml", "the scenario as run (resolved, secrets removed)")
 GROUND_TRUTH_JSON: Final = Entry("ground_truth.json", "the emulator's own figures for the run")
+LIMITS_IN_FORCE_JSON: Final = Entry("limits_in_force.json", "every operation's rate and concurrency limits in "
+                                    "force, each with its source (the report draws them)")
 
 # ----------------------------------------------------------------------------- what a run copies in
 
 EMULATOR_LOG: Final = Entry("emulator.log", "the built-in emulator's log")
 WORKERS_DIR: Final = Entry("workers", "the output of each real worker process behind the emulator", directory=True)
 """Named beside the emulator's log by ``loadtest/emulator/process.py`` (the emulator imports nothing of ours)."""
-LIMITS_JSON: Final = Entry("limits.json",
-                           "the rate and concurrency limits a limit discovery found (the report draws them)")
+LIMITS_JSON: Final = Entry("limits.json", "the rate and concurrency limits a limit discovery found")
 LOCUST_CSV_PREFIX: Final = "locust"
 """Locust writes ``<prefix>_stats.csv`` and the rest: the entries below."""
 LOCUST_STATS_CSV: Final = Entry(f"{LOCUST_CSV_PREFIX}_stats.csv", "Locust's request statistics")
@@ -94,8 +95,8 @@ JUNIT_XML: Final = Entry("junit.xml", "the verdicts as JUnit XML", owned=False)
 
 RUN_ENTRIES: Final = (
     SUMMARY_JSON, TIMESERIES_JSON, HISTOGRAMS_JSON, RECORDER_JSON, JOBS_CSV, HEALTH_CSV, SCENARIO_YAML,
-    GROUND_TRUTH_JSON, EMULATOR_LOG, WORKERS_DIR, LIMITS_JSON, *LOCUST_FILES, VERDICTS_JSON, REPORT_HTML, SUMMARY_MD,
-    PLOTS_DIR, JUNIT_XML,
+    GROUND_TRUTH_JSON, LIMITS_IN_FORCE_JSON, EMULATOR_LOG, WORKERS_DIR, LIMITS_JSON, *LOCUST_FILES, VERDICTS_JSON,
+    REPORT_HTML, SUMMARY_MD, PLOTS_DIR, JUNIT_XML,
 )
 """Everything a run directory may hold that loadtest knows."""
 

@@ -13,8 +13,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from loadtest import __version__
-from loadtest.discovered_limits import DiscoveredLimits, LimitsFileError, read_limits_file
+from loadtest.discovery_document import DiscoveryDocument, LimitsFileError, read_limits_file
+from loadtest.limits_in_force import FORMAT as LIMITS_FORMAT
+from loadtest.limits_in_force import LimitsInForce
 from loadtest.metrics.figures import RunBuckets
 from loadtest.metrics.recorder import Recorder
 from loadtest.metrics.run_figures import Timeseries
@@ -26,6 +30,7 @@ from loadtest.rundir.layout import (
     HEALTH_CSV,
     HISTOGRAMS_JSON,
     JOBS_CSV,
+    LIMITS_IN_FORCE_JSON,
     LIMITS_JSON,
     READABLE_FORMATS,
     RECORDER_JSON,
@@ -208,7 +213,7 @@ class RunDirectory:
         node = self._json(VERDICTS_JSON)
         return None if node is None else documents.verdicts_from_plain(node)
 
-    def limits(self) -> DiscoveredLimits | None:
+    def discovered_limits(self) -> DiscoveryDocument | None:
         """``limits.json``: the limits a discovery found, copied in for a run whose scenario names them in
         ``rate_limits.limits_from`` (None when absent)."""
         if not self.has(LIMITS_JSON):
@@ -217,3 +222,20 @@ class RunDirectory:
             return read_limits_file(self.file(LIMITS_JSON))
         except LimitsFileError as exc:
             raise RunDirectoryError(str(exc)) from None
+
+    def limits_in_force(self) -> LimitsInForce | None:
+        """``limits_in_force.json``: every operation's limits in force, with their sources, as the run
+        recorded them (None for a run directory written before the file existed)."""
+        node = self._json(LIMITS_IN_FORCE_JSON)
+        if node is None:
+            return None
+        found = node.value.get("format") if isinstance(node.value, dict) else None
+        if found != LIMITS_FORMAT:
+            raise RunDirectoryError(f"{node.file}: format {found!r} is not one this loadtest ({__version__}) reads "
+                                    f"({LIMITS_FORMAT})")
+        try:
+            return LimitsInForce.model_validate(node.value)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
+                                 for error in exc.errors())
+            raise RunDirectoryError(f"{node.file}: {problems}") from None

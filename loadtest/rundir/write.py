@@ -24,6 +24,7 @@ from typing import cast
 import yaml
 
 from loadtest.atomic import write_atomic, write_json
+from loadtest.limits_in_force import LimitsInForce
 from loadtest.metrics import hdr
 from loadtest.metrics.recorder import JOB_ROW_FIELDS, Recorder
 from loadtest.metrics.summary import error_messages, job_outcomes, requests_by_status, summarize_metrics, timeseries
@@ -122,6 +123,13 @@ def write_ground_truth(run_dir: Path, truth: Mapping[str, object]) -> Entry:
     return layout.GROUND_TRUTH_JSON
 
 
+def write_limits_in_force(run_dir: Path, limits: LimitsInForce) -> Entry:
+    """``limits_in_force.json``: every operation's limits in force, each with its source (the model's own
+    shape, :class:`loadtest.limits_in_force.LimitsInForce`)."""
+    write_json(run_dir / layout.LIMITS_IN_FORCE_JSON, limits.model_dump(mode="json"))
+    return layout.LIMITS_IN_FORCE_JSON
+
+
 # ------------------------------------------------------------------------------------------ summary.json
 
 
@@ -184,7 +192,7 @@ def write_verdicts(run_dir: Path, verdicts: VerdictsDocument) -> Path:
 
 
 def write_limits(run_dir: Path, document: Mapping[str, object]) -> Path:
-    """``limits.json``: a limit discovery's findings (the shape :mod:`loadtest.discovered_limits` reads)."""
+    """``limits.json``: a limit discovery's findings (the shape :mod:`loadtest.discovery_document` reads)."""
     path = run_dir / layout.LIMITS_JSON
     write_json(path, document)
     return path

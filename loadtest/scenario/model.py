@@ -741,31 +741,6 @@ class RateLimits(_Strict):
     cautious end of each interval. ``respect`` stays under them; ``operations`` still overrides them."""
     on_429: On429 = Field(default_factory=On429)
 
-    def documented_rate(self, op: Op) -> float | None:
-        """The documented limit of ``op`` in requests per second (``None``: no documented limit)."""
-        count = contract.OPERATIONS[op].rate_limit
-        return None if count is None else count / contract.RATE_WINDOW_S
-
-    def effective_rate(self, op: Op) -> float | None:
-        """Requests per second the client allows itself for ``op`` (``None``: unthrottled)."""
-        override = self.operations.get(op)
-        if override is not None and override.rate is not None:
-            return override.rate
-        if self.policy != "respect":
-            return None
-        documented = self.documented_rate(op)
-        return None if documented is None else documented * self.margin
-
-    def effective_concurrency(self, op: Op) -> int | None:
-        """Requests in flight the client allows itself for ``op`` (``None``: unlimited)."""
-        override = self.operations.get(op)
-        if override is not None and override.concurrency is not None:
-            return override.concurrency
-        if self.policy != "respect":
-            return None
-        documented = contract.OPERATIONS[op].concurrency_limit
-        return None if documented is None else max(1, int(documented * self.margin))
-
 
 # --------------------------------------------------------------------------------- thresholds, baseline
 

@@ -14,10 +14,12 @@ from typing import Any
 
 from loadtest import contract
 from loadtest.contract import Op
-from loadtest.discovered_limits import LimitsFileError, read_limits_file
+from loadtest.discovery_document import LimitsFileError, read_limits_file
+from loadtest.limits_in_force import RateLimit, Source
 from loadtest.metrics import catalog
 from loadtest.rundir.layout import limits_file
 from loadtest.scenario.errors import did_you_mean
+from loadtest.scenario.limit_sources import scenario_limits
 from loadtest.scenario.model import (
     FLOW_OPERATIONS,
     ClosedLoad,
@@ -32,7 +34,7 @@ from loadtest.scenario.payload import load_file_values
 from loadtest.scenario.quantities import parse_bound, parse_tolerance
 from loadtest.units import MAX_DURATION_S, format_duration, shown
 
-__all__ = ["ScenarioMistake", "check", "normalise", "resolve_paths", "target_rate_limit"]
+__all__ = ["ScenarioMistake", "check", "normalise", "resolve_paths"]
 
 _EPSILON = 1e-6
 
@@ -119,72 +121,37 @@ def _stages(scenario: Scenario) -> Iterator[ScenarioMistake]:
 # ---------------------------------------------------------------------------------------- rate limits
 
 
-def target_rate_limit(scenario: Scenario, op: Op) -> tuple[float | None, str]:
-    """Requests per second the target allows for ``op`` and where that figure comes from.
-
-    A discovery's findings (``rate_limits.limits_from``) come first, at their cautious end; then, for the
-    emulator, its configuration (overrides, per-operation windows, limits switched off); for a real
-    endpoint the documented table. ``None``: no limit.
-    """
-    discovered = _discovered_rate(scenario, op)
-    if discovered is not None:
-        return discovered
-    target = scenario.target
-    if isinstance(target, EmulatorTarget):
-        limits = target.emulator.limits
-        count = limits.rate_limit(op)
-        if count is None:
-            return None, "the emulator's rate limits are off"
-        source = "emulator override" if op in limits.rate_overrides else "documented"
-        window = limits.window_for(op)
-    else:
-        count, source, window = contract.OPERATIONS[op].rate_limit, "documented", contract.RATE_WINDOW_S
-    if count is None or window <= 0:
-        return None, "no documented limit"
-    return count / window, f"{source}: {count} per {window:g}s"
-
-
-def _discovered_rate(scenario: Scenario, op: Op) -> tuple[float, str] | None:
-    """The rate a discovery found for ``op`` (requests per second at the cautious end), when the scenario
-    names its limits.json and it covers ``op``; a file that cannot be read is reported by ``_limits_file``."""
-    name = scenario.rate_limits.limits_from
-    if name is None:
-        return None
-    try:
-        found = read_limits_file(limits_file(scenario.base_dir / name)).found(op)
-    except LimitsFileError:
-        return None
-    rate = found.rate_limit if found is not None else None
-    if rate is None:
-        return None
-    budget, window = rate.safe_budget, rate.safe_window
-    return budget / window, f"discovered: {budget:g} per {window:g}s"
+def _described(limit: RateLimit) -> str:
+    """``documented: 100 per 10s`` (a discovered limit at its cautious end)."""
+    return f"{limit.source}: {limit.safe_value:g} per {limit.safe_window_s:g}s"
 
 
 def _respect_fits(scenario: Scenario) -> Iterator[ScenarioMistake]:
     """Under ``respect``, an override above the target's limit, or an open-model arrival rate that
-    needs more of an operation than the limit allows, can never fit."""
+    needs more of an operation than the limit allows, can never fit. The target's limit is the one in force
+    without the scenario's own figures (a discovery's, at its cautious end; the emulator's; the documented)."""
     limits = scenario.rate_limits
     if limits.policy != "respect":
         return
+    in_force = scenario_limits(scenario, skip_unreadable=True)  # an unreadable file is _limits_file's finding
     for op, override in limits.operations.items():
-        allowed, source = target_rate_limit(scenario, op)
-        if override.rate is not None and allowed is not None and override.rate > allowed + _EPSILON:
+        figures = in_force.get(op)
+        target_rate = figures.rate_below(Source.SCENARIO)
+        if override.rate is not None and target_rate is not None \
+                and override.rate > target_rate.safe_per_second + _EPSILON:
             yield ScenarioMistake(
                 ("rate_limits", "operations", op.value, "rate"),
-                f"policy respect: {override.rate:g}/s is above the limit of /{op.value} ({allowed:g}/s, "
-                f"{source}); lower it, or use policy probe to exceed the limit on purpose",
+                f"policy respect: {override.rate:g}/s is above the limit of /{op.value} "
+                f"({target_rate.safe_per_second:g}/s, {_described(target_rate)}); lower it, or use policy probe "
+                "to exceed the limit on purpose",
             )
-        documented_concurrency = contract.OPERATIONS[op].concurrency_limit
-        if (
-            override.concurrency is not None
-            and documented_concurrency is not None
-            and override.concurrency > documented_concurrency
-        ):
+        target_concurrency = figures.concurrency_below(Source.SCENARIO)
+        if override.concurrency is not None and target_concurrency is not None \
+                and override.concurrency > target_concurrency.safe_value:
             yield ScenarioMistake(
                 ("rate_limits", "operations", op.value, "concurrency"),
-                f"policy respect: {override.concurrency} in flight is above the documented limit of /{op.value} "
-                f"({documented_concurrency}); lower it, or use policy probe",
+                f"policy respect: {override.concurrency} in flight is above the {target_concurrency.source} limit "
+                f"of /{op.value} ({target_concurrency.safe_value}); lower it, or use policy probe",
             )
     load = scenario.load
     if not isinstance(load, OpenLoad):
@@ -199,14 +166,13 @@ def _respect_fits(scenario: Scenario) -> Iterator[ScenarioMistake]:
             if op in (Op.RUN, Op.RUNSYNC, Op.CANCEL, Op.RETRY, Op.PURGE_QUEUE):  # one call per flow at most
                 needed[op] = needed.get(op, 0.0) + share * load.peak_rate
     for op, rate in needed.items():
-        client_limit = limits.operations.get(op)
-        if client_limit is not None and client_limit.rate is not None:
-            allowed, source = client_limit.rate, "rate_limits.operations override"
+        limit = in_force.get(op).rate
+        if limit is None:
+            continue
+        if limit.source is Source.SCENARIO:
+            allowed, source = limit.per_second, "rate_limits.operations override"
         else:
-            limit, source = target_rate_limit(scenario, op)
-            if limit is None:
-                continue
-            allowed, source = limit * limits.margin, f"{source} x margin {limits.margin:g}"
+            allowed, source = limit.safe_per_second * limits.margin, f"{_described(limit)} x margin {limits.margin:g}"
         if rate > allowed + _EPSILON:
             yield ScenarioMistake(
                 ("load", "arrival_rate"),

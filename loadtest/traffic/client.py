@@ -1,4 +1,6 @@
-"""The queue API client on Locust's FastHttpUser session: URLs, auth, request names, 429 policy, hooks.
+"""The queue API client on Locust's FastHttpUser session: the 429 policy, the limiters, Locust's statistics,
+the hooks. What a request and an answer are (URLs, headers, request names, errors, ``Retry-After``, the
+result) is :mod:`loadtest.queue_api.wire`, shared with the limit discovery.
 
 Request names tell operation and flow apart and never contain a job id: ``POST /run [chat]``,
 ``GET /status [chat]``. A 429 answer is reported under its own row, ``POST /run [chat] (429)``, and
@@ -13,22 +15,29 @@ The API key is put in the ``Authorization`` header once and never logged, stored
 
 from __future__ import annotations
 
-import email.utils
-import json as jsonlib
 import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from loadtest import contract
-from loadtest.contract import OPERATIONS, Op
+from loadtest.contract import Op
+from loadtest.queue_api.reachability import Backoff, Reachability
+from loadtest.queue_api.wire import (
+    ApiResult,
+    answer_error,
+    exchange,
+    parse_retry_after,
+    request_body,
+    request_headers,
+    request_line,
+    request_name,
+    retry_after_of,
+)
 from loadtest.scenario.model import On429
 from loadtest.traffic.control import RunControl
 from loadtest.traffic.limiter import ClientLimiters
-from loadtest.traffic.reachability import Backoff, Reachability
 
 THROTTLED_SUFFIX = " (429)"
-_JSON_STARTS = (b"{", b"[", b" ", b"\n", b"\r", b"\t")
 NOT_SENT = "not sent: the run ended while waiting for the client-side limiter"
 NOT_SENT_STOPPING = "not sent: the run ended while backing off from a target that did not answer"
 
@@ -52,99 +61,6 @@ class ThrottleHook(Protocol):
     def __call__(
         self, op: Op, flow: str, retry_after_s: float | None, waited_s: float | None, ended_at: float, /
     ) -> None: ...
-
-
-_UNPARSED = object()
-
-
-class ApiResult:
-    """The final answer to one logical call (after any 429 retries).
-
-    The JSON body is parsed on first use of :attr:`body` (a ``/health`` answer sent as traffic is often
-    never read); a 2xx answer that does not even look like a JSON object or array is an error at once.
-    """
-
-    __slots__ = ("_body", "content", "error", "latency_s", "op", "retry_after", "sent_at", "sent_perf", "status",
-                 "throttled")
-
-    def __init__(
-        self,
-        op: Op,
-        status: int,
-        content: bytes | None,
-        error: str | None,
-        latency_s: float,
-        sent_at: float = 0.0,
-        sent_perf: float = 0.0,
-        retry_after: str | None = None,
-        *,
-        throttled: int = 0,
-    ) -> None:
-        self.op = op
-        self.status = status
-        """HTTP status code; 0 when no answer came (connection error, timeout)."""
-        self.content = content
-        self.error = error
-        self.latency_s = latency_s
-        """Latency of the final attempt."""
-        self.sent_at = sent_at
-        """When the final attempt was sent (Unix seconds)."""
-        self.sent_perf = sent_perf
-        """The same instant on the ``time.perf_counter`` clock (for durations)."""
-        self.retry_after = retry_after
-        """The ``Retry-After`` header of a 429 answer, as sent."""
-        self.throttled = throttled
-        """429 answers met on the way (the final answer included when it is a 429)."""
-        self._body: Any = _UNPARSED
-
-    @property
-    def body(self) -> Any:
-        """The parsed JSON answer (``None`` when there was none or it was not JSON)."""
-        body = self._body
-        if body is _UNPARSED:
-            body = None
-            if self.content:
-                try:
-                    body = jsonlib.loads(self.content)
-                except ValueError:
-                    if self.error is None:
-                        self.error = f"HTTP {self.status}: answer is not JSON"
-            self._body = body
-        return body
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300 and self.error is None
-
-    @property
-    def job_status(self) -> str | None:
-        """The ``status`` field of a job object (``None`` when absent)."""
-        body = self.body
-        if isinstance(body, dict):
-            value = body.get("status")
-            return value if isinstance(value, str) else None
-        return None
-
-
-def request_name(method: str, op: Op, flow: str) -> str:
-    """The Locust statistics row of a request: operation and flow, never a job id."""
-    return f"{method} {OPERATIONS[op].path} [{flow}]"
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(seconds, 0.0)
 
 
 def _no_hook(*_: Any) -> None:
@@ -182,11 +98,8 @@ class ApiClient:
         self._reachability = reachability or Reachability()
         self._backoff = Backoff(self._rng)
         """This client's pause while its requests go unanswered (no tight loop against a dead target)."""
-        # Accept-Encoding as Locust's own request() would add it
-        self._headers = {
-            "Authorization": f"Bearer {api_key}", "Accept": "application/json", "Accept-Encoding": "gzip, deflate, br",
-        }
-        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        self._headers = request_headers(api_key, json_body=False)
+        self._json_headers = request_headers(api_key, json_body=True)
         self._names: dict[tuple[str, Op, str], str] = {}
         self._lean = hasattr(session, "_send_request_safe_mode") and hasattr(session, "request_event")
         """Send through the session's internal safe-mode call and fire Locust's request event ourselves
@@ -219,17 +132,13 @@ class ApiClient:
         key = (op, flow, method)
         fixed = self._fixed.get(key) if job_id is None and not params else None
         if fixed is None:
-            spec = OPERATIONS[op]
-            method = method or spec.methods[0]
-            path = spec.url_path(self._endpoint_id, job_id)
-            if params:
-                path += "?" + "&".join(f"{name}={value}" for name, value in params.items())
+            method, path = request_line(op, self._endpoint_id, job_id=job_id, params=params, method=method)
             name = self._name(method, op, flow)
             if job_id is None and not params:
                 self._fixed[key] = (method, path, name)  # under the key looked up (method may be None)
         else:
             method, path, name = fixed
-        data = jsonlib.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+        data = request_body(method, body)
         policy = self._on_429
         throttled = 0
         attempt = 0
@@ -274,56 +183,32 @@ class ApiClient:
         """One HTTP attempt through the Locust session, reported to Locust and to the response hook."""
         if not self._lean:
             return self._send_catching(op, flow, method, path, data, name, gives_up)
-        session = self._session
-        headers = self._json_headers if data else self._headers
-        url = session.base_url + path
-        started_at = time.time()
-        began = time.perf_counter()
-        response = session._send_request_safe_mode(method, url, payload=data, headers=headers)
-        status = response.status_code or 0
-        try:
-            content = response.content if status else None
-        except Exception as exc:  # the connection broke while the body was read
-            content, status = None, 0
-            response.error = exc
-        latency = time.perf_counter() - began
+        response, url, status, content, sent_at, sent_perf, latency = exchange(
+            self._session, method, path, data, self._json_headers if data else self._headers)
         content, error, failure, name, retry_after = self._judge(response, status, content, name, gives_up)
-        session.request_event.fire(
+        self._session.request_event.fire(
             request_type=method, name=name, context={}, response=response, exception=failure,
-            start_time=started_at, url=url, response_time=latency * 1000,
+            start_time=sent_at, url=url, response_time=latency * 1000,
             response_length=len(content) if content else 0,
         )
-        self._on_response(op, flow, status, latency, started_at)
-        return ApiResult(op, status, content, error, latency, started_at, began, retry_after)
+        self._on_response(op, flow, status, latency, sent_at)
+        return ApiResult(op, status, content, error, latency, sent_at, sent_perf, retry_after)
 
     def _judge(
         self, response: Any, status: int, content: bytes | None, name: str, gives_up: bool
     ) -> tuple[bytes | None, str | None, Exception | None, str, str | None]:
         """(content kept, error text, Locust failure or None, statistics name, Retry-After) of one answer."""
-        if 200 <= status < 300:
-            if content and content[:1] not in _JSON_STARTS:
-                error = f"HTTP {status}: answer is not JSON"
-                return content, error, RequestFailure(error), name, None
-            return content, None, None, name, None
+        error = answer_error(status, content, response.error if status == 0 else None)
         if status == 429:
-            headers = response.headers
-            retry_after = headers.get(contract.RETRY_AFTER_HEADER) if headers else None
+            retry_after = retry_after_of(response, status)
             failure = None
             if gives_up and self._on_429.action == "retry":
                 failure = RequestFailure(f"429 Too Many Requests after {self._on_429.max_retries} retries")
             # the body is kept (parsed only if read): it may say which limit refused (limit discovery reads it)
-            return content, "429 Too Many Requests", failure, name + THROTTLED_SUFFIX, retry_after
-        if status == 0:
-            error = f"no answer: {type(response.error).__name__}: {response.error}"
-            return None, error, RequestFailure(error), name, None
-        message = None
-        try:
-            parsed = jsonlib.loads(content) if content else None
-            message = parsed.get("error") if isinstance(parsed, dict) else None
-        except ValueError:
-            pass
-        error = f"HTTP {status}: {message or (content or b'')[:200].decode('utf-8', 'replace')}"
-        return content, error, RequestFailure(error), name, None
+            return content, error, failure, name + THROTTLED_SUFFIX, retry_after
+        if error is None:
+            return content, None, None, name, None
+        return (content if status else None), error, RequestFailure(error), name, None
 
     def _send_catching(
         self, op: Op, flow: str, method: str, path: str, data: bytes | None, name: str, gives_up: bool

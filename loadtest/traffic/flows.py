@@ -30,6 +30,7 @@ from loadtest import contract
 from loadtest.contract import Op
 from loadtest.distributions import draw
 from loadtest.metrics.recorder import IN_FLIGHT, JobRecord, Recorder
+from loadtest.queue_api.wire import ApiResult
 from loadtest.scenario.model import (
     Flow,
     HealthFlow,
@@ -43,7 +44,7 @@ from loadtest.scenario.model import (
     RunsyncFlow,
     StatusSyncFlow,
 )
-from loadtest.traffic.client import ApiClient, ApiResult
+from loadtest.traffic.client import ApiClient
 from loadtest.traffic.control import RunControl
 
 NOT_FOUND = "NOT_FOUND"

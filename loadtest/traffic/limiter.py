@@ -1,8 +1,9 @@
-"""Client-side limiters for the ``respect`` policy: stay under the documented limits instead of meeting 429s.
+"""Client-side limiters for the ``respect`` policy: stay under the limits in force instead of meeting 429s.
 
-Two limits per operation, as the platform states them (``loadtest.contract.OPERATIONS``): requests per
-rate window and requests in flight. Both are enforced a little below the limit (``margin``) so that jitter
-between our send time and the server's arrival time cannot tip a window over.
+Two limits per operation, the run's limits in force (:class:`loadtest.limits_in_force.LimitsInForce`:
+documented, the emulator's, discovered, or the scenario's own): requests per rate window and requests in
+flight. Both are enforced a little below the limit (``margin``) so that jitter between our send time and
+the server's arrival time cannot tip a window over; the scenario's own figures are used as given.
 
 The budget is a *share*: with N Locust processes each gets ``limit / N``; :meth:`ClientLimiters.set_share`
 changes it at run time (a master can hand each worker its share). Everything here is cooperative
@@ -14,15 +15,14 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import gevent
 from gevent.event import Event
 
-from loadtest import contract
 from loadtest.contract import Op
+from loadtest.limits_in_force import ConcurrencyLimit, LimitsInForce, RateLimit, Source
 
 DEFAULT_MARGIN = 0.05
 """Fraction of each limit left unused by default."""
@@ -33,63 +33,6 @@ def window_slack(window: float) -> float:
     window lands right at the server's window boundary, so a few milliseconds of delay jitter between us
     and the server (connection set-up, scheduling, a busy server) would push it into the old window."""
     return min(max(0.1, 0.02 * window), 0.5)
-
-
-@dataclass(frozen=True, slots=True)
-class OperationLimits:
-    """The limits of one operation: requests per window and in flight (``None``: no documented limit)."""
-
-    rate: float | None
-    concurrency: int | None
-    exact: bool = False
-    """Use the figures as given, without the margin (limits the scenario set for the client itself)."""
-    window: float | None = None
-    """This operation's rate window in seconds, when it has its own (a discovered limit); None: the table's."""
-
-
-@dataclass(frozen=True, slots=True)
-class LimitsTable:
-    """The limits a target enforces: the rate window and each operation's limits."""
-
-    window: float
-    operations: Mapping[Op, OperationLimits]
-
-    @classmethod
-    def documented(cls) -> LimitsTable:
-        """The documented table, straight from the contract."""
-        return cls.with_overrides()
-
-    @classmethod
-    def with_overrides(
-        cls,
-        window: float | None = None,
-        rate_overrides: Mapping[Op, int] | None = None,
-        concurrency_overrides: Mapping[Op, int] | None = None,
-        rate_enabled: bool = True,
-        concurrency_enabled: bool = True,
-        window_overrides: Mapping[Op, float] | None = None,
-    ) -> LimitsTable:
-        """The documented table with an emulator's overrides (``target.emulator.limits``) applied."""
-        rate_overrides = rate_overrides or {}
-        concurrency_overrides = concurrency_overrides or {}
-        window_overrides = window_overrides or {}
-        operations = {}
-        for op, spec in contract.OPERATIONS.items():
-            rate = rate_overrides.get(op, spec.rate_limit) if rate_enabled else None
-            concurrency = concurrency_overrides.get(op, spec.concurrency_limit) if concurrency_enabled else None
-            own_window = window_overrides.get(op)
-            operations[op] = OperationLimits(rate=rate, concurrency=concurrency,
-                                             window=float(own_window) if own_window is not None else None)
-        return cls(window=contract.RATE_WINDOW_S if window is None else float(window), operations=operations)
-
-    def overlay(self, operations: Mapping[Op, OperationLimits]) -> LimitsTable:
-        """This table with some operations' limits replaced (e.g. by discovered ones)."""
-        return LimitsTable(window=self.window, operations={**self.operations, **operations})
-
-    def window_of(self, op: Op) -> float:
-        """The rate window of ``op`` in seconds."""
-        limits = self.operations.get(op)
-        return limits.window if limits is not None and limits.window is not None else self.window
 
 
 def usable(limit: float, margin: float) -> float:
@@ -211,25 +154,32 @@ class ConcurrencyLimiter:
 class OperationLimiter:
     """Both limits of one operation; ``slot()`` holds a concurrency place and takes a rate start."""
 
-    def __init__(self, limits: OperationLimits, window: float, margin: float, share: float) -> None:
-        self.limits = limits
-        self._window = limits.window if limits.window is not None else window
+    def __init__(self, rate: RateLimit | None, concurrency: ConcurrencyLimit | None, margin: float,
+                 share: float) -> None:
+        self.rate_limit = rate
+        self.concurrency_limit = concurrency
         self._margin = margin
         self.rate: WindowLimiter | None = None
         self.concurrency: ConcurrencyLimiter | None = None
         self.set_share(share)
 
+    def _margin_of(self, figure: RateLimit | ConcurrencyLimit) -> float:
+        """No margin on the scenario's own figures: they are the client's limits, used as given."""
+        return 0.0 if figure.source is Source.SCENARIO else self._margin
+
     def set_share(self, share: float) -> None:
-        """Use ``share`` (0 < share <= 1) of this operation's limits."""
-        margin = 0.0 if self.limits.exact else self._margin
-        if self.limits.rate is not None:
-            budget = usable(self.limits.rate * share, margin) if margin else self.limits.rate * share
+        """Use ``share`` (0 < share <= 1) of this operation's limits (at the cautious end of a discovered one)."""
+        if self.rate_limit is not None:
+            margin = self._margin_of(self.rate_limit)
+            allowed = self.rate_limit.safe_value * share
+            budget = usable(allowed, margin) if margin else allowed
             if self.rate is None:
-                self.rate = WindowLimiter(budget, self._window)
+                self.rate = WindowLimiter(budget, self.rate_limit.safe_window_s)
             else:
                 self.rate.set_budget(budget)
-        if self.limits.concurrency is not None:
-            allowed = self.limits.concurrency * share
+        if self.concurrency_limit is not None:
+            margin = self._margin_of(self.concurrency_limit)
+            allowed = self.concurrency_limit.safe_value * share
             limit = max(1, math.floor(usable(allowed, margin) if margin else allowed))
             if self.concurrency is None:
                 self.concurrency = ConcurrencyLimiter(limit)
@@ -254,19 +204,27 @@ class OperationLimiter:
 
 
 class ClientLimiters:
-    """The ``respect`` policy's limiters, one per operation, sharing ``1 / processes`` of each limit."""
+    """The client's limiters, one per limited operation, sharing ``1 / processes`` of each limit.
 
-    def __init__(self, table: LimitsTable, margin: float = DEFAULT_MARGIN, processes: int = 1) -> None:
+    ``respect``: every limit in force, ``margin`` below it (the scenario's own figures as given);
+    otherwise (``probe``, ``ignore``) only the limits the scenario sets for the client itself.
+    """
+
+    def __init__(self, limits: LimitsInForce, *, respect: bool, margin: float = DEFAULT_MARGIN,
+                 processes: int = 1) -> None:
         if not 0 <= margin < 1:
             raise ValueError(f"margin must be in [0, 1), got {margin}")
-        self.table = table
         self.margin = margin
         self._share = 1.0 / max(1, processes)
-        self._by_op = {
-            op: OperationLimiter(limits, table.window, margin, self._share)
-            for op, limits in table.operations.items()
-            if limits.rate is not None or limits.concurrency is not None
-        }
+        self._by_op: dict[Op, OperationLimiter] = {}
+        for op, figures in limits.operations.items():
+            rate, concurrency = figures.rate, figures.concurrency
+            if not respect:
+                rate = rate if rate is not None and rate.source is Source.SCENARIO else None
+                concurrency = concurrency if concurrency is not None and concurrency.source is Source.SCENARIO \
+                    else None
+            if rate is not None or concurrency is not None:
+                self._by_op[op] = OperationLimiter(rate, concurrency, margin, self._share)
 
     @property
     def share(self) -> float:
@@ -284,15 +242,6 @@ class ClientLimiters:
         self._share = share
         for limiter in self._by_op.values():
             limiter.set_share(share)
-
-    def with_client_limits(self, limits: Mapping[Op, OperationLimits]) -> None:
-        """Replace some operations' limits with ones the scenario sets for the client (used as given)."""
-        for op, op_limits in limits.items():
-            exact = OperationLimits(op_limits.rate, op_limits.concurrency, exact=True, window=op_limits.window)
-            if exact.rate is None and exact.concurrency is None:
-                self._by_op.pop(op, None)
-            else:
-                self._by_op[op] = OperationLimiter(exact, self.table.window, self.margin, self._share)
 
     def for_op(self, op: Op) -> OperationLimiter | None:
         return self._by_op.get(op)

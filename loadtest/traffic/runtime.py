@@ -6,8 +6,6 @@ open-model dispatcher get their :class:`FlowContext` from it.
 
 from __future__ import annotations
 
-import math
-import os
 import random
 import time
 from pathlib import Path
@@ -17,17 +15,17 @@ import gevent
 from gevent import Greenlet
 
 from loadtest.contract import Op
-from loadtest.discovered_limits import DiscoveredLimits, read_limits_file
 from loadtest.listeners import Listeners
 from loadtest.metrics.recorder import Recorder
-from loadtest.rundir.layout import limits_file
-from loadtest.scenario.model import EmulatorTarget, EndpointTarget, Flow, HealthFlow, Scenario
+from loadtest.queue_api.reachability import Reachability
+from loadtest.queue_api.target_facts import target_facts
+from loadtest.scenario.limit_sources import scenario_limits
+from loadtest.scenario.model import EndpointTarget, Flow, HealthFlow, Scenario
 from loadtest.scenario.payload import PayloadFactory
 from loadtest.traffic.client import ApiClient
 from loadtest.traffic.control import RunControl
 from loadtest.traffic.flows import FlowContext, HealthGate, JobBook, SpendingGuard, sample_health_forever
-from loadtest.traffic.limiter import ClientLimiters, LimitsTable, OperationLimits
-from loadtest.traffic.reachability import Reachability
+from loadtest.traffic.limiter import ClientLimiters
 
 if TYPE_CHECKING:  # Locust itself is imported only where users run (it monkey-patches the process)
     from locust.contrib.fasthttp import FastHttpSession
@@ -35,117 +33,14 @@ if TYPE_CHECKING:  # Locust itself is imported only where users run (it monkey-p
 
     from loadtest.traffic.arrivals import ArrivalDispatcher
 
-EMULATOR_PLACEHOLDER_KEY = "loadtest-emulator"
-"""Sent to an emulator that demands no particular key (one must be sent, as on the platform)."""
-
-
-class TargetError(ValueError):
-    """The target cannot be used as configured (e.g. the API key variable is unset); says which and why."""
-
-
-def api_key_for(scenario: Scenario) -> str:
-    """The key to send, read from the environment variable the scenario names. Never logged or stored."""
-    target = scenario.target
-    if isinstance(target, EndpointTarget):
-        key = os.environ.get(target.api_key_env, "")
-        if not key:
-            raise TargetError(
-                f"target.api_key_env: environment variable {target.api_key_env} is not set; "
-                f"export it with the endpoint's API key"
-            )
-        return key
-    env_name = target.emulator.api_key_env
-    if env_name:
-        key = os.environ.get(env_name, "")
-        if not key:
-            raise TargetError(
-                f"target.emulator.api_key_env: environment variable {env_name} is not set "
-                f"(the emulator demands that key)"
-            )
-        return key
-    return EMULATOR_PLACEHOLDER_KEY
-
-
-def api_key_source(scenario: Scenario) -> str:
-    """Where the key sent comes from, for messages (never the key itself)."""
-    target = scenario.target
-    if isinstance(target, EndpointTarget):
-        return f"the environment variable {target.api_key_env}"
-    if target.emulator.api_key_env:
-        return f"the environment variable {target.emulator.api_key_env}"
-    return "loadtest's placeholder (target.emulator.api_key_env is not set)"
-
-
-def endpoint_id_of(scenario: Scenario) -> str:
-    target = scenario.target
-    return target.endpoint_id if isinstance(target, EndpointTarget) else target.emulator.id
-
-
-def limits_table_for(scenario: Scenario) -> LimitsTable:
-    """The limits the target enforces: the emulator's configuration, or the documented table; with
-    ``rate_limits.limits_from``, a discovery's findings replace them for the operations it covers."""
-    target = scenario.target
-    if isinstance(target, EmulatorTarget):
-        limits = target.emulator.limits
-        table = LimitsTable.with_overrides(
-            window=limits.window,
-            rate_overrides=limits.rate_overrides,
-            concurrency_overrides=limits.concurrency_overrides,
-            rate_enabled=limits.rate,
-            concurrency_enabled=limits.concurrency,
-            window_overrides=limits.window_overrides,
-        )
-    else:
-        table = LimitsTable.documented()
-    if scenario.rate_limits.limits_from is not None:
-        found = read_limits_file(limits_file(scenario.base_dir / scenario.rate_limits.limits_from))
-        table = table.overlay(discovered_limits(found, table))
-    return table
-
-
-def discovered_limits(found: DiscoveredLimits, table: LimitsTable) -> dict[Op, OperationLimits]:
-    """A discovery's limits as the client's table entries, at the cautious end of each interval: the fewest
-    requests per window over the longest window, the fewest in flight. A limit it did not find keeps the
-    table's figure."""
-    operations: dict[Op, OperationLimits] = {}
-    for op, entry in found.operations.items():
-        current = table.operations.get(op, OperationLimits(None, None))
-        rate, window = current.rate, current.window
-        if entry.rate_limit is not None:
-            rate, window = entry.rate_limit.safe_budget, entry.rate_limit.safe_window
-        concurrency = entry.concurrency_limit.safe_value if entry.concurrency_limit is not None else current.concurrency
-        operations[op] = OperationLimits(rate, concurrency, window=window)
-    return operations
-
-
 def build_limiters(scenario: Scenario, processes: int = 1) -> ClientLimiters | None:
-    """The client limiters the scenario's policy asks for, or None when nothing is limited.
-
-    ``respect``: every limit the target enforces, using ``rate_limits.margin`` of it. ``probe`` and
-    ``ignore``: only the per-operation limits the scenario sets for the client (``rate_limits.operations``).
-    """
+    """The client limiters the scenario's policy asks for over its limits in force, or None when nothing is
+    limited. ``respect``: every limit in force, using ``rate_limits.margin`` of it; ``probe`` and ``ignore``:
+    only the per-operation limits the scenario sets for the client (``rate_limits.operations``)."""
     policy = scenario.rate_limits
-    table = limits_table_for(scenario)
-    respect = policy.policy == "respect"
-    limiters = ClientLimiters(
-        table if respect else LimitsTable(window=table.window, operations={}),
-        margin=1.0 - policy.margin,
-        processes=processes,
-    )
-    client_limits: dict[Op, OperationLimits] = {}
-    for op, override in policy.operations.items():
-        documented = table.operations.get(op, OperationLimits(None, None))
-        rate = override.rate * table.window_of(op) if override.rate is not None else None
-        if rate is None and respect and documented.rate is not None:
-            rate = documented.rate * policy.margin
-        concurrency = override.concurrency
-        if concurrency is None and respect and documented.concurrency is not None:
-            concurrency = max(1, math.floor(documented.concurrency * policy.margin))
-        client_limits[op] = OperationLimits(rate, concurrency, window=documented.window)
-    limiters.with_client_limits(client_limits)
-    if not limiters.active:
-        return None
-    return limiters
+    limiters = ClientLimiters(scenario_limits(scenario), respect=policy.policy == "respect",
+                              margin=1.0 - policy.margin, processes=processes)
+    return limiters if limiters.active else None
 
 
 class JobCounts(Protocol):
@@ -178,8 +73,10 @@ class TrafficRuntime:
         process_index: int = 0,
     ) -> None:
         self.scenario = scenario
-        self.endpoint_id = endpoint_id_of(scenario)
-        self._api_key = api_key_for(scenario)
+        facts = target_facts(scenario)
+        self.endpoint_id = facts.endpoint_id
+        self._api_key = facts.api_key
+        self._key_source = facts.key_source
         self._processes = processes
         self.control = RunControl()
         self.recorder: Recorder = recorder or Recorder()
@@ -245,7 +142,7 @@ class TrafficRuntime:
         if refusal is None:
             return None
         words = refusal.message.replace(self._api_key, "<redacted>") if self._api_key else refusal.message
-        return (f"the target refused the API key from {api_key_source(self.scenario)} ({words}); "
+        return (f"the target refused the API key from {self._key_source} ({words}); "
                 "check the key and the endpoint id")
 
     def finish(self) -> int:

@@ -44,10 +44,10 @@ mix:
     [
         (["{real}"], {"LIMITS_TEST_KEY": "k" * 20}, "--confirm-probe"),
         (["{real}", "--ops", "run,purge-queue"], {"LIMITS_TEST_KEY": "k" * 20}, "drops every queued job"),
-        (["{real}", "--confirm-probe"], {}, "LIMITS_TEST_KEY is not set"),
+        (["{real}", "--confirm-probe"], {}, "LIMITS_TEST_KEY is set but empty"),
         (["https://api.example.invalid/v2/abc"], {"RUNPOD_API_KEY": "k" * 20}, "at most 1000"),
         (["https://api.example.invalid/v2/abc", "--confirm-probe"], {"RUNPOD_API_KEY": ""},
-         "RUNPOD_API_KEY is not set"),
+         "RUNPOD_API_KEY is set but empty"),
         (["{real}", "--ops", "run,bogus"], {}, "unknown operation bogus"),
         (["{real}", "--ops", ""], {}, "--ops names no operation"),
         (["{real}", "--ops", "openai", "--confirm-probe"], {"LIMITS_TEST_KEY": "k" * 20},

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from loadtest.contract import Op
-from loadtest.discovered_limits import LimitsFileError, read_limits_file
+from loadtest.discovery_document import LimitsFileError, read_limits_file
+from loadtest.limits_in_force import Source
 from loadtest.rundir.layout import limits_file
+from loadtest.scenario.limit_sources import scenario_limits
 from loadtest.scenario.loader import ScenarioError, load_scenario
 
 DOC = {
@@ -31,14 +33,14 @@ def _write(path: Path, doc: object) -> Path:
 
 
 def test_the_safe_end_of_each_interval_is_what_a_client_may_count_on(tmp_path: Path) -> None:
-    found = read_limits_file(_write(tmp_path / "limits.json", DOC))
-    run = found.found(Op.RUN)
-    assert run is not None and run.rate_limit is not None
-    assert run.rate_limit.safe_budget == 19 and run.rate_limit.safe_window == 1.04
-    stream = found.found(Op.STREAM)
-    assert stream is not None and stream.concurrency_limit is not None and stream.concurrency_limit.safe_value == 6
-    assert found.found(Op.STATUS) is not None and found.found(Op.STATUS).rate_limit is None  # type: ignore[union-attr]
-    assert read_limits_file(limits_file(tmp_path)).found(Op.RUN) is not None  # a discovery directory works too
+    found = read_limits_file(_write(tmp_path / "limits.json", DOC)).operations
+    run = found[Op.RUN].rate_limit
+    assert run is not None and run.source == Source.DISCOVERED
+    assert run.safe_value == 19 and run.safe_window_s == 1.04
+    stream = found[Op.STREAM].concurrency_limit
+    assert stream is not None and stream.safe_value == 6
+    assert found[Op.STATUS].rate_limit is None
+    assert Op.RUN in read_limits_file(limits_file(tmp_path)).operations  # a discovery directory works too
 
 
 @pytest.mark.parametrize(
@@ -92,27 +94,34 @@ def test_limits_from_replaces_the_targets_limits_for_the_operations_it_covers(tm
     scenario_path = tmp_path / "s.yaml"
     scenario_path.write_text(SCENARIO.format(path="found/limits.json"))
     scenario = load_scenario(scenario_path)
-    # the traffic side imports gevent: check the table in a subprocess, as Locust never runs in pytest's process
+    assert scenario.rate_limits.limits_from == "found/limits.json"
+    limits = scenario_limits(scenario)
+    run, stream, status = limits.get(Op.RUN), limits.get(Op.STREAM), limits.get(Op.STATUS)
+    # discovered rate (the cautious end) over its own window; the emulator's concurrency kept
+    assert run.rate is not None and run.rate.source == Source.DISCOVERED
+    assert (run.rate.safe_value, run.rate.safe_window_s) == (19, 1.04)
+    assert run.concurrency is not None and (run.concurrency.source, run.concurrency.value) == (Source.EMULATOR, 200)
+    # only the concurrency was found
+    assert stream.rate is not None and (stream.rate.source, stream.rate.value) == (Source.EMULATOR, 2000)
+    assert stream.concurrency is not None and (stream.concurrency.source, stream.concurrency.value) == (
+        Source.DISCOVERED, 6)
+    # not found: the emulator's figures (the documented count, its own window)
+    assert status.rate is not None and (status.rate.source, status.rate.value, status.rate.window_s) == (
+        Source.EMULATOR, 2000, 2.0)
+    # the client's limiter paces the cautious budget over the longest window (the traffic side imports gevent:
+    # checked in a subprocess, as Locust never runs in pytest's process)
     import subprocess
     import sys
 
     code = f"""
 import json
 from loadtest.scenario.loader import load_scenario
-from loadtest.traffic.runtime import limits_table_for, build_limiters
+from loadtest.traffic.runtime import build_limiters
 from loadtest.contract import Op
-table = limits_table_for(load_scenario({str(scenario_path)!r}))
 limiters = build_limiters(load_scenario({str(scenario_path)!r}))
-run, stream, status = table.operations[Op.RUN], table.operations[Op.STREAM], table.operations[Op.STATUS]
-print(json.dumps({{"run": [run.rate, run.window, run.concurrency], "stream": [stream.rate, stream.window,
-    stream.concurrency], "status": [status.rate, status.window], "table_window": table.window,
-    "run_window": table.window_of(Op.RUN), "run_limiter_window": limiters.for_op(Op.RUN).rate._window}}))
+run = limiters.for_op(Op.RUN)
+print(json.dumps([run.rate._window, run.rate.budget, run.concurrency.limit]))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout)
-    assert scenario.rate_limits.limits_from == "found/limits.json"
-    assert seen["run"] == [19, 1.04, 200]  # discovered rate (cautious end) over its own window; concurrency kept
-    assert seen["stream"] == [2000, None, 6]  # only the concurrency was found
-    assert seen["status"] == [2000, 2.0]  # not found: the emulator's table (documented count, its own window)
-    assert seen["table_window"] == 1.0 and seen["run_window"] == 1.04 and seen["run_limiter_window"] == 1.04
+    assert json.loads(result.stdout) == [1.04, 17.1, 180]  # 90 % of 19 per 1.04 s; 90 % of 200 in flight

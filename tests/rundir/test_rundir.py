@@ -212,8 +212,9 @@ def test_format_1_with_unfinished_jobs_and_discovered_limits() -> None:
     assert queue is not None and queue.censored and queue.is_lower_bound("p95")
     assert queue.upper_bound("p50") == queue.upper_bounds["p50"]
     assert [w.kind for w in summary.run.warnings] == ["unfinished_jobs"]
-    limits = run.limits()
+    limits = run.discovered_limits()
     assert limits is not None and limits.operations
+    assert run.limits_in_force() is None  # written before the file existed
     verdicts = run.verdicts()
     assert verdicts is not None and {v.verdict for v in verdicts.verdicts} == {"pass", "fail", "not judged"}
 
@@ -239,6 +240,7 @@ def test_the_limits_a_run_respected_are_copied_in_from_a_discovery_directory(tmp
 
     from loadtest.pipeline.conclude import record_of
     from loadtest.pipeline.finished import FinishedRun
+    from loadtest.scenario.limit_sources import scenario_limits
     from loadtest.scenario.loader import load_scenario
     from loadtest.traffic.outcome import RunOutcome
 
@@ -249,7 +251,14 @@ def test_the_limits_a_run_respected_are_copied_in_from_a_discovery_directory(tmp
     run = FinishedRun(scenario=load_scenario(path), recorder=synthetic_recorder(jobs=50, duration_s=5, start=T0),
                       outcome=RunOutcome(started_at=T0, duration_s=5.0, interrupted=False, stop_reason=None),
                       run_dir=tmp_path / "run")
-    summary = write_run_directory(run.run_dir, run.recorder, record_of(run))
+    summary = write_run_directory(run.run_dir, run.recorder, record_of(run, scenario_limits(run.scenario)))
     assert summary.files["limits.json"] == layout.COPIED
-    limits = RunDirectory(run.run_dir).limits()
+    written = RunDirectory(run.run_dir)
+    limits = written.discovered_limits()
     assert limits is not None and limits.operations
+    # the limits in force are recorded beside it, the discovered figures in force where the discovery found one
+    in_force = written.limits_in_force()
+    assert in_force is not None and summary.files["limits_in_force.json"] == layout.LIMITS_IN_FORCE_JSON.what
+    for op, found in limits.operations.items():
+        if found.rate_limit is not None:
+            assert in_force.get(op).rate == found.rate_limit

@@ -225,6 +225,33 @@ CASES: list[tuple[str, str, int, str, str]] = [
         8, "rate_limits.operations.cancel.rate", "50/s is above the limit of /cancel (10/s, documented",
     ),
     (
+        "respect-concurrency-above-the-emulators",
+        """
+        name: t
+        duration: 10s
+        target: {emulator: {limits: {concurrency_overrides: {status: 5}}}}
+        mix: [{flow: run_poll}]
+        rate_limits:
+          operations:
+            status: {concurrency: 6}
+        """,
+        7, "rate_limits.operations.status.concurrency",
+        "6 in flight is above the emulator limit of /status (5)",
+    ),
+    (
+        "respect-rate-above-the-emulators",
+        """
+        name: t
+        duration: 10s
+        target: {emulator: {limits: {window: 1s, rate_overrides: {run: 4}}}}
+        mix: [{flow: run_poll}]
+        rate_limits:
+          operations:
+            run: {rate: 5/s}
+        """,
+        7, "rate_limits.operations.run.rate", "5/s is above the limit of /run (4/s, emulator: 4 per 1s)",
+    ),
+    (
         "threshold-never-measured",
         """
         name: t

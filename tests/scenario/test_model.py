@@ -7,8 +7,6 @@ import itertools
 import pytest
 from pydantic import ValidationError
 
-from loadtest import contract
-from loadtest.contract import Op
 from loadtest.metrics import catalog
 from loadtest.scenario.model import (
     FLOW_KINDS,
@@ -18,7 +16,6 @@ from loadtest.scenario.model import (
     EmulatorTarget,
     OpenLoad,
     PollSettings,
-    RateLimits,
     RatePhase,
     Scenario,
 )
@@ -72,17 +69,6 @@ def test_flow_names_number_repeated_kinds() -> None:
     ]})
     assert scenario.flow_names() == ["run_poll.1", "sync", "run_poll.2", "health"]
     assert list(scenario.flows_by_name()) == scenario.flow_names()
-
-
-def test_effective_limits_follow_policy_margin_and_overrides() -> None:
-    respect = RateLimits.model_validate({"margin": 0.5, "operations": {"status": {"rate": "7/s"}}})
-    run = contract.OPERATIONS[Op.RUN]
-    assert respect.effective_rate(Op.RUN) == pytest.approx(run.rate_limit / contract.RATE_WINDOW_S * 0.5)
-    assert respect.effective_rate(Op.STATUS) == 7
-    assert respect.effective_rate(Op.HEALTH) is None
-    assert respect.effective_concurrency(Op.RUN) == run.concurrency_limit // 2
-    probe = RateLimits(policy="probe")
-    assert probe.effective_rate(Op.RUN) is None and probe.effective_concurrency(Op.RUN) is None
 
 
 def test_backoff_grows_caps_and_jitters_within_bounds() -> None:

@@ -8,7 +8,10 @@ import pytest
 
 from loadtest import contract
 from loadtest.contract import Op
-from loadtest.traffic.limiter import ClientLimiters, ConcurrencyLimiter, LimitsTable, WindowLimiter, usable
+from loadtest.emulator_config import LimitsConfig
+from loadtest.limits_in_force import LimitsInForce
+from loadtest.scenario.model import OperationLimit
+from loadtest.traffic.limiter import ClientLimiters, ConcurrencyLimiter, WindowLimiter, usable
 
 
 def _max_in_any_window(starts: list[float], window: float) -> int:
@@ -76,19 +79,30 @@ def test_usable_keeps_a_margin():
     assert usable(1, 0.05) == pytest.approx(0.95)
 
 
-def test_documented_table_and_overrides_flow_from_the_contract():
-    table = LimitsTable.documented()
-    assert table.window == contract.RATE_WINDOW_S
-    assert table.operations[Op.RUN].rate == contract.OPERATIONS[Op.RUN].rate_limit
-    overridden = LimitsTable.with_overrides(window=1.0, rate_overrides={Op.RUN: 20})
-    assert overridden.window == 1.0
-    assert overridden.operations[Op.RUN].rate == 20
-    assert overridden.operations[Op.RUN].concurrency == contract.OPERATIONS[Op.RUN].concurrency_limit
-    assert overridden.operations[Op.CANCEL].rate == contract.OPERATIONS[Op.CANCEL].rate_limit
+def test_the_limiters_take_the_limits_in_force():
+    documented = ClientLimiters(LimitsInForce.resolve(), respect=True, margin=0.05)
+    run = documented.for_op(Op.RUN)
+    assert run is not None and run.rate_limit is not None
+    assert run.rate_limit.window_s == contract.RATE_WINDOW_S
+    assert run.rate.budget == pytest.approx(contract.OPERATIONS[Op.RUN].rate_limit * 0.95)
+    overridden = ClientLimiters(_emulator(window=1.0, rate_overrides={Op.RUN: 20}), respect=True, margin=0.05)
+    run = overridden.for_op(Op.RUN)
+    assert run.rate_limit.value == 20 and run.rate_limit.window_s == 1.0
+    assert run.concurrency_limit.value == contract.OPERATIONS[Op.RUN].concurrency_limit
+    assert overridden.for_op(Op.CANCEL).rate_limit.value == contract.OPERATIONS[Op.CANCEL].rate_limit
+    # not respecting: only the scenario's own figures limit the client, used as given
+    own = LimitsInForce.resolve(client={Op.STATUS: OperationLimit(rate=5, concurrency=3)})
+    probing = ClientLimiters(own, respect=False, margin=0.05)
+    assert probing.for_op(Op.RUN) is None and probing.for_op(Op.STATUS).rate.budget == 50
+    assert probing.for_op(Op.STATUS).concurrency.limit == 3
+
+
+def _emulator(**limits: object) -> LimitsInForce:
+    return LimitsInForce.resolve(emulator=LimitsConfig.model_validate(limits), workers_max=3)
 
 
 def test_share_divides_the_budget_at_run_time():
-    limiters = ClientLimiters(LimitsTable.with_overrides(window=1.0, rate_overrides={Op.RUN: 20}), margin=0.05)
+    limiters = ClientLimiters(_emulator(window=1.0, rate_overrides={Op.RUN: 20}), respect=True, margin=0.05)
     run = limiters.for_op(Op.RUN)
     assert run.rate.budget == 19
     limiters.set_share(0.5)

@@ -17,6 +17,7 @@ RUN_PER_WINDOW = 10
 LIMIT_PER_S = RUN_PER_WINDOW / WINDOW_S  # 20/s
 SECONDS = 4
 USERS = 12
+STATUS_IN_FLIGHT = 50
 
 SCENARIO = """
 name: limits-{policy}
@@ -30,6 +31,7 @@ target:
     limits:
       window: {window}s
       rate_overrides: {{run: {per_window}}}
+      concurrency_overrides: {{status: {status_in_flight}}}
 load:
   users: {users}
 mix:
@@ -44,7 +46,7 @@ rate_limits:
 def _run(tmp_path: Path, policy: str, traffic) -> tuple[dict, dict]:
     path = tmp_path / f"{policy}.yaml"
     path.write_text(SCENARIO.format(policy=policy, seconds=SECONDS, window=WINDOW_S, per_window=RUN_PER_WINDOW,
-                                    users=USERS))
+                                    users=USERS, status_in_flight=STATUS_IN_FLIGHT))
     run_dir = tmp_path / policy
     result = traffic.run_loadtest(["run", str(path), "--run-dir", str(run_dir), "--no-report"])
     assert result.returncode == 0, result.stdout + result.stderr
@@ -76,3 +78,23 @@ def test_probe_meets_429s_and_measures_the_limit(tmp_path: Path, traffic) -> Non
     assert LIMIT_PER_S * 0.95 <= accepted <= max(LIMIT_PER_S * 1.05, windows * RUN_PER_WINDOW / duration)
     offered = summary["metrics"]["throughput"]["by_op"]["run"]["value"]
     assert offered >= 2 * LIMIT_PER_S
+
+
+def test_the_run_records_the_limits_the_emulator_enforced(tmp_path: Path, traffic) -> None:
+    """limits_in_force.json holds the emulator's configuration above (not what the code under test thinks),
+    and the report shows those figures."""
+    _run(tmp_path, "probe", traffic)
+    run_dir = tmp_path / "probe"
+    recorded = traffic.read_json(run_dir, "limits_in_force.json")
+    assert recorded["target"] == "emulator" and recorded["workers_max"] == 4
+    run, status = recorded["operations"]["run"], recorded["operations"]["status"]
+    assert run["rate_in_force"] == "emulator" and status["concurrency_in_force"] == "emulator"
+    enforced = run["rates"]["emulator"]
+    assert (enforced["value"], enforced["window_s"], enforced["window_kind"]) == (RUN_PER_WINDOW, WINDOW_S, "fixed")
+    assert status["concurrencies"]["emulator"]["value"] == STATUS_IN_FLIGHT
+    assert run["rates"]["documented"]["value"] == 1000  # the documented figure kept beside it
+    result = traffic.run_loadtest(["report", str(run_dir), "-q"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    markdown = (run_dir / "summary.md").read_text()
+    assert f"| /run | emulator limit {RUN_PER_WINDOW} per {WINDOW_S:g} s fixed window (= {LIMIT_PER_S:g}/s)" in markdown
+    assert f"emulator limit {STATUS_IN_FLIGHT} in flight" in markdown

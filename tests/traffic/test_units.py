@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import subprocess
 import sys
 import time
@@ -16,9 +15,8 @@ from loadtest.contract import Op
 from loadtest.metrics.recorder import IN_FLIGHT, Recorder
 from loadtest.scenario.loader import load_scenario_text
 from loadtest.scenario.overrides import OverrideError, Overrides, apply_overrides
-from loadtest.traffic.client import parse_retry_after, request_name
 from loadtest.traffic.flows import JobBook, JobStory, SpendingGuard
-from loadtest.traffic.runtime import EMULATOR_PLACEHOLDER_KEY, TargetError, api_key_for, build_limiters
+from loadtest.traffic.runtime import build_limiters
 
 OPEN = """
 name: open
@@ -40,21 +38,6 @@ def test_locust_is_not_imported_by_the_plain_modules():
         "loadtest.traffic.outcome; assert 'locust' not in sys.modules"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
-
-
-def test_request_names_tell_operation_and_flow_apart_without_job_ids():
-    assert request_name("POST", Op.RUN, "chat") == "POST /run [chat]"
-    assert request_name("GET", Op.STATUS, "async") == "GET /status [async]"
-
-
-def test_retry_after_in_seconds_or_as_a_date():
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after(" 0.5 ") == 0.5
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    now = time.time()
-    date = email.utils.formatdate(now + 10, usegmt=True)
-    assert parse_retry_after(date, now=now) == pytest.approx(10, abs=1.0)
-    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
 
 
 def test_job_story_measures_end_to_end_with_the_observing_pause():
@@ -155,16 +138,3 @@ rate_limits: {policy: probe, operations: {status: {rate: 5/s}}}
     limiters = build_limiters(capped)
     assert limiters.for_op(Op.STATUS).rate.budget == 50  # 5/s over the documented 10 s window, used as given
     assert limiters.for_op(Op.RUN) is None
-
-
-def test_api_key_comes_from_the_environment(monkeypatch):
-    emulated = load_scenario_text("name: e\nduration: 1s\nmix: [{flow: run_poll}]\n")
-    assert api_key_for(emulated) == EMULATOR_PLACEHOLDER_KEY
-    real = load_scenario_text(
-        "name: r\nduration: 1s\ntarget: {endpoint_id: ep, api_key_env: LT_UNIT_KEY}\nmix: [{flow: run_poll}]\n"
-    )
-    monkeypatch.delenv("LT_UNIT_KEY", raising=False)
-    with pytest.raises(TargetError, match="LT_UNIT_KEY is not set"):
-        api_key_for(real)
-    monkeypatch.setenv("LT_UNIT_KEY", "secret-value")
-    assert api_key_for(real) == "secret-value"

@@ -14,6 +14,7 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, MasterRunner
 
+from loadtest.queue_api.reachability import Refusal
 from loadtest.traffic.arrivals import DispatchFigures, add_dispatch_figures
 from loadtest.traffic.distributed.protocol import (
     FINAL_WAIT_S,
@@ -27,7 +28,6 @@ from loadtest.traffic.distributed.protocol import (
     REPORT_KEY,
     RunRequest,
 )
-from loadtest.traffic.reachability import Refusal
 from loadtest.traffic.runtime import TrafficRuntime
 
 # --------------------------------------------------------------------------------------------- master

@@ -11,14 +11,15 @@ from pydantic import ValidationError
 
 from loadtest import contract
 from loadtest.contract import Op
-from loadtest.emulator.limits import Limits
+from loadtest.emulator.admission import Admission
 from loadtest.emulator_config import EndpointConfig, LimitsConfig
+from loadtest.limits_in_force import LimitsInForce
 
 BASE = {"id": "ep", "workers_max": 1, "cold_start": "10ms", "execution_time": "10ms"}
 
 
 def test_documented_figures_come_from_the_contract():
-    limits = Limits(EndpointConfig())
+    limits = Admission(EndpointConfig())
     for op, operation in contract.OPERATIONS.items():
         assert limits.ops[op.value].rate == operation.rate_limit
         assert limits.ops[op.value].max_in_flight == operation.concurrency_limit
@@ -104,9 +105,9 @@ def test_queue_size_rule_refuses_run_and_runsync_above_the_limit(serve):
 
 
 def test_documented_queue_size_rule_needs_both_conditions():
-    assert Limits(EndpointConfig(workers_max=1)).queue_size_limit == 500
-    assert Limits(EndpointConfig(workers_max=3)).queue_size_limit == 1500
-    limits = Limits(EndpointConfig(workers_max=1))
+    assert Admission(EndpointConfig(workers_max=1)).queue_size_limit == 500
+    assert Admission(EndpointConfig(workers_max=3)).queue_size_limit == 1500
+    limits = Admission(EndpointConfig(workers_max=1))
     assert not limits.queue_full(500) and limits.queue_full(501)
 
 
@@ -162,25 +163,25 @@ def test_dynamic_rate_limit_grows_with_running_workers(serve):
         assert idle_codes == [404, 404, 429]  # no running worker: the base budget of 2
         ids = [await api.run({"mock_delay": 3}) for _ in range(2)]
         await asyncio.sleep(0.05)
-        assert api.runtime.limits.rate_budget("status") == 6  # 2 running workers * 3
+        assert api.runtime.admission.rate_budget("status") == 6  # 2 running workers * 3
         busy_codes = [(await api.get("status/none"))[0] for _ in range(5)]
         assert busy_codes == [404, 404, 404, 404, 429]  # the same window, now 6 allowed
         _status, answer, _ = await api.get("status/none")
         assert "6 requests per 5 s" in answer["error"]
         for job_id in ids:
             await api.post(f"cancel/{job_id}")
-        assert api.runtime.limits.rate_budget("status") == 2
+        assert api.runtime.admission.rate_budget("status") == 2
 
     serve(config, body)
 
 
 # --- configured limits are enforced exactly (a discovery run is checked against them) -------------------
 
-def _limits(**limits) -> Limits:
-    return Limits(EndpointConfig(limits=limits))
+def _limits(**limits) -> Admission:
+    return Admission(EndpointConfig(limits=limits))
 
 
-def _admitted_times(limits: Limits, op: str, times: list[float]) -> tuple[list[float], list[float]]:
+def _admitted_times(limits: Admission, op: str, times: list[float]) -> tuple[list[float], list[float]]:
     admitted, refused = [], []
     for t in times:
         if limits.admit(op, t) is None:
@@ -274,10 +275,13 @@ def test_limits_config_values_are_checked():
         with pytest.raises(ValidationError):
             LimitsConfig.model_validate(bad)
     config = LimitsConfig(window="4s", window_overrides={"run": "1s"}, rate_overrides={"health": 5})
-    assert config.window_for(Op.RUN) == 1.0 and config.window_for(Op.STATUS) == 4.0
-    assert config.rate_limit(Op.HEALTH) == 5 and config.rate_limit(Op.RUN) == contract.OPERATIONS[Op.RUN].rate_limit
-    assert LimitsConfig(rate=False).rate_limit(Op.RUN) is None
-    assert LimitsConfig(concurrency=False).concurrency_limit(Op.RUN) is None
+    figures = LimitsInForce.resolve(emulator=config)
+    run, status, health = (figures.get(op).rate for op in (Op.RUN, Op.STATUS, Op.HEALTH))
+    assert run is not None and status is not None and health is not None
+    assert run.window_s == 1.0 and status.window_s == 4.0
+    assert health.value == 5 and run.value == contract.OPERATIONS[Op.RUN].rate_limit
+    assert LimitsInForce.resolve(emulator=LimitsConfig(rate=False)).get(Op.RUN).rate is None
+    assert LimitsInForce.resolve(emulator=LimitsConfig(concurrency=False)).get(Op.RUN).concurrency is None
 
 
 def test_fixed_and_rolling_windows_through_http(serve):

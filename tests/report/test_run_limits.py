@@ -1,5 +1,7 @@
-"""Limit lines tell the truth: the emulator's configured limits when it was the target, a discovered limit
-from limits.json, the documented one otherwise; each labelled with which it is."""
+"""Limit lines tell the truth: what the run directory says was in force (limits_in_force.json), or for a run
+directory of an earlier version what its scenario copy and limits.json give through the same model: the
+emulator's configured limits when it was the target, a discovered limit from limits.json, the documented one
+otherwise; each labelled with which it is."""
 
 from __future__ import annotations
 
@@ -11,19 +13,27 @@ import pytest
 import yaml
 
 from loadtest import cli, exitcodes
-from loadtest.discovered_limits import DiscoveredLimits
+from loadtest.discovery_document import DiscoveryDocument
 from loadtest.emulator_config import EndpointConfig
+from loadtest.limits_in_force import LimitsInForce, Source
 from loadtest.metrics.recorder import JobRecord, Recorder
 from loadtest.pipeline.conclude import RunRecord, write_run_directory
 from loadtest.report.data import load_run
-from loadtest.report.limits import DISCOVERED, DOCUMENTED, EMULATOR, limits_in_force
 from loadtest.report.run_charts import charts
+from loadtest.report.run_limits import from_scenario_copy
 from loadtest.rundir import layout
+from loadtest.rundir.layout import LIMITS_IN_FORCE_JSON
 from loadtest.rundir.plain import plain
 
 T0 = 1_750_000_000.0
 
 PROBE_LIMITS = {"window": "1s", "rate_overrides": {"run": 20}}
+
+
+def limits_in_force(scenario: dict[str, Any] | None, discovered: DiscoveryDocument | None) -> LimitsInForce:
+    limits, warnings = from_scenario_copy(scenario, discovered)
+    assert warnings == []
+    return limits
 
 
 def _emulator(limits: dict[str, object], **endpoint: object) -> dict[str, object]:
@@ -34,14 +44,15 @@ def _emulator(limits: dict[str, object], **endpoint: object) -> dict[str, object
 
 def test_emulator_overrides_window_and_switches() -> None:
     limits = limits_in_force(_emulator(PROBE_LIMITS), None)
-    assert limits.source == EMULATOR
+    assert limits.target == "emulator"
     run = limits.get("run")
-    assert run.rate is not None and (run.rate.value, run.rate.window_s, run.rate.source) == (20, 1.0, EMULATOR)
+    assert run.rate is not None and (run.rate.value, run.rate.window_s, run.rate.source) == (20, 1.0, Source.EMULATOR)
     assert run.rate.label == "emulator limit 20 per 1 s fixed window"
     assert run.concurrency is not None and run.concurrency.label == "emulator limit 200 in flight"
     status = limits.get("status").rate
     assert status is not None and status.label == "emulator limit 2,000 per 1 s fixed window"  # the documented count
-    assert limits.get("run").documented_rate is not None and limits.get("run").documented_rate.value == 1000
+    documented = limits.get("run").rates[Source.DOCUMENTED]
+    assert documented is not None and documented.value == 1000
     off = limits_in_force(_emulator({"rate": False, "concurrency": False}), None)
     assert off.get("run").rate is None and off.get("run").concurrency is None
 
@@ -50,14 +61,14 @@ def test_default_emulator_limits_are_the_documented_figures_per_its_window() -> 
     limits = limits_in_force(_emulator({}, workers_max=4), None)
     rate = limits.get("run").rate
     assert rate is not None and rate.label == "emulator limit 1,000 per 10 s fixed window (= 100/s)"
-    assert limits.queue_size == 2000 and limits.workers_max == 4
+    assert limits.queue_size is not None and limits.queue_size.value == 2000 and limits.workers_max == 4
+    assert limits.queue_size.source == Source.DOCUMENTED  # the documented rule, over the emulator's workers_max
 
 
 def test_per_worker_budget_window_kind_and_per_operation_windows_are_read() -> None:
     scenario = _emulator({"rate_per_worker": {"run": 5}, "rate_overrides": {"run": 10}, "window": 2,
                           "window_kind": "rolling", "window_overrides": {"status": "500ms"}})
     limits = limits_in_force(scenario, None)
-    assert limits.warnings == []
     run = limits.get("run").rate
     assert run is not None and run.per_worker == 5 and run.budget(4) == 20 and run.budget(1) == 10
     assert run.label == "emulator limit max(10, 5 × running workers) per 2 s rolling window"
@@ -68,8 +79,8 @@ def test_per_worker_budget_window_kind_and_per_operation_windows_are_read() -> N
 def test_a_limits_section_of_another_version_is_read_key_by_key_with_a_warning() -> None:
     scenario = _emulator({"rate_overrides": {"run": 20}, "window": 1})
     scenario["target"]["emulator"]["limits"]["burst"] = 5  # a key this version does not know
-    limits = limits_in_force(scenario, None)
-    assert any("limits.burst" in w and "key by key" in w for w in limits.warnings), limits.warnings
+    limits, warnings = from_scenario_copy(scenario, None)
+    assert any("limits.burst" in w and "key by key" in w for w in warnings), warnings
     rate = limits.get("run").rate
     assert rate is not None and rate.label == "emulator limit 20 per 1 s fixed window"
 
@@ -77,7 +88,7 @@ def test_a_limits_section_of_another_version_is_read_key_by_key_with_a_warning()
 def test_documented_limits_when_the_target_is_not_the_emulator() -> None:
     limits = limits_in_force({"name": "real", "target": {"endpoint_id": "abc"}}, None)
     rate = limits.get("run").rate
-    assert limits.source == DOCUMENTED and rate is not None
+    assert limits.target == "endpoint" and rate is not None and rate.source == Source.DOCUMENTED
     assert rate.label == "documented limit 1,000 per 10 s window (= 100/s)"
     assert limits.queue_size is None
 
@@ -88,19 +99,22 @@ DISCOVERED_DOC: dict[str, Any] = {"format": 1, "kind": "limit-discovery", "opera
 }}
 
 
-def _document(data: dict[str, Any]) -> DiscoveredLimits:
-    return DiscoveredLimits.model_validate(data)
+def _document(data: dict[str, Any]) -> DiscoveryDocument:
+    return DiscoveryDocument.model_validate(data)
 
 
 def test_discovered_limits_replace_the_documented_ones() -> None:
     limits = limits_in_force({"target": {"endpoint_id": "abc"}}, _document(DISCOVERED_DOC))
-    assert limits.source == DISCOVERED
     run = limits.get("run")
     assert run.rate is not None and run.rate.label == "discovered limit 19.6 per 1 s fixed window, interval 19–21"
     assert run.concurrency is not None and run.concurrency.value == 150
-    assert limits.get("status").rate is not None and limits.get("status").rate.source == DOCUMENTED
-    beside = limits_in_force(_emulator(PROBE_LIMITS), _document(DISCOVERED_DOC))
-    assert beside.get("run").rate.source == EMULATOR and beside.get("run").discovered_rate.value == 19.6
+    assert limits.get("status").rate is not None and limits.get("status").rate.source == Source.DOCUMENTED
+    # on the emulator too a discovery the scenario names is in force (as the client respected it); what the
+    # emulator enforced stays beside it
+    beside = limits_in_force(_emulator(PROBE_LIMITS), _document(DISCOVERED_DOC)).get("run")
+    assert beside.rate is not None and beside.rate.source == Source.DISCOVERED and beside.rate.value == 19.6
+    enforced = beside.replaced_rate(Source.EMULATOR)
+    assert enforced is not None and enforced.value == 20
 
 
 def _probe_run(root: Path, limits_json: dict[str, object] | None = None) -> Path:
@@ -145,8 +159,8 @@ def test_a_discovered_limit_is_drawn_beside_the_emulator_limit(tmp_path: Path) -
     run = load_run(_probe_run(tmp_path, DISCOVERED_DOC))
     chart = next(c for c in charts([run]) if c.slug == "rate_429_by_op")
     labels = [s.label for s in chart.panels[0].series if s.kind == "limit"]
-    assert labels == ["emulator limit 20 per 1 s fixed window",
-                      "discovered limit 19.6 per 1 s fixed window, interval 19–21"]
+    assert labels == ["discovered limit 19.6 per 1 s fixed window, interval 19–21",
+                      "emulator limit 20 per 1 s fixed window"]
 
 
 def test_the_report_shows_limits_in_force_and_warnings(tmp_path: Path) -> None:
@@ -157,7 +171,9 @@ def test_the_report_shows_limits_in_force_and_warnings(tmp_path: Path) -> None:
     assert "documented" in html and "1,000 per 10 s" in html  # the documented figure beside it
     assert "discovered limit 19.6 per 1 s fixed window" in html
     markdown = (path / "summary.md").read_text()
-    assert "## Limits in force" in markdown and "| /run | emulator limit 20 per 1 s fixed window" in markdown
+    assert "## Limits in force" in markdown
+    assert ("| /run | discovered limit 19.6 per 1 s fixed window, interval 19–21; emulator limit 20 per 1 s fixed "
+            "window") in markdown
 
 
 def test_unreadable_limits_json_is_refused_with_its_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -192,3 +208,31 @@ def test_overlaid_runs_name_a_limit_only_when_their_limits_differ(tmp_path: Path
     chart = next(c for c in charts([a, b]) if c.slug == "rate_429_by_op")
     assert [s.label for s in chart.panels[0].series if s.kind == "limit"] == [
         "emulator limit 20 per 1 s fixed window [A]", "documented limit 1,000 per 10 s window (= 100/s) [B]"]
+
+
+def test_a_recorded_limits_in_force_is_drawn_as_it_is(tmp_path: Path) -> None:
+    """The report takes limits_in_force.json as the run wrote it and decides nothing itself."""
+    path = _probe_run(tmp_path)
+    recorded = LimitsInForce.resolve(emulator=EndpointConfig.model_validate({"limits": {
+        "window": "2s", "rate_overrides": {"run": 30}}}).limits, workers_max=2)
+    (path / LIMITS_IN_FORCE_JSON).write_text(recorded.model_dump_json())
+    run = load_run(path)
+    assert run.limits == recorded
+    chart = next(c for c in charts([run]) if c.slug == "rate_429_by_op")
+    assert [s.label for s in chart.panels[0].series if s.kind == "limit"] == [
+        "emulator limit 30 per 2 s fixed window (= 15/s)"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "limits_in_force.json: cannot read it"),
+    (json.dumps({"format": 2, "target": "emulator", "operations": {}}), "format 2 is not one this loadtest"),
+    (json.dumps({"format": 1, "target": "emulator", "operations": {"run": {"rate_in_force": "scenario"}}}),
+     "operations.run: Value error, rate_in_force: scenario has no figure here"),
+])
+def test_an_unreadable_limits_in_force_is_refused_with_its_name(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 content: str, message: str) -> None:
+    path = _probe_run(tmp_path)
+    (path / LIMITS_IN_FORCE_JSON).write_text(content)
+    assert cli.main(["report", str(path)]) == exitcodes.INVALID_INPUT
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

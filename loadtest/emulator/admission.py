@@ -1,8 +1,10 @@
-"""The limits, enforced per endpoint: rate per window, requests in flight, queue size, payload.
+"""Admission control per endpoint: the limits enforced on each request (rate per window, requests in
+flight, queue size, payload).
 
-Every documented figure comes from :mod:`loadtest.contract`; ``LimitsConfig`` switches each kind off or
-sets other values (rate, window length per operation, fixed or rolling window, concurrency, per-worker
-rate), and what is configured is enforced exactly, so a discovery run can be checked against it:
+The figures are the endpoint's limits in force (:class:`loadtest.limits_in_force.LimitsInForce`: the
+documented table with the endpoint's ``LimitsConfig`` applied: switches, other values, window length per
+operation, fixed or rolling window, per-worker rate); this module holds the windows and counters that
+enforce them, exactly, so a discovery run can be checked against them:
 
 - ``fixed`` (chosen default): a window opens with the first request that finds none open and lasts
   ``window``; it admits ``rate`` requests. ``rolling`` (sliding log): a request at ``t`` is admitted while
@@ -19,8 +21,9 @@ import math
 from collections import deque
 
 from loadtest import contract
-from loadtest.contract import OPERATIONS, Op
+from loadtest.contract import Op
 from loadtest.emulator_config import EndpointConfig
+from loadtest.limits_in_force import LimitsInForce
 
 RATE = "rate"
 CONCURRENCY = "concurrency"
@@ -29,7 +32,7 @@ REASONS: tuple[str, ...] = (RATE, CONCURRENCY, QUEUE_SIZE)
 
 
 class OpLimit:
-    """The budget of one operation on one endpoint."""
+    """The budget of one operation on one endpoint, and what it has admitted."""
 
     __slots__ = ("admitted", "count", "in_flight", "max_in_flight", "per_worker", "rate", "window", "window_end")
 
@@ -49,28 +52,29 @@ class OpLimit:
         self.in_flight = 0
 
 
-class Limits:
+class Admission:
     """Admission control for one endpoint. ``admit`` then, if admitted, ``release`` when answered."""
 
     def __init__(self, config: EndpointConfig) -> None:
         limits = config.limits
+        self.in_force = LimitsInForce.resolve(emulator=limits, workers_max=config.workers_max)
+        """The figures enforced (the documented ones with this endpoint's configuration applied)."""
         self.window = float(limits.window)
         """The default window length (operations may override it)."""
         self.window_kind = limits.window_kind
         rolling = limits.window_kind == "rolling"
         self.ops: dict[str, OpLimit] = {}
-        for op in OPERATIONS:
-            per_worker = limits.rate_per_worker.get(op) if limits.rate else None
+        for op, figures in self.in_force.operations.items():
+            rate, concurrency = figures.rate, figures.concurrency
             self.ops[op.value] = OpLimit(
-                limits.rate_limit(op), limits.concurrency_limit(op), per_worker, limits.window_for(op), rolling
+                int(rate.value) if rate is not None else None,
+                int(concurrency.value) if concurrency is not None else None,
+                int(rate.per_worker) if rate is not None and rate.per_worker else None,
+                rate.window_s if rate is not None else self.window,
+                rolling,
             )
-        self.queue_size_limit: int | None = None
-        if limits.queue_size:
-            self.queue_size_limit = (
-                limits.queue_size_limit
-                if limits.queue_size_limit is not None
-                else contract.queue_size_limit(config.workers_max)
-            )
+        queue_size = self.in_force.queue_size
+        self.queue_size_limit: int | None = queue_size.value if queue_size is not None else None
         self.unlimited = all(limit.rate is None and limit.max_in_flight is None for limit in self.ops.values())
         """No rate or concurrency limit on any operation: admission is just counting."""
         self.payload_limits: dict[str, int | None] = {}
