@@ -83,20 +83,25 @@ _NUMBER_PATTERN = r"[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?"
 _DURATION_WORDS_PATTERN = "|".join(_case_free(word) for word in sorted(DURATION_UNITS, key=len, reverse=True))
 _SIZE_WORDS_PATTERN = "|".join(_case_free(word) for word in sorted(SIZE_UNITS, key=len, reverse=True))
 
+
+def _quantity_schema(json_type: str, maximum: float, pattern: str, description: str) -> WithJsonSchema:
+    """A quantity's JSON Schema: a bare number up to ``maximum``, or the human form ``pattern`` matches."""
+    return WithJsonSchema({
+        "anyOf": [
+            {"type": json_type, "minimum": 0, "maximum": maximum},
+            {"type": "string", "pattern": pattern},
+        ],
+        "description": description,
+    })
+
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": MAX_DURATION_S},
-                {
-                    "type": "string",
-                    "pattern": rf"^\s*({_NUMBER_PATTERN}\s*|({_NUMBER_PATTERN}\s*({_DURATION_WORDS_PATTERN})\s*)+)$",
-                },
-            ],
-            "description": "A duration: '250ms', '30s', '5 minutes', '1h30m', or a number of seconds; at most 7 days.",
-        }
+    _quantity_schema(
+        "number", MAX_DURATION_S,
+        rf"^\s*({_NUMBER_PATTERN}\s*|({_NUMBER_PATTERN}\s*({_DURATION_WORDS_PATTERN})\s*)+)$",
+        "A duration: '250ms', '30s', '5 minutes', '1h30m', or a number of seconds; at most 7 days.",
     ),
 ]
 """Seconds, 0 to :data:`~loadtest.units.MAX_DURATION_S`."""
@@ -104,17 +109,10 @@ Duration = Annotated[
 Rate = Annotated[
     float,
     BeforeValidator(parse_rate),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": MAX_RATE_PER_S},
-                {
-                    "type": "string",
-                    "pattern": rf"^\s*{_NUMBER_PATTERN}\s*((/|\s*[pP][eE][rR]\s+)\s*({_DURATION_WORDS_PATTERN}))?\s*$",
-                },
-            ],
-            "description": "A rate: '50/s', '600/min', '10 per minute', or a number per second; at most 100000/s.",
-        }
+    _quantity_schema(
+        "number", MAX_RATE_PER_S,
+        rf"^\s*{_NUMBER_PATTERN}\s*((/|\s*[pP][eE][rR]\s+)\s*({_DURATION_WORDS_PATTERN}))?\s*$",
+        "A rate: '50/s', '600/min', '10 per minute', or a number per second; at most 100000/s.",
     ),
 ]
 """Events per second, 0 to :data:`~loadtest.units.MAX_RATE_PER_S`."""
@@ -122,14 +120,9 @@ Rate = Annotated[
 Size = Annotated[
     int,
     BeforeValidator(parse_size),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": MAX_SIZE_BYTES},
-                {"type": "string", "pattern": rf"^\s*{_NUMBER_PATTERN}\s*({_SIZE_WORDS_PATTERN})?\s*$"},
-            ],
-            "description": "A size: '512B', '64KB', '10MB', '1MiB', or a number of bytes; at most 1 GiB.",
-        }
+    _quantity_schema(
+        "integer", MAX_SIZE_BYTES, rf"^\s*{_NUMBER_PATTERN}\s*({_SIZE_WORDS_PATTERN})?\s*$",
+        "A size: '512B', '64KB', '10MB', '1MiB', or a number of bytes; at most 1 GiB.",
     ),
 ]
 """Bytes, 0 to :data:`~loadtest.units.MAX_SIZE_BYTES`."""

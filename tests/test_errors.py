@@ -28,7 +28,7 @@ from loadtest.errors import (
 REPO = Path(__file__).resolve().parents[1]
 
 PRIVATE = {
-    "loadtest.discovery.experiments.Stop": "ends one search step inside the discovery",
+    "loadtest.discovery.operation.Stop": "ends one search step inside the discovery",
     "loadtest.emulator.jobstore.TransitionError": "becomes the emulator's HTTP answer",
     "loadtest.emulator.parsing.BadRequest": "becomes the emulator's HTTP 400",
     "loadtest.emulator.openai_requests.OpenAIError": "becomes the emulator's OpenAI-shaped HTTP error",

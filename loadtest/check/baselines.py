@@ -62,7 +62,7 @@ class BaselineInfo:
 
 
 @dataclass(frozen=True)
-class Baseline:
+class SavedBaseline:
     """A saved baseline, opened: its run (summary and per-bucket data) and where it came from."""
 
     name: str
@@ -169,7 +169,7 @@ def _info(directory: Path) -> BaselineInfo:
     )
 
 
-def load_baseline(name: str, root: Path | str | None = None) -> Baseline:
+def load_baseline(name: str, root: Path | str | None = None) -> SavedBaseline:
     """The baseline ``name``; :class:`BaselineError` naming the directory and how to create it."""
     check_name(name)
     directory = baselines_root(root) / name
@@ -185,7 +185,7 @@ def load_baseline(name: str, root: Path | str | None = None) -> Baseline:
         run.recorder_snapshot()
     except RunDirectoryError as exc:
         raise BaselineError(f"baseline {name!r}: {exc}") from None
-    return Baseline(name, run, _info(directory))
+    return SavedBaseline(name, run, _info(directory))
 
 
 def list_baselines(root: Path | str | None = None) -> list[BaselineInfo]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtest.check.baselines import Baseline, BaselineError, load_baseline
+from loadtest.check.baselines import BaselineError, SavedBaseline, load_baseline
 from loadtest.check.criteria import BaselineSpec, Criteria, CriteriaError, criteria_from_run, criteria_from_scenario
-from loadtest.check.regression import compare_runs
+from loadtest.check.regression import Comparison, compare_runs
 from loadtest.check.thresholds import judge_thresholds
 from loadtest.check.verdicts import Verdicts
 from loadtest.errors import InvalidInput
@@ -70,7 +70,7 @@ def judge_run(
 
     spec = criteria.baseline
     name = baseline_name or (spec.name if spec is not None else None)
-    baseline: Baseline | None = None
+    baseline: SavedBaseline | None = None
     if name is not None and use_baseline:
         try:
             baseline = load_baseline(name, baselines_dir)
@@ -91,6 +91,7 @@ def judge_run(
                 f"baseline {baseline.name!r} was saved from scenario {base_scenario!r}, "
                 f"this run is {verdicts.scenario!r}"
             )
-        verdicts.extend(compare_runs(spec, summary.metrics, base_summary.metrics, buckets, _buckets(baseline.run),
-                                     baseline_name=baseline.name, confidence=confidence, resamples=resamples))
+        sides = Comparison(summary.metrics, base_summary.metrics, buckets, _buckets(baseline.run), baseline.name,
+                           confidence, resamples)
+        verdicts.extend(compare_runs(spec, sides))
     return verdicts

@@ -26,6 +26,7 @@ tolerance alone, and the verdict says so.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from loadtest.check.criteria import BaselineSpec, default_compared_refs
@@ -53,19 +54,24 @@ def _direction(ref: MetricRef) -> int:
     return 0 if worse_up is None else (1 if worse_up else -1)
 
 
-def compare_figure(
-    ref: MetricRef,
-    tolerance: Tolerance,
-    run_figures: RunFigures,
-    base_figures: RunFigures,
-    run: RunBuckets | None,
-    base: RunBuckets | None,
-    *,
-    baseline_name: str,
-    confidence: float = DEFAULT_CONFIDENCE,
-    resamples: int = DEFAULT_RESAMPLES,
-) -> Verdict:
+@dataclass(frozen=True)
+class Comparison:
+    """A run and the baseline it is judged against: each one's headline figures and time buckets (None
+    without per-bucket data, for the noise interval), and how sure a regression must be."""
+
+    run_figures: RunFigures
+    base_figures: RunFigures
+    run: RunBuckets | None
+    base: RunBuckets | None
+    baseline_name: str
+    confidence: float = DEFAULT_CONFIDENCE
+    resamples: int = DEFAULT_RESAMPLES
+
+
+def compare_figure(ref: MetricRef, tolerance: Tolerance, sides: Comparison) -> Verdict:
     """The verdict on one figure against the baseline (see the module docstring for the rule)."""
+    run_figures, base_figures, baseline_name = sides.run_figures, sides.base_figures, sides.baseline_name
+    confidence = sides.confidence
     unit = ref.unit
     base_value = base_figures.value(ref)
     run_value = run_figures.value(ref)
@@ -123,7 +129,7 @@ def compare_figure(
         better = direction != 0 and direction * difference < 0
         why = f"{change} vs baseline ({'better' if better else 'within the ' + tol + ' tolerance'})"
         return verdict(PASS, measured, why, **details)
-    noise = noise_interval(ref, run, base, confidence=confidence, resamples=resamples)
+    noise = noise_interval(ref, sides.run, sides.base, confidence=confidence, resamples=sides.resamples)
     if not noise.known:
         why = f"{change} vs baseline, beyond the {tol} tolerance; judged on the tolerance alone: {noise.reason}"
         return verdict(FAIL, measured, why, noise_estimated=False, **details)
@@ -162,21 +168,6 @@ def compared_refs(spec: BaselineSpec, base_figures: RunFigures) -> list[MetricRe
     return refs
 
 
-def compare_runs(
-    spec: BaselineSpec,
-    run_figures: RunFigures,
-    base_figures: RunFigures,
-    run: RunBuckets | None,
-    base: RunBuckets | None,
-    *,
-    baseline_name: str,
-    confidence: float = DEFAULT_CONFIDENCE,
-    resamples: int = DEFAULT_RESAMPLES,
-) -> list[Verdict]:
-    """A verdict per compared figure (``*_figures``: each run's headline figures; ``run``/``base``: their
-    per-bucket data, for the noise interval)."""
-    return [
-        compare_figure(ref, spec.tolerance_for(ref), run_figures, base_figures, run, base,
-                       baseline_name=baseline_name, confidence=confidence, resamples=resamples)
-        for ref in compared_refs(spec, base_figures)
-    ]
+def compare_runs(spec: BaselineSpec, sides: Comparison) -> list[Verdict]:
+    """A verdict per compared figure."""
+    return [compare_figure(ref, spec.tolerance_for(ref), sides) for ref in compared_refs(spec, sides.base_figures)]

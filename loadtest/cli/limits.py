@@ -99,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     # flags above are checked first, so a mistyped command answers at once.
     import locust  # noqa: F401
 
-    from loadtest.discovery.experiments import Settings
+    from loadtest.discovery.operation import Settings
     from loadtest.discovery.session import DiscoveryOptions, discover
 
     settings = Settings(

@@ -15,7 +15,7 @@ from typing import Any
 from loadtest import contract
 from loadtest.contract import OPERATIONS, Op
 from loadtest.discovery.evidence import RequestRecord, difference
-from loadtest.discovery.experiments import FOUND, ConcurrencyResult, RateResult
+from loadtest.discovery.results import FOUND, ConcurrencyResult, RateResult
 from loadtest.discovery_document import FORMAT, KIND, DiscoveryDocument
 
 

@@ -38,9 +38,9 @@ from loadtest.queue_api.wire import ApiResult
 from loadtest.redaction import REDACTED
 
 JOB_CREATING: frozenset[Op] = frozenset({Op.RUN, Op.RUNSYNC})
+"""Operations whose admitted requests create (billable) jobs."""
 WAIT_CAP_S = 330.0
 """Longest a paced send waits for a free place in flight (longer than any long-poll may be held)."""
-"""Operations whose admitted requests create (billable) jobs."""
 
 _HINTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("queue_size", ("queue",)),

@@ -32,20 +32,11 @@ from loadtest import __version__, contract, exitcodes
 from loadtest.contract import Op
 from loadtest.discovery.document import document, operation_entry
 from loadtest.discovery.evidence import Step
-from loadtest.discovery.experiments import (
-    DESTRUCTIVE,
-    FOUND,
-    NEEDS_DONE_JOB,
-    SUPPORTED,
-    ConcurrencyResult,
-    Fixtures,
-    OperationSearch,
-    QueueResult,
-    RateResult,
-    Settings,
-    queue_size_search,
-)
+from loadtest.discovery.experiments import OperationSearch
+from loadtest.discovery.operation import DESTRUCTIVE, NEEDS_DONE_JOB, SUPPORTED, Fixtures, Settings
 from loadtest.discovery.prober import JOB_CREATING, Call, DiscoveryAborted, Prober
+from loadtest.discovery.queue_search import queue_size_search
+from loadtest.discovery.results import FOUND, ConcurrencyResult, QueueResult, RateResult
 from loadtest.errors import InvalidInput
 from loadtest.interrupts import on_interrupt
 from loadtest.pipeline.target import Target

@@ -24,7 +24,7 @@ from loadtest.contract import JobStatus, OpenAIRoute
 from loadtest.distributions import count_sampler, sampler
 from loadtest.emulator.groundtruth import records_page
 from loadtest.emulator.openai_requests import CompletionRequest, parse_completion_request
-from loadtest.emulator.process_pool import Tally
+from loadtest.emulator.worker_timings import TimingStats
 from loadtest.emulator.workers import Lateness
 from loadtest.emulator_config import LanguageModelConfig
 
@@ -297,10 +297,10 @@ class LLMTruth:
         """Streams whose client went away before the end (their jobs ran on)."""
         self.prompt_tokens = 0
         self.output_tokens = 0
-        self.ttft = Tally()
-        self.tpot = Tally()
-        self.itl = Tally()
-        self.e2e = Tally()
+        self.ttft = TimingStats()
+        self.tpot = TimingStats()
+        self.itl = TimingStats()
+        self.e2e = TimingStats()
         self.relay_lateness = Lateness()
         """How long after a token's simulated emit time the relay wrote it to the client's socket."""
         self.records: deque[RequestRecord] = deque(maxlen=records_max or None)

@@ -35,8 +35,9 @@ from aiohttp import web
 from loadtest.contract import RESULT_MAX_BYTES, WorkerRoute
 from loadtest.emulator.endpoint import EndpointRuntime
 from loadtest.emulator.jobstore import Job
-from loadtest.emulator.process_pool import ProcessWorker, ProcessWorkers
+from loadtest.emulator.process_pool import ProcessWorkers
 from loadtest.emulator.responses import JSON_TYPE, error_response, json_response
+from loadtest.emulator.worker_process import ProcessWorker
 
 if TYPE_CHECKING:
     from loadtest.emulator.app import Emulator

@@ -248,6 +248,15 @@ def _spec(
     return MetricSpec(name, unit, kind, description, direction, scopes, flows, ops, derivation, health, censored)
 
 
+def _request_spec(
+    name: str, unit: str, kind: Kind, direction: Direction, description: str, *, over: str | None = None,
+    count: str | None = None,
+) -> MetricSpec:
+    """A request-level entry: every flow kind and operation, scoped by flow and by operation."""
+    return _spec(name, unit, kind, direction, description, scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS,
+                 over=over, count=count)
+
+
 _WORSE_UP = Direction.HIGHER_IS_WORSE
 _WORSE_DOWN = Direction.LOWER_IS_WORSE
 _NEUTRAL = Direction.NEUTRAL
@@ -276,34 +285,28 @@ METRICS: dict[str, MetricSpec] = {
               "streamed chunks received per second, over the measured duration", flows=STREAM_FLOW_KINDS,
               count="chunks"),
         # Request level.
-        _spec("latency", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
-              "HTTP request latency (every response, 429s and errors included)",
-              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
-        _spec("requests", UNIT_COUNT, Kind.COUNTER, _NEUTRAL,
-              "requests sent (offered), whatever their answer", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
-        _spec("throughput", UNIT_REQ_PER_S, Kind.RATE, _WORSE_DOWN,
-              "requests per second offered (all requests over the measured duration)",
-              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS, count="requests"),
-        _spec("accepted_rate", UNIT_REQ_PER_S, Kind.RATE, _WORSE_DOWN,
-              "requests per second that were not throttled (429) and got an answer",
-              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS, count="accepted"),
-        _spec("throttled", UNIT_COUNT, Kind.COUNTER, _WORSE_UP,
-              "requests answered 429 (counted apart from errors)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
-        _spec("rate_429", UNIT_RATIO, Kind.RATIO, _WORSE_UP,
-              "fraction of requests answered 429", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS,
-              count="throttled", over="requests"),
-        _spec("errors", UNIT_COUNT, Kind.COUNTER, _WORSE_UP,
-              "requests that failed: connection error/timeout (status 0) or HTTP status >= 400 other than 429",
-              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
-        _spec("error_rate", UNIT_RATIO, Kind.RATIO, _WORSE_UP,
-              "fraction of requests that failed (see errors)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS,
-              count="errors", over="requests"),
-        _spec("retry_after", UNIT_MS, Kind.HISTOGRAM, _NEUTRAL,
-              "the wait a 429 answer asked for in its Retry-After header (answers without one are not counted)",
-              scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
-        _spec("backoff_wait", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
-              "time actually spent waiting after a 429 before sending again (Retry-After or the backoff, cut "
-              "short when the run ended)", scopes=_FLOW_OP, flows=ALL_FLOW_KINDS, ops=ALL_OPS),
+        _request_spec("latency", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
+                      "HTTP request latency (every response, 429s and errors included)"),
+        _request_spec("requests", UNIT_COUNT, Kind.COUNTER, _NEUTRAL,
+                      "requests sent (offered), whatever their answer"),
+        _request_spec("throughput", UNIT_REQ_PER_S, Kind.RATE, _WORSE_DOWN,
+                      "requests per second offered (all requests over the measured duration)", count="requests"),
+        _request_spec("accepted_rate", UNIT_REQ_PER_S, Kind.RATE, _WORSE_DOWN,
+                      "requests per second that were not throttled (429) and got an answer", count="accepted"),
+        _request_spec("throttled", UNIT_COUNT, Kind.COUNTER, _WORSE_UP,
+                      "requests answered 429 (counted apart from errors)"),
+        _request_spec("rate_429", UNIT_RATIO, Kind.RATIO, _WORSE_UP,
+                      "fraction of requests answered 429", count="throttled", over="requests"),
+        _request_spec("errors", UNIT_COUNT, Kind.COUNTER, _WORSE_UP,
+                      "requests that failed: connection error/timeout (status 0) or HTTP status >= 400 other than 429"),
+        _request_spec("error_rate", UNIT_RATIO, Kind.RATIO, _WORSE_UP,
+                      "fraction of requests that failed (see errors)", count="errors", over="requests"),
+        _request_spec("retry_after", UNIT_MS, Kind.HISTOGRAM, _NEUTRAL,
+                      "the wait a 429 answer asked for in its Retry-After header (answers without one are not "
+                      "counted)"),
+        _request_spec("backoff_wait", UNIT_MS, Kind.HISTOGRAM, _WORSE_UP,
+                      "time actually spent waiting after a 429 before sending again (Retry-After or the backoff, cut "
+                      "short when the run ended)"),
         # Jobs by outcome.
         _spec("jobs.submitted", UNIT_JOBS, Kind.COUNTER, _NEUTRAL, "jobs accepted by the endpoint (have an id)"),
         _spec("jobs.completed", UNIT_JOBS, Kind.COUNTER, _WORSE_DOWN, "jobs that ended COMPLETED"),

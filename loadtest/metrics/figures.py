@@ -61,7 +61,7 @@ def _class_of(table: Table, key: EntryKey) -> str | None:
     return None
 
 
-class Tally:
+class CountTable:
     """One count table of a run in columns (bucket position, entry, count): cheap to filter and to sum.
 
     ``first``/``length`` define the bucket axis; with ``whole_run`` every entry falls in one bucket.
@@ -128,8 +128,8 @@ class CountTables:
     ) -> None:
         self.whole_run = whole_run
         self.length = 1 if whole_run else length
-        self.tallies = {
-            table: Tally(table, rows.get(table, ()), first, length, whole_run=whole_run)
+        self.tables = {
+            table: CountTable(table, rows.get(table, ()), first, length, whole_run=whole_run)
             for table in (Table.REQUESTS, Table.JOBS, Table.DROPPED, Table.CHUNKS)
         }
         self.job_totals = job_totals
@@ -177,22 +177,22 @@ class CountTables:
                 return False
             return _matches(table, key, scope, value)
 
-        return self.tallies[table].vector(keep)
+        return self.tables[table].vector(keep)
 
     def present(self, spec: CounterSpec, scope: Scope | None = None, value: str | None = None) -> bool:
         """Whether any entry counts towards ``spec`` in that scope (a time series exists for it)."""
-        tally = self.tallies.get(spec.table)
-        if tally is None:
+        counts = self.tables.get(spec.table)
+        if counts is None:
             return False
-        return bool(tally.chosen(
+        return bool(counts.chosen(
             lambda key: (not spec.classes or _class_of(spec.table, key) in spec.classes)
             and _matches(spec.table, key, scope, value)
         ).any())
 
     def scope_values(self, table: Table) -> tuple[list[str], list[str]]:
         """(flows, operations) the table has entries for, sorted."""
-        tally = self.tallies[Table.JOBS if table is Table.JOB_TOTALS else table]
-        return sorted(tally.flows()), sorted(tally.ops())
+        counts = self.tables[Table.JOBS if table is Table.JOB_TOTALS else table]
+        return sorted(counts.flows()), sorted(counts.ops())
 
 
 def divide(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ from loadtest.report import tables
 from loadtest.report.data import RunData, load_run
 from loadtest.report.html import render_report
 from loadtest.report.markdown import render_summary
-from loadtest.report.plots import render_all
 from loadtest.report.png import Plot
+from loadtest.report.run_charts import render_all
 from loadtest.rundir.layout import PLOTS_DIR, REPORT_HTML, SUMMARY_MD
 
 

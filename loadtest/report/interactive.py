@@ -18,7 +18,7 @@ from functools import cache
 from html import escape
 from importlib import resources
 
-from loadtest.report.charts import Chart, Panel, Series
+from loadtest.report.chart_model import Chart, Panel, Series
 
 UPLOT_VERSION = "1.6.32"
 DIGITS = 4

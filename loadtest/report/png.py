@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from loadtest.report.charts import Chart, Panel, Series
+from loadtest.report.chart_model import Chart, Panel, Series
 
 WIDTH_IN, HEIGHT_IN, PANEL_IN, DPI = 10.0, 4.2, 3.0, 100
 """A single-panel plot is 1000 × 420 pixels; n stacked panels of relative heights h are

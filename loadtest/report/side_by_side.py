@@ -29,7 +29,7 @@ from loadtest.report.build import write_plots
 from loadtest.report.data import RunData, load_run
 from loadtest.report.html import page, plots_html, table_html, warnings_html
 from loadtest.report.markdown import md_table
-from loadtest.report.plots import render_all
+from loadtest.report.run_charts import render_all
 
 COMPARE_HTML = "compare.html"
 COMPARE_MD = "compare.md"

@@ -114,11 +114,11 @@ def _error(issues: list[ScenarioIssue], untranslated: int = 0) -> ScenarioError:
     return ScenarioError([*shown_issues, more])
 
 
-def _located(parsed: Parsed, file: str, findings: Iterable[semantics.Finding]) -> list[ScenarioIssue]:
+def _located(parsed: Parsed, file: str, mistakes: Iterable[semantics.ScenarioMistake]) -> list[ScenarioIssue]:
     issues = []
-    for finding in findings:
-        position, _ = parsed.source_map.locate(finding.path, key=finding.at_key)
-        issues.append(ScenarioIssue(file, position.line, position.column, format_path(finding.path), finding.message))
+    for mistake in mistakes:
+        position, _ = parsed.source_map.locate(mistake.path, key=mistake.at_key)
+        issues.append(ScenarioIssue(file, position.line, position.column, format_path(mistake.path), mistake.message))
     return issues
 
 

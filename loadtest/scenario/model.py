@@ -71,6 +71,7 @@ __all__ = [
     "HealthFlow",
     "JobPolicy",
     "Load",
+    "LongPollFlow",
     "NumberGen",
     "On429",
     "OpenLoad",
@@ -112,6 +113,10 @@ def _check_wait(value: float) -> float:
     if not _WAIT_MIN_S <= value <= _WAIT_MAX_S:
         raise ValueError(f"a wait must be between {_WAIT_MIN_S:g}s and {_WAIT_MAX_S:g}s (documented), found {value:g}s")
     return value
+
+
+_Wait = Annotated[Duration, AfterValidator(_check_wait)]
+"""How long the target may hold one call (``?wait=``)."""
 
 
 # --------------------------------------------------------------------------------------------- target
@@ -595,30 +600,29 @@ class RunPollFlow(_FlowBase):
     poll: PollSettings = Field(default_factory=PollSettings)
 
 
+class LongPollFlow(_FlowBase):
+    """``/run``, then a long-poll (each call waiting up to ``wait``) until the job is terminal; each kind
+    names its own ``flow`` and default ``wait``."""
+
+    flow: str
+    wait: _Wait
+    max_wait: Duration = Field(default=300.0, gt=0)
+    """Give up (and count a timeout) when the job is not terminal after this long."""
+
+
 class RunsyncFlow(_FlowBase):
     """``/runsync`` (waiting up to ``wait``); a job still running afterwards is polled with ``poll``."""
 
     flow: Literal["runsync"]
-    wait: Duration = contract.RUNSYNC_DEFAULT_WAIT_MS / 1000
+    wait: _Wait = contract.RUNSYNC_DEFAULT_WAIT_MS / 1000
     poll: PollSettings = Field(default_factory=PollSettings)
 
-    @field_validator("wait")
-    @classmethod
-    def _wait_range(cls, value: float) -> float:
-        return _check_wait(value)
 
-
-class RunStreamFlow(_FlowBase):
+class RunStreamFlow(LongPollFlow):
     """``/run`` then ``/stream`` (each call waiting up to ``wait``) until the job is terminal."""
 
     flow: Literal["run_stream"]
-    wait: Duration = contract.STREAM_DEFAULT_WAIT_MS / 1000
-    max_wait: Duration = Field(default=300.0, gt=0)
-
-    @field_validator("wait")
-    @classmethod
-    def _wait_range(cls, value: float) -> float:
-        return _check_wait(value)
+    wait: _Wait = contract.STREAM_DEFAULT_WAIT_MS / 1000
 
 
 class RunCancelFlow(_FlowBase):
@@ -642,17 +646,11 @@ class RetryFailedFlow(_FlowBase):
     poll: PollSettings = Field(default_factory=PollSettings)
 
 
-class StatusSyncFlow(_FlowBase):
+class StatusSyncFlow(LongPollFlow):
     """``/run`` then ``/status-sync`` (long-poll, each call waiting up to ``wait``) until terminal."""
 
     flow: Literal["status_sync"]
-    wait: Duration = contract.STATUS_SYNC_DEFAULT_WAIT_MS / 1000
-    max_wait: Duration = Field(default=300.0, gt=0)
-
-    @field_validator("wait")
-    @classmethod
-    def _wait_range(cls, value: float) -> float:
-        return _check_wait(value)
+    wait: _Wait = contract.STATUS_SYNC_DEFAULT_WAIT_MS / 1000
 
 
 class HealthFlow(_FlowBase):

@@ -1,6 +1,6 @@
 """Checks that need the whole scenario: things each key can be right about on its own yet wrong together.
 
-Each check returns findings with the document path to point at; the loader turns them into
+Each check yields :class:`ScenarioMistake` items with the document path to point at; the loader turns them into
 ``file:line:column`` errors. Limits come from ``loadtest.contract`` and metric names from
 ``loadtest.metrics.catalog``, never restated here.
 """
@@ -34,7 +34,7 @@ from loadtest.scenario.payload import load_file_values
 from loadtest.scenario.quantities import parse_bound, parse_tolerance
 from loadtest.units import MAX_DURATION_S, format_duration, shown
 
-__all__ = ["Finding", "check", "normalise", "resolve_paths"]
+__all__ = ["ScenarioMistake", "check", "normalise", "resolve_paths"]
 
 _EPSILON = 1e-6
 
@@ -48,7 +48,7 @@ class _ReferenceProblem(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class ScenarioMistake:
     """A whole-scenario mistake, at a document path (the key itself when ``at_key``)."""
 
     path: tuple[str | int, ...]
@@ -56,35 +56,35 @@ class Finding:
     at_key: bool = False
 
 
-def check(scenario: Scenario, base_dir: Path | None = None) -> list[Finding]:
+def check(scenario: Scenario, base_dir: Path | None = None) -> list[ScenarioMistake]:
     """Every whole-scenario mistake in ``scenario``."""
     base = base_dir if base_dir is not None else scenario.base_dir
-    findings: list[Finding] = []
+    mistakes: list[ScenarioMistake] = []
     for checker in (_weights, _flow_names, _stages, _respect_fits, _thresholds, _baseline, _policies):
-        findings.extend(checker(scenario))
-    findings.extend(_files(scenario, base))
-    findings.extend(_worker(scenario, base))
-    findings.extend(_limits_file(scenario, base))
-    return findings
+        mistakes.extend(checker(scenario))
+    mistakes.extend(_files(scenario, base))
+    mistakes.extend(_worker(scenario, base))
+    mistakes.extend(_limits_file(scenario, base))
+    return mistakes
 
 
 # ------------------------------------------------------------------------------------------- the mix
 
 
-def _weights(scenario: Scenario) -> Iterator[Finding]:
+def _weights(scenario: Scenario) -> Iterator[ScenarioMistake]:
     if sum(flow.weight for flow in scenario.mix) <= 0:
-        yield Finding(
+        yield ScenarioMistake(
             ("mix",),
             "the weights of the mix add up to 0, so no flow would ever run; give at least one flow a weight "
             "above 0 (health flows weigh 0 unless told otherwise: they are sampled in the background)",
         )
 
 
-def _flow_names(scenario: Scenario) -> Iterator[Finding]:
+def _flow_names(scenario: Scenario) -> Iterator[ScenarioMistake]:
     seen: dict[str, int] = {}
     for index, name in enumerate(scenario.flow_names()):
         if name in seen:
-            yield Finding(("mix", index, "name"), f"flow name {name!r} is already used by mix[{seen[name]}]")
+            yield ScenarioMistake(("mix", index, "name"), f"flow name {name!r} is already used by mix[{seen[name]}]")
         else:
             seen[name] = index
 
@@ -92,29 +92,30 @@ def _flow_names(scenario: Scenario) -> Iterator[Finding]:
 # ------------------------------------------------------------------------------------------ the load
 
 
-def _stages(scenario: Scenario) -> Iterator[Finding]:
+def _stages(scenario: Scenario) -> Iterator[ScenarioMistake]:
     load = scenario.load
     stages_total = scenario.stages_duration
     if isinstance(load, ClosedLoad) and load.stages and "users" in load.model_fields_set:
-        yield Finding(("load", "users"), "give either users or stages, not both (stages set the user count)", True)
+        yield ScenarioMistake(("load", "users"), "give either users or stages, not both (stages set the user count)",
+                              True)
     if scenario.duration is not None and stages_total is not None and abs(stages_total - scenario.duration) > _EPSILON:
         where = "load.stages" if isinstance(load, ClosedLoad) else "load.arrival_rate"
-        yield Finding(
+        yield ScenarioMistake(
             ("duration",),
             f"duration is {format_duration(scenario.duration)} but {where} add up to "
             f"{format_duration(stages_total)}; make them agree or leave duration out",
         )
     if stages_total is not None and stages_total > MAX_DURATION_S + _EPSILON:
         where = "load.stages" if isinstance(load, ClosedLoad) else "load.arrival_rate"
-        yield Finding(
+        yield ScenarioMistake(
             ("load", "stages" if isinstance(load, ClosedLoad) else "arrival_rate"),
             f"the stages of {where} add up to {format_duration(stages_total)}; a run may last at most "
             f"{format_duration(MAX_DURATION_S)} (the upper bound of a duration)",
         )
     if isinstance(load, OpenLoad) and load.peak_rate <= 0:
-        yield Finding(("load", "arrival_rate"), "the arrival rate is 0 throughout, so no flow would ever start")
+        yield ScenarioMistake(("load", "arrival_rate"), "the arrival rate is 0 throughout, so no flow would ever start")
     if isinstance(load, ClosedLoad) and load.stages and load.peak_users == 0:
-        yield Finding(("load", "stages"), "every stage has 0 users, so no flow would ever run")
+        yield ScenarioMistake(("load", "stages"), "every stage has 0 users, so no flow would ever run")
 
 
 # ---------------------------------------------------------------------------------------- rate limits
@@ -125,7 +126,7 @@ def _described(limit: RateLimit) -> str:
     return f"{limit.source}: {limit.safe_value:g} per {limit.safe_window_s:g}s"
 
 
-def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
+def _respect_fits(scenario: Scenario) -> Iterator[ScenarioMistake]:
     """Under ``respect``, an override above the target's limit, or an open-model arrival rate that
     needs more of an operation than the limit allows, can never fit. The target's limit is the one in force
     without the scenario's own figures (a discovery's, at its cautious end; the emulator's; the documented)."""
@@ -138,7 +139,7 @@ def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
         target_rate = figures.rate_below(Source.SCENARIO)
         if override.rate is not None and target_rate is not None \
                 and override.rate > target_rate.safe_per_second + _EPSILON:
-            yield Finding(
+            yield ScenarioMistake(
                 ("rate_limits", "operations", op.value, "rate"),
                 f"policy respect: {override.rate:g}/s is above the limit of /{op.value} "
                 f"({target_rate.safe_per_second:g}/s, {_described(target_rate)}); lower it, or use policy probe "
@@ -147,7 +148,7 @@ def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
         target_concurrency = figures.concurrency_below(Source.SCENARIO)
         if override.concurrency is not None and target_concurrency is not None \
                 and override.concurrency > target_concurrency.safe_value:
-            yield Finding(
+            yield ScenarioMistake(
                 ("rate_limits", "operations", op.value, "concurrency"),
                 f"policy respect: {override.concurrency} in flight is above the {target_concurrency.source} limit "
                 f"of /{op.value} ({target_concurrency.safe_value}); lower it, or use policy probe",
@@ -173,7 +174,7 @@ def _respect_fits(scenario: Scenario) -> Iterator[Finding]:
         else:
             allowed, source = limit.safe_per_second * limits.margin, f"{_described(limit)} x margin {limits.margin:g}"
         if rate > allowed + _EPSILON:
-            yield Finding(
+            yield ScenarioMistake(
                 ("load", "arrival_rate"),
                 f"policy respect can never fit: at its peak the arrival rate needs {rate:g}/s of /{op.value}, "
                 f"but respect allows {allowed:g}/s ({source}); lower the rate or the weight of those flows, "
@@ -229,7 +230,7 @@ def _resolve(scenario: Scenario, text: str, *, flow: str | None = None, op: str 
     return ref
 
 
-def _thresholds(scenario: Scenario) -> Iterator[Finding]:
+def _thresholds(scenario: Scenario) -> Iterator[ScenarioMistake]:
     for index, threshold in enumerate(scenario.thresholds):
         path = ("thresholds", index)
         try:
@@ -237,7 +238,7 @@ def _thresholds(scenario: Scenario) -> Iterator[Finding]:
         except ValueError as exc:
             scope = getattr(exc, "scope", None)
             key = scope if scope is not None and getattr(threshold, scope) is not None else "metric"
-            yield Finding((*path, key), str(exc))
+            yield ScenarioMistake((*path, key), str(exc))
             continue
         for bound in ("max", "min"):
             value = getattr(threshold, bound)
@@ -246,34 +247,34 @@ def _thresholds(scenario: Scenario) -> Iterator[Finding]:
             try:
                 parse_bound(ref.unit, value)
             except ValueError as exc:
-                yield Finding((*path, bound), f"{exc} ({ref} is in {ref.unit})")
+                yield ScenarioMistake((*path, bound), f"{exc} ({ref} is in {ref.unit})")
         if threshold.window is not None and threshold.window > scenario.total_duration + _EPSILON:
-            yield Finding(
+            yield ScenarioMistake(
                 (*path, "window"),
                 f"window {format_duration(threshold.window)} is longer than the run "
                 f"({format_duration(scenario.total_duration)})",
             )
 
 
-def _baseline(scenario: Scenario) -> Iterator[Finding]:
+def _baseline(scenario: Scenario) -> Iterator[ScenarioMistake]:
     baseline = scenario.baseline
     if baseline is None:
         return
     try:
         parse_tolerance(catalog.UNIT_MS, baseline.default_tolerance)
     except ValueError as exc:
-        yield Finding(("baseline", "default_tolerance"), str(exc))
+        yield ScenarioMistake(("baseline", "default_tolerance"), str(exc))
     for text, value in baseline.tolerances.items():
         path = ("baseline", "tolerances", text)
         try:
             ref = _resolve(scenario, text)
         except ValueError as exc:
-            yield Finding(path, str(exc), at_key=True)
+            yield ScenarioMistake(path, str(exc), at_key=True)
             continue
         try:
             parse_tolerance(ref.unit, value)
         except ValueError as exc:
-            yield Finding(path, f"{exc} ({ref} is in {ref.unit})")
+            yield ScenarioMistake(path, f"{exc} ({ref} is in {ref.unit})")
 
 
 # ------------------------------------------------------------------------------------------- payload
@@ -313,7 +314,7 @@ def _policy_bounds(scenario: Scenario) -> dict[str, tuple[float, float]]:
     }
 
 
-def _policies(scenario: Scenario) -> Iterator[Finding]:
+def _policies(scenario: Scenario) -> Iterator[ScenarioMistake]:
     bounds = _policy_bounds(scenario)
     source = "the emulator's policy bounds" if isinstance(scenario.target, EmulatorTarget) else "documented"
     for payload_path, payload in _payloads(scenario):
@@ -322,14 +323,14 @@ def _policies(scenario: Scenario) -> Iterator[Finding]:
         for key, (low, high) in bounds.items():
             value = getattr(payload.policy, key)
             if value is not None and not low - _EPSILON <= value <= high + _EPSILON:
-                yield Finding(
+                yield ScenarioMistake(
                     (*payload_path, "policy", key),
                     f"{key} must be between {format_duration(low)} and {format_duration(high)} ({source}), "
                     f"found {format_duration(value)}",
                 )
 
 
-def _files(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
+def _files(scenario: Scenario, base_dir: Path) -> Iterator[ScenarioMistake]:
     checked: dict[str, str | None] = {}  # each values file is read once, however often it is named
     for payload_path, payload in _payloads(scenario):
         for path, node in _templates(payload.input, (*payload_path, "input")):
@@ -340,7 +341,7 @@ def _files(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
                 checked[name] = _values_file_problem(name, base_dir)
             problem = checked[name]
             if problem is not None:
-                yield Finding((*path, "$file"), problem)
+                yield ScenarioMistake((*path, "$file"), problem)
 
 
 def _values_file_problem(name: str, base_dir: Path) -> str | None:
@@ -353,7 +354,7 @@ def _values_file_problem(name: str, base_dir: Path) -> str | None:
     return None
 
 
-def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
+def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[ScenarioMistake]:
     """``rate_limits.limits_from`` must name a discovery's limits.json (read now, so a run never starts
     without the limits it was told to respect)."""
     name = scenario.rate_limits.limits_from
@@ -362,10 +363,10 @@ def _limits_file(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
     try:
         read_limits_file(limits_file(base_dir / name))
     except LimitsFileError as exc:
-        yield Finding(("rate_limits", "limits_from"), str(exc))
+        yield ScenarioMistake(("rate_limits", "limits_from"), str(exc))
 
 
-def _worker(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
+def _worker(scenario: Scenario, base_dir: Path) -> Iterator[ScenarioMistake]:
     """The real worker's directory and handler script exist (relative to the scenario's directory)."""
     target = scenario.target
     if not isinstance(target, EmulatorTarget) or target.emulator.worker is None:
@@ -374,14 +375,14 @@ def _worker(scenario: Scenario, base_dir: Path) -> Iterator[Finding]:
     path = ("target", "emulator", "worker")
     cwd = Path(worker.cwd or base_dir)
     if not cwd.is_dir():
-        yield Finding((*path, "cwd"), f"worker directory {cwd} does not exist")
+        yield ScenarioMistake((*path, "cwd"), f"worker directory {cwd} does not exist")
         return
     first = worker.command[0]
     if "/" in first and not (cwd / first).is_file():
-        yield Finding((*path, "command", 0), f"worker program {first!r} not found (looked in {cwd})")
+        yield ScenarioMistake((*path, "command", 0), f"worker program {first!r} not found (looked in {cwd})")
     for index, word in enumerate(worker.command[1:], start=1):
         if word.endswith(".py") and not word.startswith("-") and not (cwd / word).is_file():
-            yield Finding((*path, "command", index), f"handler script {word!r} not found (looked in {cwd})")
+            yield ScenarioMistake((*path, "command", index), f"handler script {word!r} not found (looked in {cwd})")
 
 
 def resolve_paths(scenario: Scenario) -> None:

@@ -34,6 +34,7 @@ from loadtest.queue_api.wire import ApiResult
 from loadtest.scenario.model import (
     Flow,
     HealthFlow,
+    LongPollFlow,
     PollSettings,
     PurgeQueueFlow,
     RetryFailedFlow,
@@ -245,9 +246,12 @@ class FlowContext:
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def _submit(
-    ctx: FlowContext, name: str, op: Op, params: dict[str, Any] | None = None
-) -> tuple[JobStory, ApiResult] | None:
+def _wait_ms(seconds: float) -> int:
+    """A ``?wait=`` in milliseconds, within the documented range."""
+    return max(contract.WAIT_MIN_MS, min(contract.WAIT_MAX_MS, round(seconds * 1000)))
+
+
+def _submit(ctx: FlowContext, name: str, op: Op, params: dict[str, Any] | None = None) -> JobStory | None:
     """Send the job; returns its story (opened in the book) or None when no job was created."""
     if not ctx.control.accepting or not ctx.guard.take():
         return None
@@ -264,7 +268,18 @@ def _submit(
     story.began = result.sent_perf
     ctx.jobs.open(story)
     story.observe(result.body, 0.0, time.perf_counter())
-    return story, result
+    return story
+
+
+def _job_flow(ctx: FlowContext, name: str, follow: Callable[[JobStory], None], op: Op = Op.RUN,
+              params: dict[str, Any] | None = None) -> None:
+    """What every job flow opens and ends with: submit one job, let ``follow`` follow it the flow's way,
+    record it (nothing when no job was created)."""
+    story = _submit(ctx, name, op, params)
+    if story is None:
+        return
+    follow(story)
+    _finish(ctx, story)
 
 
 def _call_on_job(ctx: FlowContext, story: JobStory, op: Op, params: dict[str, Any] | None = None) -> ApiResult:
@@ -297,11 +312,10 @@ def _poll(ctx: FlowContext, story: JobStory, poll: PollSettings, *, pause_first:
                 return
 
 
-def _long_poll(ctx: FlowContext, story: JobStory, op: Op, wait_s: float, max_wait: float) -> None:
+def _long_poll(ctx: FlowContext, story: JobStory, op: Op, flow: LongPollFlow) -> None:
     """``/stream`` or ``/status-sync`` with ``?wait=`` until terminal, ``max_wait`` or the end of the run."""
-    deadline = story.began + max_wait
-    wait_ms = max(contract.WAIT_MIN_MS, min(contract.WAIT_MAX_MS, round(wait_s * 1000)))
-    params = {"wait": wait_ms}
+    deadline = story.began + flow.max_wait
+    params = {"wait": _wait_ms(flow.wait)}
     while time.perf_counter() < deadline and not ctx.control.stopping:
         sent = time.perf_counter()
         result = _call_on_job(ctx, story, op, params)
@@ -352,75 +366,58 @@ def _fetch_times(ctx: FlowContext, story: JobStory) -> None:
 
 
 def run_poll(ctx: FlowContext, name: str, flow: RunPollFlow) -> None:
-    submitted = _submit(ctx, name, Op.RUN)
-    if submitted is None:
-        return
-    story, _ = submitted
-    _poll(ctx, story, flow.poll)
-    _finish(ctx, story)
+    _job_flow(ctx, name, lambda story: _poll(ctx, story, flow.poll))
 
 
 def runsync(ctx: FlowContext, name: str, flow: RunsyncFlow) -> None:
     """``/runsync``; when the wait runs out first, keep polling the id, as the official clients do."""
-    wait_ms = max(contract.WAIT_MIN_MS, min(contract.WAIT_MAX_MS, round(flow.wait * 1000)))
-    submitted = _submit(ctx, name, Op.RUNSYNC, {"wait": wait_ms})
-    if submitted is None:
-        return
-    story, _ = submitted
-    if not story.terminal:
-        _poll(ctx, story, flow.poll, pause_first=False)
-    _finish(ctx, story)
+
+    def follow(story: JobStory) -> None:
+        if not story.terminal:
+            _poll(ctx, story, flow.poll, pause_first=False)
+
+    _job_flow(ctx, name, follow, Op.RUNSYNC, {"wait": _wait_ms(flow.wait)})
 
 
 def run_stream(ctx: FlowContext, name: str, flow: RunStreamFlow) -> None:
-    submitted = _submit(ctx, name, Op.RUN)
-    if submitted is None:
-        return
-    story, _ = submitted
-    story.streams = True
-    _long_poll(ctx, story, Op.STREAM, flow.wait, flow.max_wait)
-    _finish(ctx, story)
+    def follow(story: JobStory) -> None:
+        story.streams = True
+        _long_poll(ctx, story, Op.STREAM, flow)
+
+    _job_flow(ctx, name, follow)
 
 
 def status_sync(ctx: FlowContext, name: str, flow: StatusSyncFlow) -> None:
-    submitted = _submit(ctx, name, Op.RUN)
-    if submitted is None:
-        return
-    story, _ = submitted
-    _long_poll(ctx, story, Op.STATUS_SYNC, flow.wait, flow.max_wait)
-    _finish(ctx, story)
+    _job_flow(ctx, name, lambda story: _long_poll(ctx, story, Op.STATUS_SYNC, flow))
 
 
 def run_cancel(ctx: FlowContext, name: str, flow: RunCancelFlow) -> None:
-    submitted = _submit(ctx, name, Op.RUN)
-    if submitted is None:
-        return
-    story, _ = submitted
-    if ctx.control.sleep(draw(flow.cancel_after, ctx.rng)):
+    def follow(story: JobStory) -> None:
+        if not ctx.control.sleep(draw(flow.cancel_after, ctx.rng)):
+            return
         result = _call_on_job(ctx, story, Op.CANCEL)
         if result.ok:
             story.observe(result.body, 0.0, time.perf_counter())
         if flow.confirm and not story.terminal and result.status != 404:
             _poll(ctx, story, flow.poll, pause_first=False)
-    _finish(ctx, story)
+
+    _job_flow(ctx, name, follow)
 
 
 def retry_failed(ctx: FlowContext, name: str, flow: RetryFailedFlow) -> None:
-    submitted = _submit(ctx, name, Op.RUN)
-    if submitted is None:
-        return
-    story, _ = submitted
-    _poll(ctx, story, flow.poll)
-    while story.status in contract.RETRYABLE_STATUSES and story.retries < flow.retries:
-        if not ctx.control.sleep(flow.retry_after) or ctx.control.stopping:
-            break
-        result = _call_on_job(ctx, story, Op.RETRY)
-        if not result.ok:
-            break
-        story.reopen_for_retry()
-        story.observe(result.body, 0.0, time.perf_counter())
+    def follow(story: JobStory) -> None:
         _poll(ctx, story, flow.poll)
-    _finish(ctx, story)
+        while story.status in contract.RETRYABLE_STATUSES and story.retries < flow.retries:
+            if not ctx.control.sleep(flow.retry_after) or ctx.control.stopping:
+                break
+            result = _call_on_job(ctx, story, Op.RETRY)
+            if not result.ok:
+                break
+            story.reopen_for_retry()
+            story.observe(result.body, 0.0, time.perf_counter())
+            _poll(ctx, story, flow.poll)
+
+    _job_flow(ctx, name, follow)
 
 
 def health(ctx: FlowContext, name: str, flow: HealthFlow, *, sampler: bool = False) -> None:

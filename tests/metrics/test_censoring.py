@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from loadtest.check.criteria import ThresholdSpec
-from loadtest.check.regression import compare_figure
+from loadtest.check.regression import Comparison, compare_figure
 from loadtest.check.thresholds import judge_whole_run, judge_windows
 from loadtest.metrics import catalog, hdr
 from loadtest.metrics.catalog import Direction, Kind
@@ -161,9 +161,9 @@ def test_a_baseline_comparison_with_a_lower_bound_decides_only_what_it_shows() -
                                                         ScopeFigures({"p95": p95}))})
 
     low_base, high_base = base(1000.0), base(50_000.0)
-    worse = compare_figure(ref, Tolerance(True, 0.1), run, low_base, None, None, baseline_name="b")
+    worse = compare_figure(ref, Tolerance(True, 0.1), Comparison(run, low_base, None, None, "b"))
     assert worse.verdict == FAIL  # at least 12 s against 1 s: a regression whatever the truth
-    unknown = compare_figure(ref, Tolerance(True, 0.1), run, high_base, None, None, baseline_name="b")
+    unknown = compare_figure(ref, Tolerance(True, 0.1), Comparison(run, high_base, None, None, "b"))
     assert unknown.verdict == NOT_JUDGED and "unfinished jobs" in unknown.why
 
 

@@ -15,9 +15,9 @@ from loadtest.contract import Op
 from loadtest.metrics.recorder import JobRecord, Recorder
 from loadtest.pipeline.conclude import RunRecord, write_run_directory
 from loadtest.report import interactive, style
-from loadtest.report.charts import Chart
+from loadtest.report.chart_model import Chart
 from loadtest.report.data import RunData, load_run
-from loadtest.report.plots import charts, render_all
+from loadtest.report.run_charts import charts, render_all
 from loadtest.rundir import layout
 
 T0 = 1_750_000_000.0

@@ -19,7 +19,7 @@ from loadtest.limits_in_force import LimitsInForce, Source
 from loadtest.metrics.recorder import JobRecord, Recorder
 from loadtest.pipeline.conclude import RunRecord, write_run_directory
 from loadtest.report.data import load_run
-from loadtest.report.plots import charts
+from loadtest.report.run_charts import charts
 from loadtest.report.run_limits import from_scenario_copy
 from loadtest.rundir import layout
 from loadtest.rundir.layout import LIMITS_IN_FORCE_JSON

@@ -1,5 +1,6 @@
-"""What a chart shows, apart from how it is drawn: the PNG renderer (``png.py``) and the interactive one
-(``interactive.py``) both draw from this, so a series has the same data, label and style in both.
+"""The chart model: what a chart shows, apart from how it is drawn. The PNG renderer (``png.py``) and the
+interactive one (``interactive.py``) both draw from this, so a series has the same data, label and style in
+both; the report's own charts are built in ``run_charts.py``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from loadtest.looplag import STALL_S
 from loadtest.metrics.run_figures import ScopeFigures
 from loadtest.report import style as st
 from loadtest.report import timeline
-from loadtest.report.charts import Chart, Panel, Series
+from loadtest.report.chart_model import Chart, Panel, Series
 from loadtest.report.data import RunData
 from loadtest.report.png import Plot, render
 from loadtest.report.style import Style
