@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from loadtest import exitcodes
 
@@ -76,7 +76,7 @@ def load_config(args: argparse.Namespace) -> EmulatorConfig:
     from loadtest.errors import InvalidInput
     from loadtest.scenario.source import load_yaml_file
 
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}  # the YAML as read, overlaid with the flags; the model checks it all
     source = "flags"
     if args.config is not None:
         source = str(args.config)
@@ -127,13 +127,13 @@ def load_config(args: argparse.Namespace) -> EmulatorConfig:
     return config
 
 
-def _worker_flags(args: argparse.Namespace) -> dict[str, Any]:
+def _worker_flags(args: argparse.Namespace) -> dict[str, object]:
     """The ``worker`` keys given by ``--worker-*`` flags."""
     import shlex
 
     from loadtest.errors import InvalidInput
 
-    flags: dict[str, Any] = {}
+    flags: dict[str, object] = {}
     if args.worker_command is not None:
         try:
             flags["command"] = shlex.split(args.worker_command)
